@@ -1,0 +1,429 @@
+//! Checkpointing: the [`Checkpointer`] handed to hooks that may checkpoint, its typed errors, and
+//! the retry policy for the daemon's transient failures.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::io;
+use std::time::Duration;
+
+use crate::message::ChildMessage;
+use crate::position::Position;
+use crate::record::Record;
+use crate::transport::{Reply, Transport};
+
+/// Why a checkpoint did not happen.
+///
+/// The first six variants are the daemon's answers (the Java exception's simple class name); the
+/// others are raised locally.
+///
+/// ```
+/// use kcl_core::CheckpointError;
+/// let e = CheckpointError::from_daemon("ThrottlingException");
+/// assert_eq!(e, CheckpointError::Throttling);
+/// assert!(e.is_retryable());
+/// assert!(CheckpointError::from_daemon("ShutdownException").is_lease_lost());
+/// assert_eq!(CheckpointError::from_daemon("NullPointerException"), CheckpointError::Other("NullPointerException".into()));
+/// ```
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// `ThrottlingException`: DynamoDB throughput exceeded (retried with backoff before surfacing).
+    #[error("ThrottlingException: the lease table is throttling checkpoint writes")]
+    Throttling,
+    /// `ShutdownException`: this worker no longer holds the lease. Never retried; every later
+    /// checkpoint of this shard fails the same way without contacting the daemon.
+    #[error("ShutdownException: this worker no longer holds the lease; nothing more can be checkpointed on this shard")]
+    Shutdown,
+    /// `InvalidStateException`: no checkpointer in this phase, or the lease table is missing.
+    #[error("InvalidStateException: the daemon cannot checkpoint now")]
+    InvalidState,
+    /// `KinesisClientLibDependencyException`: a dependency (DynamoDB) failed (retried before surfacing).
+    #[error("KinesisClientLibDependencyException: a dependency of the daemon failed while checkpointing")]
+    Dependency,
+    /// `IllegalArgumentException`: the position is outside [last checkpoint, largest delivered] or not a number.
+    #[error("IllegalArgumentException: the daemon refused the position (outside the delivered range or not a sequence number)")]
+    IllegalArgument,
+    /// Any other exception name the daemon sent.
+    #[error("{0}: the daemon failed to checkpoint")]
+    Other(String),
+    /// Refused locally: the position lies past a record whose batch failed, so checkpointing it
+    /// would lose that record.
+    #[error("refused to checkpoint {requested}: {stall}")]
+    PastFailure {
+        /// What was asked for (`everything delivered` for a null checkpoint).
+        requested: String,
+        /// Where the shard stalled.
+        stall: Stall,
+    },
+    /// The daemon closed the channel before answering.
+    #[error("the daemon closed stdin before answering the checkpoint request")]
+    ChannelClosed,
+    /// The daemon sent another message where a checkpoint reply was expected.
+    #[error("expected a checkpoint reply, the daemon sent `{0}`")]
+    UnexpectedReply(String),
+    /// Reading or writing the channel failed.
+    #[error("checkpoint channel failed: {0}")]
+    Io(String),
+}
+
+impl CheckpointError {
+    /// Maps the daemon's `error` string to a variant.
+    pub fn from_daemon(error: &str) -> Self {
+        match error {
+            "ThrottlingException" => CheckpointError::Throttling,
+            "ShutdownException" => CheckpointError::Shutdown,
+            "InvalidStateException" => CheckpointError::InvalidState,
+            "KinesisClientLibDependencyException" => CheckpointError::Dependency,
+            "IllegalArgumentException" => CheckpointError::IllegalArgument,
+            other => CheckpointError::Other(other.to_owned()),
+        }
+    }
+
+    /// Whether the daemon may succeed if asked again later (throttling, dependency failure).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, CheckpointError::Throttling | CheckpointError::Dependency)
+    }
+
+    /// Whether the lease is gone (`ShutdownException`).
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, CheckpointError::Shutdown)
+    }
+}
+
+impl From<io::Error> for CheckpointError {
+    fn from(error: io::Error) -> Self {
+        CheckpointError::Io(error.to_string())
+    }
+}
+
+/// Bounded exponential backoff with jitter for retryable checkpoint errors.
+///
+/// Attempt `n` (from 1) that fails with a retryable error waits a random duration between half and
+/// all of `min(initial * 2^(n-1), max)` before the next one; after `max_attempts` the error is
+/// returned.
+///
+/// ```
+/// use std::time::Duration;
+/// let policy = kcl_core::RetryPolicy::default();
+/// assert_eq!(policy.max_attempts, 6);
+/// let wait = policy.backoff(3);
+/// assert!(wait >= Duration::from_millis(400) && wait <= Duration::from_millis(800));
+/// assert_eq!(kcl_core::RetryPolicy::immediate(3).backoff(2), Duration::ZERO);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (at least 1).
+    pub max_attempts: u32,
+    /// Upper bound of the first wait.
+    pub initial_backoff: Duration,
+    /// Upper bound of any wait.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// `attempts` tries with no wait between them (for tests).
+    pub fn immediate(attempts: u32) -> Self {
+        RetryPolicy {
+            max_attempts: attempts.max(1),
+            initial_backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+        }
+    }
+
+    /// How long to wait after failed attempt `attempt` (1-based).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(30);
+        let ceiling = self
+            .initial_backoff
+            .saturating_mul(1u32 << exponent)
+            .min(self.max_backoff);
+        let half = ceiling / 2;
+        let spread = (ceiling - half).as_nanos() as u64;
+        if spread == 0 {
+            return ceiling;
+        }
+        half + Duration::from_nanos(random_u64() % (spread + 1))
+    }
+}
+
+fn random_u64() -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0),
+    );
+    hasher.finish()
+}
+
+/// Where a shard stopped being checkpointable: set when a batch fails.
+///
+/// ```
+/// let stall = kcl_core::Stall {
+///     failed_at: Some(kcl_core::Position::new("12", 0)),
+///     limit: Some(kcl_core::Position::new("11", 0)),
+/// };
+/// assert!(stall.allows(&kcl_core::Position::new("11", 0)));
+/// assert!(!stall.allows(&kcl_core::Position::new("12", 0)));
+/// assert_eq!(stall.to_string(), "record 12/0 was not handled (its batch failed), so nothing past 11/0 may be checkpointed");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stall {
+    /// The first record that was not handled, when known.
+    pub failed_at: Option<Position>,
+    /// The highest position that may still be checkpointed (`None`: nothing beyond the lease's
+    /// starting checkpoint).
+    pub limit: Option<Position>,
+}
+
+impl Stall {
+    /// Whether a checkpoint at `target` loses no unhandled record.
+    pub fn allows(&self, target: &Position) -> bool {
+        self.limit.as_ref().is_some_and(|limit| target <= limit)
+    }
+}
+
+impl std::fmt::Display for Stall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.failed_at {
+            Some(failed_at) => write!(f, "record {failed_at} was not handled (its batch failed)")?,
+            None => f.write_str("a batch could not be handled")?,
+        }
+        match &self.limit {
+            Some(limit) => write!(f, ", so nothing past {limit} may be checkpointed"),
+            None => f.write_str(", so nothing past the lease's starting point may be checkpointed"),
+        }
+    }
+}
+
+/// Which action a checkpointer was handed out for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    ProcessRecords,
+    ShutdownRequested,
+    ShardEnded,
+}
+
+/// What the engine knows about one shard's progress.
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    /// Largest position the daemon delivered (it accepts checkpoints up to here).
+    pub(crate) delivered: Option<Position>,
+    /// Last record of the last batch whose handler succeeded.
+    pub(crate) handled: Option<Position>,
+    /// Last position the daemon confirmed storing.
+    pub(crate) checkpointed: Option<Position>,
+    /// Set once a batch failed.
+    pub(crate) stall: Option<Stall>,
+    /// A checkpoint failed with `ShutdownException`.
+    pub(crate) lease_lost: bool,
+    /// The end of the shard was checkpointed (during `shardEnded`).
+    pub(crate) shard_end_checkpointed: bool,
+}
+
+impl Progress {
+    /// Whether every delivered record was handled.
+    pub(crate) fn all_handled(&self) -> bool {
+        self.stall.is_none() && self.handled == self.delivered
+    }
+
+    /// Stops checkpointing past what is known to be handled.
+    pub(crate) fn stall(&mut self, failed_at: Option<Position>) -> &Stall {
+        if self.stall.is_none() {
+            let limit = self.handled.clone().max(self.checkpointed.clone());
+            self.stall = Some(Stall { failed_at, limit });
+        }
+        self.stall.as_ref().expect("just set")
+    }
+}
+
+/// Sends checkpoint requests to the daemon; handed to the hooks in which the daemon accepts them
+/// (`processRecords`, `shutdownRequested`, `shardEnded`).
+///
+/// Every call blocks until the daemon answers. Throttling and dependency errors are retried per the
+/// runtime's [`RetryPolicy`]; `ShutdownException` is never retried. A checkpoint that would pass a
+/// record whose batch failed is refused locally ([`CheckpointError::PastFailure`]), so user code
+/// cannot lose records by accident.
+///
+/// ```
+/// use kcl_core::{from_fn, testing::TestDaemon};
+/// let processor = from_fn(|batch, checkpointer| {
+///     if let Some(last) = batch.last() {
+///         checkpointer.checkpoint_at(last)?;
+///     }
+///     Ok(())
+/// });
+/// let mut daemon = TestDaemon::new(processor);
+/// daemon.initialize("shardId-000000000000");
+/// let step = daemon.process_payloads(["a", "b"]);
+/// assert_eq!(step.checkpoints.len(), 1);
+/// let last = daemon.delivered().unwrap().clone();
+/// assert_eq!(daemon.stored_checkpoint(), Some(kcl_core::testing::StoredCheckpoint::At(last)));
+/// ```
+pub struct Checkpointer<'a> {
+    transport: &'a mut dyn Transport,
+    progress: &'a mut Progress,
+    retry: &'a RetryPolicy,
+    phase: Phase,
+}
+
+impl<'a> Checkpointer<'a> {
+    pub(crate) fn new(
+        transport: &'a mut dyn Transport,
+        progress: &'a mut Progress,
+        retry: &'a RetryPolicy,
+        phase: Phase,
+    ) -> Self {
+        Checkpointer {
+            transport,
+            progress,
+            retry,
+            phase,
+        }
+    }
+
+    /// Checkpoints everything delivered so far, including the batch being handled (during
+    /// `shardEnded`: the end of the shard, which lets child shards start).
+    ///
+    /// Sends `{"sequenceNumber":null,"subSequenceNumber":null}`.
+    pub fn checkpoint(&mut self) -> Result<(), CheckpointError> {
+        if let Some(stall) = &self.progress.stall {
+            return Err(CheckpointError::PastFailure {
+                requested: "everything delivered".into(),
+                stall: stall.clone(),
+            });
+        }
+        self.request(None, None)?;
+        self.progress.checkpointed = self.progress.delivered.clone();
+        if self.phase == Phase::ShardEnded {
+            self.progress.shard_end_checkpointed = true;
+        }
+        Ok(())
+    }
+
+    /// Checkpoints at `record`, sending its sequence and sub-sequence numbers: on restart, the
+    /// records after it are delivered again.
+    pub fn checkpoint_at(&mut self, record: &Record) -> Result<(), CheckpointError> {
+        self.checkpoint_position(record.position())
+    }
+
+    /// Checkpoints at a position.
+    pub fn checkpoint_position(&mut self, position: &Position) -> Result<(), CheckpointError> {
+        self.checkpoint_raw(
+            position.sequence_number().as_str(),
+            Some(position.sub_sequence_number()),
+        )
+    }
+
+    /// Checkpoints at a raw sequence number and optional sub-sequence number, as given (the daemon
+    /// reads a missing sub-sequence number as 0).
+    pub fn checkpoint_raw(
+        &mut self,
+        sequence_number: &str,
+        sub_sequence_number: Option<u64>,
+    ) -> Result<(), CheckpointError> {
+        let target = Position::new(sequence_number, sub_sequence_number.unwrap_or(0));
+        if let Some(stall) = &self.progress.stall {
+            if !stall.allows(&target) {
+                return Err(CheckpointError::PastFailure {
+                    requested: target.to_string(),
+                    stall: stall.clone(),
+                });
+            }
+        }
+        self.request(Some(sequence_number), sub_sequence_number)?;
+        if self.phase == Phase::ShardEnded && self.progress.delivered.as_ref() == Some(&target) {
+            self.progress.shard_end_checkpointed = true;
+        }
+        self.progress.checkpointed = Some(target);
+        Ok(())
+    }
+
+    /// Checkpoints the last record whose batch the handler finished, and nothing beyond it.
+    ///
+    /// When every delivered record was handled this is the null checkpoint (during `shardEnded`,
+    /// the end of the shard); when a batch failed it is the last record before it; when nothing
+    /// was handled yet it sends nothing. The default `shutdown_requested` and `shard_ended` hooks
+    /// call it.
+    pub fn checkpoint_handled(&mut self) -> Result<(), CheckpointError> {
+        if self.progress.all_handled() {
+            return self.checkpoint();
+        }
+        match self.progress.handled.clone() {
+            Some(handled) if self.progress.checkpointed.as_ref() < Some(&handled) => {
+                self.checkpoint_position(&handled)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The last record of the last batch whose handler succeeded.
+    pub fn last_handled(&self) -> Option<&Position> {
+        self.progress.handled.as_ref()
+    }
+
+    /// The largest position delivered so far.
+    pub fn last_delivered(&self) -> Option<&Position> {
+        self.progress.delivered.as_ref()
+    }
+
+    /// The last position the daemon confirmed (including the one `initialize` resumed from).
+    pub fn last_checkpoint(&self) -> Option<&Position> {
+        self.progress.checkpointed.as_ref()
+    }
+
+    /// Whether a `ShutdownException` said that this worker lost the lease.
+    pub fn is_lease_lost(&self) -> bool {
+        self.progress.lease_lost
+    }
+
+    fn request(
+        &mut self,
+        sequence_number: Option<&str>,
+        sub_sequence_number: Option<u64>,
+    ) -> Result<(), CheckpointError> {
+        if self.progress.lease_lost {
+            return Err(CheckpointError::Shutdown);
+        }
+        let message = ChildMessage::Checkpoint {
+            sequence_number: sequence_number.map(str::to_owned),
+            sub_sequence_number,
+        };
+        let attempts = self.retry.max_attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            self.transport.send(&message)?;
+            let error = match self.transport.recv_reply()? {
+                Reply::Checkpoint(reply) => match reply.error {
+                    None => return Ok(()),
+                    Some(error) => CheckpointError::from_daemon(&error),
+                },
+                Reply::Eof => return Err(CheckpointError::ChannelClosed),
+                Reply::Unexpected(action) => return Err(CheckpointError::UnexpectedReply(action)),
+            };
+            if error.is_lease_lost() {
+                self.progress.lease_lost = true;
+            }
+            if !error.is_retryable() || attempt >= attempts {
+                return Err(error);
+            }
+            let wait = self.retry.backoff(attempt);
+            tracing::warn!(
+                "checkpoint attempt {attempt}/{attempts} failed ({error}); retrying in {wait:?}"
+            );
+            std::thread::sleep(wait);
+            attempt += 1;
+        }
+    }
+}

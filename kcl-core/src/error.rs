@@ -1,0 +1,81 @@
+//! The error type that hooks return.
+
+use std::fmt;
+
+/// Any failure of user code, as returned by a [`RecordProcessor`](crate::RecordProcessor) hook.
+///
+/// Every `std::error::Error + Send + Sync + 'static` converts into it with `?`, and so do
+/// [`PayloadError`](crate::PayloadError) and [`CheckpointError`](crate::CheckpointError).
+/// Like `anyhow::Error`, it does not itself implement `std::error::Error` (that is what makes the
+/// blanket conversion possible); use [`Error::source_error`] to reach the cause.
+///
+/// ```
+/// fn parse(text: &str) -> kcl_core::Result<u32> {
+///     let n: u32 = text.parse()?;
+///     if n == 0 {
+///         return Err(kcl_core::Error::msg("zero is not allowed"));
+///     }
+///     Ok(n)
+/// }
+/// assert!(parse("x").is_err());
+/// assert_eq!(parse("0").unwrap_err().to_string(), "zero is not allowed");
+/// ```
+pub struct Error {
+    inner: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+/// `Result` with [`Error`] as its default error type.
+pub type Result<T = (), E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An error carrying only a message.
+    ///
+    /// ```
+    /// assert_eq!(kcl_core::Error::msg("boom").to_string(), "boom");
+    /// ```
+    pub fn msg(message: impl fmt::Display) -> Self {
+        Error {
+            inner: message.to_string().into(),
+        }
+    }
+
+    /// Wraps any error value.
+    ///
+    /// ```
+    /// let e = kcl_core::Error::new(std::io::Error::other("disk full"));
+    /// assert!(e.downcast_ref::<std::io::Error>().is_some());
+    /// ```
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error {
+            inner: Box::new(error),
+        }
+    }
+
+    /// The wrapped error, if it is an `E`.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.inner.downcast_ref::<E>()
+    }
+
+    /// The wrapped error as a standard error object.
+    pub fn source_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.inner
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
+    fn from(error: E) -> Self {
+        Error::new(error)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}

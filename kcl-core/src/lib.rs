@@ -1,0 +1,53 @@
+//! The protocol engine of the `kcl` SDK: a child process of the Amazon KCL MultiLangDaemon.
+//!
+//! The daemon owns leases, reads shards and balances a fleet; for each shard lease it starts one
+//! child process and talks JSON lines with it over stdin/stdout. This crate is that child's
+//! engine: [wire types](message), [records](Record) and [payload extractors](FromRecord), the
+//! [`Checkpointer`], the [`RecordProcessor`] trait and the [runtime loop](run), plus an
+//! in-process [test daemon](testing). Users normally depend on the `kcl` facade crate.
+//!
+//! ```no_run
+//! use kcl_core::{Batch, Checkpointer, RecordProcessor, Result};
+//!
+//! struct Echo;
+//!
+//! impl RecordProcessor for Echo {
+//!     fn process_records(&mut self, batch: &Batch, checkpointer: &mut Checkpointer<'_>) -> Result<()> {
+//!         for text in batch.extract::<String>()? {
+//!             tracing::info!(%text, "record");
+//!         }
+//!         if let Some(last) = batch.last() {
+//!             checkpointer.checkpoint_at(last)?;
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! fn main() -> std::io::Result<()> {
+//!     kcl_core::run(Echo)
+//! }
+//! ```
+#![warn(missing_docs)]
+
+mod checkpoint;
+mod error;
+mod logging;
+pub mod message;
+mod payload;
+mod position;
+mod processor;
+mod record;
+mod runtime;
+mod stdout;
+pub mod testing;
+mod transport;
+
+pub use checkpoint::{CheckpointError, Checkpointer, RetryPolicy, Stall};
+pub use error::{Error, Result};
+pub use logging::init as init_logging;
+pub use message::Initialize;
+pub use payload::{FromRecord, Json, PayloadError, PayloadErrorKind};
+pub use position::{Position, SequenceNumber, StartingPosition};
+pub use processor::{from_fn, FnProcessor, RecordProcessor};
+pub use record::{Batch, Record};
+pub use runtime::{run, Runtime};

@@ -1,0 +1,267 @@
+//! Records as user code sees them: decoded payload bytes plus their place in the shard.
+
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::message::WireRecord;
+use crate::payload::{FromRecord, PayloadError};
+use crate::position::{Position, SequenceNumber};
+
+/// Standard alphabet, padding optional (the daemon always pads; hand-written input may not).
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// One Kinesis record, payload already decoded from base64.
+///
+/// ```
+/// use kcl_core::Record;
+/// let record = Record::new("hello", "pk-1", kcl_core::Position::new("495903382714902566081", 0));
+/// assert_eq!(record.data(), b"hello");
+/// assert_eq!(record.partition_key(), "pk-1");
+/// assert_eq!(record.sequence_number().as_str(), "495903382714902566081");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    data: Vec<u8>,
+    partition_key: String,
+    position: Position,
+    arrival_millis: Option<i64>,
+}
+
+impl Record {
+    /// A record with the given payload, partition key and position, and no arrival time.
+    ///
+    /// ```
+    /// let r = kcl_core::Record::new(vec![0u8, 255], "k", kcl_core::Position::new("1", 0));
+    /// assert_eq!(r.data(), &[0, 255]);
+    /// ```
+    pub fn new(data: impl Into<Vec<u8>>, partition_key: impl Into<String>, position: Position) -> Self {
+        Record {
+            data: data.into(),
+            partition_key: partition_key.into(),
+            position,
+            arrival_millis: None,
+        }
+    }
+
+    /// The same record with an approximate arrival time (epoch milliseconds).
+    ///
+    /// ```
+    /// let r = kcl_core::Record::new("x", "k", kcl_core::Position::new("1", 0))
+    ///     .with_arrival_millis(1_700_000_000_000);
+    /// assert_eq!(r.approximate_arrival_millis(), Some(1_700_000_000_000));
+    /// ```
+    pub fn with_arrival_millis(mut self, epoch_millis: i64) -> Self {
+        self.arrival_millis = Some(epoch_millis);
+        self
+    }
+
+    /// Decodes a wire record; fails if its `data` is not valid base64.
+    pub(crate) fn from_wire(wire: WireRecord) -> Result<Self, PayloadError> {
+        let position = wire.position();
+        let data = match wire.data.as_deref() {
+            None | Some("") => Vec::new(),
+            Some(text) => BASE64.decode(text).map_err(|error| {
+                PayloadError::invalid_base64(&position, &wire.partition_key, error)
+            })?,
+        };
+        Ok(Record {
+            data,
+            partition_key: wire.partition_key,
+            position,
+            arrival_millis: wire.approximate_arrival_timestamp,
+        })
+    }
+
+    /// The decoded payload.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The payload, taking ownership.
+    ///
+    /// ```
+    /// let r = kcl_core::Record::new("abc", "k", kcl_core::Position::new("1", 0));
+    /// assert_eq!(r.into_data(), b"abc".to_vec());
+    /// ```
+    pub fn into_data(self) -> Vec<u8> {
+        self.data
+    }
+
+    /// The partition key (for de-aggregated KPL records, the user record's key).
+    pub fn partition_key(&self) -> &str {
+        &self.partition_key
+    }
+
+    /// The sequence number (shared by all user records of one KPL aggregate).
+    pub fn sequence_number(&self) -> &SequenceNumber {
+        self.position.sequence_number()
+    }
+
+    /// The index inside a KPL aggregate (0 for ordinary records).
+    pub fn sub_sequence_number(&self) -> u64 {
+        self.position.sub_sequence_number()
+    }
+
+    /// Sequence number and sub-sequence number together: what a checkpoint stores.
+    pub fn position(&self) -> &Position {
+        &self.position
+    }
+
+    /// When Kinesis accepted the record, if the daemon said.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let r = kcl_core::Record::new("x", "k", kcl_core::Position::new("1", 0)).with_arrival_millis(1500);
+    /// assert_eq!(r.approximate_arrival(), Some(UNIX_EPOCH + Duration::from_millis(1500)));
+    /// ```
+    pub fn approximate_arrival(&self) -> Option<SystemTime> {
+        let millis = self.arrival_millis?;
+        if millis >= 0 {
+            UNIX_EPOCH.checked_add(Duration::from_millis(millis as u64))
+        } else {
+            UNIX_EPOCH.checked_sub(Duration::from_millis(millis.unsigned_abs()))
+        }
+    }
+
+    /// The arrival time as the daemon sent it, in epoch milliseconds.
+    pub fn approximate_arrival_millis(&self) -> Option<i64> {
+        self.arrival_millis
+    }
+}
+
+/// One `processRecords` delivery: the records, the lag, and the shard they came from.
+///
+/// ```
+/// use kcl_core::{Batch, Json, Position, Record};
+/// #[derive(serde::Deserialize)]
+/// struct Order { id: u32 }
+/// let batch = Batch::new("shardId-0", vec![Record::new(r#"{"id":7}"#, "k", Position::new("1", 0))], Some(0));
+/// let orders: Vec<Json<Order>> = batch.extract().unwrap();
+/// assert_eq!(orders[0].0.id, 7);
+/// assert_eq!(batch.last().unwrap().sequence_number().as_str(), "1");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    shard_id: Arc<str>,
+    records: Vec<Record>,
+    millis_behind_latest: Option<u64>,
+}
+
+impl Batch {
+    /// A batch of records from `shard_id`.
+    pub fn new(shard_id: impl Into<Arc<str>>, records: Vec<Record>, millis_behind_latest: Option<u64>) -> Self {
+        Batch {
+            shard_id: shard_id.into(),
+            records,
+            millis_behind_latest,
+        }
+    }
+
+    /// The records, in shard order.
+    pub fn records(&self) -> &[Record] {
+        &self.records
+    }
+
+    /// Iterates over the records.
+    pub fn iter(&self) -> std::slice::Iter<'_, Record> {
+        self.records.iter()
+    }
+
+    /// The records, taking ownership.
+    pub fn into_records(self) -> Vec<Record> {
+        self.records
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether the batch has no records (sent only with `callProcessRecordsEvenForEmptyRecordList`).
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The last record, whose position covers the whole batch in a checkpoint.
+    pub fn last(&self) -> Option<&Record> {
+        self.records.last()
+    }
+
+    /// Milliseconds between the last record of the batch and the tip of the stream, if known.
+    pub fn millis_behind_latest(&self) -> Option<u64> {
+        self.millis_behind_latest
+    }
+
+    /// The shard these records came from.
+    pub fn shard_id(&self) -> &str {
+        &self.shard_id
+    }
+
+    /// Extracts every record's payload as `T`; the first record that does not decode fails it all.
+    ///
+    /// Use `Result<T, PayloadError>` as `T` to get one result per record instead.
+    ///
+    /// ```
+    /// use kcl_core::{Batch, PayloadError, Position, Record};
+    /// let batch = Batch::new("s", vec![
+    ///     Record::new("ok", "k", Position::new("1", 0)),
+    ///     Record::new(vec![0xff], "k", Position::new("2", 0)),
+    /// ], None);
+    /// assert!(batch.extract::<String>().is_err());
+    /// let lenient: Vec<Result<String, PayloadError>> = batch.extract().unwrap();
+    /// assert_eq!(lenient[0].as_deref().unwrap(), "ok");
+    /// assert!(lenient[1].is_err());
+    /// ```
+    pub fn extract<T: FromRecord>(&self) -> Result<Vec<T>, PayloadError> {
+        self.records.iter().map(T::from_record).collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a Batch {
+    type Item = &'a Record;
+    type IntoIter = std::slice::Iter<'a, Record>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.records.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(data: Option<&str>) -> WireRecord {
+        WireRecord {
+            data: data.map(str::to_owned),
+            partition_key: "pk".into(),
+            sequence_number: "495903382714902566081".into(),
+            approximate_arrival_timestamp: Some(1_700_000_000_000),
+            sub_sequence_number: Some(0),
+        }
+    }
+
+    #[test]
+    fn decodes_binary_and_empty_payloads() {
+        assert_eq!(
+            Record::from_wire(wire(Some("AP8KDQAi"))).unwrap().data(),
+            &[0x00, 0xff, 0x0a, 0x0d, 0x00, 0x22]
+        );
+        assert!(Record::from_wire(wire(Some(""))).unwrap().data().is_empty());
+        assert!(Record::from_wire(wire(None)).unwrap().data().is_empty());
+        assert_eq!(Record::from_wire(wire(Some("aGk"))).unwrap().data(), b"hi");
+    }
+
+    #[test]
+    fn invalid_base64_names_the_record() {
+        let error = Record::from_wire(wire(Some("!!!"))).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("495903382714902566081"), "{text}");
+        assert!(text.contains("base64"), "{text}");
+    }
+}

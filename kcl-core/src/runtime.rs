@@ -1,0 +1,340 @@
+//! The runtime loop: one daemon action in, one hook called, exactly one status out.
+
+use std::io::{self, BufRead, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crate::checkpoint::{Checkpointer, Phase, Progress, RetryPolicy};
+use crate::error::Result;
+use crate::message::{ChildMessage, DaemonMessage, ParsedLine, ProcessRecordsMessage, ShutdownReason};
+use crate::position::Position;
+use crate::processor::RecordProcessor;
+use crate::record::{Batch, Record};
+use crate::transport::{LineTransport, Transport};
+
+/// Configures and runs a [`RecordProcessor`] against the daemon.
+///
+/// [`run`] is `Runtime::new(processor).run()`. [`Runtime::run_on`] takes any reader and writer
+/// instead of the process's stdin and stdout: the seam for transcript tests.
+///
+/// ```
+/// use kcl_core::{from_fn, RetryPolicy, Runtime};
+/// let processor = from_fn(|_batch, checkpointer| Ok(checkpointer.checkpoint()?));
+/// let input = concat!(
+///     r#"{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#, "\n",
+///     r#"{"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"495903382714902566081","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#, "\n",
+///     r#"{"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":null}"#, "\n",
+///     r#"{"action":"leaseLost"}"#, "\n",
+/// );
+/// let mut output = Vec::new();
+/// Runtime::new(processor)
+///     .checkpoint_retry(RetryPolicy::immediate(3))
+///     .run_on(input.as_bytes(), &mut output)
+///     .unwrap();
+/// let lines: Vec<&str> = std::str::from_utf8(&output).unwrap().lines().filter(|l| !l.is_empty()).collect();
+/// assert_eq!(lines, [
+///     r#"{"action":"status","responseFor":"initialize"}"#,
+///     r#"{"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#,
+///     r#"{"action":"status","responseFor":"processRecords"}"#,
+///     r#"{"action":"status","responseFor":"leaseLost"}"#,
+/// ]);
+/// ```
+pub struct Runtime<P> {
+    processor: P,
+    retry: RetryPolicy,
+}
+
+impl<P: RecordProcessor> Runtime<P> {
+    /// A runtime with the default settings.
+    pub fn new(processor: P) -> Self {
+        Runtime {
+            processor,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// How throttling and dependency errors of checkpoints are retried.
+    pub fn checkpoint_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Runs on the process's stdin and stdout until stdin ends.
+    ///
+    /// Before reading anything it moves the real stdout to a private handle and points file
+    /// descriptor 1 at stderr, so `println!` anywhere in the process cannot corrupt the protocol,
+    /// and installs a `tracing` subscriber on stderr (honouring `RUST_LOG`) unless one is set.
+    pub fn run(self) -> io::Result<()> {
+        crate::logging::init();
+        let protocol_out = crate::stdout::take_protocol_stdout()?;
+        let stdin = io::stdin();
+        let input = io::BufReader::with_capacity(1 << 20, stdin.lock());
+        self.run_on(input, io::BufWriter::with_capacity(64 * 1024, protocol_out))
+    }
+
+    /// Runs on the given input and output until the input ends; returns an error only if the
+    /// channel itself fails (the daemon is gone).
+    pub fn run_on<R: BufRead, W: Write>(self, input: R, output: W) -> io::Result<()> {
+        let mut transport = LineTransport::new(input, output);
+        let mut engine = Engine::new(self.processor, self.retry);
+        while let Some(parsed) = transport.next_message()? {
+            engine.handle(parsed, &mut transport)?;
+        }
+        tracing::debug!(shard = %engine.shard_id, "stdin closed; exiting");
+        Ok(())
+    }
+}
+
+/// Runs `processor` as a MultiLangDaemon child on stdin/stdout with the default settings.
+///
+/// ```no_run
+/// use kcl_core::{Batch, Checkpointer, RecordProcessor, Result};
+/// struct Printer;
+/// impl RecordProcessor for Printer {
+///     fn process_records(&mut self, batch: &Batch, cp: &mut Checkpointer<'_>) -> Result<()> {
+///         for record in batch {
+///             println!("{:?}", record.data()); // lands on stderr: stdout belongs to the daemon
+///         }
+///         cp.checkpoint()?;
+///         Ok(())
+///     }
+/// }
+/// fn main() -> std::io::Result<()> {
+///     kcl_core::run(Printer)
+/// }
+/// ```
+pub fn run<P: RecordProcessor>(processor: P) -> io::Result<()> {
+    Runtime::new(processor).run()
+}
+
+/// One shard's state machine: dispatches each daemon message to the processor.
+pub(crate) struct Engine<P> {
+    processor: P,
+    pub(crate) progress: Progress,
+    shard_id: Arc<str>,
+    retry: RetryPolicy,
+}
+
+/// How a hook ended, when it did not succeed.
+fn describe_failure(outcome: std::thread::Result<Result<()>>) -> Option<String> {
+    match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(format!("returned an error: {error}")),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".to_owned());
+            Some(format!("panicked: {message}"))
+        }
+    }
+}
+
+impl<P: RecordProcessor> Engine<P> {
+    pub(crate) fn new(processor: P, retry: RetryPolicy) -> Self {
+        Engine {
+            processor,
+            progress: Progress::default(),
+            shard_id: Arc::from("<uninitialized>"),
+            retry,
+        }
+    }
+
+    pub(crate) fn processor(&self) -> &P {
+        &self.processor
+    }
+
+    pub(crate) fn processor_mut(&mut self) -> &mut P {
+        &mut self.processor
+    }
+
+    /// Handles one parsed line; writes the status it calls for.
+    pub(crate) fn handle(&mut self, parsed: ParsedLine, transport: &mut dyn Transport) -> io::Result<()> {
+        if let ParsedLine::Message(DaemonMessage::Initialize(init)) = &parsed {
+            self.shard_id = Arc::from(init.shard_id.as_str());
+        }
+        let span = tracing::error_span!("shard", id = %self.shard_id);
+        let _entered = span.enter();
+        let response_for = match parsed {
+            ParsedLine::Blank | ParsedLine::Junk { .. } => return Ok(()),
+            ParsedLine::Message(DaemonMessage::CheckpointReply(reply)) => {
+                tracing::warn!(
+                    "ignoring a checkpoint reply that answers no request (sequenceNumber {:?}, error {:?})",
+                    reply.sequence_number,
+                    reply.error
+                );
+                return Ok(());
+            }
+            ParsedLine::Message(message) => {
+                let action = message.action();
+                self.dispatch(message, transport);
+                action.to_owned()
+            }
+            ParsedLine::UnknownAction(action) => {
+                tracing::warn!(
+                    "unknown action {action:?}: no hook called; acknowledging it with a status so the daemon goes on"
+                );
+                action
+            }
+            ParsedLine::Malformed { action, cause } => {
+                if action == "checkpoint" {
+                    tracing::warn!("ignoring a malformed checkpoint reply that answers no request: {cause}");
+                    return Ok(());
+                }
+                tracing::error!("malformed {action:?} message ({cause}); no hook called");
+                if action == "processRecords" {
+                    let stall = self.progress.stall(None);
+                    tracing::error!(
+                        "the batch's records are unknown, so they count as not handled: {stall}"
+                    );
+                }
+                action
+            }
+        };
+        transport.send(&ChildMessage::Status { response_for })
+    }
+
+    fn dispatch(&mut self, message: DaemonMessage, transport: &mut dyn Transport) {
+        match message {
+            DaemonMessage::Initialize(init) => {
+                self.progress.checkpointed = init.starting_position.checkpoint().cloned();
+                tracing::debug!(starting_position = ?init.starting_position, "initialize");
+                let outcome = catch_unwind(AssertUnwindSafe(|| self.processor.initialize(&init)));
+                if let Some(cause) = describe_failure(outcome) {
+                    tracing::error!("initialize hook {cause}");
+                    let stall = self.progress.stall(None);
+                    tracing::error!("the processor is not initialized, so no batch will be handled: {stall}");
+                }
+            }
+            DaemonMessage::ProcessRecords(batch) => self.process_records(batch, transport),
+            DaemonMessage::LeaseLost => self.lease_lost(),
+            DaemonMessage::ShardEnded => self.shard_ended(transport),
+            DaemonMessage::ShutdownRequested => self.shutdown_requested(transport),
+            DaemonMessage::Shutdown(reason) => match reason {
+                ShutdownReason::Terminate => self.shard_ended(transport),
+                ShutdownReason::Requested => self.shutdown_requested(transport),
+                ShutdownReason::Zombie => self.lease_lost(),
+                ShutdownReason::Other(reason) => {
+                    tracing::warn!("legacy shutdown with unknown reason {reason:?}: handled as a lost lease");
+                    self.lease_lost()
+                }
+            },
+            DaemonMessage::CheckpointReply(_) => unreachable!("handled by the caller"),
+        }
+    }
+
+    fn process_records(&mut self, message: ProcessRecordsMessage, transport: &mut dyn Transport) {
+        let count = message.records.len();
+        let first = message.records.first().map(|r| r.position());
+        let last = message.records.last().map(|r| r.position());
+        if last.is_some() && self.progress.delivered < last {
+            self.progress.delivered = last.clone();
+        }
+        let range = match (&first, &last) {
+            (Some(first), Some(last)) => format!("{count} records, {first} ..= {last}"),
+            _ => "0 records".to_owned(),
+        };
+        if let Some(stall) = &self.progress.stall {
+            tracing::error!(
+                "refusing batch ({range}) without calling the handler: {stall}; restart the worker to retry from the last checkpoint"
+            );
+            return;
+        }
+        let records: std::result::Result<Vec<Record>, _> =
+            message.records.into_iter().map(Record::from_wire).collect();
+        let records = match records {
+            Ok(records) => records,
+            Err(error) => {
+                self.fail_batch(first, &range, &format!("could not be decoded: {error}"));
+                return;
+            }
+        };
+        let batch = Batch::new(self.shard_id.clone(), records, message.millis_behind_latest);
+        let processor = &mut self.processor;
+        let mut checkpointer = Checkpointer::new(
+            transport,
+            &mut self.progress,
+            &self.retry,
+            Phase::ProcessRecords,
+        );
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            processor.process_records(&batch, &mut checkpointer)
+        }));
+        match describe_failure(outcome) {
+            None => {
+                if last.is_some() {
+                    self.progress.handled = last;
+                }
+            }
+            Some(cause) => self.fail_batch(first, &range, &format!("handler {cause}")),
+        }
+    }
+
+    fn fail_batch(&mut self, first: Option<Position>, range: &str, cause: &str) {
+        if first.is_none() {
+            tracing::error!("empty batch: {cause}; no record is affected");
+            return;
+        }
+        let stall = self.progress.stall(first);
+        tracing::error!(
+            "batch ({range}) failed: {cause}. The shard stalls: {stall}; later batches are refused until the worker restarts from the last checkpoint"
+        );
+    }
+
+    fn lease_lost(&mut self) {
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.processor.lease_lost()));
+        if let Some(cause) = describe_failure(outcome) {
+            tracing::error!("lease_lost hook {cause}");
+        }
+    }
+
+    fn shutdown_requested(&mut self, transport: &mut dyn Transport) {
+        let processor = &mut self.processor;
+        let mut checkpointer = Checkpointer::new(
+            transport,
+            &mut self.progress,
+            &self.retry,
+            Phase::ShutdownRequested,
+        );
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            processor.shutdown_requested(&mut checkpointer)
+        }));
+        if let Some(cause) = describe_failure(outcome) {
+            tracing::error!("shutdown_requested hook {cause}");
+        }
+    }
+
+    fn shard_ended(&mut self, transport: &mut dyn Transport) {
+        let processor = &mut self.processor;
+        let mut checkpointer =
+            Checkpointer::new(transport, &mut self.progress, &self.retry, Phase::ShardEnded);
+        let outcome = catch_unwind(AssertUnwindSafe(|| processor.shard_ended(&mut checkpointer)));
+        if let Some(cause) = describe_failure(outcome) {
+            tracing::error!(
+                "shard_ended hook {cause}; the end of the shard is not checkpointed, so its child shards wait until it is processed again"
+            );
+            return;
+        }
+        if self.progress.shard_end_checkpointed || self.progress.lease_lost {
+            return;
+        }
+        if let Some(stall) = &self.progress.stall {
+            tracing::error!(
+                "the shard ended but cannot be completed: {stall}; its child shards wait until the worker restarts and the shard is processed again"
+            );
+            return;
+        }
+        if !self.progress.all_handled() {
+            return;
+        }
+        tracing::warn!(
+            "shard_ended returned without checkpointing the end of the shard; checkpointing it now so the child shards can start"
+        );
+        let mut checkpointer =
+            Checkpointer::new(transport, &mut self.progress, &self.retry, Phase::ShardEnded);
+        if let Err(error) = checkpointer.checkpoint() {
+            tracing::error!("checkpointing the end of the shard failed: {error}");
+        }
+    }
+}
