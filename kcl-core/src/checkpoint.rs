@@ -81,7 +81,10 @@ impl CheckpointError {
 
     /// Whether the daemon may succeed if asked again later (throttling, dependency failure).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, CheckpointError::Throttling | CheckpointError::Dependency)
+        matches!(
+            self,
+            CheckpointError::Throttling | CheckpointError::Dependency
+        )
     }
 
     /// Whether the lease is gone (`ShutdownException`).

@@ -449,12 +449,15 @@ mod tests {
     #[test]
     fn wrong_types_in_a_known_action_are_malformed_not_junk() {
         let line = br#"{"action":"processRecords","records":"nope"}"#;
-        assert!(matches!(parse_line(line), ParsedLine::Malformed { action, .. } if action == "processRecords"));
+        assert!(
+            matches!(parse_line(line), ParsedLine::Malformed { action, .. } if action == "processRecords")
+        );
     }
 
     #[test]
     fn numeric_strings_and_numbers_are_coerced() {
-        let line = br#"{"action":"checkpoint","sequenceNumber":12,"subSequenceNumber":"3","error":null}"#;
+        let line =
+            br#"{"action":"checkpoint","sequenceNumber":12,"subSequenceNumber":"3","error":null}"#;
         assert_eq!(
             parse_line(line),
             ParsedLine::Message(DaemonMessage::CheckpointReply(CheckpointReply {
@@ -550,7 +553,9 @@ impl DaemonMessage {
                 out.push_str(",\"error\":");
                 push_json(&mut out, &reply.error);
             }
-            DaemonMessage::LeaseLost | DaemonMessage::ShardEnded | DaemonMessage::ShutdownRequested => {}
+            DaemonMessage::LeaseLost
+            | DaemonMessage::ShardEnded
+            | DaemonMessage::ShutdownRequested => {}
         }
         out.push('}');
         out

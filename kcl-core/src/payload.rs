@@ -154,7 +154,11 @@ impl PayloadError {
         }
     }
 
-    pub(crate) fn invalid_base64(position: &Position, partition_key: &str, error: base64::DecodeError) -> Self {
+    pub(crate) fn invalid_base64(
+        position: &Position,
+        partition_key: &str,
+        error: base64::DecodeError,
+    ) -> Self {
         PayloadError {
             position: position.clone(),
             partition_key: partition_key.to_owned(),

@@ -260,8 +260,14 @@ mod tests {
 
     #[test]
     fn position_orders_by_sequence_then_sub_sequence() {
-        let a = Position::new("49590338271490256608559692538361571095921575989136588898", 5);
-        let b = Position::new("49590338271490256608559692538361571095921575989136588899", 0);
+        let a = Position::new(
+            "49590338271490256608559692538361571095921575989136588898",
+            5,
+        );
+        let b = Position::new(
+            "49590338271490256608559692538361571095921575989136588899",
+            0,
+        );
         assert!(a < b);
         assert!(Position::new("10", 1) > Position::new("10", 0));
     }

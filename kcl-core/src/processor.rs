@@ -51,7 +51,8 @@ pub trait RecordProcessor {
     /// Called for each batch. Returning `Ok` marks every record of the batch handled; returning an
     /// error (or panicking) marks the batch failed: the runtime logs it, answers the daemon, and
     /// from then on refuses to checkpoint at or past the batch's first record.
-    fn process_records(&mut self, batch: &Batch, checkpointer: &mut Checkpointer<'_>) -> Result<()>;
+    fn process_records(&mut self, batch: &Batch, checkpointer: &mut Checkpointer<'_>)
+        -> Result<()>;
 
     /// The lease moved to another worker: release resources; checkpointing is impossible.
     fn lease_lost(&mut self) -> Result<()> {
@@ -81,7 +82,11 @@ impl<P: RecordProcessor + ?Sized> RecordProcessor for Box<P> {
     fn initialize(&mut self, shard: &Initialize) -> Result<()> {
         (**self).initialize(shard)
     }
-    fn process_records(&mut self, batch: &Batch, checkpointer: &mut Checkpointer<'_>) -> Result<()> {
+    fn process_records(
+        &mut self,
+        batch: &Batch,
+        checkpointer: &mut Checkpointer<'_>,
+    ) -> Result<()> {
         (**self).process_records(batch, checkpointer)
     }
     fn lease_lost(&mut self) -> Result<()> {
@@ -126,7 +131,11 @@ impl<F> RecordProcessor for FnProcessor<F>
 where
     F: FnMut(&Batch, &mut Checkpointer<'_>) -> Result<()>,
 {
-    fn process_records(&mut self, batch: &Batch, checkpointer: &mut Checkpointer<'_>) -> Result<()> {
+    fn process_records(
+        &mut self,
+        batch: &Batch,
+        checkpointer: &mut Checkpointer<'_>,
+    ) -> Result<()> {
         (self.handler)(batch, checkpointer)
     }
 }

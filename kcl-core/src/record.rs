@@ -40,7 +40,11 @@ impl Record {
     /// let r = kcl_core::Record::new(vec![0u8, 255], "k", kcl_core::Position::new("1", 0));
     /// assert_eq!(r.data(), &[0, 255]);
     /// ```
-    pub fn new(data: impl Into<Vec<u8>>, partition_key: impl Into<String>, position: Position) -> Self {
+    pub fn new(
+        data: impl Into<Vec<u8>>,
+        partition_key: impl Into<String>,
+        position: Position,
+    ) -> Self {
         Record {
             data: data.into(),
             partition_key: partition_key.into(),
@@ -155,7 +159,11 @@ pub struct Batch {
 
 impl Batch {
     /// A batch of records from `shard_id`.
-    pub fn new(shard_id: impl Into<Arc<str>>, records: Vec<Record>, millis_behind_latest: Option<u64>) -> Self {
+    pub fn new(
+        shard_id: impl Into<Arc<str>>,
+        records: Vec<Record>,
+        millis_behind_latest: Option<u64>,
+    ) -> Self {
         Batch {
             shard_id: shard_id.into(),
             records,

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use crate::checkpoint::{Checkpointer, Phase, Progress, RetryPolicy};
 use crate::error::Result;
-use crate::message::{ChildMessage, DaemonMessage, ParsedLine, ProcessRecordsMessage, ShutdownReason};
+use crate::message::{
+    ChildMessage, DaemonMessage, ParsedLine, ProcessRecordsMessage, ShutdownReason,
+};
 use crate::position::Position;
 use crate::processor::RecordProcessor;
 use crate::record::{Batch, Record};
@@ -150,7 +152,11 @@ impl<P: RecordProcessor> Engine<P> {
     }
 
     /// Handles one parsed line; writes the status it calls for.
-    pub(crate) fn handle(&mut self, parsed: ParsedLine, transport: &mut dyn Transport) -> io::Result<()> {
+    pub(crate) fn handle(
+        &mut self,
+        parsed: ParsedLine,
+        transport: &mut dyn Transport,
+    ) -> io::Result<()> {
         if let ParsedLine::Message(DaemonMessage::Initialize(init)) = &parsed {
             self.shard_id = Arc::from(init.shard_id.as_str());
         }
@@ -179,7 +185,9 @@ impl<P: RecordProcessor> Engine<P> {
             }
             ParsedLine::Malformed { action, cause } => {
                 if action == "checkpoint" {
-                    tracing::warn!("ignoring a malformed checkpoint reply that answers no request: {cause}");
+                    tracing::warn!(
+                        "ignoring a malformed checkpoint reply that answers no request: {cause}"
+                    );
                     return Ok(());
                 }
                 tracing::error!("malformed {action:?} message ({cause}); no hook called");
@@ -204,22 +212,26 @@ impl<P: RecordProcessor> Engine<P> {
                 if let Some(cause) = describe_failure(outcome) {
                     tracing::error!("initialize hook {cause}");
                     let stall = self.progress.stall(None);
-                    tracing::error!("the processor is not initialized, so no batch will be handled: {stall}");
+                    tracing::error!(
+                        "the processor is not initialized, so no batch will be handled: {stall}"
+                    );
                 }
             }
             DaemonMessage::ProcessRecords(batch) => self.process_records(batch, transport),
             DaemonMessage::LeaseLost => self.lease_lost(),
             DaemonMessage::ShardEnded => self.shard_ended(transport),
             DaemonMessage::ShutdownRequested => self.shutdown_requested(transport),
-            DaemonMessage::Shutdown(reason) => match reason {
-                ShutdownReason::Terminate => self.shard_ended(transport),
-                ShutdownReason::Requested => self.shutdown_requested(transport),
-                ShutdownReason::Zombie => self.lease_lost(),
-                ShutdownReason::Other(reason) => {
-                    tracing::warn!("legacy shutdown with unknown reason {reason:?}: handled as a lost lease");
-                    self.lease_lost()
+            DaemonMessage::Shutdown(reason) => {
+                match reason {
+                    ShutdownReason::Terminate => self.shard_ended(transport),
+                    ShutdownReason::Requested => self.shutdown_requested(transport),
+                    ShutdownReason::Zombie => self.lease_lost(),
+                    ShutdownReason::Other(reason) => {
+                        tracing::warn!("legacy shutdown with unknown reason {reason:?}: handled as a lost lease");
+                        self.lease_lost()
+                    }
                 }
-            },
+            }
             DaemonMessage::CheckpointReply(_) => unreachable!("handled by the caller"),
         }
     }
@@ -307,9 +319,15 @@ impl<P: RecordProcessor> Engine<P> {
 
     fn shard_ended(&mut self, transport: &mut dyn Transport) {
         let processor = &mut self.processor;
-        let mut checkpointer =
-            Checkpointer::new(transport, &mut self.progress, &self.retry, Phase::ShardEnded);
-        let outcome = catch_unwind(AssertUnwindSafe(|| processor.shard_ended(&mut checkpointer)));
+        let mut checkpointer = Checkpointer::new(
+            transport,
+            &mut self.progress,
+            &self.retry,
+            Phase::ShardEnded,
+        );
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            processor.shard_ended(&mut checkpointer)
+        }));
         if let Some(cause) = describe_failure(outcome) {
             tracing::error!(
                 "shard_ended hook {cause}; the end of the shard is not checkpointed, so its child shards wait until it is processed again"
@@ -331,8 +349,12 @@ impl<P: RecordProcessor> Engine<P> {
         tracing::warn!(
             "shard_ended returned without checkpointing the end of the shard; checkpointing it now so the child shards can start"
         );
-        let mut checkpointer =
-            Checkpointer::new(transport, &mut self.progress, &self.retry, Phase::ShardEnded);
+        let mut checkpointer = Checkpointer::new(
+            transport,
+            &mut self.progress,
+            &self.retry,
+            Phase::ShardEnded,
+        );
         if let Err(error) = checkpointer.checkpoint() {
             tracing::error!("checkpointing the end of the shard failed: {error}");
         }

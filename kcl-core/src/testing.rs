@@ -128,11 +128,13 @@ impl FakeDaemon {
         if below_stored || self.delivered.as_ref().is_none_or(|d| target > *d) {
             return Some("IllegalArgumentException".into());
         }
-        self.stored = Some(if self.at_shard_end && self.delivered.as_ref() == Some(&target) {
-            StoredCheckpoint::ShardEnd
-        } else {
-            StoredCheckpoint::At(target)
-        });
+        self.stored = Some(
+            if self.at_shard_end && self.delivered.as_ref() == Some(&target) {
+                StoredCheckpoint::ShardEnd
+            } else {
+                StoredCheckpoint::At(target)
+            },
+        );
         None
     }
 }
@@ -234,7 +236,11 @@ impl<P: RecordProcessor> TestDaemon<P> {
     }
 
     /// Sends one `processRecords` with these records and lag.
-    pub fn process_records(&mut self, records: Vec<Record>, millis_behind_latest: Option<u64>) -> Step {
+    pub fn process_records(
+        &mut self,
+        records: Vec<Record>,
+        millis_behind_latest: Option<u64>,
+    ) -> Step {
         use base64::Engine as _;
         let records: Vec<WireRecord> = records
             .iter()

@@ -2,7 +2,7 @@
 
 use std::io::{self, BufRead, Write};
 
-use crate::message::{parse_line, ChildMessage, CheckpointReply, DaemonMessage, ParsedLine};
+use crate::message::{parse_line, CheckpointReply, ChildMessage, DaemonMessage, ParsedLine};
 
 /// What came back after a checkpoint request.
 #[derive(Debug)]
