@@ -42,3 +42,7 @@ pub use kcl_core::{
     FnProcessor, FromRecord, Initialize, Json, PayloadError, PayloadErrorKind, Position, Record,
     RecordProcessor, Result, RetryPolicy, Runtime, SequenceNumber, Stall, StartingPosition,
 };
+
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
