@@ -191,11 +191,16 @@ impl<P: RecordProcessor> Engine<P> {
                     return Ok(());
                 }
                 tracing::error!("malformed {action:?} message ({cause}); no hook called");
-                if action == "processRecords" {
+                let consequence = match action.as_str() {
+                    "processRecords" => {
+                        "the batch's records are unknown, so they count as not handled"
+                    }
+                    "initialize" => "the processor is not initialized, so no batch will be handled",
+                    _ => "",
+                };
+                if !consequence.is_empty() {
                     let stall = self.progress.stall(None);
-                    tracing::error!(
-                        "the batch's records are unknown, so they count as not handled: {stall}"
-                    );
+                    tracing::error!("{consequence}: {stall}");
                 }
                 action
             }

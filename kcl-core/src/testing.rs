@@ -99,43 +99,44 @@ struct FakeDaemon {
 }
 
 impl FakeDaemon {
+    /// The reply to a checkpoint request: a scripted one, or the Java daemon's judgement.
     fn decide(&mut self, sequence: Option<&str>, sub: Option<u64>) -> Option<String> {
-        if let Some(scripted) = self.scripted.pop_front() {
-            return scripted;
+        let target = sequence.map(|s| Position::new(s, sub.unwrap_or(0)));
+        match self.scripted.pop_front() {
+            Some(Some(error)) => return Some(error),
+            Some(None) => {
+                self.store(target);
+                return None;
+            }
+            None => {}
         }
         if !self.can_checkpoint {
             return Some("InvalidStateException".into());
         }
-        let target = match sequence {
-            None => {
-                if self.at_shard_end {
-                    self.stored = Some(StoredCheckpoint::ShardEnd);
-                } else if let Some(delivered) = &self.delivered {
-                    self.stored = Some(StoredCheckpoint::At(delivered.clone()));
-                }
-                return None;
+        if let Some(target) = &target {
+            let below_stored = match &self.stored {
+                Some(StoredCheckpoint::At(stored)) => target < stored,
+                Some(StoredCheckpoint::ShardEnd) => true,
+                None => false,
+            };
+            let beyond_delivered = self.delivered.as_ref().is_none_or(|d| target > d);
+            if !target.sequence_number().is_numeric() || below_stored || beyond_delivered {
+                return Some("IllegalArgumentException".into());
             }
-            Some(text) => Position::new(text, sub.unwrap_or(0)),
-        };
-        if !target.sequence_number().is_numeric() {
-            return Some("IllegalArgumentException".into());
         }
-        let below_stored = match &self.stored {
-            Some(StoredCheckpoint::At(stored)) => target < *stored,
-            Some(StoredCheckpoint::ShardEnd) => true,
-            None => false,
-        };
-        if below_stored || self.delivered.as_ref().is_none_or(|d| target > *d) {
-            return Some("IllegalArgumentException".into());
-        }
-        self.stored = Some(
-            if self.at_shard_end && self.delivered.as_ref() == Some(&target) {
-                StoredCheckpoint::ShardEnd
-            } else {
-                StoredCheckpoint::At(target)
-            },
-        );
+        self.store(target);
         None
+    }
+
+    /// Stores a checkpoint as the daemon does: `None` means everything delivered, and during
+    /// `shardEnded` the last delivered position means the end of the shard.
+    fn store(&mut self, target: Option<Position>) {
+        let reaches_end = target.is_none() || target.as_ref() == self.delivered.as_ref();
+        if self.at_shard_end && reaches_end {
+            self.stored = Some(StoredCheckpoint::ShardEnd);
+        } else if let Some(position) = target.or_else(|| self.delivered.clone()) {
+            self.stored = Some(StoredCheckpoint::At(position));
+        }
     }
 }
 
@@ -320,14 +321,44 @@ impl<P: RecordProcessor> TestDaemon<P> {
 
     /// Makes the next checkpoint requests fail with these error names, in order (after them,
     /// requests are judged like the real daemon would).
+    ///
+    /// ```
+    /// # use kcl_core::{from_fn, testing::TestDaemon};
+    /// let mut daemon = TestDaemon::new(from_fn(|_, cp| Ok(cp.checkpoint()?)));
+    /// daemon.initialize("shardId-000000000000");
+    /// daemon.fail_next_checkpoints(["KinesisClientLibDependencyException"]);
+    /// let step = daemon.process_payloads(["x"]);
+    /// assert_eq!(step.checkpoints.len(), 2); // retried once
+    /// ```
     pub fn fail_next_checkpoints<I>(&mut self, errors: I)
     where
         I: IntoIterator,
         I::Item: Into<String>,
     {
+        self.reply_next_checkpoints(errors.into_iter().map(|e| Err(e.into())));
+    }
+
+    /// Chooses the replies to the next checkpoint requests, in order: `Ok(())` is a success (the
+    /// position is stored whatever it is), `Err(name)` an error with that exception name. After
+    /// them, requests are judged like the real daemon would.
+    ///
+    /// ```
+    /// # use kcl_core::{from_fn, testing::TestDaemon};
+    /// let mut daemon = TestDaemon::new(from_fn(|_, cp| Ok(cp.checkpoint()?)));
+    /// daemon.initialize("shardId-000000000000");
+    /// daemon.reply_next_checkpoints([Err("ThrottlingException"), Ok(())]);
+    /// let step = daemon.process_payloads(["x"]);
+    /// let errors: Vec<_> = step.checkpoints.iter().map(|c| c.error.as_deref()).collect();
+    /// assert_eq!(errors, [Some("ThrottlingException"), None]);
+    /// ```
+    pub fn reply_next_checkpoints<I, E>(&mut self, replies: I)
+    where
+        I: IntoIterator<Item = Result<(), E>>,
+        E: Into<String>,
+    {
         self.daemon
             .scripted
-            .extend(errors.into_iter().map(|e| Some(e.into())));
+            .extend(replies.into_iter().map(|reply| reply.err().map(Into::into)));
     }
 
     /// The checkpoint the daemon has stored for the lease.
