@@ -68,6 +68,14 @@ pub enum CheckpointError {
 
 impl CheckpointError {
     /// Maps the daemon's `error` string to a variant.
+    ///
+    /// ```
+    /// use kcl_core::CheckpointError;
+    /// assert_eq!(CheckpointError::from_daemon("InvalidStateException"), CheckpointError::InvalidState);
+    /// let unknown = CheckpointError::from_daemon("OutOfMemoryError");
+    /// assert_eq!(unknown, CheckpointError::Other("OutOfMemoryError".into()));
+    /// assert_eq!(unknown.to_string(), "OutOfMemoryError: the daemon failed to checkpoint");
+    /// ```
     pub fn from_daemon(error: &str) -> Self {
         match error {
             "ThrottlingException" => CheckpointError::Throttling,
@@ -80,6 +88,14 @@ impl CheckpointError {
     }
 
     /// Whether the daemon may succeed if asked again later (throttling, dependency failure).
+    ///
+    /// ```
+    /// use kcl_core::CheckpointError;
+    /// assert!(CheckpointError::Throttling.is_retryable());
+    /// assert!(CheckpointError::from_daemon("KinesisClientLibDependencyException").is_retryable());
+    /// assert!(!CheckpointError::Shutdown.is_retryable());
+    /// assert!(!CheckpointError::IllegalArgument.is_retryable());
+    /// ```
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
@@ -88,6 +104,13 @@ impl CheckpointError {
     }
 
     /// Whether the lease is gone (`ShutdownException`).
+    ///
+    /// ```
+    /// use kcl_core::CheckpointError;
+    /// assert!(CheckpointError::from_daemon("ShutdownException").is_lease_lost());
+    /// assert!(!CheckpointError::InvalidState.is_lease_lost());
+    /// assert!(!CheckpointError::ChannelClosed.is_lease_lost());
+    /// ```
     pub fn is_lease_lost(&self) -> bool {
         matches!(self, CheckpointError::Shutdown)
     }
@@ -135,6 +158,15 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// `attempts` tries with no wait between them (for tests).
+    ///
+    /// At least one attempt is always made:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let policy = kcl_core::RetryPolicy::immediate(0);
+    /// assert_eq!(policy.max_attempts, 1);
+    /// assert_eq!(policy.backoff(1), Duration::ZERO);
+    /// ```
     pub fn immediate(attempts: u32) -> Self {
         RetryPolicy {
             max_attempts: attempts.max(1),
@@ -144,6 +176,19 @@ impl RetryPolicy {
     }
 
     /// How long to wait after failed attempt `attempt` (1-based).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let policy = kcl_core::RetryPolicy {
+    ///     max_attempts: 10,
+    ///     initial_backoff: Duration::from_millis(100),
+    ///     max_backoff: Duration::from_secs(1),
+    /// };
+    /// let first = policy.backoff(1);
+    /// assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+    /// let late = policy.backoff(9); // 100ms * 2^8 is capped at 1s
+    /// assert!(late >= Duration::from_millis(500) && late <= Duration::from_secs(1));
+    /// ```
     pub fn backoff(&self, attempt: u32) -> Duration {
         let exponent = attempt.saturating_sub(1).min(30);
         let ceiling = self
@@ -192,6 +237,18 @@ pub struct Stall {
 
 impl Stall {
     /// Whether a checkpoint at `target` loses no unhandled record.
+    ///
+    /// Without a `limit` (nothing was handled or checkpointed before the failure), nothing is
+    /// allowed:
+    ///
+    /// ```
+    /// use kcl_core::{Position, Stall};
+    /// let stall = Stall { failed_at: Some(Position::new("5", 0)), limit: Some(Position::new("4", 2)) };
+    /// assert!(stall.allows(&Position::new("4", 2)));
+    /// assert!(!stall.allows(&Position::new("4", 3)));
+    /// let blocked = Stall { failed_at: None, limit: None };
+    /// assert!(!blocked.allows(&Position::new("1", 0)));
+    /// ```
     pub fn allows(&self, target: &Position) -> bool {
         self.limit.as_ref().is_some_and(|limit| target <= limit)
     }
@@ -300,6 +357,16 @@ impl<'a> Checkpointer<'a> {
     /// `shardEnded`: the end of the shard, which lets child shards start).
     ///
     /// Sends `{"sequenceNumber":null,"subSequenceNumber":null}`.
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, testing::{StoredCheckpoint, TestDaemon}};
+    /// let mut daemon = TestDaemon::new(from_fn(|_, checkpointer| Ok(checkpointer.checkpoint()?)));
+    /// daemon.initialize("shardId-000000000000");
+    /// let step = daemon.process_payloads(["a", "b"]);
+    /// assert_eq!(step.checkpoints[0].sequence_number, None);
+    /// let last = daemon.delivered().unwrap().clone();
+    /// assert_eq!(daemon.stored_checkpoint(), Some(StoredCheckpoint::At(last)));
+    /// ```
     pub fn checkpoint(&mut self) -> Result<(), CheckpointError> {
         if let Some(stall) = &self.progress.stall {
             return Err(CheckpointError::PastFailure {
@@ -308,7 +375,10 @@ impl<'a> Checkpointer<'a> {
             });
         }
         self.request(None, None)?;
-        self.progress.checkpointed = self.progress.delivered.clone();
+        // Before any record the daemon re-stores the lease's starting checkpoint.
+        if self.progress.delivered.is_some() {
+            self.progress.checkpointed = self.progress.delivered.clone();
+        }
         if self.phase == Phase::ShardEnded {
             self.progress.shard_end_checkpointed = true;
         }
@@ -317,11 +387,36 @@ impl<'a> Checkpointer<'a> {
 
     /// Checkpoints at `record`, sending its sequence and sub-sequence numbers: on restart, the
     /// records after it are delivered again.
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, testing::TestDaemon};
+    /// let mut daemon = TestDaemon::new(from_fn(|batch, checkpointer| {
+    ///     Ok(checkpointer.checkpoint_at(&batch.records()[0])?) // only the first record
+    /// }));
+    /// daemon.initialize("shardId-000000000000");
+    /// let records = vec![daemon.next_record("a"), daemon.next_record("b")];
+    /// let first = records[0].sequence_number().to_string();
+    /// let step = daemon.process_records(records, None);
+    /// assert_eq!(step.checkpoints[0].sequence_number, Some(first));
+    /// assert_eq!(step.checkpoints[0].sub_sequence_number, Some(0));
+    /// ```
     pub fn checkpoint_at(&mut self, record: &Record) -> Result<(), CheckpointError> {
         self.checkpoint_position(record.position())
     }
 
     /// Checkpoints at a position.
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, testing::{StoredCheckpoint, TestDaemon}};
+    /// let mut daemon = TestDaemon::new(from_fn(|batch, checkpointer| {
+    ///     Ok(checkpointer.checkpoint_position(batch.records()[0].position())?)
+    /// }));
+    /// daemon.initialize("shardId-000000000000");
+    /// let records = vec![daemon.next_record("a"), daemon.next_record("b")];
+    /// let first = records[0].position().clone();
+    /// daemon.process_records(records, None);
+    /// assert_eq!(daemon.stored_checkpoint(), Some(StoredCheckpoint::At(first)));
+    /// ```
     pub fn checkpoint_position(&mut self, position: &Position) -> Result<(), CheckpointError> {
         self.checkpoint_raw(
             position.sequence_number().as_str(),
@@ -331,6 +426,21 @@ impl<'a> Checkpointer<'a> {
 
     /// Checkpoints at a raw sequence number and optional sub-sequence number, as given (the daemon
     /// reads a missing sub-sequence number as 0).
+    ///
+    /// ```
+    /// # use std::{cell::RefCell, rc::Rc};
+    /// # use kcl_core::{from_fn, testing::TestDaemon, CheckpointError};
+    /// let refused = Rc::new(RefCell::new(None));
+    /// let seen = refused.clone();
+    /// let mut daemon = TestDaemon::new(from_fn(move |batch, checkpointer| {
+    ///     *seen.borrow_mut() = checkpointer.checkpoint_raw("not-a-number", None).err();
+    ///     Ok(checkpointer.checkpoint_raw(batch.last().unwrap().sequence_number().as_str(), None)?)
+    /// }));
+    /// daemon.initialize("shardId-000000000000");
+    /// let step = daemon.process_payloads(["a"]);
+    /// assert_eq!(*refused.borrow(), Some(CheckpointError::IllegalArgument));
+    /// assert_eq!((step.checkpoints[1].error.as_deref(), step.checkpoints[1].sub_sequence_number), (None, None));
+    /// ```
     pub fn checkpoint_raw(
         &mut self,
         sequence_number: &str,
@@ -356,9 +466,24 @@ impl<'a> Checkpointer<'a> {
     /// Checkpoints the last record whose batch the handler finished, and nothing beyond it.
     ///
     /// When every delivered record was handled this is the null checkpoint (during `shardEnded`,
-    /// the end of the shard); when a batch failed it is the last record before it; when nothing
-    /// was handled yet it sends nothing. The default `shutdown_requested` and `shard_ended` hooks
-    /// call it.
+    /// the end of the shard; before any record, it re-stores the lease's starting checkpoint);
+    /// when a batch failed it is the last record before it, unless that was checkpointed
+    /// already; when records were delivered but none was handled it sends nothing. The default
+    /// `shutdown_requested` and `shard_ended` hooks call it.
+    ///
+    /// ```
+    /// # use kcl_core::{from_fn, testing::{StoredCheckpoint, TestDaemon}, Error};
+    /// let mut daemon = TestDaemon::new(from_fn(|batch, _| match batch.records()[0].data() {
+    ///     b"bad" => Err(Error::msg("cannot handle this one")),
+    ///     _ => Ok(()),
+    /// }));
+    /// daemon.initialize("shardId-000000000000");
+    /// daemon.process_payloads(["good"]);
+    /// let handled = daemon.delivered().unwrap().clone();
+    /// daemon.process_payloads(["bad"]);
+    /// daemon.shutdown_requested(); // the default hook calls checkpoint_handled
+    /// assert_eq!(daemon.stored_checkpoint(), Some(StoredCheckpoint::At(handled)));
+    /// ```
     pub fn checkpoint_handled(&mut self) -> Result<(), CheckpointError> {
         if self.progress.all_handled() {
             return self.checkpoint();
@@ -372,21 +497,92 @@ impl<'a> Checkpointer<'a> {
     }
 
     /// The last record of the last batch whose handler succeeded.
+    ///
+    /// Inside a handler that is the previous batch: the current one is not handled yet.
+    ///
+    /// ```
+    /// # use std::{cell::RefCell, rc::Rc};
+    /// # use kcl_core::{from_fn, testing::TestDaemon};
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let mut daemon = TestDaemon::new(from_fn(move |_, checkpointer| {
+    ///     log.borrow_mut().push(checkpointer.last_handled().cloned());
+    ///     Ok(())
+    /// }));
+    /// daemon.initialize("shardId-000000000000");
+    /// daemon.process_payloads(["a", "b"]);
+    /// let end_of_first = daemon.delivered().cloned();
+    /// daemon.process_payloads(["c"]);
+    /// assert_eq!(*seen.borrow(), [None, end_of_first]);
+    /// ```
     pub fn last_handled(&self) -> Option<&Position> {
         self.progress.handled.as_ref()
     }
 
     /// The largest position delivered so far.
+    ///
+    /// Inside a handler it already covers the batch being handled.
+    ///
+    /// ```
+    /// # use std::{cell::RefCell, rc::Rc};
+    /// # use kcl_core::{from_fn, testing::TestDaemon};
+    /// let seen = Rc::new(RefCell::new(None));
+    /// let log = seen.clone();
+    /// let mut daemon = TestDaemon::new(from_fn(move |batch, checkpointer| {
+    ///     *log.borrow_mut() = Some(checkpointer.last_delivered() == Some(batch.last().unwrap().position()));
+    ///     Ok(())
+    /// }));
+    /// daemon.initialize("shardId-000000000000");
+    /// daemon.process_payloads(["a", "b"]);
+    /// assert_eq!(*seen.borrow(), Some(true));
+    /// ```
     pub fn last_delivered(&self) -> Option<&Position> {
         self.progress.delivered.as_ref()
     }
 
     /// The last position the daemon confirmed (including the one `initialize` resumed from).
+    ///
+    /// ```
+    /// # use std::{cell::RefCell, rc::Rc};
+    /// # use kcl_core::{from_fn, testing::{sequence_number, TestDaemon}, Position, StartingPosition};
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let mut daemon = TestDaemon::new(from_fn(move |_, checkpointer| {
+    ///     log.borrow_mut().push(checkpointer.last_checkpoint().cloned());
+    ///     Ok(checkpointer.checkpoint()?)
+    /// }));
+    /// let resumed = Position::new(sequence_number(0), 0);
+    /// daemon.initialize_at("shardId-000000000000", StartingPosition::Checkpoint(resumed.clone()));
+    /// daemon.process_payloads(["a"]);
+    /// daemon.process_payloads(["b"]);
+    /// let first_batch = Position::new(sequence_number(1), 0);
+    /// assert_eq!(*seen.borrow(), [Some(resumed), Some(first_batch)]);
+    /// ```
     pub fn last_checkpoint(&self) -> Option<&Position> {
         self.progress.checkpointed.as_ref()
     }
 
     /// Whether a `ShutdownException` said that this worker lost the lease.
+    ///
+    /// Once it did, later checkpoints fail at once without asking the daemon.
+    ///
+    /// ```
+    /// # use std::{cell::Cell, rc::Rc};
+    /// # use kcl_core::{from_fn, testing::TestDaemon};
+    /// let lost = Rc::new(Cell::new(false));
+    /// let flag = lost.clone();
+    /// let mut daemon = TestDaemon::new(from_fn(move |_, checkpointer| {
+    ///     let first = checkpointer.checkpoint();
+    ///     let second = checkpointer.checkpoint();
+    ///     flag.set(first.is_err() && second.is_err() && checkpointer.is_lease_lost());
+    ///     Ok(())
+    /// }));
+    /// daemon.initialize("shardId-000000000000");
+    /// daemon.fail_next_checkpoints(["ShutdownException"]);
+    /// let step = daemon.process_payloads(["a"]);
+    /// assert!(lost.get());
+    /// assert_eq!(step.checkpoints.len(), 1); // neither retried nor sent again
+    /// ```
     pub fn is_lease_lost(&self) -> bool {
         self.progress.lease_lost
     }

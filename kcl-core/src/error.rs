@@ -25,6 +25,17 @@ pub struct Error {
 }
 
 /// `Result` with [`Error`] as its default error type.
+///
+/// Both parameters have defaults, so a hook's `Result<()>` can also be written `Result`:
+///
+/// ```
+/// fn hook() -> kcl_core::Result {
+///     Ok(())
+/// }
+/// let port: kcl_core::Result<u16> = "80x".parse::<u16>().map_err(Into::into);
+/// assert!(hook().is_ok());
+/// assert!(port.unwrap_err().to_string().contains("invalid digit"));
+/// ```
 pub type Result<T = (), E = Error> = std::result::Result<T, E>;
 
 impl Error {
@@ -52,11 +63,31 @@ impl Error {
     }
 
     /// The wrapped error, if it is an `E`.
+    ///
+    /// ```
+    /// use std::num::ParseIntError;
+    /// fn parse(text: &str) -> kcl_core::Result<i32> {
+    ///     Ok(text.parse()?)
+    /// }
+    /// let error = parse("seven").unwrap_err();
+    /// assert!(error.downcast_ref::<ParseIntError>().is_some());
+    /// assert!(error.downcast_ref::<std::io::Error>().is_none());
+    /// ```
     pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
         self.inner.downcast_ref::<E>()
     }
 
     /// The wrapped error as a standard error object.
+    ///
+    /// Use it to walk the cause chain, which `Error` itself does not expose:
+    ///
+    /// ```
+    /// use kcl_core::{FromRecord, Position, Record};
+    /// let record = Record::new(vec![0xc3], "k", Position::new("1", 0));
+    /// let error = kcl_core::Error::from(String::from_record(&record).unwrap_err());
+    /// let cause = error.source_error().source().expect("a UTF-8 error");
+    /// assert!(cause.is::<std::str::Utf8Error>());
+    /// ```
     pub fn source_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         &*self.inner
     }

@@ -2,6 +2,16 @@
 //!
 //! Incoming lines are parsed tolerantly (unknown keys ignored, numbers and nulls accepted where
 //! the Java daemon could write either); outgoing messages carry exactly the documented keys.
+//!
+//! ```
+//! use kcl_core::message::{parse_line, ChildMessage, DaemonMessage, ParsedLine};
+//! let ParsedLine::Message(message) = parse_line(br#"{"action":"shutdownRequested"}"#) else {
+//!     panic!("not a message");
+//! };
+//! assert_eq!(message, DaemonMessage::ShutdownRequested);
+//! let status = ChildMessage::Status { response_for: message.action().into() };
+//! assert_eq!(status.to_json(), r#"{"action":"status","responseFor":"shutdownRequested"}"#);
+//! ```
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
@@ -57,6 +67,15 @@ impl DaemonMessage {
 }
 
 /// Fields of `initialize`.
+///
+/// ```
+/// use kcl_core::message::{parse_line, DaemonMessage, ParsedLine};
+/// use kcl_core::{Position, StartingPosition};
+/// let line = br#"{"action":"initialize","shardId":"shardId-000000000004","sequenceNumber":"4959","subSequenceNumber":3}"#;
+/// let ParsedLine::Message(DaemonMessage::Initialize(init)) = parse_line(line) else { panic!() };
+/// assert_eq!(init.shard_id, "shardId-000000000004");
+/// assert_eq!(init.starting_position, StartingPosition::Checkpoint(Position::new("4959", 3)));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Initialize {
     /// The bare shard id, e.g. `shardId-000000000001`.
@@ -66,6 +85,14 @@ pub struct Initialize {
 }
 
 /// Fields of `processRecords`, records still in wire form (base64 payloads).
+///
+/// ```
+/// use kcl_core::message::{parse_line, DaemonMessage, ParsedLine};
+/// let line = br#"{"action":"processRecords","records":[{"data":"aGk=","partitionKey":"p","sequenceNumber":"7"}],"millisBehindLatest":"250"}"#;
+/// let ParsedLine::Message(DaemonMessage::ProcessRecords(batch)) = parse_line(line) else { panic!() };
+/// assert_eq!(batch.records[0].data.as_deref(), Some("aGk="));
+/// assert_eq!(batch.millis_behind_latest, Some(250)); // numeric strings are accepted
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProcessRecordsMessage {
     /// The records of the batch, in order.
@@ -75,6 +102,14 @@ pub struct ProcessRecordsMessage {
 }
 
 /// One record as the daemon writes it.
+///
+/// ```
+/// let json = r#"{"data":null,"partitionKey":"k","sequenceNumber":42,"subSequenceNumber":null}"#;
+/// let record: kcl_core::message::WireRecord = serde_json::from_str(json).unwrap();
+/// assert_eq!(record.sequence_number, "42"); // a number on the wire, kept as text
+/// assert_eq!((record.data, record.sub_sequence_number), (None, None));
+/// assert_eq!(record.approximate_arrival_timestamp, None);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireRecord {
@@ -114,6 +149,19 @@ impl WireRecord {
 }
 
 /// Why a legacy (KCL-Java 1.x) `shutdown` was sent.
+///
+/// The 2.x names `SHARD_END` and `LEASE_LOST` are read as `TERMINATE` and `ZOMBIE`.
+///
+/// ```
+/// use kcl_core::message::{parse_line, DaemonMessage, ParsedLine, ShutdownReason};
+/// let reason = |line: &[u8]| match parse_line(line) {
+///     ParsedLine::Message(DaemonMessage::Shutdown(reason)) => reason,
+///     other => panic!("unexpected {other:?}"),
+/// };
+/// assert_eq!(reason(br#"{"action":"shutdown","reason":"ZOMBIE"}"#), ShutdownReason::Zombie);
+/// assert_eq!(reason(br#"{"action":"shutdown","reason":"SHARD_END"}"#), ShutdownReason::Terminate);
+/// assert_eq!(reason(br#"{"action":"shutdown"}"#), ShutdownReason::Other(String::new()));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ShutdownReason {
     /// The shard ended: checkpoint, then exit (mapped to the shard-ended hook).
@@ -139,6 +187,17 @@ impl ShutdownReason {
 }
 
 /// The daemon's answer to a checkpoint request.
+///
+/// ```
+/// use kcl_core::message::{parse_line, CheckpointReply, DaemonMessage, ParsedLine};
+/// let line = br#"{"action":"checkpoint","sequenceNumber":"9","subSequenceNumber":0,"error":"ThrottlingException"}"#;
+/// let ParsedLine::Message(DaemonMessage::CheckpointReply(reply)) = parse_line(line) else { panic!() };
+/// assert_eq!(reply, CheckpointReply {
+///     sequence_number: Some("9".into()),
+///     sub_sequence_number: Some(0),
+///     error: Some("ThrottlingException".into()),
+/// });
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckpointReply {
     /// Echo of the requested sequence number.
@@ -179,12 +238,30 @@ pub enum ChildMessage {
 
 impl ChildMessage {
     /// The compact JSON text of the message (no framing).
+    ///
+    /// A checkpoint request always writes both keys, as `null` when absent:
+    ///
+    /// ```
+    /// use kcl_core::message::ChildMessage;
+    /// let all = ChildMessage::Checkpoint { sequence_number: None, sub_sequence_number: None };
+    /// assert_eq!(all.to_json(), r#"{"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#);
+    /// ```
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("child messages always serialize")
     }
 }
 
 /// What one input line turned out to be.
+///
+/// ```
+/// use kcl_core::message::{parse_line, ParsedLine};
+/// match parse_line(br#"{"action":"processRecords","records":"none"}"#) {
+///     ParsedLine::Malformed { action, .. } => assert_eq!(action, "processRecords"),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// assert!(matches!(parse_line(br#"{"action":7}"#), ParsedLine::Junk { .. }));
+/// assert_eq!(parse_line(b""), ParsedLine::Blank);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum ParsedLine {
     /// A blank line (the daemon never sends one; skipped silently).
@@ -431,55 +508,6 @@ fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_keys_and_missing_record_action_are_tolerated() {
-        let line = br#"{"action":"processRecords","extra":1,"records":[{"data":"aGk=","partitionKey":"p","sequenceNumber":"1","approximateArrivalTimestamp":null}],"millisBehindLatest":null}"#;
-        let ParsedLine::Message(DaemonMessage::ProcessRecords(batch)) = parse_line(line) else {
-            panic!("not parsed");
-        };
-        assert_eq!(batch.records.len(), 1);
-        assert_eq!(batch.millis_behind_latest, None);
-        assert_eq!(batch.records[0].sub_sequence_number, None);
-    }
-
-    #[test]
-    fn wrong_types_in_a_known_action_are_malformed_not_junk() {
-        let line = br#"{"action":"processRecords","records":"nope"}"#;
-        assert!(
-            matches!(parse_line(line), ParsedLine::Malformed { action, .. } if action == "processRecords")
-        );
-    }
-
-    #[test]
-    fn numeric_strings_and_numbers_are_coerced() {
-        let line =
-            br#"{"action":"checkpoint","sequenceNumber":12,"subSequenceNumber":"3","error":null}"#;
-        assert_eq!(
-            parse_line(line),
-            ParsedLine::Message(DaemonMessage::CheckpointReply(CheckpointReply {
-                sequence_number: Some("12".into()),
-                sub_sequence_number: Some(3),
-                error: None
-            }))
-        );
-    }
-
-    #[test]
-    fn invalid_utf8_is_replaced() {
-        let mut line = br#"{"action":"initialize","shardId":"s-"#.to_vec();
-        line.push(0xff);
-        line.extend_from_slice(br#"","sequenceNumber":"LATEST","subSequenceNumber":0}"#);
-        let ParsedLine::Message(DaemonMessage::Initialize(init)) = parse_line(&line) else {
-            panic!("not parsed");
-        };
-        assert_eq!(init.shard_id, "s-\u{fffd}");
-    }
-}
-
 /// Daemon-side serialization, shaped like the Java daemon's Jackson output (key order, nulls
 /// written, `"action":"record"` last in each record): for test drivers and local runners.
 impl DaemonMessage {
@@ -564,4 +592,53 @@ impl DaemonMessage {
 
 fn push_json<T: Serialize + ?Sized>(out: &mut String, value: &T) {
     out.push_str(&serde_json::to_string(value).expect("plain values always serialize"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_and_missing_record_action_are_tolerated() {
+        let line = br#"{"action":"processRecords","extra":1,"records":[{"data":"aGk=","partitionKey":"p","sequenceNumber":"1","approximateArrivalTimestamp":null}],"millisBehindLatest":null}"#;
+        let ParsedLine::Message(DaemonMessage::ProcessRecords(batch)) = parse_line(line) else {
+            panic!("not parsed");
+        };
+        assert_eq!(batch.records.len(), 1);
+        assert_eq!(batch.millis_behind_latest, None);
+        assert_eq!(batch.records[0].sub_sequence_number, None);
+    }
+
+    #[test]
+    fn wrong_types_in_a_known_action_are_malformed_not_junk() {
+        let line = br#"{"action":"processRecords","records":"nope"}"#;
+        assert!(
+            matches!(parse_line(line), ParsedLine::Malformed { action, .. } if action == "processRecords")
+        );
+    }
+
+    #[test]
+    fn numeric_strings_and_numbers_are_coerced() {
+        let line =
+            br#"{"action":"checkpoint","sequenceNumber":12,"subSequenceNumber":"3","error":null}"#;
+        assert_eq!(
+            parse_line(line),
+            ParsedLine::Message(DaemonMessage::CheckpointReply(CheckpointReply {
+                sequence_number: Some("12".into()),
+                sub_sequence_number: Some(3),
+                error: None
+            }))
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced() {
+        let mut line = br#"{"action":"initialize","shardId":"s-"#.to_vec();
+        line.push(0xff);
+        line.extend_from_slice(br#"","sequenceNumber":"LATEST","subSequenceNumber":0}"#);
+        let ParsedLine::Message(DaemonMessage::Initialize(init)) = parse_line(&line) else {
+            panic!("not parsed");
+        };
+        assert_eq!(init.shard_id, "s-\u{fffd}");
+    }
 }

@@ -124,6 +124,15 @@ pub struct PayloadError {
 }
 
 /// Why a payload did not decode.
+///
+/// ```
+/// use kcl_core::{FromRecord, Json, PayloadErrorKind, Position, Record};
+/// let record = Record::new("[1, 2", "k", Position::new("1", 0)); // cut short
+/// let error = Json::<serde_json::Value>::from_record(&record).unwrap_err();
+/// assert!(matches!(error.kind(), PayloadErrorKind::Json(e) if e.is_eof()));
+/// let error = String::from_record(&Record::new(vec![0xff], "k", Position::new("2", 0))).unwrap_err();
+/// assert!(matches!(error.kind(), PayloadErrorKind::Utf8(_)));
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum PayloadErrorKind {
@@ -167,16 +176,37 @@ impl PayloadError {
     }
 
     /// Where the record sits in its shard.
+    ///
+    /// ```
+    /// use kcl_core::{FromRecord, Position, Record};
+    /// let record = Record::new(vec![0xff], "k", Position::new("31", 4));
+    /// let error = String::from_record(&record).unwrap_err();
+    /// assert_eq!(error.position(), &Position::new("31", 4));
+    /// ```
     pub fn position(&self) -> &Position {
         &self.position
     }
 
     /// The record's partition key.
+    ///
+    /// ```
+    /// use kcl_core::{FromRecord, Json, Position, Record};
+    /// let record = Record::new("[1,", "user-17", Position::new("1", 0));
+    /// let error = Json::<Vec<u8>>::from_record(&record).unwrap_err();
+    /// assert_eq!(error.partition_key(), "user-17");
+    /// ```
     pub fn partition_key(&self) -> &str {
         &self.partition_key
     }
 
     /// The cause.
+    ///
+    /// ```
+    /// use kcl_core::{PayloadError, PayloadErrorKind, Position, Record};
+    /// let record = Record::new("", "k", Position::new("1", 0));
+    /// let error = PayloadError::new(&record, PayloadErrorKind::Custom("empty payload".into()));
+    /// assert!(matches!(error.kind(), PayloadErrorKind::Custom(m) if m == "empty payload"));
+    /// ```
     pub fn kind(&self) -> &PayloadErrorKind {
         &self.kind
     }

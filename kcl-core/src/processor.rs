@@ -123,6 +123,19 @@ where
 }
 
 /// The processor returned by [`from_fn`].
+///
+/// Only `process_records` calls the function; the other hooks keep the [`RecordProcessor`]
+/// defaults, so a shard end is checkpointed even though the handler never checkpoints:
+///
+/// ```
+/// use kcl_core::{from_fn, testing::{StoredCheckpoint, TestDaemon}};
+/// let mut daemon = TestDaemon::new(from_fn(|_, _| Ok(())));
+/// daemon.initialize("shardId-000000000000");
+/// daemon.process_payloads(["a"]);
+/// assert_eq!(daemon.stored_checkpoint(), None);
+/// daemon.shard_ended();
+/// assert_eq!(daemon.stored_checkpoint(), Some(StoredCheckpoint::ShardEnd));
+/// ```
 pub struct FnProcessor<F> {
     handler: F,
 }

@@ -83,6 +83,12 @@ impl Record {
     }
 
     /// The decoded payload.
+    ///
+    /// ```
+    /// let r = kcl_core::Record::new(vec![0x00, 0x0a, 0xff], "k", kcl_core::Position::new("1", 0));
+    /// assert_eq!(r.data(), [0x00, 0x0a, 0xff]);
+    /// assert_eq!(r.data().len(), 3);
+    /// ```
     pub fn data(&self) -> &[u8] {
         &self.data
     }
@@ -98,21 +104,46 @@ impl Record {
     }
 
     /// The partition key (for de-aggregated KPL records, the user record's key).
+    ///
+    /// ```
+    /// let r = kcl_core::Record::new("x", "customer-42", kcl_core::Position::new("1", 0));
+    /// assert_eq!(r.partition_key(), "customer-42");
+    /// ```
     pub fn partition_key(&self) -> &str {
         &self.partition_key
     }
 
     /// The sequence number (shared by all user records of one KPL aggregate).
+    ///
+    /// ```
+    /// use kcl_core::{Position, Record};
+    /// let a = Record::new("a", "k", Position::new("4959", 0));
+    /// let b = Record::new("b", "k", Position::new("4959", 1));
+    /// assert_eq!(a.sequence_number(), b.sequence_number());
+    /// assert_eq!(a.sequence_number().as_str(), "4959");
+    /// ```
     pub fn sequence_number(&self) -> &SequenceNumber {
         self.position.sequence_number()
     }
 
     /// The index inside a KPL aggregate (0 for ordinary records).
+    ///
+    /// ```
+    /// let r = kcl_core::Record::new("x", "k", kcl_core::Position::new("4959", 2));
+    /// assert_eq!(r.sub_sequence_number(), 2);
+    /// ```
     pub fn sub_sequence_number(&self) -> u64 {
         self.position.sub_sequence_number()
     }
 
     /// Sequence number and sub-sequence number together: what a checkpoint stores.
+    ///
+    /// ```
+    /// use kcl_core::{Position, Record};
+    /// let r = Record::new("x", "k", Position::new("4959", 2));
+    /// assert_eq!(r.position(), &Position::new("4959", 2));
+    /// assert!(r.position() > &Position::new("4959", 1));
+    /// ```
     pub fn position(&self) -> &Position {
         &self.position
     }
@@ -134,6 +165,13 @@ impl Record {
     }
 
     /// The arrival time as the daemon sent it, in epoch milliseconds.
+    ///
+    /// ```
+    /// use kcl_core::{Position, Record};
+    /// let r = Record::new("x", "k", Position::new("1", 0));
+    /// assert_eq!(r.approximate_arrival_millis(), None);
+    /// assert_eq!(r.with_arrival_millis(-5).approximate_arrival_millis(), Some(-5));
+    /// ```
     pub fn approximate_arrival_millis(&self) -> Option<i64> {
         self.arrival_millis
     }
@@ -159,6 +197,12 @@ pub struct Batch {
 
 impl Batch {
     /// A batch of records from `shard_id`.
+    ///
+    /// ```
+    /// use kcl_core::{Batch, Position, Record};
+    /// let batch = Batch::new("shardId-000000000002", vec![Record::new("x", "k", Position::new("1", 0))], Some(30));
+    /// assert_eq!((batch.shard_id(), batch.len(), batch.millis_behind_latest()), ("shardId-000000000002", 1, Some(30)));
+    /// ```
     pub fn new(
         shard_id: impl Into<Arc<str>>,
         records: Vec<Record>,
@@ -172,41 +216,109 @@ impl Batch {
     }
 
     /// The records, in shard order.
+    ///
+    /// ```
+    /// use kcl_core::{Batch, Position, Record};
+    /// let batch = Batch::new("s", vec![
+    ///     Record::new("a", "k", Position::new("1", 0)),
+    ///     Record::new("b", "k", Position::new("2", 0)),
+    /// ], None);
+    /// assert_eq!(batch.records()[1].data(), b"b");
+    /// ```
     pub fn records(&self) -> &[Record] {
         &self.records
     }
 
     /// Iterates over the records.
+    ///
+    /// ```
+    /// use kcl_core::{Batch, Position, Record};
+    /// let batch = Batch::new("s", vec![
+    ///     Record::new("a", "k1", Position::new("1", 0)),
+    ///     Record::new("b", "k2", Position::new("2", 0)),
+    /// ], None);
+    /// let keys: Vec<&str> = batch.iter().map(|r| r.partition_key()).collect();
+    /// assert_eq!(keys, ["k1", "k2"]);
+    /// ```
     pub fn iter(&self) -> std::slice::Iter<'_, Record> {
         self.records.iter()
     }
 
     /// The records, taking ownership.
+    ///
+    /// ```
+    /// use kcl_core::{Batch, Position, Record};
+    /// let batch = Batch::new("s", vec![Record::new("a", "k", Position::new("1", 0))], None);
+    /// let payloads: Vec<Vec<u8>> = batch.into_records().into_iter().map(Record::into_data).collect();
+    /// assert_eq!(payloads, [b"a".to_vec()]);
+    /// ```
     pub fn into_records(self) -> Vec<Record> {
         self.records
     }
 
     /// Number of records.
+    ///
+    /// ```
+    /// use kcl_core::{Batch, Position, Record};
+    /// let records = (1..=3).map(|n| Record::new("x", "k", Position::new(n.to_string(), 0))).collect();
+    /// assert_eq!(Batch::new("s", records, None).len(), 3);
+    /// ```
     pub fn len(&self) -> usize {
         self.records.len()
     }
 
     /// Whether the batch has no records (sent only with `callProcessRecordsEvenForEmptyRecordList`).
+    ///
+    /// ```
+    /// let batch = kcl_core::Batch::new("s", Vec::new(), Some(0));
+    /// assert!(batch.is_empty());
+    /// assert!(batch.last().is_none());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
 
     /// The last record, whose position covers the whole batch in a checkpoint.
+    ///
+    /// ```
+    /// use kcl_core::{Batch, Position, Record};
+    /// let batch = Batch::new("s", vec![
+    ///     Record::new("a", "k", Position::new("7", 0)),
+    ///     Record::new("b", "k", Position::new("7", 1)),
+    /// ], None);
+    /// assert_eq!(batch.last().unwrap().position(), &Position::new("7", 1));
+    /// ```
     pub fn last(&self) -> Option<&Record> {
         self.records.last()
     }
 
     /// Milliseconds between the last record of the batch and the tip of the stream, if known.
+    ///
+    /// ```
+    /// use kcl_core::Batch;
+    /// assert_eq!(Batch::new("s", Vec::new(), Some(1_200)).millis_behind_latest(), Some(1_200));
+    /// assert_eq!(Batch::new("s", Vec::new(), None).millis_behind_latest(), None);
+    /// ```
     pub fn millis_behind_latest(&self) -> Option<u64> {
         self.millis_behind_latest
     }
 
     /// The shard these records came from.
+    ///
+    /// In a handler it is the id from `initialize`:
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let shard = Rc::new(RefCell::new(String::new()));
+    /// let seen = shard.clone();
+    /// let mut daemon = kcl_core::testing::TestDaemon::new(kcl_core::from_fn(move |batch, _| {
+    ///     *seen.borrow_mut() = batch.shard_id().to_owned();
+    ///     Ok(())
+    /// }));
+    /// daemon.initialize("shardId-000000000009");
+    /// daemon.process_payloads(["x"]);
+    /// assert_eq!(*shard.borrow(), "shardId-000000000009");
+    /// ```
     pub fn shard_id(&self) -> &str {
         &self.shard_id
     }

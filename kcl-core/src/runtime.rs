@@ -48,6 +48,13 @@ pub struct Runtime<P> {
 
 impl<P: RecordProcessor> Runtime<P> {
     /// A runtime with the default settings.
+    ///
+    /// ```
+    /// let runtime = kcl_core::Runtime::new(kcl_core::from_fn(|_, _| Ok(())));
+    /// let mut output = Vec::new();
+    /// runtime.run_on(r#"{"action":"leaseLost"}"#.as_bytes(), &mut output).unwrap();
+    /// assert_eq!(String::from_utf8(output).unwrap().trim(), r#"{"action":"status","responseFor":"leaseLost"}"#);
+    /// ```
     pub fn new(processor: P) -> Self {
         Runtime {
             processor,
@@ -56,6 +63,22 @@ impl<P: RecordProcessor> Runtime<P> {
     }
 
     /// How throttling and dependency errors of checkpoints are retried.
+    ///
+    /// With a single attempt, a throttled checkpoint is not asked again:
+    ///
+    /// ```
+    /// # use kcl_core::{from_fn, RetryPolicy, Runtime};
+    /// let input = concat!(
+    ///     r#"{"action":"processRecords","records":[{"data":"eA==","partitionKey":"k","sequenceNumber":"1"}]}"#, "\n",
+    ///     r#"{"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":"ThrottlingException"}"#, "\n",
+    /// );
+    /// let mut output = Vec::new();
+    /// Runtime::new(from_fn(|_, cp| Ok(cp.checkpoint()?)))
+    ///     .checkpoint_retry(RetryPolicy::immediate(1))
+    ///     .run_on(input.as_bytes(), &mut output)
+    ///     .unwrap();
+    /// assert_eq!(String::from_utf8(output).unwrap().matches(r#""action":"checkpoint""#).count(), 1);
+    /// ```
     pub fn checkpoint_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
@@ -66,6 +89,17 @@ impl<P: RecordProcessor> Runtime<P> {
     /// Before reading anything it moves the real stdout to a private handle and points file
     /// descriptor 1 at stderr, so `println!` anywhere in the process cannot corrupt the protocol,
     /// and installs a `tracing` subscriber on stderr (honouring `RUST_LOG`) unless one is set.
+    ///
+    /// ```no_run
+    /// use kcl_core::{from_fn, RetryPolicy, Runtime};
+    /// use std::time::Duration;
+    /// fn main() -> std::io::Result<()> {
+    ///     let retry = RetryPolicy { max_attempts: 10, max_backoff: Duration::from_secs(30), ..RetryPolicy::default() };
+    ///     Runtime::new(from_fn(|_, cp| Ok(cp.checkpoint()?)))
+    ///         .checkpoint_retry(retry)
+    ///         .run() // returns when the daemon closes stdin
+    /// }
+    /// ```
     pub fn run(self) -> io::Result<()> {
         crate::logging::init();
         let protocol_out = crate::stdout::take_protocol_stdout()?;
@@ -76,6 +110,17 @@ impl<P: RecordProcessor> Runtime<P> {
 
     /// Runs on the given input and output until the input ends; returns an error only if the
     /// channel itself fails (the daemon is gone).
+    ///
+    /// Lines that are not messages are skipped; unknown actions are acknowledged:
+    ///
+    /// ```
+    /// let input = concat!("Picked up JAVA_TOOL_OPTIONS: -Xmx1g\n", r#"{"action":"wave"}"#, "\n");
+    /// let mut output = Vec::new();
+    /// kcl_core::Runtime::new(kcl_core::from_fn(|_, _| Ok(())))
+    ///     .run_on(input.as_bytes(), &mut output)
+    ///     .unwrap();
+    /// assert_eq!(String::from_utf8(output).unwrap().trim(), r#"{"action":"status","responseFor":"wave"}"#);
+    /// ```
     pub fn run_on<R: BufRead, W: Write>(self, input: R, output: W) -> io::Result<()> {
         let mut transport = LineTransport::new(input, output);
         let mut engine = Engine::new(self.processor, self.retry);

@@ -34,8 +34,8 @@ use std::io;
 
 use crate::checkpoint::RetryPolicy;
 use crate::message::{
-    parse_line, CheckpointReply, ChildMessage, DaemonMessage, Initialize, ProcessRecordsMessage,
-    ShutdownReason, WireRecord,
+    parse_line, CheckpointReply, ChildMessage, DaemonMessage, Initialize, ParsedLine,
+    ProcessRecordsMessage, ShutdownReason, WireRecord,
 };
 use crate::position::{Position, SequenceNumber, StartingPosition};
 use crate::processor::RecordProcessor;
@@ -57,7 +57,43 @@ pub fn sequence_number(n: u64) -> SequenceNumber {
     SequenceNumber::new(format!("{SEQUENCE_PREFIX}{n:020}"))
 }
 
+/// The next decimal number after `sequence` (non-numeric text gets a `0` appended).
+fn successor(sequence: &SequenceNumber) -> SequenceNumber {
+    let mut digits = sequence.as_str().as_bytes().to_vec();
+    if !sequence.is_numeric() {
+        digits.push(b'0');
+    } else {
+        let mut index = digits.len();
+        loop {
+            if index == 0 {
+                digits.insert(0, b'1');
+                break;
+            }
+            index -= 1;
+            if digits[index] == b'9' {
+                digits[index] = b'0';
+            } else {
+                digits[index] += 1;
+                break;
+            }
+        }
+    }
+    SequenceNumber::new(String::from_utf8(digits).expect("ASCII digits"))
+}
+
 /// What the daemon has stored as the lease's checkpoint.
+///
+/// During `shardEnded`, a checkpoint at the last delivered record stores the end of the shard:
+///
+/// ```
+/// use kcl_core::{from_fn, testing::{StoredCheckpoint, TestDaemon}};
+/// let mut daemon = TestDaemon::new(from_fn(|batch, cp| Ok(cp.checkpoint_at(batch.last().unwrap())?)));
+/// daemon.initialize("shardId-000000000000");
+/// daemon.process_payloads(["a"]);
+/// assert!(matches!(daemon.stored_checkpoint(), Some(StoredCheckpoint::At(_))));
+/// daemon.shard_ended();
+/// assert_eq!(daemon.stored_checkpoint(), Some(StoredCheckpoint::ShardEnd));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoredCheckpoint {
     /// A record position.
@@ -67,6 +103,18 @@ pub enum StoredCheckpoint {
 }
 
 /// One checkpoint request the processor made and the reply it got.
+///
+/// ```
+/// use kcl_core::{from_fn, testing::{CheckpointCall, TestDaemon}};
+/// let mut daemon = TestDaemon::new(from_fn(|_, cp| Ok(cp.checkpoint_raw("LATEST", Some(0))?)));
+/// daemon.initialize("shardId-000000000000");
+/// let step = daemon.process_payloads(["a"]);
+/// assert_eq!(step.checkpoints, [CheckpointCall {
+///     sequence_number: Some("LATEST".into()),
+///     sub_sequence_number: Some(0),
+///     error: Some("IllegalArgumentException".into()), // not a sequence number
+/// }]);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckpointCall {
     /// Requested sequence number (`None`: everything delivered).
@@ -78,6 +126,14 @@ pub struct CheckpointCall {
 }
 
 /// What the processor wrote while handling one action.
+///
+/// ```
+/// use kcl_core::{from_fn, testing::{Step, TestDaemon}};
+/// let mut daemon = TestDaemon::new(from_fn(|_, _| Ok(())));
+/// daemon.initialize("shardId-000000000000");
+/// let step = daemon.process_payloads(["a"]);
+/// assert_eq!(step, Step { checkpoints: vec![], status: Some("processRecords".into()) });
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Step {
     /// Checkpoint requests, in order, with their replies.
@@ -173,35 +229,100 @@ impl Transport for FakeDaemon {
 }
 
 /// An in-process stand-in for the MultiLangDaemon, driving one processor.
+///
+/// It runs the real engine, so the SDK's safety rules apply: after a failed batch the shard
+/// stalls, and later batches are answered without calling the handler.
+///
+/// ```
+/// # use std::{cell::Cell, rc::Rc};
+/// # use kcl_core::{from_fn, testing::TestDaemon, Error};
+/// let calls = Rc::new(Cell::new(0));
+/// let counter = calls.clone();
+/// let mut daemon = TestDaemon::new(from_fn(move |batch, _| {
+///     counter.set(counter.get() + 1);
+///     match batch.records()[0].data() {
+///         b"poison" => Err(Error::msg("cannot parse")),
+///         _ => Ok(()),
+///     }
+/// }));
+/// daemon.initialize("shardId-000000000000");
+/// daemon.process_payloads(["poison"]);
+/// let step = daemon.process_payloads(["fine"]);
+/// assert_eq!(step.status.as_deref(), Some("processRecords")); // still answered,
+/// assert_eq!(calls.get(), 1); // but not handled
+/// ```
 pub struct TestDaemon<P> {
     engine: Engine<P>,
     daemon: FakeDaemon,
     daemon_lines: Vec<String>,
     next_sequence: u64,
+    last_issued: Option<SequenceNumber>,
 }
 
 impl<P: RecordProcessor> TestDaemon<P> {
     /// A daemon for `processor`; checkpoint retries happen without waiting (6 attempts).
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, testing::TestDaemon};
+    /// let mut daemon = TestDaemon::new(from_fn(|_, cp| Ok(cp.checkpoint()?)));
+    /// daemon.initialize("shardId-000000000000");
+    /// daemon.fail_next_checkpoints(["ThrottlingException"; 6]);
+    /// let step = daemon.process_payloads(["a"]);
+    /// assert_eq!(step.checkpoints.len(), 6); // then the error reaches the handler
+    /// assert_eq!(daemon.stored_checkpoint(), None);
+    /// ```
     pub fn new(processor: P) -> Self {
         Self::with_retry(processor, RetryPolicy::immediate(6))
     }
 
     /// A daemon whose runtime retries checkpoints with `retry`.
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, testing::TestDaemon, RetryPolicy};
+    /// let mut daemon = TestDaemon::with_retry(from_fn(|_, cp| Ok(cp.checkpoint()?)), RetryPolicy::immediate(2));
+    /// daemon.initialize("shardId-000000000000");
+    /// daemon.fail_next_checkpoints(["ThrottlingException"; 3]);
+    /// assert_eq!(daemon.process_payloads(["a"]).checkpoints.len(), 2);
+    /// ```
     pub fn with_retry(processor: P, retry: RetryPolicy) -> Self {
         TestDaemon {
             engine: Engine::new(processor, retry),
             daemon: FakeDaemon::default(),
             daemon_lines: Vec::new(),
             next_sequence: 1,
+            last_issued: None,
         }
     }
 
     /// Sends `initialize` for a fresh lease (`TRIM_HORIZON`).
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, testing::TestDaemon};
+    /// let mut daemon = TestDaemon::new(from_fn(|_, _| Ok(())));
+    /// let step = daemon.initialize("shardId-000000000000");
+    /// assert_eq!(step.status.as_deref(), Some("initialize"));
+    /// assert!(daemon.daemon_lines()[0].contains(r#""sequenceNumber":"TRIM_HORIZON""#));
+    /// assert_eq!(daemon.stored_checkpoint(), None);
+    /// ```
     pub fn initialize(&mut self, shard_id: &str) -> Step {
         self.initialize_at(shard_id, StartingPosition::TrimHorizon)
     }
 
     /// Sends `initialize` resuming from `starting_position`.
+    ///
+    /// A checkpoint position is stored as the lease's checkpoint; the daemon then refuses
+    /// checkpoints below it.
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, Position, StartingPosition};
+    /// use kcl_core::testing::{sequence_number, StoredCheckpoint, TestDaemon};
+    /// let mut daemon = TestDaemon::new(from_fn(|_, cp| Ok(cp.checkpoint_raw("1", None)?)));
+    /// let resumed = Position::new(sequence_number(0), 0);
+    /// daemon.initialize_at("shardId-000000000000", StartingPosition::Checkpoint(resumed.clone()));
+    /// assert_eq!(daemon.stored_checkpoint(), Some(StoredCheckpoint::At(resumed)));
+    /// let step = daemon.process_payloads(["a"]);
+    /// assert_eq!(step.checkpoints[0].error.as_deref(), Some("IllegalArgumentException"));
+    /// ```
     pub fn initialize_at(&mut self, shard_id: &str, starting_position: StartingPosition) -> Step {
         if let Some(position) = starting_position.checkpoint() {
             self.daemon.stored = Some(StoredCheckpoint::At(position.clone()));
@@ -215,18 +336,52 @@ impl<P: RecordProcessor> TestDaemon<P> {
 
     /// A record with the next test sequence number (56 digits), partition key `pk-N` and an
     /// arrival time; it is not sent.
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, testing::{sequence_number, TestDaemon}};
+    /// let mut daemon = TestDaemon::new(from_fn(|_, _| Ok(())));
+    /// let first = daemon.next_record("a");
+    /// let second = daemon.next_record("b");
+    /// assert_eq!(first.sequence_number(), &sequence_number(1));
+    /// assert!(second.position() > first.position());
+    /// assert_eq!(second.partition_key(), "pk-2");
+    /// assert_eq!(daemon.delivered(), None);
+    /// ```
     pub fn next_record(&mut self, payload: impl AsRef<[u8]>) -> Record {
         let n = self.next_sequence;
         self.next_sequence += 1;
+        // Always after the records made before and after the lease's resumed checkpoint.
+        let floor = self.last_issued.clone().max(
+            self.daemon
+                .delivered
+                .as_ref()
+                .map(|d| d.sequence_number().clone()),
+        );
+        let mut sequence = sequence_number(n);
+        if let Some(floor) = floor {
+            if sequence <= floor {
+                sequence = successor(&floor);
+            }
+        }
+        self.last_issued = Some(sequence.clone());
         Record::new(
             payload.as_ref().to_vec(),
             format!("pk-{n}"),
-            Position::new(sequence_number(n), 0),
+            Position::new(sequence, 0),
         )
         .with_arrival_millis(1_700_000_000_000 + n as i64)
     }
 
     /// Sends one `processRecords` with a record per payload (see [`next_record`](Self::next_record)).
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, Position, testing::{sequence_number, TestDaemon}};
+    /// let mut daemon = TestDaemon::new(from_fn(|_, _| Ok(())));
+    /// daemon.initialize("shardId-000000000000");
+    /// let step = daemon.process_payloads(["a", "b", "c"]);
+    /// assert_eq!(step.status.as_deref(), Some("processRecords"));
+    /// assert_eq!(daemon.delivered(), Some(&Position::new(sequence_number(3), 0)));
+    /// ```
     pub fn process_payloads<I>(&mut self, payloads: I) -> Step
     where
         I: IntoIterator,
@@ -237,6 +392,20 @@ impl<P: RecordProcessor> TestDaemon<P> {
     }
 
     /// Sends one `processRecords` with these records and lag.
+    ///
+    /// For example, two user records of one KPL aggregate:
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, Position, Record, testing::{StoredCheckpoint, TestDaemon}};
+    /// let mut daemon = TestDaemon::new(from_fn(|batch, cp| Ok(cp.checkpoint_at(batch.last().unwrap())?)));
+    /// daemon.initialize("shardId-000000000000");
+    /// let records = vec![
+    ///     Record::new("a", "k", Position::new("100", 0)),
+    ///     Record::new("b", "k", Position::new("100", 1)),
+    /// ];
+    /// daemon.process_records(records, Some(5_000));
+    /// assert_eq!(daemon.stored_checkpoint(), Some(StoredCheckpoint::At(Position::new("100", 1))));
+    /// ```
     pub fn process_records(
         &mut self,
         records: Vec<Record>,
@@ -260,25 +429,68 @@ impl<P: RecordProcessor> TestDaemon<P> {
     }
 
     /// Sends `leaseLost`.
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, testing::TestDaemon};
+    /// let mut daemon = TestDaemon::new(from_fn(|_, _| Ok(())));
+    /// daemon.initialize("shardId-000000000000");
+    /// daemon.process_payloads(["a"]);
+    /// let step = daemon.lease_lost();
+    /// assert_eq!(step.status.as_deref(), Some("leaseLost"));
+    /// assert!(step.checkpoints.is_empty()); // nothing can be checkpointed any more
+    /// ```
     pub fn lease_lost(&mut self) -> Step {
         self.send(DaemonMessage::LeaseLost)
     }
 
     /// Sends `shardEnded`.
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, testing::{StoredCheckpoint, TestDaemon}};
+    /// let mut daemon = TestDaemon::new(from_fn(|_, _| Ok(())));
+    /// daemon.initialize("shardId-000000000000");
+    /// daemon.process_payloads(["a"]);
+    /// let step = daemon.shard_ended();
+    /// assert_eq!(step.checkpoints[0].sequence_number, None); // the default hook's null checkpoint
+    /// assert_eq!(daemon.stored_checkpoint(), Some(StoredCheckpoint::ShardEnd));
+    /// ```
     pub fn shard_ended(&mut self) -> Step {
         self.send(DaemonMessage::ShardEnded)
     }
 
     /// Sends `shutdownRequested`.
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, testing::{StoredCheckpoint, TestDaemon}};
+    /// let mut daemon = TestDaemon::new(from_fn(|_, _| Ok(())));
+    /// daemon.initialize("shardId-000000000000");
+    /// daemon.process_payloads(["a", "b"]);
+    /// let step = daemon.shutdown_requested();
+    /// assert_eq!(step.status.as_deref(), Some("shutdownRequested"));
+    /// let last = daemon.delivered().unwrap().clone();
+    /// assert_eq!(daemon.stored_checkpoint(), Some(StoredCheckpoint::At(last)));
+    /// ```
     pub fn shutdown_requested(&mut self) -> Step {
         self.send(DaemonMessage::ShutdownRequested)
     }
 
-    /// Sends a KCL-Java 1.x `shutdown` with this reason (`TERMINATE` or `ZOMBIE`).
+    /// Sends a KCL-Java 1.x `shutdown` with this reason: `TERMINATE` (handled as shard ended),
+    /// `ZOMBIE` (lease lost), or the 2.x names `SHARD_END`, `LEASE_LOST`, `REQUESTED`; any other
+    /// text is handled as a lost lease.
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, testing::{StoredCheckpoint, TestDaemon}};
+    /// let mut daemon = TestDaemon::new(from_fn(|_, _| Ok(())));
+    /// daemon.initialize("shardId-000000000000");
+    /// daemon.process_payloads(["a"]);
+    /// let step = daemon.legacy_shutdown("TERMINATE"); // handled like shardEnded
+    /// assert_eq!(step.status.as_deref(), Some("shutdown"));
+    /// assert_eq!(daemon.stored_checkpoint(), Some(StoredCheckpoint::ShardEnd));
+    /// ```
     pub fn legacy_shutdown(&mut self, reason: &str) -> Step {
         let reason = match reason {
-            "TERMINATE" => ShutdownReason::Terminate,
-            "ZOMBIE" => ShutdownReason::Zombie,
+            "TERMINATE" | "SHARD_END" => ShutdownReason::Terminate,
+            "ZOMBIE" | "LEASE_LOST" => ShutdownReason::Zombie,
             "REQUESTED" => ShutdownReason::Requested,
             other => ShutdownReason::Other(other.to_owned()),
         };
@@ -286,32 +498,54 @@ impl<P: RecordProcessor> TestDaemon<P> {
     }
 
     /// Sends any daemon message.
+    ///
+    /// ```
+    /// use kcl_core::message::{DaemonMessage, ShutdownReason};
+    /// use kcl_core::{from_fn, testing::TestDaemon};
+    /// let mut daemon = TestDaemon::new(from_fn(|_, _| Ok(())));
+    /// daemon.initialize("shardId-000000000000");
+    /// let step = daemon.send(DaemonMessage::Shutdown(ShutdownReason::Zombie));
+    /// assert_eq!(step.status.as_deref(), Some("shutdown"));
+    /// assert_eq!(daemon.daemon_lines()[1], r#"{"action":"shutdown","reason":"ZOMBIE"}"#);
+    /// ```
     pub fn send(&mut self, message: DaemonMessage) -> Step {
         self.send_line(&message.to_json())
     }
 
     /// Sends a raw line (it goes through the same parser as stdin input).
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, testing::{Step, TestDaemon}};
+    /// let mut daemon = TestDaemon::new(from_fn(|_, _| Ok(())));
+    /// assert_eq!(daemon.send_line("not json"), Step::default()); // skipped: no status
+    /// let step = daemon.send_line(r#"{"action":"wave","extra":true}"#);
+    /// assert_eq!(step.status.as_deref(), Some("wave")); // unknown, but acknowledged
+    /// ```
     pub fn send_line(&mut self, line: &str) -> Step {
         self.daemon_lines.push(line.to_owned());
         let parsed = parse_line(line.as_bytes());
-        let action = match &parsed {
-            crate::message::ParsedLine::Message(message) => message.action().to_owned(),
-            crate::message::ParsedLine::UnknownAction(action)
-            | crate::message::ParsedLine::Malformed { action, .. } => action.clone(),
-            _ => String::new(),
-        };
-        if let crate::message::ParsedLine::Message(DaemonMessage::ProcessRecords(batch)) = &parsed {
+        if let ParsedLine::Message(DaemonMessage::ProcessRecords(batch)) = &parsed {
             if let Some(last) = batch.records.last().map(WireRecord::position) {
                 if self.daemon.delivered.as_ref() < Some(&last) {
                     self.daemon.delivered = Some(last);
                 }
             }
         }
-        self.daemon.can_checkpoint = matches!(
-            action.as_str(),
-            "processRecords" | "shutdownRequested" | "shardEnded"
-        ) || line.contains("\"TERMINATE\"");
-        self.daemon.at_shard_end = action == "shardEnded" || line.contains("\"TERMINATE\"");
+        // Which actions the Java daemon gives a checkpointer (and which one is the shard's end).
+        let (can_checkpoint, at_shard_end) = match &parsed {
+            ParsedLine::Message(DaemonMessage::ProcessRecords(_))
+            | ParsedLine::Message(DaemonMessage::ShutdownRequested)
+            | ParsedLine::Message(DaemonMessage::Shutdown(ShutdownReason::Requested)) => {
+                (true, false)
+            }
+            ParsedLine::Message(DaemonMessage::ShardEnded)
+            | ParsedLine::Message(DaemonMessage::Shutdown(ShutdownReason::Terminate)) => {
+                (true, true)
+            }
+            _ => (false, false),
+        };
+        self.daemon.can_checkpoint = can_checkpoint;
+        self.daemon.at_shard_end = at_shard_end;
         self.daemon.step = Step::default();
         if let Err(error) = self.engine.handle(parsed, &mut self.daemon) {
             panic!("the in-memory channel cannot fail: {error}");
@@ -362,32 +596,144 @@ impl<P: RecordProcessor> TestDaemon<P> {
     }
 
     /// The checkpoint the daemon has stored for the lease.
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, Position, testing::{sequence_number, StoredCheckpoint, TestDaemon}};
+    /// let mut daemon = TestDaemon::new(from_fn(|batch, cp| Ok(cp.checkpoint_at(&batch.records()[0])?)));
+    /// daemon.initialize("shardId-000000000000");
+    /// assert_eq!(daemon.stored_checkpoint(), None);
+    /// daemon.process_payloads(["a", "b"]);
+    /// let first = Position::new(sequence_number(1), 0);
+    /// assert_eq!(daemon.stored_checkpoint(), Some(StoredCheckpoint::At(first)));
+    /// ```
     pub fn stored_checkpoint(&self) -> Option<StoredCheckpoint> {
         self.daemon.stored.clone()
     }
 
     /// The largest position delivered so far.
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, Position, testing::{sequence_number, TestDaemon}};
+    /// let mut daemon = TestDaemon::new(from_fn(|_, _| Ok(())));
+    /// daemon.initialize("shardId-000000000000");
+    /// assert_eq!(daemon.delivered(), None);
+    /// daemon.process_payloads(["a", "b"]);
+    /// assert_eq!(daemon.delivered(), Some(&Position::new(sequence_number(2), 0)));
+    /// ```
     pub fn delivered(&self) -> Option<&Position> {
         self.daemon.delivered.as_ref()
     }
 
     /// Every line the processor wrote, as compact JSON.
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, testing::TestDaemon};
+    /// let mut daemon = TestDaemon::new(from_fn(|_, cp| Ok(cp.checkpoint()?)));
+    /// daemon.initialize("shardId-000000000000");
+    /// daemon.process_payloads(["a"]);
+    /// assert_eq!(daemon.child_lines(), [
+    ///     r#"{"action":"status","responseFor":"initialize"}"#,
+    ///     r#"{"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#,
+    ///     r#"{"action":"status","responseFor":"processRecords"}"#,
+    /// ]);
+    /// ```
     pub fn child_lines(&self) -> &[String] {
         &self.daemon.child_lines
     }
 
     /// Every line sent to the processor.
+    ///
+    /// Checkpoint replies are not among them: the test daemon answers those directly.
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, testing::TestDaemon};
+    /// let mut daemon = TestDaemon::new(from_fn(|_, cp| Ok(cp.checkpoint()?)));
+    /// daemon.initialize("shardId-000000000000");
+    /// daemon.process_payloads(["a"]);
+    /// daemon.lease_lost();
+    /// assert_eq!(daemon.daemon_lines().len(), 3);
+    /// assert_eq!(daemon.daemon_lines()[2], r#"{"action":"leaseLost"}"#);
+    /// ```
     pub fn daemon_lines(&self) -> &[String] {
         &self.daemon_lines
     }
 
     /// The processor, to inspect its state.
+    ///
+    /// ```
+    /// # use kcl_core::{testing::TestDaemon, Batch, Checkpointer, RecordProcessor, Result};
+    /// struct Sizes(Vec<usize>);
+    /// impl RecordProcessor for Sizes {
+    ///     fn process_records(&mut self, batch: &Batch, _: &mut Checkpointer<'_>) -> Result {
+    ///         self.0.push(batch.len());
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let mut daemon = TestDaemon::new(Sizes(Vec::new()));
+    /// daemon.initialize("shardId-000000000000");
+    /// daemon.process_payloads(["a", "b"]);
+    /// daemon.process_payloads(["c"]);
+    /// assert_eq!(daemon.processor().0, [2, 1]);
+    /// ```
     pub fn processor(&self) -> &P {
         self.engine.processor()
     }
 
-    /// The processor, mutably.
+    /// The processor, mutably: to change its settings between actions.
+    ///
+    /// ```
+    /// # use kcl_core::{testing::TestDaemon, Batch, Checkpointer, RecordProcessor, Result};
+    /// struct Gate { open: bool }
+    /// impl RecordProcessor for Gate {
+    ///     fn process_records(&mut self, _: &Batch, cp: &mut Checkpointer<'_>) -> Result {
+    ///         if self.open { cp.checkpoint()?; }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let mut daemon = TestDaemon::new(Gate { open: false });
+    /// daemon.initialize("shardId-000000000000");
+    /// assert!(daemon.process_payloads(["a"]).checkpoints.is_empty());
+    /// daemon.processor_mut().open = true;
+    /// assert_eq!(daemon.process_payloads(["b"]).checkpoints.len(), 1);
+    /// ```
     pub fn processor_mut(&mut self) -> &mut P {
         self.engine.processor_mut()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::from_fn;
+
+    #[test]
+    fn successor_carries_digits() {
+        assert_eq!(successor(&SequenceNumber::new("129")).as_str(), "130");
+        assert_eq!(successor(&SequenceNumber::new("999")).as_str(), "1000");
+    }
+
+    #[test]
+    fn records_after_a_resumed_checkpoint_come_after_it() {
+        let resumed = Position::new(sequence_number(500), 2);
+        let mut daemon = TestDaemon::new(from_fn(|_, cp| Ok(cp.checkpoint()?)));
+        daemon.initialize_at("shardId-0", StartingPosition::Checkpoint(resumed.clone()));
+        let first = daemon.next_record("a");
+        let second = daemon.next_record("b");
+        assert!(first.position() > &resumed);
+        assert!(second.position() > first.position());
+        let step = daemon.process_records(vec![first, second], None);
+        assert_eq!(step.checkpoints[0].error, None);
+    }
+
+    #[test]
+    fn legacy_shard_end_reason_may_checkpoint() {
+        let mut daemon = TestDaemon::new(from_fn(|_, _| Ok(())));
+        daemon.initialize("shardId-0");
+        daemon.process_payloads(["TERMINATE"]);
+        assert_eq!(
+            daemon.legacy_shutdown("SHARD_END").checkpoints[0].error,
+            None
+        );
+        assert_eq!(daemon.stored_checkpoint(), Some(StoredCheckpoint::ShardEnd));
     }
 }
