@@ -38,9 +38,11 @@
 #![warn(missing_docs)]
 
 pub use kcl_core::{
-    from_fn, init_logging, message, run, testing, Batch, CheckpointError, Checkpointer, Error,
-    FnProcessor, FromRecord, Initialize, Json, PayloadError, PayloadErrorKind, Position, Record,
-    RecordProcessor, Result, RetryPolicy, Runtime, SequenceNumber, Stall, StartingPosition,
+    from_fn, handler, init_logging, message, run, testing, Batch, Checkpoint, CheckpointError,
+    CheckpointStrategy, Checkpointer, Error, FnProcessor, FromBatch, FromRecord, HandlerOutput,
+    Initialize, Json, MillisBehindLatest, PayloadError, PayloadErrorKind, Position, Record,
+    RecordProcessor, Result, RetryPolicy, Runtime, SequenceNumber, ShardId, Stall,
+    StartingPosition,
 };
 
 #[doc = include_str!("../README.md")]

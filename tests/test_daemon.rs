@@ -5,7 +5,8 @@ use std::rc::Rc;
 
 use kcl::testing::{sequence_number, StoredCheckpoint, TestDaemon};
 use kcl::{
-    from_fn, Batch, CheckpointError, Checkpointer, Position, RecordProcessor, StartingPosition,
+    from_fn, Batch, CheckpointError, CheckpointStrategy, Checkpointer, Position, RecordProcessor,
+    StartingPosition,
 };
 
 #[path = "../examples/orders.rs"]
@@ -89,7 +90,7 @@ fn fake_daemon_refuses_positions_outside_the_delivered_range() {
         sink.borrow_mut().push(cp.checkpoint_raw("abc", None));
         Ok(())
     });
-    let mut daemon = TestDaemon::new(processor);
+    let mut daemon = TestDaemon::with_strategy(processor, CheckpointStrategy::Manual);
     daemon.initialize("shardId-000000000000");
     let step = daemon.process_payloads(["x"]);
     assert_eq!(
@@ -152,13 +153,14 @@ fn resumed_lease_exposes_its_position_and_refuses_going_backwards() {
 
 #[test]
 fn default_hooks_checkpoint_on_shutdown_requested_and_shard_end() {
-    let mut daemon = TestDaemon::new(from_fn(|_: &Batch, _: &mut Checkpointer<'_>| Ok(())));
+    let processor = from_fn(|_: &Batch, _: &mut Checkpointer<'_>| Ok(()));
+    let mut daemon = TestDaemon::with_strategy(processor, CheckpointStrategy::Manual);
     daemon.initialize("shardId-000000000000");
     daemon.process_payloads(["a", "b"]);
     assert_eq!(
         daemon.stored_checkpoint(),
         None,
-        "from_fn does not checkpoint by itself"
+        "nothing checkpoints by itself with the manual strategy"
     );
     let step = daemon.shutdown_requested();
     assert_eq!(step.checkpoints.len(), 1);
@@ -202,7 +204,7 @@ fn a_failed_batch_stalls_the_shard_and_nothing_past_it_is_checkpointed() {
         }
         Ok(())
     });
-    let mut daemon = TestDaemon::new(processor);
+    let mut daemon = TestDaemon::with_strategy(processor, CheckpointStrategy::Manual);
     daemon.initialize("shardId-000000000000");
     daemon.process_payloads(["good-1", "good-2"]);
     let handled = daemon.delivered().unwrap().clone();
@@ -290,4 +292,85 @@ fn shutdown_exception_marks_the_lease_lost_for_later_checkpoints() {
         "the second call never reaches the daemon"
     );
     assert_eq!(daemon.child_lines().len(), 3, "status, checkpoint, status");
+}
+
+#[test]
+fn default_strategy_checkpoints_after_every_batch_and_stops_before_a_failed_record() {
+    let processor = from_fn(|batch: &Batch, _: &mut Checkpointer<'_>| {
+        for record in batch {
+            if record.data() == b"bad" {
+                return Err(kcl::Error::msg("sink refused it").at_record(record.position().clone()));
+            }
+        }
+        Ok(())
+    });
+    let mut daemon = TestDaemon::new(processor);
+    daemon.initialize("shardId-000000000000");
+    let step = daemon.process_payloads(["a", "b"]);
+    let end_of_first = daemon.delivered().unwrap().clone();
+    assert_eq!(step.checkpoints.len(), 1);
+    assert_eq!(
+        daemon.stored_checkpoint(),
+        Some(StoredCheckpoint::At(end_of_first))
+    );
+
+    let (c, bad, d) = (
+        daemon.next_record("c"),
+        daemon.next_record("bad"),
+        daemon.next_record("d"),
+    );
+    let step = daemon.process_records(vec![c.clone(), bad, d], None);
+    assert_eq!(step.checkpoints.len(), 1, "partial success is checkpointed");
+    assert_eq!(
+        daemon.stored_checkpoint(),
+        Some(StoredCheckpoint::At(c.position().clone()))
+    );
+
+    let step = daemon.process_payloads(["e"]);
+    assert!(
+        step.checkpoints.is_empty(),
+        "the stalled shard checkpoints nothing more"
+    );
+    assert_eq!(
+        daemon.stored_checkpoint(),
+        Some(StoredCheckpoint::At(c.position().clone()))
+    );
+}
+
+#[test]
+fn every_n_records_strategy_counts_handled_records() {
+    let processor = from_fn(|_: &Batch, _: &mut Checkpointer<'_>| Ok(()));
+    let mut daemon = TestDaemon::with_strategy(processor, CheckpointStrategy::every_records(5));
+    daemon.initialize("shardId-000000000000");
+    assert!(daemon
+        .process_payloads(["1", "2", "3"])
+        .checkpoints
+        .is_empty());
+    assert_eq!(daemon.process_payloads(["4", "5"]).checkpoints.len(), 1);
+    assert!(daemon.process_payloads(["6"]).checkpoints.is_empty());
+    assert!(daemon
+        .process_payloads(Vec::<&str>::new())
+        .checkpoints
+        .is_empty());
+}
+
+#[test]
+fn interval_strategy_fires_on_an_empty_batch() {
+    let processor = from_fn(|_: &Batch, _: &mut Checkpointer<'_>| Ok(()));
+    let interval = std::time::Duration::from_millis(50);
+    let mut daemon =
+        TestDaemon::with_strategy(processor, CheckpointStrategy::every_interval(interval));
+    daemon.initialize("shardId-000000000000");
+    assert!(daemon.process_payloads(["1"]).checkpoints.is_empty());
+    std::thread::sleep(interval * 2);
+    let step = daemon.process_payloads(Vec::<&str>::new());
+    assert_eq!(
+        step.checkpoints.len(),
+        1,
+        "an empty batch after the interval checkpoints"
+    );
+    assert_eq!(
+        daemon.stored_checkpoint(),
+        Some(StoredCheckpoint::At(daemon.delivered().unwrap().clone()))
+    );
 }

@@ -9,6 +9,9 @@
 //! replies included, can be written up front; the interleaving of `D>` and `C<` lines in the
 //! scripts below is for the reader and mirrors `shared/protocol.md` §7.
 //!
+//! The processors under test checkpoint by themselves, so the runtime runs them with
+//! `CheckpointStrategy::Manual` (the strategies have their own transcripts at the end).
+//!
 //! Sequence numbers have real length (56 digits). The ones written out in the scripts are
 //! `seq(0)`, `seq(1)`, ... (see [`seq`]):
 //!
@@ -27,8 +30,8 @@ use std::time::{Duration, Instant};
 
 use kcl::message::{parse_line, DaemonMessage, ParsedLine, ProcessRecordsMessage, WireRecord};
 use kcl::{
-    Batch, CheckpointError, Checkpointer, Initialize, Position, RecordProcessor, RetryPolicy,
-    Runtime, StartingPosition,
+    Batch, CheckpointError, CheckpointStrategy, Checkpointer, Initialize, Position,
+    RecordProcessor, RetryPolicy, Runtime, StartingPosition,
 };
 use serde_json::Value;
 
@@ -69,8 +72,20 @@ fn seq(n: u64) -> String {
 /// output line is not exactly a `status` or `checkpoint` message with its documented keys.
 #[track_caller]
 fn run_input<P: RecordProcessor>(processor: P, retry: RetryPolicy, input: &[u8]) -> Vec<Value> {
+    run_input_with(processor, retry, CheckpointStrategy::Manual, input)
+}
+
+/// [`run_input`] with the runtime checkpointing by itself per `strategy`.
+#[track_caller]
+fn run_input_with<P: RecordProcessor>(
+    processor: P,
+    retry: RetryPolicy,
+    strategy: CheckpointStrategy,
+    input: &[u8],
+) -> Vec<Value> {
     let mut output = Vec::new();
     if let Err(error) = Runtime::new(processor)
+        .checkpoint_strategy(strategy)
         .checkpoint_retry(retry)
         .run_on(input, &mut output)
     {
@@ -229,8 +244,27 @@ fn check<P: RecordProcessor>(processor: P, script: &[&str]) {
     check_with(processor, RetryPolicy::immediate(3), script);
 }
 
+/// Like [`check`], with the runtime checkpointing by itself per `strategy`.
 #[track_caller]
-fn check_with<P: RecordProcessor>(processor: P, retry: RetryPolicy, script: &[&str]) {
+fn check_strategy<P: RecordProcessor>(processor: P, strategy: CheckpointStrategy, script: &[&str]) {
+    let (daemon, child) = split_script(script);
+    let mut input = String::new();
+    for line in &daemon {
+        check_daemon_line(line);
+        input.push_str(line);
+        input.push('\n');
+    }
+    let actual = run_input_with(
+        processor,
+        RetryPolicy::immediate(3),
+        strategy,
+        input.as_bytes(),
+    );
+    assert_lines(&actual, &expect(&child));
+}
+
+/// Splits a script into the daemon's lines and the child's lines.
+fn split_script<'a>(script: &[&'a str]) -> (Vec<&'a str>, Vec<&'a str>) {
     let mut daemon = Vec::new();
     let mut child = Vec::new();
     for entry in script {
@@ -242,6 +276,12 @@ fn check_with<P: RecordProcessor>(processor: P, retry: RetryPolicy, script: &[&s
             panic!("script lines start with `D> ` or `C< `: {entry:?}");
         }
     }
+    (daemon, child)
+}
+
+#[track_caller]
+fn check_with<P: RecordProcessor>(processor: P, retry: RetryPolicy, script: &[&str]) {
+    let (daemon, child) = split_script(script);
     let actual = transcript_with(processor, retry, &daemon);
     assert_lines(&actual, &expect(&child));
 }
@@ -1941,5 +1981,81 @@ fn harness_reports_a_different_transcript() {
     assert_lines(
         &expect(&[r#"{"action":"status","responseFor":"initialize"}"#]),
         &expect(&[r#"{"action":"status","responseFor":"leaseLost"}"#]),
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoint strategies: the runtime checkpoints by itself
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn default_strategy_checkpoints_the_last_record_of_every_batch() {
+    // A processor that never touches the checkpointer; the runtime's default strategy
+    // checkpoints the last handled record (sequence + sub-sequence) after each batch.
+    let processor = kcl::from_fn(|_, _| Ok(()));
+    check_strategy(
+        processor,
+        CheckpointStrategy::default(),
+        &[
+            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
+            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            r#"D> {"action":"processRecords","records":[{"data":"ZXZ0LTA=","partitionKey":"u-a","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000001000,"subSequenceNumber":0,"action":"record"},{"data":"ZXZ0LTE=","partitionKey":"u-b","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000001000,"subSequenceNumber":1,"action":"record"}],"millisBehindLatest":0}"#,
+            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":1}"#,
+            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":1,"error":null}"#,
+            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            r#"D> {"action":"processRecords","records":[],"millisBehindLatest":0}"#,
+            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            r#"D> {"action":"shutdownRequested"}"#,
+            r#"C< {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#,
+            r#"D> {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":null}"#,
+            r#"C< {"action":"status","responseFor":"shutdownRequested"}"#,
+        ],
+    );
+}
+
+#[test]
+fn default_strategy_stops_just_before_the_record_that_failed() {
+    // The handler fails at the second record and says so (`Error::at_record`): the first record
+    // counts as handled and is checkpointed; the failed one and everything after it never are.
+    let processor = kcl::from_fn(|batch, _| {
+        for record in batch {
+            if record.data() == b"bad" {
+                return Err(kcl::Error::msg("sink refused it").at_record(record.position().clone()));
+            }
+        }
+        Ok(())
+    });
+    check_strategy(
+        processor,
+        CheckpointStrategy::default(),
+        &[
+            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
+            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            r#"D> {"action":"processRecords","records":[{"data":"b2s=","partitionKey":"k","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000001000,"subSequenceNumber":0,"action":"record"},{"data":"YmFk","partitionKey":"k","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","approximateArrivalTimestamp":1700000001000,"subSequenceNumber":0,"action":"record"},{"data":"b2s=","partitionKey":"k","sequenceNumber":"49590338271490256608559692538361571095921575989136588900","approximateArrivalTimestamp":1700000001000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
+            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
+            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":null}"#,
+            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            r#"D> {"action":"shardEnded"}"#,
+            r#"C< {"action":"status","responseFor":"shardEnded"}"#,
+        ],
+    );
+}
+
+#[test]
+fn every_n_records_strategy_waits_for_enough_handled_records() {
+    let processor = kcl::from_fn(|_, _| Ok(()));
+    check_strategy(
+        processor,
+        CheckpointStrategy::every_records(3),
+        &[
+            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
+            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            r#"D> {"action":"processRecords","records":[{"data":"YQ==","partitionKey":"k","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000001000,"subSequenceNumber":0,"action":"record"},{"data":"Yg==","partitionKey":"k","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","approximateArrivalTimestamp":1700000001000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
+            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            r#"D> {"action":"processRecords","records":[{"data":"Yw==","partitionKey":"k","sequenceNumber":"49590338271490256608559692538361571095921575989136588900","approximateArrivalTimestamp":1700000001000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
+            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588900","subSequenceNumber":0}"#,
+            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588900","subSequenceNumber":0,"error":null}"#,
+            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+        ],
     );
 }

@@ -290,12 +290,29 @@ pub(crate) struct Progress {
     pub(crate) lease_lost: bool,
     /// The end of the shard was checkpointed (during `shardEnded`).
     pub(crate) shard_end_checkpointed: bool,
+    /// Records handled since the last successful checkpoint.
+    pub(crate) handled_since_checkpoint: u64,
+    /// When the last checkpoint succeeded (or the shard started).
+    pub(crate) last_checkpoint_at: Option<std::time::Instant>,
+    /// User code asked for a checkpoint of what it handled, as soon as its hook returns.
+    pub(crate) requested: bool,
+    /// The daemon closed stdin while a checkpoint reply was awaited: nothing more can be sent.
+    pub(crate) channel_closed: bool,
 }
 
 impl Progress {
     /// Whether every delivered record was handled.
     pub(crate) fn all_handled(&self) -> bool {
         self.stall.is_none() && self.handled == self.delivered
+    }
+
+    /// Notes a checkpoint the daemon confirmed.
+    pub(crate) fn record_checkpoint(&mut self, position: Position) {
+        if self.checkpointed.as_ref() < Some(&position) {
+            self.checkpointed = Some(position);
+        }
+        self.handled_since_checkpoint = 0;
+        self.last_checkpoint_at = Some(std::time::Instant::now());
     }
 
     /// Stops checkpointing past what is known to be handled.
@@ -376,8 +393,8 @@ impl<'a> Checkpointer<'a> {
         }
         self.request(None, None)?;
         // Before any record the daemon re-stores the lease's starting checkpoint.
-        if self.progress.delivered.is_some() {
-            self.progress.checkpointed = self.progress.delivered.clone();
+        if let Some(delivered) = self.progress.delivered.clone() {
+            self.progress.record_checkpoint(delivered);
         }
         if self.phase == Phase::ShardEnded {
             self.progress.shard_end_checkpointed = true;
@@ -407,10 +424,11 @@ impl<'a> Checkpointer<'a> {
     /// Checkpoints at a position.
     ///
     /// ```
-    /// use kcl_core::{from_fn, testing::{StoredCheckpoint, TestDaemon}};
-    /// let mut daemon = TestDaemon::new(from_fn(|batch, checkpointer| {
+    /// use kcl_core::{from_fn, testing::{StoredCheckpoint, TestDaemon}, CheckpointStrategy};
+    /// let processor = from_fn(|batch, checkpointer| {
     ///     Ok(checkpointer.checkpoint_position(batch.records()[0].position())?)
-    /// }));
+    /// });
+    /// let mut daemon = TestDaemon::with_strategy(processor, CheckpointStrategy::Manual);
     /// daemon.initialize("shardId-000000000000");
     /// let records = vec![daemon.next_record("a"), daemon.next_record("b")];
     /// let first = records[0].position().clone();
@@ -459,7 +477,7 @@ impl<'a> Checkpointer<'a> {
         if self.phase == Phase::ShardEnded && self.progress.delivered.as_ref() == Some(&target) {
             self.progress.shard_end_checkpointed = true;
         }
-        self.progress.checkpointed = Some(target);
+        self.progress.record_checkpoint(target);
         Ok(())
     }
 
@@ -494,6 +512,28 @@ impl<'a> Checkpointer<'a> {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Asks the runtime to checkpoint what the handler finished as soon as the hook returns,
+    /// whatever the [`CheckpointStrategy`](crate::CheckpointStrategy): the handler-directed form.
+    ///
+    /// ```
+    /// use kcl_core::{testing::{StoredCheckpoint, TestDaemon}, CheckpointStrategy, Runtime};
+    /// let processor = kcl_core::from_fn(|batch, cp| {
+    ///     if batch.iter().any(|r| r.data() == b"commit") {
+    ///         cp.request_checkpoint();
+    ///     }
+    ///     Ok(())
+    /// });
+    /// let mut daemon = TestDaemon::with_strategy(processor, CheckpointStrategy::Manual);
+    /// daemon.initialize("shardId-000000000000");
+    /// daemon.process_payloads(["a"]);
+    /// assert_eq!(daemon.stored_checkpoint(), None);
+    /// daemon.process_payloads(["b", "commit"]);
+    /// assert_eq!(daemon.stored_checkpoint(), Some(StoredCheckpoint::At(daemon.delivered().unwrap().clone())));
+    /// ```
+    pub fn request_checkpoint(&mut self) {
+        self.progress.requested = true;
     }
 
     /// The last record of the last batch whose handler succeeded.
@@ -595,6 +635,9 @@ impl<'a> Checkpointer<'a> {
         if self.progress.lease_lost {
             return Err(CheckpointError::Shutdown);
         }
+        if self.progress.channel_closed {
+            return Err(CheckpointError::ChannelClosed);
+        }
         let message = ChildMessage::Checkpoint {
             sequence_number: sequence_number.map(str::to_owned),
             sub_sequence_number,
@@ -608,7 +651,10 @@ impl<'a> Checkpointer<'a> {
                     None => return Ok(()),
                     Some(error) => CheckpointError::from_daemon(&error),
                 },
-                Reply::Eof => return Err(CheckpointError::ChannelClosed),
+                Reply::Eof => {
+                    self.progress.channel_closed = true;
+                    return Err(CheckpointError::ChannelClosed);
+                }
                 Reply::Unexpected(action) => return Err(CheckpointError::UnexpectedReply(action)),
             };
             if error.is_lease_lost() {

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::position::Position;
+
 /// Any failure of user code, as returned by a [`RecordProcessor`](crate::RecordProcessor) hook.
 ///
 /// Every `std::error::Error + Send + Sync + 'static` converts into it with `?`, and so do
@@ -22,6 +24,7 @@ use std::fmt;
 /// ```
 pub struct Error {
     inner: Box<dyn std::error::Error + Send + Sync + 'static>,
+    record: Option<Position>,
 }
 
 /// `Result` with [`Error`] as its default error type.
@@ -47,6 +50,7 @@ impl Error {
     pub fn msg(message: impl fmt::Display) -> Self {
         Error {
             inner: message.to_string().into(),
+            record: None,
         }
     }
 
@@ -59,7 +63,46 @@ impl Error {
     pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         Error {
             inner: Box::new(error),
+            record: None,
         }
+    }
+
+    /// Marks the record at `position` as the first one that failed: the records of the batch
+    /// before it count as handled (partial success, like Lambda's `batchItemFailures`), so
+    /// checkpoints may reach the record just before it.
+    ///
+    /// ```
+    /// use kcl_core::{testing::{StoredCheckpoint, TestDaemon}, CheckpointStrategy, Error, Runtime};
+    /// let processor = kcl_core::from_fn(|batch, _| {
+    ///     for record in batch {
+    ///         if record.data() == b"bad" {
+    ///             return Err(Error::msg("cannot store it").at_record(record.position().clone()));
+    ///         }
+    ///     }
+    ///     Ok(())
+    /// });
+    /// let mut daemon = TestDaemon::new(processor);
+    /// daemon.initialize("shardId-000000000000");
+    /// let good = daemon.next_record("good");
+    /// let bad = daemon.next_record("bad");
+    /// daemon.process_records(vec![good.clone(), bad], None);
+    /// // The default strategy checkpointed what was handled: up to the record before the failure.
+    /// assert_eq!(daemon.stored_checkpoint(), Some(StoredCheckpoint::At(good.position().clone())));
+    /// ```
+    pub fn at_record(mut self, position: Position) -> Self {
+        self.record = Some(position);
+        self
+    }
+
+    /// The record named by [`at_record`](Self::at_record), if any.
+    ///
+    /// ```
+    /// let e = kcl_core::Error::msg("x").at_record(kcl_core::Position::new("7", 0));
+    /// assert_eq!(e.record(), Some(&kcl_core::Position::new("7", 0)));
+    /// assert_eq!(kcl_core::Error::msg("y").record(), None);
+    /// ```
+    pub fn record(&self) -> Option<&Position> {
+        self.record.as_ref()
     }
 
     /// The wrapped error, if it is an `E`.

@@ -31,6 +31,7 @@
 
 mod checkpoint;
 mod error;
+pub mod handler;
 mod logging;
 pub mod message;
 mod payload;
@@ -39,11 +40,13 @@ mod processor;
 mod record;
 mod runtime;
 mod stdout;
+mod strategy;
 pub mod testing;
 mod transport;
 
 pub use checkpoint::{CheckpointError, Checkpointer, RetryPolicy, Stall};
 pub use error::{Error, Result};
+pub use handler::{Checkpoint, FromBatch, HandlerOutput, MillisBehindLatest, ShardId};
 pub use logging::init as init_logging;
 pub use message::Initialize;
 pub use payload::{FromRecord, Json, PayloadError, PayloadErrorKind};
@@ -51,3 +54,4 @@ pub use position::{Position, SequenceNumber, StartingPosition};
 pub use processor::{from_fn, FnProcessor, RecordProcessor};
 pub use record::{Batch, Record};
 pub use runtime::{run, Runtime};
+pub use strategy::CheckpointStrategy;

@@ -125,11 +125,12 @@ where
 /// The processor returned by [`from_fn`].
 ///
 /// Only `process_records` calls the function; the other hooks keep the [`RecordProcessor`]
-/// defaults, so a shard end is checkpointed even though the handler never checkpoints:
+/// defaults, so a shard end is checkpointed even though the handler never checkpoints (and
+/// here, with the manual strategy, nothing else checkpoints either):
 ///
 /// ```
-/// use kcl_core::{from_fn, testing::{StoredCheckpoint, TestDaemon}};
-/// let mut daemon = TestDaemon::new(from_fn(|_, _| Ok(())));
+/// use kcl_core::{from_fn, testing::{StoredCheckpoint, TestDaemon}, CheckpointStrategy};
+/// let mut daemon = TestDaemon::with_strategy(from_fn(|_, _| Ok(())), CheckpointStrategy::Manual);
 /// daemon.initialize("shardId-000000000000");
 /// daemon.process_payloads(["a"]);
 /// assert_eq!(daemon.stored_checkpoint(), None);

@@ -323,6 +323,10 @@ impl Batch {
         &self.shard_id
     }
 
+    pub(crate) fn shard_id_arc(&self) -> Arc<str> {
+        self.shard_id.clone()
+    }
+
     /// Extracts every record's payload as `T`; the first record that does not decode fails it all.
     ///
     /// Use `Result<T, PayloadError>` as `T` to get one result per record instead.

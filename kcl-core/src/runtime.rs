@@ -12,6 +12,7 @@ use crate::message::{
 use crate::position::Position;
 use crate::processor::RecordProcessor;
 use crate::record::{Batch, Record};
+use crate::strategy::CheckpointStrategy;
 use crate::transport::{LineTransport, Transport};
 
 /// Configures and runs a [`RecordProcessor`] against the daemon.
@@ -44,6 +45,7 @@ use crate::transport::{LineTransport, Transport};
 pub struct Runtime<P> {
     processor: P,
     retry: RetryPolicy,
+    strategy: CheckpointStrategy,
 }
 
 impl<P: RecordProcessor> Runtime<P> {
@@ -59,6 +61,7 @@ impl<P: RecordProcessor> Runtime<P> {
         Runtime {
             processor,
             retry: RetryPolicy::default(),
+            strategy: CheckpointStrategy::default(),
         }
     }
 
@@ -81,6 +84,18 @@ impl<P: RecordProcessor> Runtime<P> {
     /// ```
     pub fn checkpoint_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// When the runtime checkpoints by itself (default: after every batch).
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, CheckpointStrategy, Runtime};
+    /// let runtime = Runtime::new(from_fn(|_, _| Ok(()))).checkpoint_strategy(CheckpointStrategy::Manual);
+    /// # let _ = runtime;
+    /// ```
+    pub fn checkpoint_strategy(mut self, strategy: CheckpointStrategy) -> Self {
+        self.strategy = strategy;
         self
     }
 
@@ -123,7 +138,7 @@ impl<P: RecordProcessor> Runtime<P> {
     /// ```
     pub fn run_on<R: BufRead, W: Write>(self, input: R, output: W) -> io::Result<()> {
         let mut transport = LineTransport::new(input, output);
-        let mut engine = Engine::new(self.processor, self.retry);
+        let mut engine = Engine::new(self.processor, self.retry, self.strategy);
         while let Some(parsed) = transport.next_message()? {
             engine.handle(parsed, &mut transport)?;
         }
@@ -160,31 +175,38 @@ pub(crate) struct Engine<P> {
     pub(crate) progress: Progress,
     shard_id: Arc<str>,
     retry: RetryPolicy,
+    strategy: CheckpointStrategy,
 }
 
 /// How a hook ended, when it did not succeed.
 fn describe_failure(outcome: std::thread::Result<Result<()>>) -> Option<String> {
     match outcome {
         Ok(Ok(())) => None,
-        Ok(Err(error)) => Some(format!("returned an error: {error}")),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic payload".to_owned());
-            Some(format!("panicked: {message}"))
-        }
+        Ok(Err(error)) => Some(match error.record() {
+            Some(record) => format!("failed at record {record}: {error}"),
+            None => format!("returned an error: {error}"),
+        }),
+        Err(panic) => Some(format!("panicked: {}", panic_message(&*panic))),
     }
 }
 
+/// The message of a caught panic.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}
+
 impl<P: RecordProcessor> Engine<P> {
-    pub(crate) fn new(processor: P, retry: RetryPolicy) -> Self {
+    pub(crate) fn new(processor: P, retry: RetryPolicy, strategy: CheckpointStrategy) -> Self {
         Engine {
             processor,
             progress: Progress::default(),
             shard_id: Arc::from("<uninitialized>"),
             retry,
+            strategy,
         }
     }
 
@@ -257,6 +279,7 @@ impl<P: RecordProcessor> Engine<P> {
         match message {
             DaemonMessage::Initialize(init) => {
                 self.progress.checkpointed = init.starting_position.checkpoint().cloned();
+                self.progress.last_checkpoint_at = Some(std::time::Instant::now());
                 tracing::debug!(starting_position = ?init.starting_position, "initialize");
                 let outcome = catch_unwind(AssertUnwindSafe(|| self.processor.initialize(&init)));
                 if let Some(cause) = describe_failure(outcome) {
@@ -323,13 +346,62 @@ impl<P: RecordProcessor> Engine<P> {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             processor.process_records(&batch, &mut checkpointer)
         }));
+        let failed_record = match &outcome {
+            Ok(Err(error)) => error.record().cloned(),
+            _ => None,
+        };
         match describe_failure(outcome) {
-            None => {
-                if last.is_some() {
-                    self.progress.handled = last;
-                }
+            None => self.mark_handled(batch.records()),
+            Some(cause) => {
+                // Partial success: the records before the one that failed were handled.
+                let failed_index = failed_record
+                    .as_ref()
+                    .and_then(|p| batch.iter().position(|r| r.position() == p));
+                let (handled, failed_at) = match failed_index {
+                    Some(index) => (
+                        &batch.records()[..index],
+                        Some(batch.records()[index].position().clone()),
+                    ),
+                    None => (&batch.records()[..0], first),
+                };
+                self.mark_handled(handled);
+                self.fail_batch(failed_at, &range, &format!("handler {cause}"));
             }
-            Some(cause) => self.fail_batch(first, &range, &format!("handler {cause}")),
+        }
+        self.checkpoint_if_due(transport);
+    }
+
+    fn mark_handled(&mut self, records: &[Record]) {
+        if let Some(last) = records.last() {
+            self.progress.handled = Some(last.position().clone());
+            self.progress.handled_since_checkpoint += records.len() as u64;
+        }
+    }
+
+    /// Checkpoints what was handled if the strategy (or the handler) says it is time.
+    fn checkpoint_if_due(&mut self, transport: &mut dyn Transport) {
+        let progress = &mut self.progress;
+        let since = progress
+            .last_checkpoint_at
+            .get_or_insert_with(std::time::Instant::now)
+            .elapsed();
+        let requested = std::mem::take(&mut progress.requested);
+        let due = requested
+            || self
+                .strategy
+                .is_due(progress.handled_since_checkpoint, since);
+        let Some(handled) = progress.handled.clone() else {
+            return;
+        };
+        if !due || progress.lease_lost || progress.checkpointed.as_ref() >= Some(&handled) {
+            return;
+        }
+        let mut checkpointer =
+            Checkpointer::new(transport, progress, &self.retry, Phase::ProcessRecords);
+        if let Err(error) = checkpointer.checkpoint_position(&handled) {
+            tracing::warn!(
+                "checkpoint at {handled} failed: {error}; the next one covers these records"
+            );
         }
     }
 

@@ -41,6 +41,7 @@ use crate::position::{Position, SequenceNumber, StartingPosition};
 use crate::processor::RecordProcessor;
 use crate::record::Record;
 use crate::runtime::Engine;
+use crate::strategy::CheckpointStrategy;
 use crate::transport::{Reply, Transport};
 
 /// 36 fixed digits; a 20-digit counter follows, giving real-length (56-digit) sequence numbers.
@@ -128,8 +129,8 @@ pub struct CheckpointCall {
 /// What the processor wrote while handling one action.
 ///
 /// ```
-/// use kcl_core::{from_fn, testing::{Step, TestDaemon}};
-/// let mut daemon = TestDaemon::new(from_fn(|_, _| Ok(())));
+/// use kcl_core::{from_fn, testing::{Step, TestDaemon}, CheckpointStrategy};
+/// let mut daemon = TestDaemon::with_strategy(from_fn(|_, _| Ok(())), CheckpointStrategy::Manual);
 /// daemon.initialize("shardId-000000000000");
 /// let step = daemon.process_payloads(["a"]);
 /// assert_eq!(step, Step { checkpoints: vec![], status: Some("processRecords".into()) });
@@ -285,8 +286,25 @@ impl<P: RecordProcessor> TestDaemon<P> {
     /// assert_eq!(daemon.process_payloads(["a"]).checkpoints.len(), 2);
     /// ```
     pub fn with_retry(processor: P, retry: RetryPolicy) -> Self {
+        Self::with_settings(processor, retry, CheckpointStrategy::default())
+    }
+
+    /// A daemon whose runtime checkpoints by itself with `strategy` (retries without waiting).
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, testing::TestDaemon, CheckpointStrategy};
+    /// let mut daemon = TestDaemon::with_strategy(from_fn(|_, _| Ok(())), CheckpointStrategy::every_records(3));
+    /// daemon.initialize("shardId-000000000000");
+    /// assert!(daemon.process_payloads(["a", "b"]).checkpoints.is_empty());
+    /// assert_eq!(daemon.process_payloads(["c"]).checkpoints.len(), 1);
+    /// ```
+    pub fn with_strategy(processor: P, strategy: CheckpointStrategy) -> Self {
+        Self::with_settings(processor, RetryPolicy::immediate(6), strategy)
+    }
+
+    fn with_settings(processor: P, retry: RetryPolicy, strategy: CheckpointStrategy) -> Self {
         TestDaemon {
-            engine: Engine::new(processor, retry),
+            engine: Engine::new(processor, retry, strategy),
             daemon: FakeDaemon::default(),
             daemon_lines: Vec::new(),
             next_sequence: 1,
@@ -599,7 +617,8 @@ impl<P: RecordProcessor> TestDaemon<P> {
     ///
     /// ```
     /// use kcl_core::{from_fn, Position, testing::{sequence_number, StoredCheckpoint, TestDaemon}};
-    /// let mut daemon = TestDaemon::new(from_fn(|batch, cp| Ok(cp.checkpoint_at(&batch.records()[0])?)));
+    /// let processor = from_fn(|batch, cp| Ok(cp.checkpoint_at(&batch.records()[0])?));
+    /// let mut daemon = TestDaemon::with_strategy(processor, kcl_core::CheckpointStrategy::Manual);
     /// daemon.initialize("shardId-000000000000");
     /// assert_eq!(daemon.stored_checkpoint(), None);
     /// daemon.process_payloads(["a", "b"]);
@@ -690,7 +709,7 @@ impl<P: RecordProcessor> TestDaemon<P> {
     ///         Ok(())
     ///     }
     /// }
-    /// let mut daemon = TestDaemon::new(Gate { open: false });
+    /// let mut daemon = TestDaemon::with_strategy(Gate { open: false }, kcl_core::CheckpointStrategy::Manual);
     /// daemon.initialize("shardId-000000000000");
     /// assert!(daemon.process_payloads(["a"]).checkpoints.is_empty());
     /// daemon.processor_mut().open = true;
