@@ -1,7 +1,8 @@
 //! Counts the words in UTF-8 text records, per batch and in total, and logs them to stderr.
 //!
 //! The reference behaviour for the protocol tests:
-//! - after every batch, checkpoints at the last record of the batch (sequence + sub-sequence);
+//! - after every batch, checkpoints at the last record of the batch (sequence + sub-sequence):
+//!   the handler returns `kcl::Checkpoint::Now`, so this holds whatever the runtime's strategy;
 //! - records that are not valid UTF-8 are logged and counted as skipped, never a crash;
 //! - on `shutdownRequested`, checkpoints the last handled record;
 //! - on `shardEnded`, checkpoints the end of the shard so its child shards can start.
@@ -9,7 +10,7 @@
 //! Run it on the bundled sample session (no AWS, no Java):
 //! `cargo run --example word_count < examples/data/word_count.session`
 
-use kcl::{Batch, Checkpointer, Initialize, PayloadError, RecordProcessor, Result};
+use kcl::{Checkpoint, Initialize, MillisBehindLatest, PayloadError};
 
 /// Word counts of one shard.
 #[derive(Debug, Default)]
@@ -24,19 +25,22 @@ pub struct WordCount {
     pub batches: u64,
 }
 
-impl RecordProcessor for WordCount {
-    fn initialize(&mut self, shard: &Initialize) -> Result<()> {
+#[kcl::processor]
+impl WordCount {
+    #[kcl::on_initialize]
+    fn ready(&mut self, shard: &Initialize) {
         tracing::info!(starting_position = ?shard.starting_position, "word_count ready");
-        Ok(())
     }
 
-    fn process_records(
+    /// One result per record: a record that is not UTF-8 is an `Err` to count, not a failure.
+    #[kcl::on_records]
+    fn count(
         &mut self,
-        batch: &Batch,
-        checkpointer: &mut Checkpointer<'_>,
-    ) -> Result<()> {
+        texts: Vec<Result<String, PayloadError>>,
+        lag: MillisBehindLatest,
+    ) -> Checkpoint {
         let mut words = 0u64;
-        for text in batch.extract::<std::result::Result<String, PayloadError>>()? {
+        for text in &texts {
             match text {
                 Ok(text) => {
                     words += text.split_whitespace().count() as u64;
@@ -51,48 +55,41 @@ impl RecordProcessor for WordCount {
         self.total_words += words;
         self.batches += 1;
         tracing::info!(
-            records = batch.len(),
+            records = texts.len(),
             words,
             total_words = self.total_words,
             skipped = self.skipped,
-            lag_ms = ?batch.millis_behind_latest(),
+            lag_ms = ?lag.0,
             "batch counted"
         );
-        if let Some(last) = batch.last() {
-            // A failed checkpoint does not undo the counting: the next batch's checkpoint covers
-            // these records too, and a restart redelivers them at worst.
-            if let Err(error) = checkpointer.checkpoint_at(last) {
-                tracing::warn!("checkpoint at {} failed: {error}", last.position());
-            }
-        }
-        Ok(())
+        Checkpoint::Now
     }
 
-    fn lease_lost(&mut self) -> Result<()> {
+    #[kcl::on_lease_lost]
+    fn lost(&mut self) {
         tracing::info!(total_words = self.total_words, "lease lost");
-        Ok(())
     }
 
-    fn shard_ended(&mut self, checkpointer: &mut Checkpointer<'_>) -> Result<()> {
+    /// Without a checkpointer argument, the end of the shard is checkpointed after it returns.
+    #[kcl::on_shard_ended]
+    fn ended(&mut self) {
         tracing::info!(
             total_words = self.total_words,
             "shard ended; checkpointing its end"
         );
-        checkpointer.checkpoint()?;
-        Ok(())
     }
 
-    fn shutdown_requested(&mut self, checkpointer: &mut Checkpointer<'_>) -> Result<()> {
+    /// Without a checkpointer argument, the last handled record is checkpointed after it returns.
+    #[kcl::on_shutdown_requested]
+    fn stopping(&mut self) {
         tracing::info!(
             total_words = self.total_words,
             "shutdown requested; checkpointing the last handled record"
         );
-        checkpointer.checkpoint_handled()?;
-        Ok(())
     }
 }
 
-#[allow(dead_code)]
-fn main() -> std::io::Result<()> {
-    kcl::run(WordCount::default())
+#[kcl::main]
+fn main() -> WordCount {
+    WordCount::default()
 }

@@ -12,7 +12,10 @@ done
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy --all-targets -D warnings"
+echo "== cargo clippy --all-targets -D warnings (default features, then tokio)"
 cargo clippy --workspace --all-targets -- -D warnings
-echo "== cargo test --workspace"
+cargo clippy --workspace --all-targets --features tokio -- -D warnings
+echo "== cargo test --workspace (default features: includes the compile-fail ui tests)"
 cargo test --workspace
+echo "== cargo test --workspace --features tokio (async hooks and the async example)"
+cargo test --workspace --features tokio

@@ -374,3 +374,53 @@ fn interval_strategy_fires_on_an_empty_batch() {
         Some(StoredCheckpoint::At(daemon.delivered().unwrap().clone()))
     );
 }
+
+#[path = "../examples/clicks.rs"]
+#[allow(dead_code)]
+mod clicks;
+
+#[test]
+fn clicks_handler_is_called_per_record_and_stops_at_a_bad_click() {
+    let mut daemon = TestDaemon::new(clicks::Handle);
+    daemon.initialize("shardId-000000000000");
+    let ok = daemon.next_record(r#"{"user":"ana","url":"/a"}"#);
+    let no_url = daemon.next_record(r#"{"user":"bo","url":""}"#);
+    let after = daemon.next_record(r#"{"user":"cy","url":"/c"}"#);
+    let step = daemon.process_records(vec![ok.clone(), no_url, after], None);
+    assert_eq!(step.status.as_deref(), Some("processRecords"));
+    assert_eq!(
+        daemon.stored_checkpoint(),
+        Some(StoredCheckpoint::At(ok.position().clone()))
+    );
+    // The function itself stays an ordinary function.
+    let direct = clicks::handle(
+        kcl::Json(clicks::Click {
+            user: "di".into(),
+            url: "/d".into(),
+        }),
+        kcl::ShardId::from("shardId-000000000000"),
+    );
+    assert!(direct.is_ok());
+}
+
+#[cfg(feature = "tokio")]
+#[path = "../examples/async_enrich.rs"]
+#[allow(dead_code)]
+mod async_enrich;
+
+#[cfg(feature = "tokio")]
+#[test]
+fn async_enrich_awaits_every_record_before_the_checkpoint() {
+    let mut daemon = TestDaemon::new(async_enrich::Enricher::default());
+    daemon.initialize("shardId-000000000000");
+    let step = daemon.process_payloads(["a", "b", "c"]);
+    assert_eq!(daemon.processor().enriched, 3);
+    assert_eq!(step.checkpoints.len(), 1);
+    let step = daemon.shutdown_requested();
+    assert_eq!(
+        step.checkpoints.len(),
+        1,
+        "the async shutdown hook checkpoints"
+    );
+    assert_eq!(step.checkpoints[0].sequence_number, None);
+}

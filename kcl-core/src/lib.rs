@@ -53,5 +53,5 @@ pub use payload::{FromRecord, Json, PayloadError, PayloadErrorKind};
 pub use position::{Position, SequenceNumber, StartingPosition};
 pub use processor::{from_fn, FnProcessor, RecordProcessor};
 pub use record::{Batch, Record};
-pub use runtime::{run, Runtime};
+pub use runtime::{run, run_main, Runtime};
 pub use strategy::CheckpointStrategy;

@@ -41,6 +41,11 @@ use crate::record::Batch;
 /// daemon.process_payloads(["x", "y", "z"]);
 /// assert_eq!(daemon.processor().records, 3);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a record processor",
+    label = "does not implement `kcl::RecordProcessor`",
+    note = "put #[kcl::processor] on its impl block (with an #[kcl::on_records] method), mark a handler function with #[kcl::on_records], or implement `kcl::RecordProcessor`"
+)]
 pub trait RecordProcessor {
     /// Called once, before any record, with the shard id and where the lease resumes.
     fn initialize(&mut self, shard: &Initialize) -> Result<()> {

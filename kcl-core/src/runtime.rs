@@ -123,6 +123,24 @@ impl<P: RecordProcessor> Runtime<P> {
         self.run_on(input, io::BufWriter::with_capacity(64 * 1024, protocol_out))
     }
 
+    /// [`run`](Self::run), then an exit code: success when stdin ended, failure (after logging
+    /// why) when the channel to the daemon broke. What `#[kcl::main]` calls.
+    ///
+    /// ```no_run
+    /// fn main() -> std::process::ExitCode {
+    ///     kcl_core::Runtime::new(kcl_core::from_fn(|_, _| Ok(()))).run_main()
+    /// }
+    /// ```
+    pub fn run_main(self) -> std::process::ExitCode {
+        match self.run() {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(error) => {
+                tracing::error!("the channel to the daemon failed: {error}");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    }
+
     /// Runs on the given input and output until the input ends; returns an error only if the
     /// channel itself fails (the daemon is gone).
     ///
@@ -167,6 +185,24 @@ impl<P: RecordProcessor> Runtime<P> {
 /// ```
 pub fn run<P: RecordProcessor>(processor: P) -> io::Result<()> {
     Runtime::new(processor).run()
+}
+
+/// Runs `processor` on stdin/stdout with `strategy` and returns the process's exit code: what
+/// `#[kcl::main]` expands to (see [`Runtime::run_main`]).
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     let processor = kcl_core::from_fn(|_, _| Ok(()));
+///     kcl_core::run_main(processor, kcl_core::CheckpointStrategy::EveryBatch)
+/// }
+/// ```
+pub fn run_main<P: RecordProcessor>(
+    processor: P,
+    strategy: CheckpointStrategy,
+) -> std::process::ExitCode {
+    Runtime::new(processor)
+        .checkpoint_strategy(strategy)
+        .run_main()
 }
 
 /// One shard's state machine: dispatches each daemon message to the processor.

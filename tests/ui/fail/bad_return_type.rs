@@ -1,0 +1,6 @@
+#[kcl::on_records]
+fn handle(lines: Vec<String>) -> usize {
+    lines.len()
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[kcl::on_initialize]
+fn ready(shard: &kcl::Initialize) {
+    let _ = shard;
+}
+
+fn main() {}

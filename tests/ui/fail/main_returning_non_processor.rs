@@ -1,0 +1,6 @@
+struct NotAProcessor;
+
+#[kcl::main]
+fn main() -> NotAProcessor {
+    NotAProcessor
+}

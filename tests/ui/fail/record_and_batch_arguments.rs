@@ -1,0 +1,6 @@
+#[kcl::on_records]
+fn handle(line: String, all: Vec<String>) {
+    let _ = (line, all);
+}
+
+fn main() {}
