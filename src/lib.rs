@@ -2,8 +2,27 @@
 //!
 //! The Java KCL's MultiLangDaemon owns the leases (DynamoDB), reads the shards and balances a
 //! fleet; for every shard lease it starts your binary as a child process and talks JSON lines with
-//! it over stdin/stdout. This crate makes that binary: implement [`RecordProcessor`] (or hand a
-//! closure to [`from_fn`]) and call [`run`].
+//! it over stdin/stdout. This crate makes that binary: mark a handler (or an impl block) with the
+//! attribute macros, or implement [`RecordProcessor`] by hand, and run it.
+//!
+//! ```no_run
+//! #[derive(serde::Deserialize)]
+//! struct Click { user: String }
+//!
+//! /// Called once per record; `Handle` (generated) is the processor that calls it.
+//! #[kcl::on_records]
+//! fn handle(click: kcl::Json<Click>, shard: kcl::ShardId) -> kcl::Result<()> {
+//!     tracing::info!(%shard, user = %click.user, "click");
+//!     Ok(())
+//! }
+//!
+//! #[kcl::main(checkpoint = every(records = 1000, seconds = 30))]
+//! fn main() -> impl kcl::RecordProcessor {
+//!     Handle
+//! }
+//! ```
+//!
+//! The same without macros:
 //!
 //! ```no_run
 //! use kcl::{Batch, Checkpointer, Json, RecordProcessor, Result};
@@ -11,24 +30,18 @@
 //! #[derive(serde::Deserialize)]
 //! struct Click { user: String }
 //!
-//! #[derive(Default)]
-//! struct Clicks { seen: u64 }
+//! struct Clicks;
 //!
 //! impl RecordProcessor for Clicks {
 //!     fn process_records(&mut self, batch: &Batch, checkpointer: &mut Checkpointer<'_>) -> Result<()> {
-//!         for Json(click) in batch.extract::<Json<Click>>()? {
-//!             self.seen += 1;
-//!             tracing::info!(user = %click.user, total = self.seen, "click");
-//!         }
-//!         if let Some(last) = batch.last() {
-//!             checkpointer.checkpoint_at(last)?; // sequence + sub-sequence number
-//!         }
-//!         Ok(())
+//!         kcl::handler::for_each_record(batch, checkpointer, |click: Json<Click>, _| {
+//!             tracing::info!(user = %click.user, "click");
+//!         })
 //!     }
 //! }
 //!
-//! fn main() -> std::io::Result<()> {
-//!     kcl::run(Clicks::default())
+//! fn main() -> std::process::ExitCode {
+//!     kcl::run_main(Clicks, kcl::CheckpointStrategy::every(1000, std::time::Duration::from_secs(30)))
 //! }
 //! ```
 //!
