@@ -51,16 +51,16 @@
 #![warn(missing_docs)]
 
 pub use kcl_macros::{
-    main, on_initialize, on_lease_lost, on_records, on_shard_ended, on_shutdown_requested,
-    processor,
+    main, on_failure, on_initialize, on_lease_lost, on_records, on_shard_ended,
+    on_shutdown_requested, processor,
 };
 
 pub use kcl_core::{
     from_fn, handler, init_logging, message, run, run_main, testing, Batch, Checkpoint,
-    CheckpointError, CheckpointStrategy, Checkpointer, Error, FnProcessor, FromBatch, FromRecord,
-    HandlerOutput, Initialize, Json, MillisBehindLatest, PayloadError, PayloadErrorKind, Position,
-    Record, RecordProcessor, Result, RetryPolicy, Runtime, SequenceNumber, ShardId, Stall,
-    StartingPosition,
+    CheckpointError, CheckpointStrategy, Checkpointer, Error, Failure, FailureAction,
+    FailurePolicy, FnProcessor, FromBatch, FromRecord, HandlerOutput, Initialize, Json,
+    MillisBehindLatest, PayloadError, PayloadErrorKind, Position, Record, RecordProcessor, Result,
+    RetryPolicy, Runtime, SequenceNumber, ShardId, Stall, StartingPosition,
 };
 
 #[doc = include_str!("../README.md")]

@@ -212,7 +212,11 @@ fn a_failed_batch_stalls_the_shard_and_nothing_past_it_is_checkpointed() {
     assert_eq!(failed.status.as_deref(), Some("processRecords"));
     let refused = daemon.process_payloads(["good-4"]);
     assert_eq!(refused.status.as_deref(), Some("processRecords"));
-    assert_eq!(*calls.borrow(), 2, "the batch after the failure is refused");
+    assert_eq!(
+        *calls.borrow(),
+        4,
+        "the good batch, 3 attempts of the failing one; the batch after it is refused"
+    );
 
     let step = daemon.shutdown_requested();
     assert_eq!(step.checkpoints.len(), 1);

@@ -87,6 +87,7 @@ fn run_input_with<P: RecordProcessor>(
     if let Err(error) = Runtime::new(processor)
         .checkpoint_strategy(strategy)
         .checkpoint_retry(retry)
+        .failure_policy(kcl::FailurePolicy::stop().backoff(Duration::ZERO, Duration::ZERO))
         .run_on(input, &mut output)
     {
         panic!("run_on failed: {error}");
@@ -1307,7 +1308,11 @@ fn t15e_panicking_handler_is_answered_and_the_shard_stalls() {
             r#"C< {"action":"status","responseFor":"leaseLost"}"#,
         ],
     );
-    assert_eq!(*calls.borrow(), [vec!["a", "b"], vec!["boom"]]);
+    // The panicking batch is tried 3 times (the default failure policy), then the shard stalls.
+    assert_eq!(
+        *calls.borrow(),
+        [vec!["a", "b"], vec!["boom"], vec!["boom"], vec!["boom"]]
+    );
 }
 
 #[test]
@@ -1543,7 +1548,11 @@ fn handler_error_is_answered_and_the_shard_stalls() {
             r#"C< {"action":"status","responseFor":"shutdownRequested"}"#,
         ],
     );
-    assert_eq!(*calls.borrow(), [vec!["a"], vec!["fail"]]);
+    // The failing batch is tried 3 times (the default failure policy), then the shard stalls.
+    assert_eq!(
+        *calls.borrow(),
+        [vec!["a"], vec!["fail"], vec!["fail"], vec!["fail"]]
+    );
 }
 
 #[test]
@@ -1588,7 +1597,8 @@ fn strict_json_extraction_failure_is_answered_and_the_shard_stalls() {
         ],
     );
     assert_eq!(*ids.borrow(), [1]);
-    assert_eq!(*calls.borrow(), 2);
+    // The first batch, then 3 attempts of the undecodable one (the default failure policy).
+    assert_eq!(*calls.borrow(), 4);
 }
 
 #[test]

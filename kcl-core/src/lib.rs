@@ -31,6 +31,7 @@
 
 mod checkpoint;
 mod error;
+mod failure;
 pub mod handler;
 mod logging;
 pub mod message;
@@ -46,6 +47,7 @@ mod transport;
 
 pub use checkpoint::{CheckpointError, Checkpointer, RetryPolicy, Stall};
 pub use error::{Error, Result};
+pub use failure::{Failure, FailureAction, FailurePolicy};
 pub use handler::{Checkpoint, FromBatch, HandlerOutput, MillisBehindLatest, ShardId};
 pub use logging::init as init_logging;
 pub use message::Initialize;

@@ -3,6 +3,7 @@
 
 use crate::checkpoint::Checkpointer;
 use crate::error::Result;
+use crate::failure::Failure;
 use crate::message::Initialize;
 use crate::record::Batch;
 
@@ -81,6 +82,23 @@ pub trait RecordProcessor {
         checkpointer.checkpoint_handled()?;
         Ok(())
     }
+
+    /// Under [`FailureAction::Skip`](crate::FailureAction::Skip), receives the records that
+    /// failed on every attempt — send them to a dead-letter queue. Returning `Ok` skips them
+    /// (they count as handled and may be checkpointed); returning an error stops the shard. The
+    /// default logs each record (sequence number, partition key) at ERROR level and skips it.
+    fn on_failure(&mut self, failure: &Failure<'_>) -> Result<()> {
+        for record in failure.records {
+            tracing::error!(
+                "skipping record {} (partition key {:?}) after {} attempts: {}",
+                record.position(),
+                record.partition_key(),
+                failure.attempts,
+                failure.error
+            );
+        }
+        Ok(())
+    }
 }
 
 impl<P: RecordProcessor + ?Sized> RecordProcessor for Box<P> {
@@ -102,6 +120,9 @@ impl<P: RecordProcessor + ?Sized> RecordProcessor for Box<P> {
     }
     fn shutdown_requested(&mut self, checkpointer: &mut Checkpointer<'_>) -> Result<()> {
         (**self).shutdown_requested(checkpointer)
+    }
+    fn on_failure(&mut self, failure: &Failure<'_>) -> Result<()> {
+        (**self).on_failure(failure)
     }
 }
 

@@ -5,7 +5,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::checkpoint::{Checkpointer, Phase, Progress, RetryPolicy};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::failure::{Failure, FailureAction, FailurePolicy};
 use crate::message::{
     ChildMessage, DaemonMessage, ParsedLine, ProcessRecordsMessage, ShutdownReason,
 };
@@ -44,11 +45,18 @@ use crate::transport::{LineTransport, Transport};
 /// ```
 pub struct Runtime<P> {
     processor: P,
-    retry: RetryPolicy,
-    strategy: CheckpointStrategy,
+    settings: Settings,
 }
 
-impl<P: RecordProcessor> Runtime<P> {
+/// The runtime's settings, as given to the engine.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Settings {
+    pub(crate) retry: RetryPolicy,
+    pub(crate) strategy: CheckpointStrategy,
+    pub(crate) failure: FailurePolicy,
+}
+
+impl<P> Runtime<P> {
     /// A runtime with the default settings.
     ///
     /// ```
@@ -60,8 +68,7 @@ impl<P: RecordProcessor> Runtime<P> {
     pub fn new(processor: P) -> Self {
         Runtime {
             processor,
-            retry: RetryPolicy::default(),
-            strategy: CheckpointStrategy::default(),
+            settings: Settings::default(),
         }
     }
 
@@ -83,7 +90,7 @@ impl<P: RecordProcessor> Runtime<P> {
     /// assert_eq!(String::from_utf8(output).unwrap().matches(r#""action":"checkpoint""#).count(), 1);
     /// ```
     pub fn checkpoint_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+        self.settings.retry = retry;
         self
     }
 
@@ -95,10 +102,25 @@ impl<P: RecordProcessor> Runtime<P> {
     /// # let _ = runtime;
     /// ```
     pub fn checkpoint_strategy(mut self, strategy: CheckpointStrategy) -> Self {
-        self.strategy = strategy;
+        self.settings.strategy = strategy;
         self
     }
 
+    /// How a failed batch is retried and what follows the last attempt (default: 3 attempts,
+    /// then stop checkpointing the shard).
+    ///
+    /// ```
+    /// use kcl_core::{from_fn, FailurePolicy, Runtime};
+    /// let runtime = Runtime::new(from_fn(|_, _| Ok(()))).failure_policy(FailurePolicy::skip().attempts(5));
+    /// # let _ = runtime;
+    /// ```
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.settings.failure = policy;
+        self
+    }
+}
+
+impl<P: RecordProcessor> Runtime<P> {
     /// Runs on the process's stdin and stdout until stdin ends.
     ///
     /// Before reading anything it moves the real stdout to a private handle and points file
@@ -135,7 +157,7 @@ impl<P: RecordProcessor> Runtime<P> {
         match self.run() {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(error) => {
-                tracing::error!("the channel to the daemon failed: {error}");
+                tracing::error!("exiting with a failure: {error}");
                 std::process::ExitCode::FAILURE
             }
         }
@@ -156,9 +178,12 @@ impl<P: RecordProcessor> Runtime<P> {
     /// ```
     pub fn run_on<R: BufRead, W: Write>(self, input: R, output: W) -> io::Result<()> {
         let mut transport = LineTransport::new(input, output);
-        let mut engine = Engine::new(self.processor, self.retry, self.strategy);
+        let mut engine = Engine::new(self.processor, self.settings);
         while let Some(parsed) = transport.next_message()? {
             engine.handle(parsed, &mut transport)?;
+            if let Some(reason) = engine.exit_reason() {
+                return Err(io::Error::other(reason.to_owned()));
+            }
         }
         tracing::debug!(shard = %engine.shard_id, "stdin closed; exiting");
         Ok(())
@@ -187,22 +212,18 @@ pub fn run<P: RecordProcessor>(processor: P) -> io::Result<()> {
     Runtime::new(processor).run()
 }
 
-/// Runs `processor` on stdin/stdout with `strategy` and returns the process's exit code: what
-/// `#[kcl::main]` expands to (see [`Runtime::run_main`]).
+/// Runs a configured runtime on stdin/stdout and returns the process's exit code: what
+/// `#[kcl::main]` expands to (the same as [`Runtime::run_main`], with the processor bound
+/// checked here, once).
 ///
 /// ```no_run
 /// fn main() -> std::process::ExitCode {
 ///     let processor = kcl_core::from_fn(|_, _| Ok(()));
-///     kcl_core::run_main(processor, kcl_core::CheckpointStrategy::EveryBatch)
+///     kcl_core::run_main(kcl_core::Runtime::new(processor).checkpoint_strategy(kcl_core::CheckpointStrategy::Manual))
 /// }
 /// ```
-pub fn run_main<P: RecordProcessor>(
-    processor: P,
-    strategy: CheckpointStrategy,
-) -> std::process::ExitCode {
-    Runtime::new(processor)
-        .checkpoint_strategy(strategy)
-        .run_main()
+pub fn run_main<P: RecordProcessor>(runtime: Runtime<P>) -> std::process::ExitCode {
+    runtime.run_main()
 }
 
 /// One shard's state machine: dispatches each daemon message to the processor.
@@ -212,6 +233,18 @@ pub(crate) struct Engine<P> {
     shard_id: Arc<str>,
     retry: RetryPolicy,
     strategy: CheckpointStrategy,
+    failure: FailurePolicy,
+    /// Set when the failure policy says to end the process.
+    exit: Option<String>,
+}
+
+/// A failed handler call.
+struct HandlerFailure {
+    /// For the log.
+    cause: String,
+    /// The failed record's index in the batch, when the error named one.
+    index: Option<usize>,
+    error: Error,
 }
 
 /// How a hook ended, when it did not succeed.
@@ -236,14 +269,21 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 impl<P: RecordProcessor> Engine<P> {
-    pub(crate) fn new(processor: P, retry: RetryPolicy, strategy: CheckpointStrategy) -> Self {
+    pub(crate) fn new(processor: P, settings: Settings) -> Self {
         Engine {
             processor,
             progress: Progress::default(),
             shard_id: Arc::from("<uninitialized>"),
-            retry,
-            strategy,
+            retry: settings.retry,
+            strategy: settings.strategy,
+            failure: settings.failure,
+            exit: None,
         }
+    }
+
+    /// Why the process must end (failure policy `exit`), once it must.
+    pub(crate) fn exit_reason(&self) -> Option<&str> {
+        self.exit.as_deref()
     }
 
     pub(crate) fn processor(&self) -> &P {
@@ -278,6 +318,9 @@ impl<P: RecordProcessor> Engine<P> {
             ParsedLine::Message(message) => {
                 let action = message.action();
                 self.dispatch(message, transport);
+                if self.exit.is_some() {
+                    return Ok(()); // the failure policy ends the process: no status
+                }
                 action.to_owned()
             }
             ParsedLine::UnknownAction(action) => {
@@ -371,7 +414,96 @@ impl<P: RecordProcessor> Engine<P> {
                 return;
             }
         };
-        let batch = Batch::new(self.shard_id.clone(), records, message.millis_behind_latest);
+        let lag = message.millis_behind_latest;
+        let mut batch = Batch::new(self.shard_id.clone(), records, lag);
+        let mut attempt = 1;
+        loop {
+            let Some(failed) = self.call_handler(&batch, transport) else {
+                self.mark_handled(batch.records());
+                break;
+            };
+            // Partial success: the records before the one that failed were handled.
+            let index = failed.index.unwrap_or(0);
+            self.mark_handled(&batch.records()[..index]);
+            let failed_at = batch.records().get(index).map(|r| r.position().clone());
+            let policy = &self.failure;
+            let hopeless = self.progress.channel_closed || self.progress.lease_lost;
+            if attempt < policy.retry.max_attempts && index < batch.len() && !hopeless {
+                let wait = policy.retry.backoff(attempt);
+                tracing::warn!(
+                    "batch ({range}) attempt {attempt}/{} failed: handler {}; retrying from record {} in {wait:?}",
+                    policy.retry.max_attempts,
+                    failed.cause,
+                    failed_at.as_ref().map_or_else(String::new, ToString::to_string),
+                );
+                std::thread::sleep(wait);
+                batch = Batch::new(
+                    self.shard_id.clone(),
+                    batch.records()[index..].to_vec(),
+                    lag,
+                );
+                attempt += 1;
+                continue;
+            }
+            match policy.then {
+                FailureAction::Stop => {
+                    self.fail_batch(
+                        failed_at,
+                        &range,
+                        &format!("handler {} (after {attempt} attempts)", failed.cause),
+                    );
+                }
+                FailureAction::Exit => {
+                    self.fail_batch(
+                        failed_at,
+                        &range,
+                        &format!("handler {} (after {attempt} attempts)", failed.cause),
+                    );
+                    self.exit = Some(format!(
+                        "batch ({range}) failed on every attempt and the failure policy is `exit`: {}",
+                        failed.cause
+                    ));
+                    return;
+                }
+                FailureAction::Skip => {
+                    // The failed record, or the rest of the batch when no record was named.
+                    let end = if failed.index.is_some() {
+                        index + 1
+                    } else {
+                        batch.len()
+                    };
+                    let skipped = &batch.records()[index..end];
+                    if !self.dead_letter(skipped, &failed.error, attempt) {
+                        self.fail_batch(
+                            failed_at,
+                            &range,
+                            &format!(
+                                "handler {} and the on_failure hook failed too",
+                                failed.cause
+                            ),
+                        );
+                        break;
+                    }
+                    self.mark_handled(skipped);
+                    if end == batch.len() {
+                        break;
+                    }
+                    batch = Batch::new(self.shard_id.clone(), batch.records()[end..].to_vec(), lag);
+                    attempt = 1;
+                    continue;
+                }
+            }
+            break;
+        }
+        self.checkpoint_if_due(transport);
+    }
+
+    /// Calls the handler once; `None` when it succeeded.
+    fn call_handler(
+        &mut self,
+        batch: &Batch,
+        transport: &mut dyn Transport,
+    ) -> Option<HandlerFailure> {
         let processor = &mut self.processor;
         let mut checkpointer = Checkpointer::new(
             transport,
@@ -380,31 +512,45 @@ impl<P: RecordProcessor> Engine<P> {
             Phase::ProcessRecords,
         );
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            processor.process_records(&batch, &mut checkpointer)
+            processor.process_records(batch, &mut checkpointer)
         }));
-        let failed_record = match &outcome {
-            Ok(Err(error)) => error.record().cloned(),
-            _ => None,
+        let error = match outcome {
+            Ok(Ok(())) => return None,
+            Ok(Err(error)) => error,
+            Err(panic) => Error::msg(format!("panicked: {}", panic_message(&*panic))),
         };
+        let index = error
+            .record()
+            .and_then(|p| batch.iter().position(|r| r.position() == p));
+        let cause = match (index, error.record()) {
+            (Some(_), Some(record)) => format!("failed at record {record}: {error}"),
+            _ if error.to_string().starts_with("panicked: ") => error.to_string(),
+            _ => format!("returned an error: {error}"),
+        };
+        Some(HandlerFailure {
+            cause,
+            index,
+            error,
+        })
+    }
+
+    /// Gives records to the `on_failure` hook; whether they may be skipped.
+    fn dead_letter(&mut self, records: &[Record], error: &Error, attempts: u32) -> bool {
+        let failure = Failure {
+            shard_id: &self.shard_id,
+            records,
+            error,
+            attempts,
+        };
+        let processor = &mut self.processor;
+        let outcome = catch_unwind(AssertUnwindSafe(|| processor.on_failure(&failure)));
         match describe_failure(outcome) {
-            None => self.mark_handled(batch.records()),
+            None => true,
             Some(cause) => {
-                // Partial success: the records before the one that failed were handled.
-                let failed_index = failed_record
-                    .as_ref()
-                    .and_then(|p| batch.iter().position(|r| r.position() == p));
-                let (handled, failed_at) = match failed_index {
-                    Some(index) => (
-                        &batch.records()[..index],
-                        Some(batch.records()[index].position().clone()),
-                    ),
-                    None => (&batch.records()[..0], first),
-                };
-                self.mark_handled(handled);
-                self.fail_batch(failed_at, &range, &format!("handler {cause}"));
+                tracing::error!("on_failure hook {cause}");
+                false
             }
         }
-        self.checkpoint_if_due(transport);
     }
 
     fn mark_handled(&mut self, records: &[Record]) {

@@ -33,6 +33,7 @@ use std::collections::VecDeque;
 use std::io;
 
 use crate::checkpoint::RetryPolicy;
+use crate::failure::FailurePolicy;
 use crate::message::{
     parse_line, CheckpointReply, ChildMessage, DaemonMessage, Initialize, ParsedLine,
     ProcessRecordsMessage, ShutdownReason, WireRecord,
@@ -40,9 +41,10 @@ use crate::message::{
 use crate::position::{Position, SequenceNumber, StartingPosition};
 use crate::processor::RecordProcessor;
 use crate::record::Record;
-use crate::runtime::Engine;
+use crate::runtime::{Engine, Settings};
 use crate::strategy::CheckpointStrategy;
 use crate::transport::{Reply, Transport};
+use std::time::Duration;
 
 /// 36 fixed digits; a 20-digit counter follows, giving real-length (56-digit) sequence numbers.
 const SEQUENCE_PREFIX: &str = "495903382714902566085596925383615710";
@@ -302,9 +304,46 @@ impl<P: RecordProcessor> TestDaemon<P> {
         Self::with_settings(processor, RetryPolicy::immediate(6), strategy)
     }
 
+    /// A daemon whose runtime handles failed batches with `policy` (checkpoint retries without
+    /// waiting, the default strategy).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kcl_core::{from_fn, testing::TestDaemon, Error, FailurePolicy};
+    /// let processor = from_fn(|_, _| Err(Error::msg("always failing")));
+    /// let policy = FailurePolicy::exit().attempts(2).backoff(Duration::ZERO, Duration::ZERO);
+    /// let mut daemon = TestDaemon::with_failure_policy(processor, policy);
+    /// daemon.initialize("shardId-000000000000");
+    /// let step = daemon.process_payloads(["x"]);
+    /// assert_eq!(step.status, None, "exit: no status, the process ends");
+    /// assert!(daemon.exit_reason().unwrap().contains("always failing"));
+    /// ```
+    pub fn with_failure_policy(processor: P, policy: FailurePolicy) -> Self {
+        TestDaemon::from_settings(
+            processor,
+            Settings {
+                retry: RetryPolicy::immediate(6),
+                strategy: CheckpointStrategy::default(),
+                failure: policy,
+            },
+        )
+    }
+
     fn with_settings(processor: P, retry: RetryPolicy, strategy: CheckpointStrategy) -> Self {
+        let failure = FailurePolicy::default().backoff(Duration::ZERO, Duration::ZERO);
+        TestDaemon::from_settings(
+            processor,
+            Settings {
+                retry,
+                strategy,
+                failure,
+            },
+        )
+    }
+
+    fn from_settings(processor: P, settings: Settings) -> Self {
         TestDaemon {
-            engine: Engine::new(processor, retry, strategy),
+            engine: Engine::new(processor, settings),
             daemon: FakeDaemon::default(),
             daemon_lines: Vec::new(),
             next_sequence: 1,
@@ -611,6 +650,11 @@ impl<P: RecordProcessor> TestDaemon<P> {
         self.daemon
             .scripted
             .extend(replies.into_iter().map(|reply| reply.err().map(Into::into)));
+    }
+
+    /// Why the processor's process would have ended (failure policy `exit`), if it would.
+    pub fn exit_reason(&self) -> Option<&str> {
+        self.engine.exit_reason()
     }
 
     /// The checkpoint the daemon has stored for the lease.

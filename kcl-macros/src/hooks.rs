@@ -15,6 +15,7 @@ pub enum Hook {
     LeaseLost,
     ShardEnded,
     ShutdownRequested,
+    Failure,
 }
 
 pub const HOOK_NAMES: &str =
@@ -28,6 +29,7 @@ impl Hook {
             "on_lease_lost" => Hook::LeaseLost,
             "on_shard_ended" => Hook::ShardEnded,
             "on_shutdown_requested" => Hook::ShutdownRequested,
+            "on_failure" => Hook::Failure,
             _ => return None,
         })
     }
@@ -39,6 +41,7 @@ impl Hook {
             Hook::LeaseLost => "on_lease_lost",
             Hook::ShardEnded => "on_shard_ended",
             Hook::ShutdownRequested => "on_shutdown_requested",
+            Hook::Failure => "on_failure",
         }
     }
 }
@@ -169,6 +172,18 @@ pub fn trait_method(hook: Hook, sig: &Signature, callee: TokenStream) -> syn::Re
             };
             quote! {
                 fn initialize(&mut self, __kcl_shard: &::kcl::Initialize) -> ::kcl::Result<()> {
+                    #call
+                    ::core::result::Result::Ok(())
+                }
+            }
+        }
+        Hook::Failure => {
+            let call = match inputs.as_slice() {
+                [Type::Reference(r)] if r.mutability.is_none() => finish(quote!(#callee(__kcl_failure))),
+                _ => return wrong("takes `&kcl::Failure<'_>`: the records that failed on every attempt, the error, the attempts"),
+            };
+            quote! {
+                fn on_failure(&mut self, __kcl_failure: &::kcl::Failure<'_>) -> ::kcl::Result<()> {
                     #call
                     ::core::result::Result::Ok(())
                 }

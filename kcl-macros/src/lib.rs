@@ -168,6 +168,15 @@ pub fn on_shutdown_requested(_args: TokenStream, input: TokenStream) -> TokenStr
     hook_outside_processor(input, "on_shutdown_requested")
 }
 
+/// Marks the method that receives records that failed on every attempt when the failure policy
+/// is `skip` (`#[kcl::main(on_failure = skip)]`), inside a `#[kcl::processor]` impl block — a
+/// dead-letter sink. It takes `&kcl::Failure<'_>`; returning `Ok` skips the records, an error
+/// stops the shard.
+#[proc_macro_attribute]
+pub fn on_failure(_args: TokenStream, input: TokenStream) -> TokenStream {
+    hook_outside_processor(input, "on_failure")
+}
+
 /// Generates the binary's `main` from a function returning the processor.
 ///
 /// ```ignore

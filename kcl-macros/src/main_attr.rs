@@ -6,12 +6,14 @@ use syn::parse::ParseStream;
 use syn::spanned::Spanned;
 use syn::{Ident, ItemFn, LitInt, ReturnType};
 
-const OPTIONS: &str = "`checkpoint` (`batch`, `manual`, or `every(records = N, seconds = S)`)";
+const OPTIONS: &str = "`checkpoint` (`batch`, `manual`, or `every(records = N, seconds = S)`), `on_failure` (`stop`, `skip`, or `exit`), `attempts` (a failed batch's attempts in all, at least 1)";
 
 /// `#[kcl::main(...)]` options.
 #[derive(Default)]
 pub struct Options {
     strategy: Option<TokenStream>,
+    action: Option<TokenStream>,
+    attempts: Option<u32>,
 }
 
 fn parse_every(input: ParseStream) -> syn::Result<TokenStream> {
@@ -74,6 +76,37 @@ impl Options {
                     }
                 });
                 Ok(())
+            } else if meta.path.is_ident("on_failure") {
+                if options.action.is_some() {
+                    return Err(meta.error("`on_failure` is given twice"));
+                }
+                let name: Ident = meta.value()?.parse()?;
+                options.action = Some(match name.to_string().as_str() {
+                    "stop" => quote!(::kcl::FailurePolicy::stop()),
+                    "skip" => quote!(::kcl::FailurePolicy::skip()),
+                    "exit" => quote!(::kcl::FailurePolicy::exit()),
+                    _ => {
+                        return Err(syn::Error::new_spanned(
+                            &name,
+                            "unknown failure action; use `stop` (the default: stop checkpointing the shard), `skip` (hand the records to the on_failure hook, go on) or `exit`",
+                        ))
+                    }
+                });
+                Ok(())
+            } else if meta.path.is_ident("attempts") {
+                if options.attempts.is_some() {
+                    return Err(meta.error("`attempts` is given twice"));
+                }
+                let value: LitInt = meta.value()?.parse()?;
+                let attempts: u32 = value.base10_parse()?;
+                if attempts == 0 {
+                    return Err(syn::Error::new_spanned(
+                        &value,
+                        "at least 1 (the first attempt)",
+                    ));
+                }
+                options.attempts = Some(attempts);
+                Ok(())
             } else {
                 Err(meta.error(format!(
                     "unknown #[kcl::main] option; valid options: {OPTIONS}"
@@ -82,6 +115,19 @@ impl Options {
         });
         syn::parse::Parser::parse2(parser, args)?;
         Ok(options)
+    }
+
+    /// `.failure_policy(...)` when `on_failure` or `attempts` was given.
+    fn failure_policy(&self) -> Option<TokenStream> {
+        if self.action.is_none() && self.attempts.is_none() {
+            return None;
+        }
+        let action = self
+            .action
+            .clone()
+            .unwrap_or_else(|| quote!(::kcl::FailurePolicy::stop()));
+        let attempts = self.attempts.map(|n| quote!(.attempts(#n)));
+        Some(quote!(.failure_policy(#action #attempts)))
     }
 }
 
@@ -140,14 +186,16 @@ pub fn expand(options: syn::Result<Options>, item: ItemFn) -> TokenStream {
     let ty = output.expect("checked above");
     let strategy = options
         .strategy
+        .clone()
         .unwrap_or_else(|| quote!(::kcl::CheckpointStrategy::EveryBatch));
     // Spanned on the return type: "`X` is not a record processor" points there.
-    let processor = quote_spanned! {ty.span()=> __kcl_processor()};
+    let failure = options.failure_policy();
+    let runtime = quote_spanned! {ty.span()=> ::kcl::Runtime::new(__kcl_processor())};
     quote! {
         #(#attrs)*
         #vis fn #name() -> ::std::process::ExitCode {
             fn __kcl_processor() -> #ty #block
-            ::kcl::run_main(#processor, #strategy)
+            ::kcl::run_main(#runtime.checkpoint_strategy(#strategy) #failure)
         }
     }
 }
