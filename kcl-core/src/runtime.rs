@@ -118,6 +118,10 @@ impl<P> Runtime<P> {
         self.settings.failure = policy;
         self
     }
+
+    pub(crate) fn into_parts(self) -> (P, Settings) {
+        (self.processor, self.settings)
+    }
 }
 
 impl<P: RecordProcessor> Runtime<P> {

@@ -41,7 +41,7 @@ use crate::message::{
 use crate::position::{Position, SequenceNumber, StartingPosition};
 use crate::processor::RecordProcessor;
 use crate::record::Record;
-use crate::runtime::{Engine, Settings};
+use crate::runtime::{Engine, Runtime, Settings};
 use crate::strategy::CheckpointStrategy;
 use crate::transport::{Reply, Transport};
 use std::time::Duration;
@@ -327,6 +327,26 @@ impl<P: RecordProcessor> TestDaemon<P> {
                 failure: policy,
             },
         )
+    }
+
+    /// A daemon for a configured runtime: its strategy, failure policy and checkpoint retries
+    /// (with their real waits).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kcl_core::{from_fn, testing::TestDaemon, CheckpointStrategy, FailurePolicy, RetryPolicy, Runtime};
+    /// let runtime = Runtime::new(from_fn(|_, _| Ok(())))
+    ///     .checkpoint_strategy(CheckpointStrategy::every_records(2))
+    ///     .failure_policy(FailurePolicy::skip().backoff(Duration::ZERO, Duration::ZERO))
+    ///     .checkpoint_retry(RetryPolicy::immediate(2));
+    /// let mut daemon = TestDaemon::from_runtime(runtime);
+    /// daemon.initialize("shardId-000000000000");
+    /// assert!(daemon.process_payloads(["a"]).checkpoints.is_empty());
+    /// assert_eq!(daemon.process_payloads(["b"]).checkpoints.len(), 1);
+    /// ```
+    pub fn from_runtime(runtime: Runtime<P>) -> Self {
+        let (processor, settings) = runtime.into_parts();
+        TestDaemon::from_settings(processor, settings)
     }
 
     fn with_settings(processor: P, retry: RetryPolicy, strategy: CheckpointStrategy) -> Self {
