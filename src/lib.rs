@@ -41,7 +41,8 @@
 //! }
 //!
 //! fn main() -> std::process::ExitCode {
-//!     kcl::run_main(Clicks, kcl::CheckpointStrategy::every(1000, std::time::Duration::from_secs(30)))
+//!     let strategy = kcl::CheckpointStrategy::every(1000, std::time::Duration::from_secs(30));
+//!     kcl::Runtime::new(Clicks).checkpoint_strategy(strategy).run_main()
 //! }
 //! ```
 //!
