@@ -83,7 +83,11 @@ impl<P> Runtime<P> {
     ///     r#"{"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":"ThrottlingException"}"#, "\n",
     /// );
     /// let mut output = Vec::new();
-    /// Runtime::new(from_fn(|_, cp| Ok(cp.checkpoint()?)))
+    /// Runtime::new(from_fn(|_, cp| {
+    ///     let _ = cp.checkpoint(); // the error reaches the handler after one attempt
+    ///     Ok(())
+    /// }))
+    ///     .checkpoint_strategy(kcl_core::CheckpointStrategy::Manual)
     ///     .checkpoint_retry(RetryPolicy::immediate(1))
     ///     .run_on(input.as_bytes(), &mut output)
     ///     .unwrap();

@@ -109,14 +109,17 @@ pub enum StoredCheckpoint {
 ///
 /// ```
 /// use kcl_core::{from_fn, testing::{CheckpointCall, TestDaemon}};
-/// let mut daemon = TestDaemon::new(from_fn(|_, cp| Ok(cp.checkpoint_raw("LATEST", Some(0))?)));
+/// let mut daemon = TestDaemon::new(from_fn(|_, cp| {
+///     let _ = cp.checkpoint_raw("LATEST", Some(0)); // refused; the default strategy then checkpoints
+///     Ok(())
+/// }));
 /// daemon.initialize("shardId-000000000000");
 /// let step = daemon.process_payloads(["a"]);
-/// assert_eq!(step.checkpoints, [CheckpointCall {
+/// assert_eq!(step.checkpoints[0], CheckpointCall {
 ///     sequence_number: Some("LATEST".into()),
 ///     sub_sequence_number: Some(0),
 ///     error: Some("IllegalArgumentException".into()), // not a sequence number
-/// }]);
+/// });
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckpointCall {
@@ -233,8 +236,9 @@ impl Transport for FakeDaemon {
 
 /// An in-process stand-in for the MultiLangDaemon, driving one processor.
 ///
-/// It runs the real engine, so the SDK's safety rules apply: after a failed batch the shard
-/// stalls, and later batches are answered without calling the handler.
+/// It runs the real engine, so the SDK's safety rules apply: a failed batch is retried (3
+/// attempts by default), then the shard stalls, and later batches are answered without calling
+/// the handler.
 ///
 /// ```
 /// # use std::{cell::Cell, rc::Rc};
@@ -252,7 +256,7 @@ impl Transport for FakeDaemon {
 /// daemon.process_payloads(["poison"]);
 /// let step = daemon.process_payloads(["fine"]);
 /// assert_eq!(step.status.as_deref(), Some("processRecords")); // still answered,
-/// assert_eq!(calls.get(), 1); // but not handled
+/// assert_eq!(calls.get(), 3); // 3 attempts of "poison"; "fine" was not handled
 /// ```
 pub struct TestDaemon<P> {
     engine: Engine<P>,
@@ -267,12 +271,17 @@ impl<P: RecordProcessor> TestDaemon<P> {
     ///
     /// ```
     /// use kcl_core::{from_fn, testing::TestDaemon};
-    /// let mut daemon = TestDaemon::new(from_fn(|_, cp| Ok(cp.checkpoint()?)));
+    /// let mut daemon = TestDaemon::new(from_fn(|_, cp| {
+    ///     let result = cp.checkpoint(); // throttled 6 times: then the error reaches the handler
+    ///     assert!(result.is_err());
+    ///     Ok(())
+    /// }));
     /// daemon.initialize("shardId-000000000000");
     /// daemon.fail_next_checkpoints(["ThrottlingException"; 6]);
     /// let step = daemon.process_payloads(["a"]);
-    /// assert_eq!(step.checkpoints.len(), 6); // then the error reaches the handler
-    /// assert_eq!(daemon.stored_checkpoint(), None);
+    /// // 6 throttled attempts, then the default strategy's checkpoint of the handled batch.
+    /// assert_eq!(step.checkpoints.len(), 7);
+    /// assert!(daemon.stored_checkpoint().is_some());
     /// ```
     pub fn new(processor: P) -> Self {
         Self::with_retry(processor, RetryPolicy::immediate(6))
@@ -282,10 +291,15 @@ impl<P: RecordProcessor> TestDaemon<P> {
     ///
     /// ```
     /// use kcl_core::{from_fn, testing::TestDaemon, RetryPolicy};
-    /// let mut daemon = TestDaemon::with_retry(from_fn(|_, cp| Ok(cp.checkpoint()?)), RetryPolicy::immediate(2));
+    /// let processor = from_fn(|_, cp| {
+    ///     let _ = cp.checkpoint(); // two throttled attempts, then the error (ignored here)
+    ///     Ok(())
+    /// });
+    /// let mut daemon = TestDaemon::with_retry(processor, RetryPolicy::immediate(2));
     /// daemon.initialize("shardId-000000000000");
     /// daemon.fail_next_checkpoints(["ThrottlingException"; 3]);
-    /// assert_eq!(daemon.process_payloads(["a"]).checkpoints.len(), 2);
+    /// // 2 attempts by the handler; the runtime's checkpoint after the batch: throttled, then stored.
+    /// assert_eq!(daemon.process_payloads(["a"]).checkpoints.len(), 4);
     /// ```
     pub fn with_retry(processor: P, retry: RetryPolicy) -> Self {
         Self::with_settings(processor, retry, CheckpointStrategy::default())
