@@ -1,7 +1,10 @@
 //! Shows that nothing but protocol lines reaches the daemon: this processor prints with
 //! `println!`, writes to `std::io::stdout()`, and starts a program that writes to its stdout;
 //! all of it lands on stderr. A record whose payload is `panic` makes the handler panic: the
-//! runtime catches it, logs it with the shard id, and still answers the daemon.
+//! runtime catches it, logs it with the shard id, and still answers the daemon. A record whose
+//! payload is `hang` makes the handler loop forever: after the 2-second hook deadline the
+//! watchdog logs it and ends the process (exit code 70), so a real worker would restart from
+//! the last checkpoint instead of stalling silently.
 
 use std::io::Write;
 
@@ -27,6 +30,9 @@ impl RecordProcessor for Noisy {
             if text == "panic" {
                 panic!("asked to panic by record {}", record.position());
             }
+            while text == "hang" {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
             println!("println of record {text}");
             std::io::stdout().write_all(b"raw write to stdout\n")?;
         }
@@ -40,6 +46,8 @@ impl RecordProcessor for Noisy {
 }
 
 #[allow(dead_code)]
-fn main() -> std::io::Result<()> {
-    kcl::run(Noisy)
+fn main() -> std::process::ExitCode {
+    kcl::Runtime::new(Noisy)
+        .hook_deadline(std::time::Duration::from_secs(2), kcl::DeadlineAction::Exit)
+        .run_main()
 }

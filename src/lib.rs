@@ -58,10 +58,10 @@ pub use kcl_macros::{
 
 pub use kcl_core::{
     from_fn, handler, init_logging, message, run, run_main, testing, Batch, Checkpoint,
-    CheckpointError, CheckpointStrategy, Checkpointer, Error, Failure, FailureAction,
-    FailurePolicy, FnProcessor, FromBatch, FromRecord, HandlerOutput, Initialize, Json,
-    MillisBehindLatest, PayloadError, PayloadErrorKind, Position, Record, RecordProcessor, Result,
-    RetryPolicy, Runtime, SequenceNumber, ShardId, Stall, StartingPosition,
+    CheckpointError, CheckpointStrategy, Checkpointer, DeadlineAction, Error, Failure,
+    FailureAction, FailurePolicy, FnProcessor, FromBatch, FromRecord, HandlerOutput, Initialize,
+    Json, MillisBehindLatest, PayloadError, PayloadErrorKind, Position, Record, RecordProcessor,
+    Result, RetryPolicy, Runtime, SequenceNumber, ShardId, Stall, StartingPosition,
 };
 
 #[doc = include_str!("../README.md")]

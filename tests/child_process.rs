@@ -262,3 +262,27 @@ fn bundled_sample_session_runs_through_word_count() {
     assert!(run.stderr.contains("total_words=21"), "{}", run.stderr);
     assert!(run.stderr.contains("skipped=1"), "{}", run.stderr);
 }
+
+#[test]
+fn a_hook_past_its_deadline_is_reported_and_the_process_exits() {
+    let input = lines(&[
+        r#"{"action":"initialize","shardId":"shardId-000000000005","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
+        &format!(
+            r#"{{"action":"processRecords","records":[{{"data":"aGFuZw==","partitionKey":"pk-1","sequenceNumber":"{SEQ1}","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}}],"millisBehindLatest":0}}"#
+        ),
+    ]);
+    let run = run_child("stdout_safety", &input);
+    assert_eq!(run.code, Some(70), "stderr: {}", run.stderr);
+    assert_eq!(
+        run.protocol_lines(),
+        [json!({"action":"status","responseFor":"initialize"})],
+        "no status for the hung batch"
+    );
+    let logged = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("past its deadline"))
+        .unwrap_or_else(|| panic!("no deadline error in stderr: {}", run.stderr));
+    assert!(logged.contains("shardId-000000000005"), "{logged}");
+    assert!(logged.contains(SEQ1), "{logged}");
+}

@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
+mod deadline;
 mod error;
 mod failure;
 pub mod handler;
@@ -46,6 +47,7 @@ pub mod testing;
 mod transport;
 
 pub use checkpoint::{CheckpointError, Checkpointer, RetryPolicy, Stall};
+pub use deadline::{DeadlineAction, HookDeadline, DEADLINE_EXIT_CODE};
 pub use error::{Error, Result};
 pub use failure::{Failure, FailureAction, FailurePolicy};
 pub use handler::{Checkpoint, FromBatch, HandlerOutput, MillisBehindLatest, ShardId};

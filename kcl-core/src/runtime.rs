@@ -5,6 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::checkpoint::{Checkpointer, Phase, Progress, RetryPolicy};
+use crate::deadline::{DeadlineAction, HookDeadline, Watchdog};
 use crate::error::{Error, Result};
 use crate::failure::{Failure, FailureAction, FailurePolicy};
 use crate::message::{
@@ -15,6 +16,7 @@ use crate::processor::RecordProcessor;
 use crate::record::{Batch, Record};
 use crate::strategy::CheckpointStrategy;
 use crate::transport::{LineTransport, Transport};
+use std::time::Duration;
 
 /// Configures and runs a [`RecordProcessor`] against the daemon.
 ///
@@ -54,6 +56,7 @@ pub(crate) struct Settings {
     pub(crate) retry: RetryPolicy,
     pub(crate) strategy: CheckpointStrategy,
     pub(crate) failure: FailurePolicy,
+    pub(crate) deadline: Option<HookDeadline>,
 }
 
 impl<P> Runtime<P> {
@@ -120,6 +123,21 @@ impl<P> Runtime<P> {
     /// ```
     pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
         self.settings.failure = policy;
+        self
+    }
+
+    /// A deadline for each action's hooks (off by default): past it, the watchdog logs an error
+    /// naming the shard, the action and the batch, and with [`DeadlineAction::Exit`] ends the
+    /// process so that the worker restarts from the last checkpoint.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kcl_core::{from_fn, DeadlineAction, Runtime};
+    /// let runtime = Runtime::new(from_fn(|_, _| Ok(()))).hook_deadline(Duration::from_secs(120), DeadlineAction::Exit);
+    /// # let _ = runtime;
+    /// ```
+    pub fn hook_deadline(mut self, after: Duration, then: DeadlineAction) -> Self {
+        self.settings.deadline = Some(HookDeadline { after, then });
         self
     }
 
@@ -244,6 +262,7 @@ pub(crate) struct Engine<P> {
     failure: FailurePolicy,
     /// Set when the failure policy says to end the process.
     exit: Option<String>,
+    watchdog: Option<Watchdog>,
 }
 
 /// A failed handler call.
@@ -286,6 +305,7 @@ impl<P: RecordProcessor> Engine<P> {
             strategy: settings.strategy,
             failure: settings.failure,
             exit: None,
+            watchdog: settings.deadline.map(Watchdog::start),
         }
     }
 
@@ -325,7 +345,11 @@ impl<P: RecordProcessor> Engine<P> {
             }
             ParsedLine::Message(message) => {
                 let action = message.action();
+                self.arm_watchdog(format!("the {action} hook on shard {}", self.shard_id));
                 self.dispatch(message, transport);
+                if let Some(watchdog) = &self.watchdog {
+                    watchdog.disarm();
+                }
                 if self.exit.is_some() {
                     return Ok(()); // the failure policy ends the process: no status
                 }
@@ -506,12 +530,27 @@ impl<P: RecordProcessor> Engine<P> {
         self.checkpoint_if_due(transport);
     }
 
+    fn arm_watchdog(&self, what: String) {
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.arm(what);
+        }
+    }
+
     /// Calls the handler once; `None` when it succeeded.
     fn call_handler(
         &mut self,
         batch: &Batch,
         transport: &mut dyn Transport,
     ) -> Option<HandlerFailure> {
+        if let (Some(first), Some(last)) = (batch.records().first(), batch.last()) {
+            self.arm_watchdog(format!(
+                "the processRecords hook on shard {} ({} records, {} ..= {})",
+                self.shard_id,
+                batch.len(),
+                first.position(),
+                last.position()
+            ));
+        }
         let processor = &mut self.processor;
         let mut checkpointer = Checkpointer::new(
             transport,

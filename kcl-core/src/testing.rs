@@ -339,6 +339,7 @@ impl<P: RecordProcessor> TestDaemon<P> {
                 retry: RetryPolicy::immediate(6),
                 strategy: CheckpointStrategy::default(),
                 failure: policy,
+                deadline: None,
             },
         )
     }
@@ -371,6 +372,7 @@ impl<P: RecordProcessor> TestDaemon<P> {
                 retry,
                 strategy,
                 failure,
+                deadline: None,
             },
         )
     }
