@@ -30,8 +30,10 @@ impl RecordProcessor for Noisy {
             if text == "panic" {
                 panic!("asked to panic by record {}", record.position());
             }
-            while text == "hang" {
-                std::thread::sleep(std::time::Duration::from_millis(50));
+            if text == "hang" {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
             }
             println!("println of record {text}");
             std::io::stdout().write_all(b"raw write to stdout\n")?;
