@@ -53,7 +53,7 @@ pub enum CheckpointError {
         /// What was asked for (`everything delivered` for a null checkpoint).
         requested: String,
         /// Where the shard stalled.
-        stall: Stall,
+        stall: Box<Stall>,
     },
     /// The daemon closed the channel before answering.
     #[error("the daemon closed stdin before answering the checkpoint request")]
@@ -388,7 +388,7 @@ impl<'a> Checkpointer<'a> {
         if let Some(stall) = &self.progress.stall {
             return Err(CheckpointError::PastFailure {
                 requested: "everything delivered".into(),
-                stall: stall.clone(),
+                stall: Box::new(stall.clone()),
             });
         }
         self.request(None, None)?;
@@ -469,7 +469,7 @@ impl<'a> Checkpointer<'a> {
             if !stall.allows(&target) {
                 return Err(CheckpointError::PastFailure {
                     requested: target.to_string(),
-                    stall: stall.clone(),
+                    stall: Box::new(stall.clone()),
                 });
             }
         }

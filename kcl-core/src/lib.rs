@@ -31,6 +31,7 @@
 
 mod checkpoint;
 mod deadline;
+pub mod driver;
 mod error;
 mod failure;
 pub mod handler;
@@ -41,6 +42,7 @@ mod position;
 mod processor;
 mod record;
 mod runtime;
+mod scan;
 mod stdout;
 mod strategy;
 pub mod testing;

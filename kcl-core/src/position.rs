@@ -20,8 +20,18 @@ use std::fmt;
 /// assert!(b < a);
 /// assert_eq!(a.as_str().len(), 56);
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SequenceNumber(String);
+#[derive(Clone)]
+pub struct SequenceNumber(Text);
+
+/// Sequence numbers up to this many bytes (real ones have about 56) are stored inline, without
+/// an allocation: a batch of records costs no allocation per sequence number.
+const INLINE: usize = 62;
+
+#[derive(Clone)]
+enum Text {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<str>),
+}
 
 impl SequenceNumber {
     /// Wraps a sequence number as text.
@@ -31,7 +41,26 @@ impl SequenceNumber {
     /// assert_eq!(s.to_string(), "12");
     /// ```
     pub fn new(text: impl Into<String>) -> Self {
-        SequenceNumber(text.into())
+        let text = text.into();
+        if text.len() <= INLINE {
+            SequenceNumber::from_text(&text)
+        } else {
+            SequenceNumber(Text::Heap(text.into_boxed_str()))
+        }
+    }
+
+    /// Copies `text` (inline when short enough).
+    pub(crate) fn from_text(text: &str) -> Self {
+        if text.len() <= INLINE {
+            let mut bytes = [0u8; INLINE];
+            bytes[..text.len()].copy_from_slice(text.as_bytes());
+            SequenceNumber(Text::Inline {
+                len: text.len() as u8,
+                bytes,
+            })
+        } else {
+            SequenceNumber(Text::Heap(text.into()))
+        }
     }
 
     /// The sequence number as the daemon wrote it.
@@ -40,7 +69,13 @@ impl SequenceNumber {
     /// assert_eq!(kcl_core::SequenceNumber::new("7").as_str(), "7");
     /// ```
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            // SAFETY: the inline bytes are always copied from a `&str` of this length.
+            Text::Inline { len, bytes } => unsafe {
+                std::str::from_utf8_unchecked(&bytes[..usize::from(*len)])
+            },
+            Text::Heap(text) => text,
+        }
     }
 
     /// Whether this is a decimal sequence number (and not a sentinel such as `TRIM_HORIZON`).
@@ -50,11 +85,12 @@ impl SequenceNumber {
     /// assert!(!kcl_core::SequenceNumber::new("LATEST").is_numeric());
     /// ```
     pub fn is_numeric(&self) -> bool {
-        !self.0.is_empty() && self.0.bytes().all(|b| b.is_ascii_digit())
+        let text = self.as_str();
+        !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
     }
 
     fn significant_digits(&self) -> &str {
-        let trimmed = self.0.trim_start_matches('0');
+        let trimmed = self.as_str().trim_start_matches('0');
         if trimmed.is_empty() {
             "0"
         } else {
@@ -71,11 +107,11 @@ impl Ord for SequenceNumber {
                 a.len()
                     .cmp(&b.len())
                     .then_with(|| a.cmp(b))
-                    .then_with(|| self.0.cmp(&other.0))
+                    .then_with(|| self.as_str().cmp(other.as_str()))
             }
             (false, true) => Ordering::Less,
             (true, false) => Ordering::Greater,
-            (false, false) => self.0.cmp(&other.0),
+            (false, false) => self.as_str().cmp(other.as_str()),
         }
     }
 }
@@ -86,27 +122,41 @@ impl PartialOrd for SequenceNumber {
     }
 }
 
+impl PartialEq for SequenceNumber {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for SequenceNumber {}
+
+impl std::hash::Hash for SequenceNumber {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
 impl fmt::Display for SequenceNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for SequenceNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 impl From<&str> for SequenceNumber {
     fn from(text: &str) -> Self {
-        SequenceNumber::new(text)
+        SequenceNumber::from_text(text)
     }
 }
 
 impl From<String> for SequenceNumber {
     fn from(text: String) -> Self {
-        SequenceNumber(text)
+        SequenceNumber::new(text)
     }
 }
 

@@ -18,6 +18,9 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 
 /// One Kinesis record, payload already decoded from base64.
 ///
+/// The records of a batch share one buffer holding their payloads and partition keys, so a
+/// batch costs a handful of allocations, not several per record; cloning a record is cheap.
+///
 /// ```
 /// use kcl_core::Record;
 /// let record = Record::new("hello", "pk-1", kcl_core::Position::new("495903382714902566081", 0));
@@ -25,12 +28,134 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 /// assert_eq!(record.partition_key(), "pk-1");
 /// assert_eq!(record.sequence_number().as_str(), "495903382714902566081");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Record {
-    data: Vec<u8>,
-    partition_key: String,
+    /// Payloads and partition keys of this record's batch.
+    bytes: Arc<Vec<u8>>,
+    data: (u32, u32),
+    key: (u32, u32),
     position: Position,
     arrival_millis: Option<i64>,
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        self.data() == other.data()
+            && self.partition_key() == other.partition_key()
+            && self.position == other.position
+            && self.arrival_millis == other.arrival_millis
+    }
+}
+
+impl Eq for Record {}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("data", &String::from_utf8_lossy(self.data()))
+            .field("partition_key", &self.partition_key())
+            .field("position", &self.position)
+            .field("arrival_millis", &self.arrival_millis)
+            .finish()
+    }
+}
+
+/// Builds the records of one batch into one shared buffer.
+pub(crate) struct RecordsBuilder {
+    bytes: Vec<u8>,
+    parts: Vec<Parts>,
+}
+
+struct Parts {
+    data: (u32, u32),
+    key: (u32, u32),
+    position: Position,
+    arrival_millis: Option<i64>,
+}
+
+fn span(start: usize, end: usize) -> (u32, u32) {
+    (start as u32, end as u32)
+}
+
+impl RecordsBuilder {
+    /// Room for `records` records and `bytes` bytes of payloads and keys; `bytes` may be a
+    /// recycled buffer (it is cleared).
+    pub(crate) fn new(mut buffer: Vec<u8>, records: usize) -> Self {
+        buffer.clear();
+        RecordsBuilder {
+            bytes: buffer,
+            parts: Vec::with_capacity(records),
+        }
+    }
+
+    /// Decodes a record's base64 payload into the batch's buffer.
+    pub(crate) fn push_base64(
+        &mut self,
+        base64: &[u8],
+        key: &str,
+        position: Position,
+        arrival_millis: Option<i64>,
+    ) -> Result<(), PayloadError> {
+        let start = self.bytes.len();
+        if base64_simd::STANDARD
+            .decode_append(base64, &mut self.bytes)
+            .is_err()
+        {
+            // Unpadded or otherwise unusual: the lenient scalar engine, then a clear error.
+            self.bytes.truncate(start);
+            if let Err(error) = BASE64.decode_vec(base64, &mut self.bytes) {
+                self.bytes.truncate(start);
+                return Err(PayloadError::invalid_base64(&position, key, error));
+            }
+        }
+        self.push_decoded_end(start, key, position, arrival_millis);
+        Ok(())
+    }
+
+    /// Adds a record whose payload is `data`.
+    pub(crate) fn push_bytes(
+        &mut self,
+        data: &[u8],
+        key: &str,
+        position: Position,
+        arrival_millis: Option<i64>,
+    ) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(data);
+        self.push_decoded_end(start, key, position, arrival_millis);
+    }
+
+    fn push_decoded_end(
+        &mut self,
+        start: usize,
+        key: &str,
+        position: Position,
+        arrival_millis: Option<i64>,
+    ) {
+        let data_end = self.bytes.len();
+        self.bytes.extend_from_slice(key.as_bytes());
+        self.parts.push(Parts {
+            data: span(start, data_end),
+            key: span(data_end, self.bytes.len()),
+            position,
+            arrival_millis,
+        });
+    }
+
+    /// The records, sharing one buffer.
+    pub(crate) fn finish(self) -> Vec<Record> {
+        let bytes = Arc::new(self.bytes);
+        self.parts
+            .into_iter()
+            .map(|parts| Record {
+                bytes: Arc::clone(&bytes),
+                data: parts.data,
+                key: parts.key,
+                position: parts.position,
+                arrival_millis: parts.arrival_millis,
+            })
+            .collect()
+    }
 }
 
 impl Record {
@@ -40,17 +165,10 @@ impl Record {
     /// let r = kcl_core::Record::new(vec![0u8, 255], "k", kcl_core::Position::new("1", 0));
     /// assert_eq!(r.data(), &[0, 255]);
     /// ```
-    pub fn new(
-        data: impl Into<Vec<u8>>,
-        partition_key: impl Into<String>,
-        position: Position,
-    ) -> Self {
-        Record {
-            data: data.into(),
-            partition_key: partition_key.into(),
-            position,
-            arrival_millis: None,
-        }
+    pub fn new(data: impl AsRef<[u8]>, partition_key: impl AsRef<str>, position: Position) -> Self {
+        let mut builder = RecordsBuilder::new(Vec::new(), 1);
+        builder.push_bytes(data.as_ref(), partition_key.as_ref(), position, None);
+        builder.finish().pop().expect("one record")
     }
 
     /// The same record with an approximate arrival time (epoch milliseconds).
@@ -65,21 +183,29 @@ impl Record {
         self
     }
 
-    /// Decodes a wire record; fails if its `data` is not valid base64.
-    pub(crate) fn from_wire(wire: WireRecord) -> Result<Self, PayloadError> {
-        let position = wire.position();
-        let data = match wire.data.as_deref() {
-            None | Some("") => Vec::new(),
-            Some(text) => BASE64.decode(text).map_err(|error| {
-                PayloadError::invalid_base64(&position, &wire.partition_key, error)
-            })?,
-        };
-        Ok(Record {
-            data,
-            partition_key: wire.partition_key,
-            position,
-            arrival_millis: wire.approximate_arrival_timestamp,
-        })
+    /// Decodes the wire records of a batch; fails on the first `data` that is not base64.
+    pub(crate) fn batch_from_wire(wire: Vec<WireRecord>) -> Result<Vec<Record>, PayloadError> {
+        let capacity = wire
+            .iter()
+            .map(|r| r.data.as_ref().map_or(0, String::len) + r.partition_key.len())
+            .sum();
+        let mut builder = RecordsBuilder::new(Vec::with_capacity(capacity), wire.len());
+        for record in wire {
+            let position = record.position();
+            let arrival = record.approximate_arrival_timestamp;
+            match record.data.as_deref() {
+                None | Some("") => {
+                    builder.push_bytes(&[], &record.partition_key, position, arrival)
+                }
+                Some(text) => builder.push_base64(
+                    text.as_bytes(),
+                    &record.partition_key,
+                    position,
+                    arrival,
+                )?,
+            }
+        }
+        Ok(builder.finish())
     }
 
     /// The decoded payload.
@@ -90,17 +216,17 @@ impl Record {
     /// assert_eq!(r.data().len(), 3);
     /// ```
     pub fn data(&self) -> &[u8] {
-        &self.data
+        &self.bytes[self.data.0 as usize..self.data.1 as usize]
     }
 
-    /// The payload, taking ownership.
+    /// The payload as an owned vector (a copy: records share their batch's buffer).
     ///
     /// ```
     /// let r = kcl_core::Record::new("abc", "k", kcl_core::Position::new("1", 0));
     /// assert_eq!(r.into_data(), b"abc".to_vec());
     /// ```
     pub fn into_data(self) -> Vec<u8> {
-        self.data
+        self.data().to_vec()
     }
 
     /// The partition key (for de-aggregated KPL records, the user record's key).
@@ -110,7 +236,9 @@ impl Record {
     /// assert_eq!(r.partition_key(), "customer-42");
     /// ```
     pub fn partition_key(&self) -> &str {
-        &self.partition_key
+        let bytes = &self.bytes[self.key.0 as usize..self.key.1 as usize];
+        // SAFETY: keys are copied into the buffer from `&str`s.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
     /// The sequence number (shared by all user records of one KPL aggregate).
@@ -370,20 +498,36 @@ mod tests {
         }
     }
 
+    fn one(data: Option<&str>) -> Result<Record, PayloadError> {
+        Record::batch_from_wire(vec![wire(data)]).map(|mut records| records.remove(0))
+    }
+
+    #[test]
+    fn records_of_a_batch_share_one_buffer() {
+        let records =
+            Record::batch_from_wire(vec![wire(Some("aGk=")), wire(Some("AP8="))]).unwrap();
+        assert!(Arc::ptr_eq(&records[0].bytes, &records[1].bytes));
+        assert_eq!(
+            (records[0].data(), records[1].data()),
+            (&b"hi"[..], &[0u8, 255][..])
+        );
+        assert_eq!(records[1].partition_key(), "pk");
+    }
+
     #[test]
     fn decodes_binary_and_empty_payloads() {
         assert_eq!(
-            Record::from_wire(wire(Some("AP8KDQAi"))).unwrap().data(),
+            one(Some("AP8KDQAi")).unwrap().data(),
             &[0x00, 0xff, 0x0a, 0x0d, 0x00, 0x22]
         );
-        assert!(Record::from_wire(wire(Some(""))).unwrap().data().is_empty());
-        assert!(Record::from_wire(wire(None)).unwrap().data().is_empty());
-        assert_eq!(Record::from_wire(wire(Some("aGk"))).unwrap().data(), b"hi");
+        assert!(one(Some("")).unwrap().data().is_empty());
+        assert!(one(None).unwrap().data().is_empty());
+        assert_eq!(one(Some("aGk")).unwrap().data(), b"hi");
     }
 
     #[test]
     fn invalid_base64_names_the_record() {
-        let error = Record::from_wire(wire(Some("!!!"))).unwrap_err();
+        let error = one(Some("!!!")).unwrap_err();
         let text = error.to_string();
         assert!(text.contains("495903382714902566081"), "{text}");
         assert!(text.contains("base64"), "{text}");

@@ -1,6 +1,6 @@
 //! The runtime loop: one daemon action in, one hook called, exactly one status out.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -14,8 +14,9 @@ use crate::message::{
 use crate::position::Position;
 use crate::processor::RecordProcessor;
 use crate::record::{Batch, Record};
+use crate::scan::ScannedBatch;
 use crate::strategy::CheckpointStrategy;
-use crate::transport::{LineTransport, Transport};
+use crate::transport::{Incoming, LineTransport, Transport};
 use std::time::Duration;
 
 /// Configures and runs a [`RecordProcessor`] against the daemon.
@@ -166,9 +167,9 @@ impl<P: RecordProcessor> Runtime<P> {
     pub fn run(self) -> io::Result<()> {
         crate::logging::init();
         let protocol_out = crate::stdout::take_protocol_stdout()?;
-        let stdin = io::stdin();
-        let input = io::BufReader::with_capacity(1 << 20, stdin.lock());
-        self.run_on(input, io::BufWriter::with_capacity(64 * 1024, protocol_out))
+        // Read through the lock: reads of at least its buffer's size go straight to the pipe.
+        let input = io::stdin().lock();
+        self.run_on(input, io::BufWriter::with_capacity(4096, protocol_out))
     }
 
     /// [`run`](Self::run), then an exit code: success when stdin ended, failure (after logging
@@ -202,11 +203,14 @@ impl<P: RecordProcessor> Runtime<P> {
     ///     .unwrap();
     /// assert_eq!(String::from_utf8(output).unwrap().trim(), r#"{"action":"status","responseFor":"wave"}"#);
     /// ```
-    pub fn run_on<R: BufRead, W: Write>(self, input: R, output: W) -> io::Result<()> {
+    pub fn run_on<R: Read, W: Write>(self, input: R, output: W) -> io::Result<()> {
         let mut transport = LineTransport::new(input, output);
         let mut engine = Engine::new(self.processor, self.settings);
-        while let Some(parsed) = transport.next_message()? {
-            engine.handle(parsed, &mut transport)?;
+        while let Some(incoming) = transport.next_incoming()? {
+            match incoming {
+                Incoming::Batch(batch) => engine.handle_batch(batch, &mut transport)?,
+                Incoming::Parsed(parsed) => engine.handle(parsed, &mut transport)?,
+            }
             if let Some(reason) = engine.exit_reason() {
                 return Err(io::Error::other(reason.to_owned()));
             }
@@ -386,6 +390,36 @@ impl<P: RecordProcessor> Engine<P> {
         transport.send(&ChildMessage::Status { response_for })
     }
 
+    /// Handles a `processRecords` decoded by the fast path; writes its status.
+    pub(crate) fn handle_batch(
+        &mut self,
+        batch: ScannedBatch,
+        transport: &mut dyn Transport,
+    ) -> io::Result<()> {
+        let span = tracing::error_span!("shard", id = %self.shard_id);
+        let _entered = span.enter();
+        let first = batch.records.first().map(|r| r.position().clone());
+        let last = batch.records.last().map(|r| r.position().clone());
+        let count = batch.records.len();
+        self.process_batch(
+            first,
+            last,
+            count,
+            Ok(batch.records),
+            batch.millis_behind_latest,
+            transport,
+        );
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.disarm();
+        }
+        if self.exit.is_some() {
+            return Ok(());
+        }
+        transport.send(&ChildMessage::Status {
+            response_for: "processRecords".to_owned(),
+        })
+    }
+
     fn dispatch(&mut self, message: DaemonMessage, transport: &mut dyn Transport) {
         match message {
             DaemonMessage::Initialize(init) => {
@@ -424,6 +458,21 @@ impl<P: RecordProcessor> Engine<P> {
         let count = message.records.len();
         let first = message.records.first().map(|r| r.position());
         let last = message.records.last().map(|r| r.position());
+        let lag = message.millis_behind_latest;
+        let records = Record::batch_from_wire(message.records);
+        self.process_batch(first, last, count, records, lag, transport);
+    }
+
+    /// The body of `processRecords`, whichever parser decoded the batch.
+    fn process_batch(
+        &mut self,
+        first: Option<Position>,
+        last: Option<Position>,
+        count: usize,
+        records: std::result::Result<Vec<Record>, crate::payload::PayloadError>,
+        lag: Option<u64>,
+        transport: &mut dyn Transport,
+    ) {
         if last.is_some() && self.progress.delivered < last {
             self.progress.delivered = last.clone();
         }
@@ -437,8 +486,6 @@ impl<P: RecordProcessor> Engine<P> {
             );
             return;
         }
-        let records: std::result::Result<Vec<Record>, _> =
-            message.records.into_iter().map(Record::from_wire).collect();
         let records = match records {
             Ok(records) => records,
             Err(error) => {
@@ -446,7 +493,6 @@ impl<P: RecordProcessor> Engine<P> {
                 return;
             }
         };
-        let lag = message.millis_behind_latest;
         let mut batch = Batch::new(self.shard_id.clone(), records, lag);
         let mut attempt = 1;
         loop {

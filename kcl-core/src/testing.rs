@@ -458,7 +458,7 @@ impl<P: RecordProcessor> TestDaemon<P> {
         }
         self.last_issued = Some(sequence.clone());
         Record::new(
-            payload.as_ref().to_vec(),
+            payload.as_ref(),
             format!("pk-{n}"),
             Position::new(sequence, 0),
         )
@@ -640,7 +640,15 @@ impl<P: RecordProcessor> TestDaemon<P> {
         self.daemon.can_checkpoint = can_checkpoint;
         self.daemon.at_shard_end = at_shard_end;
         self.daemon.step = Step::default();
-        if let Err(error) = self.engine.handle(parsed, &mut self.daemon) {
+        // The same two paths as a real run: the fast scanner for the daemon's own form of
+        // `processRecords`, the general parser for everything else.
+        let handled = match crate::scan::scan_process_records(line.as_bytes()) {
+            Some(batch) if line.as_bytes().starts_with(crate::scan::PREFIX) => {
+                self.engine.handle_batch(batch, &mut self.daemon)
+            }
+            _ => self.engine.handle(parsed, &mut self.daemon),
+        };
+        if let Err(error) = handled {
             panic!("the in-memory channel cannot fail: {error}");
         }
         std::mem::take(&mut self.daemon.step)

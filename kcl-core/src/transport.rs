@@ -1,8 +1,9 @@
 //! The channel between the engine and the daemon: line framing over a reader and a writer.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, Read, Write};
 
 use crate::message::{parse_line, CheckpointReply, ChildMessage, DaemonMessage, ParsedLine};
+use crate::scan::{self, ScannedBatch};
 
 /// What came back after a checkpoint request.
 #[derive(Debug)]
@@ -36,61 +37,141 @@ pub(crate) fn excerpt(line: &[u8]) -> String {
     format!("{quoted:?} ({} bytes)", line.len())
 }
 
+/// What the main loop gets from the daemon.
+pub(crate) enum Incoming {
+    /// A `processRecords` line decoded by the fast path.
+    Batch(ScannedBatch),
+    /// Any other meaningful line.
+    Parsed(ParsedLine),
+}
+
+/// Bytes read at a time (more when a line is longer).
+const READ_CHUNK: usize = 64 * 1024;
+
 /// JSON lines over any reader and writer: input lines end in `\n` (a `\r` before it is dropped),
 /// output messages are framed `\n{json}\n` and flushed one by one.
+///
+/// Input is read straight into one growing buffer and each line is parsed where it lies: a 14 MB
+/// `processRecords` line is copied once, from the pipe, and never again.
 pub(crate) struct LineTransport<R, W> {
     reader: R,
     writer: W,
-    line: Vec<u8>,
+    buffer: Vec<u8>,
+    /// The unread part of `buffer` is `start..end`; no newline lies in `start..scanned`.
+    start: usize,
+    end: usize,
+    scanned: usize,
+    eof: bool,
     out: Vec<u8>,
-    pending: Option<ParsedLine>,
+    pending: Option<Incoming>,
 }
 
-impl<R: BufRead, W: Write> LineTransport<R, W> {
+impl<R: Read, W: Write> LineTransport<R, W> {
     pub(crate) fn new(reader: R, writer: W) -> Self {
         LineTransport {
             reader,
             writer,
-            line: Vec::with_capacity(64 * 1024),
+            buffer: vec![0; READ_CHUNK],
+            start: 0,
+            end: 0,
+            scanned: 0,
+            eof: false,
             out: Vec::with_capacity(256),
             pending: None,
         }
     }
 
-    /// The next meaningful line: blank lines are skipped, junk is logged and skipped.
-    /// `None` at end of input.
-    pub(crate) fn next_message(&mut self) -> io::Result<Option<ParsedLine>> {
-        if let Some(parsed) = self.pending.take() {
-            return Ok(Some(parsed));
+    /// The next line's range in `buffer` (terminator excluded); `None` at the end of input.
+    fn next_line(&mut self) -> io::Result<Option<(usize, usize)>> {
+        loop {
+            if let Some(offset) = memchr::memchr(b'\n', &self.buffer[self.scanned..self.end]) {
+                let newline = self.scanned + offset;
+                let line = (self.start, newline);
+                self.start = newline + 1;
+                self.scanned = self.start;
+                return Ok(Some(trim_cr(&self.buffer, line)));
+            }
+            self.scanned = self.end;
+            if self.eof {
+                if self.start == self.end {
+                    return Ok(None);
+                }
+                let line = (self.start, self.end); // a last line without a terminator
+                self.start = self.end;
+                return Ok(Some(trim_cr(&self.buffer, line)));
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Reads more input, making room first.
+    fn fill(&mut self) -> io::Result<()> {
+        if self.start > 0 {
+            self.buffer.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.scanned -= self.start;
+            self.start = 0;
+        }
+        if self.buffer.len() - self.end < READ_CHUNK {
+            // Grow by half: a long line leaves at most a third of the buffer unused (zeroed
+            // pages count as resident memory).
+            let grown = self.end + READ_CHUNK.max(self.end / 2);
+            self.buffer.resize(grown, 0);
         }
         loop {
-            self.line.clear();
-            if self.reader.read_until(b'\n', &mut self.line)? == 0 {
-                return Ok(None);
+            match self.reader.read(&mut self.buffer[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(());
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error),
             }
-            let mut end = self.line.len();
-            if self.line[..end].ends_with(b"\n") {
-                end -= 1;
+        }
+    }
+
+    /// The next meaningful input: blank lines are skipped, junk is logged and skipped.
+    /// `None` at end of input.
+    pub(crate) fn next_incoming(&mut self) -> io::Result<Option<Incoming>> {
+        if let Some(incoming) = self.pending.take() {
+            return Ok(Some(incoming));
+        }
+        while let Some((start, end)) = self.next_line()? {
+            let line = &self.buffer[start..end];
+            if line.starts_with(scan::PREFIX) {
+                if let Some(batch) = scan::scan_process_records(line) {
+                    return Ok(Some(Incoming::Batch(batch)));
+                }
             }
-            if self.line[..end].ends_with(b"\r") {
-                end -= 1;
-            }
-            match parse_line(&self.line[..end]) {
+            match parse_line(line) {
                 ParsedLine::Blank => continue,
                 ParsedLine::Junk { cause } => {
                     tracing::warn!(
                         "skipping a line that is not a protocol message ({cause}): {}",
-                        excerpt(&self.line[..end])
+                        excerpt(line)
                     );
                     continue;
                 }
-                parsed => return Ok(Some(parsed)),
+                parsed => return Ok(Some(Incoming::Parsed(parsed))),
             }
         }
+        Ok(None)
     }
 }
 
-impl<R: BufRead, W: Write> Transport for LineTransport<R, W> {
+fn trim_cr(buffer: &[u8], (start, end): (usize, usize)) -> (usize, usize) {
+    if end > start && buffer[end - 1] == b'\r' {
+        (start, end - 1)
+    } else {
+        (start, end)
+    }
+}
+
+impl<R: Read, W: Write> Transport for LineTransport<R, W> {
     fn send(&mut self, message: &ChildMessage) -> io::Result<()> {
         self.out.clear();
         self.out.push(b'\n');
@@ -101,18 +182,19 @@ impl<R: BufRead, W: Write> Transport for LineTransport<R, W> {
     }
 
     fn recv_reply(&mut self) -> io::Result<Reply> {
-        match self.next_message()? {
+        match self.next_incoming()? {
             None => Ok(Reply::Eof),
-            Some(ParsedLine::Message(DaemonMessage::CheckpointReply(reply))) => {
+            Some(Incoming::Parsed(ParsedLine::Message(DaemonMessage::CheckpointReply(reply)))) => {
                 Ok(Reply::Checkpoint(reply))
             }
             Some(other) => {
                 let action = match &other {
-                    ParsedLine::Message(message) => message.action().to_owned(),
-                    ParsedLine::UnknownAction(action) | ParsedLine::Malformed { action, .. } => {
-                        action.clone()
-                    }
-                    ParsedLine::Blank | ParsedLine::Junk { .. } => String::new(),
+                    Incoming::Batch(_) => "processRecords".to_owned(),
+                    Incoming::Parsed(ParsedLine::Message(message)) => message.action().to_owned(),
+                    Incoming::Parsed(
+                        ParsedLine::UnknownAction(action) | ParsedLine::Malformed { action, .. },
+                    ) => action.clone(),
+                    Incoming::Parsed(ParsedLine::Blank | ParsedLine::Junk { .. }) => String::new(),
                 };
                 self.pending = Some(other);
                 Ok(Reply::Unexpected(action))

@@ -1,0 +1,207 @@
+//! Drives one child through a workload like the daemon does: one action at a time, every
+//! checkpoint request answered at once (success), every status awaited and checked.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kcl_core::driver::{parse_child_line, ChildLine};
+
+use crate::proc_stats;
+use crate::workload::{initialize_line, BatchLine};
+
+/// What one run measured.
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    pub records: u64,
+    pub protocol_bytes: u64,
+    /// From the first batch written to the last status read.
+    pub elapsed: Duration,
+    /// From spawning the child to its `initialize` status.
+    pub startup: Duration,
+    pub peak_rss_kib: Option<u64>,
+    pub cpu: Option<Duration>,
+    pub checkpoints: u64,
+}
+
+pub struct Running {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    line: Vec<u8>,
+}
+
+fn protocol_error(message: String) -> io::Error {
+    io::Error::other(message)
+}
+
+impl Running {
+    pub fn spawn(command: &[String], stderr_to: Stdio) -> io::Result<(Running, Instant)> {
+        let started = Instant::now();
+        let mut child = Command::new(&command[0])
+            .args(&command[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr_to)
+            .spawn()?;
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = BufReader::with_capacity(64 * 1024, child.stdout.take().expect("piped"));
+        Ok((
+            Running {
+                child,
+                stdin,
+                stdout,
+                line: Vec::with_capacity(256),
+            },
+            started,
+        ))
+    }
+
+    /// Reads child lines until the status for `action`; answers checkpoint requests. Returns
+    /// the checkpoint requests' sequence numbers.
+    fn await_status(
+        &mut self,
+        action: &str,
+        checkpoints: &mut Vec<Option<String>>,
+    ) -> io::Result<()> {
+        loop {
+            self.line.clear();
+            if self.stdout.read_until(b'\n', &mut self.line)? == 0 {
+                return Err(protocol_error(format!(
+                    "child closed stdout while {action} was pending"
+                )));
+            }
+            match parse_child_line(&self.line) {
+                ChildLine::Status { response_for } => {
+                    return match response_for.as_deref() {
+                        Some(r) if r == action => Ok(()),
+                        other => Err(protocol_error(format!(
+                            "status for {other:?} while {action} was pending: the daemon would exit 1"
+                        ))),
+                    };
+                }
+                ChildLine::Checkpoint(request) => {
+                    checkpoints.push(request.sequence_number.clone());
+                    let mut reply = request.reply_json(None).into_bytes();
+                    reply.push(b'\n');
+                    self.stdin.write_all(&reply)?;
+                    self.stdin.flush()?;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// Runs the workload through `command`; checks that the child checkpointed at the last record
+/// of every batch (so it read each batch to its end).
+pub fn run(command: &[String], batches: &[BatchLine]) -> io::Result<Measurement> {
+    let (mut child, spawned) = Running::spawn(command, Stdio::null())?;
+    let mut checkpoints = Vec::new();
+    child.stdin.write_all(&initialize_line())?;
+    child.stdin.flush()?;
+    child.await_status("initialize", &mut checkpoints)?;
+    let startup = spawned.elapsed();
+
+    let started = Instant::now();
+    let mut protocol_bytes = 0u64;
+    let mut records = 0u64;
+    for (index, batch) in batches.iter().enumerate() {
+        child.stdin.write_all(&batch.line)?;
+        child.stdin.flush()?;
+        protocol_bytes += batch.line.len() as u64;
+        records += batch.records as u64;
+        let before = checkpoints.len();
+        child.await_status("processRecords", &mut checkpoints)?;
+        let last = checkpoints[before..].last().cloned().flatten();
+        if last.as_deref() != Some(batch.last_sequence.as_str()) {
+            return Err(protocol_error(format!(
+                "batch {index}: expected a checkpoint at {}, got {:?}",
+                batch.last_sequence,
+                &checkpoints[before..]
+            )));
+        }
+    }
+    let elapsed = started.elapsed();
+    let pid = child.pid();
+    let peak_rss_kib = proc_stats::peak_rss_kib(pid);
+    if std::env::var_os("KCL_BENCH_SMAPS").is_some() {
+        eprintln!(
+            "resident KiB by mapping: {:?}",
+            proc_stats::resident_by_mapping(pid)
+        );
+    }
+    let cpu = proc_stats::cpu_time(pid);
+
+    child.stdin.write_all(b"{\"action\":\"leaseLost\"}\n")?;
+    child.stdin.flush()?;
+    child.await_status("leaseLost", &mut checkpoints)?;
+    let Running {
+        mut child, stdin, ..
+    } = child;
+    drop(stdin);
+    let status = child.wait()?;
+    if !status.success() {
+        return Err(protocol_error(format!("child exited with {status}")));
+    }
+    Ok(Measurement {
+        records,
+        protocol_bytes,
+        elapsed,
+        startup,
+        peak_rss_kib,
+        cpu,
+        checkpoints: checkpoints.len() as u64,
+    })
+}
+
+/// The pipe's ceiling: `cat` echoes every line back; bytes written and read back are counted.
+pub fn run_pipe(batches: &[BatchLine]) -> io::Result<Measurement> {
+    let command = vec!["cat".to_owned()];
+    let (child, spawned) = Running::spawn(&command, Stdio::null())?;
+    let Running {
+        mut child,
+        mut stdin,
+        mut stdout,
+        ..
+    } = child;
+    let startup = spawned.elapsed();
+    let expected: u64 = batches.iter().map(|b| b.line.len() as u64).sum();
+    let reader = std::thread::spawn(move || -> io::Result<u64> {
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            let n = stdout.read(&mut buffer)?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n as u64;
+        }
+    });
+    let started = Instant::now();
+    for batch in batches {
+        stdin.write_all(&batch.line)?;
+    }
+    drop(stdin);
+    let echoed = reader.join().expect("reader thread")?;
+    let elapsed = started.elapsed();
+    child.wait()?;
+    if echoed != expected {
+        return Err(protocol_error(format!(
+            "cat echoed {echoed} of {expected} bytes"
+        )));
+    }
+    Ok(Measurement {
+        records: batches.iter().map(|b| b.records as u64).sum(),
+        protocol_bytes: expected,
+        elapsed,
+        startup,
+        peak_rss_kib: None,
+        cpu: None,
+        checkpoints: 0,
+    })
+}

@@ -1,0 +1,53 @@
+//! What /proc says about a child: peak resident memory and CPU time used so far.
+
+use std::time::Duration;
+
+/// `VmHWM` of a live process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// User + system CPU time of a live process.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
+    Some(Duration::from_secs_f64(
+        (utime + stime) as f64 / ticks as f64,
+    ))
+}
+
+/// Resident KiB per mapping kind (binary, heap, stack, libraries, anonymous), from smaps.
+pub fn resident_by_mapping(pid: u32) -> Vec<(String, u64)> {
+    let Ok(smaps) = std::fs::read_to_string(format!("/proc/{pid}/smaps")) else {
+        return Vec::new();
+    };
+    let mut totals: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let mut current = String::new();
+    for line in smaps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields
+            .first()
+            .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+        {
+            current = match fields.get(5) {
+                Some(path) if path.starts_with('[') => (*path).to_owned(),
+                Some(path) => path.rsplit('/').next().unwrap_or(path).to_owned(),
+                None => "[anonymous]".to_owned(),
+            };
+        } else if fields.first() == Some(&"Rss:") {
+            *totals.entry(current.clone()).or_default() +=
+                fields.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+        }
+    }
+    let mut list: Vec<_> = totals.into_iter().filter(|(_, kib)| *kib > 0).collect();
+    list.sort_by_key(|entry| std::cmp::Reverse(entry.1));
+    list
+}

@@ -1,0 +1,90 @@
+//! The daemon lines of a benchmark workload, built before the clock starts: Jackson-shaped
+//! `processRecords` lines with 56-digit sequence numbers and `"action":"record"` last.
+
+use kcl_core::message::{DaemonMessage, Initialize, ProcessRecordsMessage, WireRecord};
+use kcl_core::StartingPosition;
+
+use base64::Engine as _;
+
+/// A workload: `batches` batches of `records` records of `payload_bytes` bytes each.
+#[derive(Clone, Copy, Debug)]
+pub struct Workload {
+    pub batches: usize,
+    pub records: usize,
+    pub payload_bytes: usize,
+}
+
+/// A batch line and the position its last record has (what the child should checkpoint).
+pub struct BatchLine {
+    pub line: Vec<u8>,
+    pub last_sequence: String,
+    pub records: usize,
+}
+
+/// 40 fixed digits; a 16-digit counter follows (56 digits in all, like real sequence numbers).
+const SEQUENCE_PREFIX: &str = "4968044282525021313325896074382203563614";
+
+pub fn sequence(n: u64) -> String {
+    format!("{SEQUENCE_PREFIX}{n:016}")
+}
+
+/// Deterministic pseudo-random payload bytes (xorshift).
+fn payload(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+pub fn initialize_line() -> Vec<u8> {
+    let mut line = DaemonMessage::Initialize(Initialize {
+        shard_id: "shardId-000000000000".into(),
+        starting_position: StartingPosition::TrimHorizon,
+    })
+    .to_json()
+    .into_bytes();
+    line.push(b'\n');
+    line
+}
+
+pub fn batch_lines(workload: Workload) -> Vec<BatchLine> {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut n = 0u64;
+    (0..workload.batches)
+        .map(|batch| {
+            let records: Vec<WireRecord> = (0..workload.records)
+                .map(|_| {
+                    n += 1;
+                    WireRecord {
+                        data: Some(engine.encode(payload(n, workload.payload_bytes))),
+                        partition_key: format!("pk-{}", n % 1000),
+                        sequence_number: sequence(n),
+                        approximate_arrival_timestamp: Some(1_795_303_005_103 + n as i64),
+                        sub_sequence_number: Some(0),
+                    }
+                })
+                .collect();
+            let last_sequence = records
+                .last()
+                .map(|r| r.sequence_number.clone())
+                .unwrap_or_default();
+            let mut line = DaemonMessage::ProcessRecords(ProcessRecordsMessage {
+                records,
+                millis_behind_latest: Some(batch as u64),
+            })
+            .to_json()
+            .into_bytes();
+            line.push(b'\n');
+            BatchLine {
+                line,
+                last_sequence,
+                records: workload.records,
+            }
+        })
+        .collect()
+}
