@@ -11,7 +11,7 @@ use crate::payload::{FromRecord, PayloadError};
 use crate::position::{Position, SequenceNumber};
 
 /// Standard alphabet, padding optional (the daemon always pads; hand-written input may not).
-const BASE64: GeneralPurpose = GeneralPurpose::new(
+pub(crate) const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
@@ -103,7 +103,7 @@ impl RecordsBuilder {
         {
             // Unpadded or otherwise unusual: the lenient scalar engine, then a clear error.
             self.bytes.truncate(start);
-            if let Err(error) = BASE64.decode_vec(base64, &mut self.bytes) {
+            if let Err(error) = LENIENT_BASE64.decode_vec(base64, &mut self.bytes) {
                 self.bytes.truncate(start);
                 return Err(PayloadError::invalid_base64(&position, key, error));
             }
@@ -159,6 +159,23 @@ impl RecordsBuilder {
 }
 
 impl Record {
+    /// A record whose payload and key lie in `bytes` (shared with its batch).
+    pub(crate) fn in_buffer(
+        bytes: Arc<Vec<u8>>,
+        data: (usize, usize),
+        key: (usize, usize),
+        position: Position,
+        arrival_millis: Option<i64>,
+    ) -> Self {
+        Record {
+            bytes,
+            data: span(data.0, data.1),
+            key: span(key.0, key.1),
+            position,
+            arrival_millis,
+        }
+    }
+
     /// A record with the given payload, partition key and position, and no arrival time.
     ///
     /// ```

@@ -398,17 +398,19 @@ impl<P: RecordProcessor> Engine<P> {
     ) -> io::Result<()> {
         let span = tracing::error_span!("shard", id = %self.shard_id);
         let _entered = span.enter();
-        let first = batch.records.first().map(|r| r.position().clone());
-        let last = batch.records.last().map(|r| r.position().clone());
-        let count = batch.records.len();
-        self.process_batch(
+        let ScannedBatch {
+            records,
             first,
             last,
             count,
-            Ok(batch.records),
-            batch.millis_behind_latest,
-            transport,
-        );
+            millis_behind_latest,
+            buffer,
+        } = batch;
+        self.process_batch(first, last, count, records, millis_behind_latest, transport);
+        // Unless user code kept records, the line's buffer can be read into again.
+        if let Ok(buffer) = Arc::try_unwrap(buffer) {
+            transport.recycle(buffer);
+        }
         if let Some(watchdog) = &self.watchdog {
             watchdog.disarm();
         }

@@ -22,6 +22,11 @@ pub(crate) trait Transport {
     fn send(&mut self, message: &ChildMessage) -> io::Result<()>;
     /// Waits for the reply to the checkpoint request just sent.
     fn recv_reply(&mut self) -> io::Result<Reply>;
+
+    /// Takes back a line buffer whose batch is done, to read into again.
+    fn recycle(&mut self, buffer: Vec<u8>) {
+        let _ = buffer;
+    }
 }
 
 /// Longest part of a skipped line quoted in the log.
@@ -64,6 +69,8 @@ pub(crate) struct LineTransport<R, W> {
     eof: bool,
     out: Vec<u8>,
     pending: Option<Incoming>,
+    /// The small buffer used while a batch holds the big one.
+    spare: Option<Vec<u8>>,
 }
 
 impl<R: Read, W: Write> LineTransport<R, W> {
@@ -78,6 +85,7 @@ impl<R: Read, W: Write> LineTransport<R, W> {
             eof: false,
             out: Vec::with_capacity(256),
             pending: None,
+            spare: None,
         }
     }
 
@@ -104,6 +112,23 @@ impl<R: Read, W: Write> LineTransport<R, W> {
         }
     }
 
+    /// Hands the buffer over (with the line just read) and goes on with a new one holding what
+    /// was read past that line.
+    fn take_buffer(&mut self) -> Vec<u8> {
+        let leftover = self.end - self.start;
+        // A small buffer holds what comes next until the big one is given back (`recycle`).
+        let mut next = self.spare.take().unwrap_or_default();
+        if next.len() < leftover + READ_CHUNK {
+            next.resize(leftover + READ_CHUNK, 0);
+        }
+        next[..leftover].copy_from_slice(&self.buffer[self.start..self.end]);
+        let taken = std::mem::replace(&mut self.buffer, next);
+        self.end = leftover;
+        self.scanned = 0;
+        self.start = 0;
+        taken
+    }
+
     /// Reads more input, making room first.
     fn fill(&mut self) -> io::Result<()> {
         if self.start > 0 {
@@ -113,10 +138,9 @@ impl<R: Read, W: Write> LineTransport<R, W> {
             self.start = 0;
         }
         if self.buffer.len() - self.end < READ_CHUNK {
-            // Grow by half: a long line leaves at most a third of the buffer unused (zeroed
-            // pages count as resident memory).
-            let grown = self.end + READ_CHUNK.max(self.end / 2);
-            self.buffer.resize(grown, 0);
+            // Only one chunk past the data is initialised (and so resident); the vector's own
+            // capacity growth keeps the reallocations amortised.
+            self.buffer.resize(self.end + READ_CHUNK, 0);
         }
         loop {
             match self.reader.read(&mut self.buffer[self.end..]) {
@@ -143,8 +167,12 @@ impl<R: Read, W: Write> LineTransport<R, W> {
         while let Some((start, end)) = self.next_line()? {
             let line = &self.buffer[start..end];
             if line.starts_with(scan::PREFIX) {
-                if let Some(batch) = scan::scan_process_records(line) {
-                    return Ok(Some(Incoming::Batch(batch)));
+                if let Some(layout) = scan::layout(line) {
+                    // The records will live in this buffer: continue with a new one.
+                    let buffer = self.take_buffer();
+                    return Ok(Some(Incoming::Batch(scan::decode_in_place(
+                        buffer, start, layout,
+                    ))));
                 }
             }
             match parse_line(line) {
@@ -179,6 +207,22 @@ impl<R: Read, W: Write> Transport for LineTransport<R, W> {
         self.out.push(b'\n');
         self.writer.write_all(&self.out)?;
         self.writer.flush()
+    }
+
+    fn recycle(&mut self, mut buffer: Vec<u8>) {
+        // Read into the big, already initialised buffer again (no zeroing, no page faults, one
+        // line-sized buffer in all); keep the small one for the next hand-over.
+        let unread = self.end - self.start;
+        if buffer.len() < unread + READ_CHUNK {
+            buffer.resize(unread + READ_CHUNK, 0);
+        }
+        buffer[..unread].copy_from_slice(&self.buffer[self.start..self.end]);
+        let mut small = std::mem::replace(&mut self.buffer, buffer);
+        small.truncate(READ_CHUNK.max(unread));
+        self.spare = Some(small);
+        self.end = unread;
+        self.scanned = 0;
+        self.start = 0;
     }
 
     fn recv_reply(&mut self) -> io::Result<Reply> {
