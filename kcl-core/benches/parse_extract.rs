@@ -1,0 +1,93 @@
+//! The in-process parse + extract path: `processRecords` lines through the runtime loop (the
+//! fast scanner and the general parser), each record extracted as `Json<T>`, `String` or bytes.
+//! `cargo bench -p kcl-core`.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use kcl_core::message::{parse_line, DaemonMessage, ProcessRecordsMessage, WireRecord};
+use kcl_core::{from_fn, CheckpointStrategy, Json, Runtime};
+
+#[derive(serde::Deserialize)]
+struct Event {
+    #[allow(dead_code)]
+    id: u64,
+    #[allow(dead_code)]
+    user: String,
+}
+
+/// `batches` lines of `records` JSON events (about 200 bytes each), in the daemon's form.
+fn input(batches: usize, records: usize) -> Vec<u8> {
+    use base64::Engine as _;
+    let mut out = Vec::new();
+    let mut n = 0u64;
+    for _ in 0..batches {
+        let records = (0..records)
+            .map(|_| {
+                n += 1;
+                let payload = format!(r#"{{"id":{n},"user":"user-{n:08}","url":"/products/{n}/reviews?page=2&sort=newest","agent":"Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/120.0"}}"#);
+                WireRecord {
+                    data: Some(base64::engine::general_purpose::STANDARD.encode(payload)),
+                    partition_key: format!("pk-{}", n % 100),
+                    sequence_number: format!("4968044282525021313325896074382203563614{n:016}"),
+                    approximate_arrival_timestamp: Some(1_795_303_005_103),
+                    sub_sequence_number: Some(0),
+                }
+            })
+            .collect();
+        let line = DaemonMessage::ProcessRecords(ProcessRecordsMessage {
+            records,
+            millis_behind_latest: Some(0),
+        })
+        .to_json();
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+fn run<F>(input: &[u8], handler: F)
+where
+    F: FnMut(&kcl_core::Batch, &mut kcl_core::Checkpointer<'_>) -> kcl_core::Result<()>,
+{
+    let mut output = Vec::with_capacity(1 << 16);
+    Runtime::new(from_fn(handler))
+        .checkpoint_strategy(CheckpointStrategy::Manual)
+        .run_on(input, &mut output)
+        .expect("in-memory run");
+}
+
+fn bench(c: &mut Criterion) {
+    let (batches, records) = (20, 1000);
+    let input = input(batches, records);
+    let mut group = c.benchmark_group("runtime_loop");
+    group.throughput(Throughput::Elements((batches * records) as u64));
+    group.bench_function(BenchmarkId::new("extract", "bytes"), |b| {
+        b.iter(|| run(&input, |batch, _| Ok(drop(batch.extract::<Vec<u8>>()?))))
+    });
+    group.bench_function(BenchmarkId::new("extract", "String"), |b| {
+        b.iter(|| run(&input, |batch, _| Ok(drop(batch.extract::<String>()?))))
+    });
+    group.bench_function(BenchmarkId::new("extract", "Json<Event>"), |b| {
+        b.iter(|| run(&input, |batch, _| Ok(drop(batch.extract::<Json<Event>>()?))))
+    });
+    group.bench_function(
+        BenchmarkId::new("extract", "none (payload untouched)"),
+        |b| b.iter(|| run(&input, |_, _| Ok(()))),
+    );
+    group.finish();
+
+    // The general parser alone (what lines outside the fast path's exact form cost).
+    let line = input
+        .split(|&b| b == b'\n')
+        .next()
+        .expect("a line")
+        .to_vec();
+    let mut group = c.benchmark_group("general_parser");
+    group.throughput(Throughput::Elements(records as u64));
+    group.bench_function("parse_line processRecords", |b| {
+        b.iter(|| parse_line(&line))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

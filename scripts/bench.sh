@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The child benchmark, side by side in one run: examples/byte_count (ours), amazon_kclpy 3.2.0,
+# aws-kcl (npm), a plain serde_json child, and `cat` (the pipe's ceiling), on three workloads,
+# driven by the compiled daemon stand-in kcl-bench. Results: BENCHMARKS.md (written by
+# scripts/bench_report.py from the raw JSON lines kept in target/bench/results.jsonl).
+#
+#   bash scripts/bench.sh           full run (5 runs per child and workload), writes BENCHMARKS.md
+#   bash scripts/bench.sh --smoke   tiny workloads, 1 run: checks every child handles every batch
+#                                   and checkpoints its last record (CI); writes nothing
+#
+# Installs into ${KCL_BENCH_CACHE:-target/bench/cache}: the amazon_kclpy sdist (its child side
+# needs no jars: it is put on PYTHONPATH) and aws-kcl from npm.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+CACHE=${KCL_BENCH_CACHE:-$REPO/target/bench/cache}
+OUT=$REPO/target/bench
+KCLPY_VERSION=3.2.0
+AWSKCL_VERSION=2.3.2
+mode=${1:-full}
+mkdir -p "$CACHE" "$OUT"
+
+if [ ! -d "$CACHE/amazon_kclpy-$KCLPY_VERSION" ]; then
+  echo "[bench] fetching the amazon_kclpy $KCLPY_VERSION sdist" >&2
+  python3 -m pip download -q --no-deps --no-binary :all: "amazon_kclpy==$KCLPY_VERSION" -d "$CACHE"
+  tar -xzf "$CACHE/amazon_kclpy-$KCLPY_VERSION.tar.gz" -C "$CACHE"
+fi
+if [ ! -d "$CACHE/node/node_modules/aws-kcl" ]; then
+  echo "[bench] npm install aws-kcl@$AWSKCL_VERSION" >&2
+  mkdir -p "$CACHE/node"
+  [ -f "$CACHE/node/package.json" ] || echo '{"name":"kcl-bench-children","private":true}' > "$CACHE/node/package.json"
+  (cd "$CACHE/node" && npm install --silent --no-audit --no-fund "aws-kcl@$AWSKCL_VERSION" >&2)
+fi
+
+echo "[bench] cargo build --release (kcl-bench, naive-child, examples/byte_count)" >&2
+cargo build --release --quiet -p kcl-bench --bins
+cargo build --release --quiet -p kcl --example byte_count
+
+DRIVER=$REPO/target/release/kcl-bench
+declare -A CHILD=(
+  [kcl]="$REPO/target/release/examples/byte_count"
+  [amazon_kclpy]="env PYTHONPATH=$CACHE/amazon_kclpy-$KCLPY_VERSION python3 $REPO/kcl-bench/children/kclpy_counter.py"
+  [aws-kcl]="env NODE_PATH=$CACHE/node/node_modules node $REPO/kcl-bench/children/awskcl_counter.js"
+  [serde_json]="$REPO/target/release/naive-child"
+)
+ORDER=(kcl amazon_kclpy aws-kcl serde_json cat)
+
+if [ "$mode" = "--smoke" ]; then
+  WORKLOADS=("5 100 200" "2 1000 1024" "2 1 1048576")
+  RUNS=1
+else
+  WORKLOADS=("200 1000 200" "20 10000 1024" "20 1 1048576")
+  RUNS=${KCL_BENCH_RUNS:-5}
+fi
+
+results=$OUT/results.jsonl
+: > "$results"
+for workload in "${WORKLOADS[@]}"; do
+  read -r batches records payload <<<"$workload"
+  echo "[bench] workload: $batches batches x $records records x $payload bytes" >&2
+  # Interleaved runs, child after child, so a noisy moment hits all children alike.
+  for run in $(seq 1 "$RUNS"); do
+    for child in "${ORDER[@]}"; do
+      if [ "$child" = cat ]; then
+        line=$("$DRIVER" --batches "$batches" --records "$records" --payload "$payload" --pipe)
+      else
+        # shellcheck disable=SC2086 # the child's command line is split on purpose
+        line=$("$DRIVER" --batches "$batches" --records "$records" --payload "$payload" -- ${CHILD[$child]})
+      fi
+      echo "{\"child\":\"$child\",\"pair\":$run,${line#\{}" >> "$results"
+      echo "[bench]   $child run $run ok" >&2
+    done
+  done
+done
+
+if [ "$mode" = "--smoke" ]; then
+  python3 "$REPO/scripts/bench_report.py" --check "$results"
+else
+  python3 "$REPO/scripts/bench_report.py" "$results" > "$REPO/BENCHMARKS.md"
+  echo "[bench] wrote BENCHMARKS.md" >&2
+fi

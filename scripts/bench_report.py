@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Turns the raw results of scripts/bench.sh (one JSON object per run) into BENCHMARKS.md, or,
+with --check, verifies a smoke run (every child handled every record and checkpointed each
+batch's last record) and prints a `N passed, N failed` line."""
+import json
+import platform
+import statistics
+import sys
+from collections import defaultdict
+from datetime import datetime, timezone
+
+CHILDREN = ["kcl", "amazon_kclpy", "aws-kcl", "serde_json", "cat"]
+LABEL = {
+    "kcl": "kcl (examples/byte_count)",
+    "amazon_kclpy": "amazon_kclpy 3.2.0 (Python)",
+    "aws-kcl": "aws-kcl 2.3.2 (Node.js)",
+    "serde_json": "plain serde_json + base64 child (Rust)",
+    "cat": "`cat` (pipe ceiling, no protocol)",
+}
+
+
+def load(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def workload_of(r):
+    return (r["batches"], r["records_per_batch"], r["payload_bytes"])
+
+
+def check(rows):
+    passed = failed = 0
+    for r in rows:
+        expected = r["batches"] * r["records_per_batch"]
+        ok = r["records"] == expected and (r["child"] == "cat" or r["checkpoints"] >= r["batches"])
+        print(f"{'PASS' if ok else 'FAIL'} {r['child']} {workload_of(r)}: {r['records']} records, {r['checkpoints']} checkpoints")
+        passed, failed = passed + ok, failed + (not ok)
+    print(f"bench smoke: {passed} passed, {failed} failed")
+    return failed == 0
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(value, digits=0):
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import os
+    return f"{model}, {os.cpu_count()} cores, Linux {platform.release()}"
+
+
+def report(rows):
+    by = defaultdict(list)
+    for r in rows:
+        by[(workload_of(r), r["child"])].append(r)
+    workloads = sorted({workload_of(r) for r in rows}, key=lambda w: (w[2], -w[1]))
+    runs = max(len(v) for v in by.values())
+    out = []
+    out.append("# Benchmarks\n")
+    out.append(f"Written by `scripts/bench_report.py` from `bash scripts/bench.sh` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+               f"{machine()}. Each figure is the median of {runs} runs; children ran interleaved (one run of each, then the next), "
+               "and ratios are taken run by run, then the median. The driver (`kcl-bench`, compiled Rust) plays the daemon: it "
+               "pre-builds Jackson-shaped lines (56-digit sequence numbers, `\"action\":\"record\"` last), sends one action at a time, "
+               "answers every checkpoint and waits for every status. Every child decodes every payload, counts it, and checkpoints "
+               "at the last record of each batch; the driver checks each checkpoint is at that record.\n")
+    out.append("Columns: records/s and MB/s of protocol written, from the first batch to the last status; child peak RSS "
+               "(`VmHWM`, read before EOF; it includes shared pages of libc and the binary); start-up from spawn to the "
+               "`initialize` status; child CPU (user + system) per record.\n")
+    for w in workloads:
+        batches, records, payload = w
+        line = max(r["largest_line_bytes"] for (ww, _), rs in by.items() if ww == w for r in rs)
+        out.append(f"\n## {batches} batches x {records:,} records x {payload:,} B (lines of {line / 1e6:.2f} MB)\n")
+        out.append("| child | records/s | MB/s | peak RSS (KiB) | start-up (ms) | CPU ns/record | vs amazon_kclpy |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|")
+        kclpy = {r["pair"]: r for r in by.get((w, "amazon_kclpy"), [])}
+        for child in CHILDREN:
+            rs = by.get((w, child))
+            if not rs:
+                continue
+            ratios = [r["records_per_second"] / kclpy[r["pair"]]["records_per_second"] for r in rs if r["pair"] in kclpy]
+            out.append(
+                f"| {LABEL[child]} | {fmt(median(r['records_per_second'] for r in rs))} "
+                f"| {fmt(median(r['protocol_mb_per_second'] for r in rs))} "
+                f"| {fmt(median(r['peak_rss_kib'] for r in rs))} "
+                f"| {fmt(median(r['startup_ms'] for r in rs), 2)} "
+                f"| {fmt(median(r['cpu_ns_per_record'] for r in rs))} "
+                f"| {fmt(median(ratios), 1) + 'x' if ratios and child != 'cat' else '—'} |"
+            )
+    out.append("\n## Targets\n")
+    out.append("| target | measured | met |")
+    out.append("|---|---|---|")
+
+    def m(w, child, key):
+        return median(r[key] for r in by.get((w, child), []))
+
+    def ratio(w, child, other):
+        base = {r["pair"]: r for r in by.get((w, other), [])}
+        values = [r["records_per_second"] / base[r["pair"]]["records_per_second"] for r in by.get((w, child), []) if r["pair"] in base]
+        return median(values)
+
+    w1 = next((w for w in workloads if w == (200, 1000, 200)), None)
+    w2 = next((w for w in workloads if w == (20, 10000, 1024)), None)
+    rows_t = []
+    if w1:
+        rps = m(w1, "kcl", "records_per_second")
+        rows_t.append(("≥ 2.5 M records/s on 1,000 x 200 B batches", f"{rps / 1e6:.2f} M/s", rps >= 2.5e6))
+        r = ratio(w1, "kcl", "amazon_kclpy")
+        rows_t.append(("≥ 12x amazon_kclpy (same workload)", f"{r:.1f}x" if r else "—", bool(r and r >= 12)))
+        r = ratio(w1, "kcl", "serde_json")
+        rows_t.append(("≥ 3.5x the plain serde_json child", f"{r:.2f}x" if r else "—", bool(r and r >= 3.5)))
+        rss = m(w1, "kcl", "peak_rss_kib")
+        rows_t.append(("peak RSS ≤ 3 MiB on 1,000 x 200 B", f"{rss / 1024:.2f} MiB", rss <= 3 * 1024))
+        st = m(w1, "kcl", "startup_ms")
+        rows_t.append(("start-up to first status ≤ 3 ms", f"{st:.2f} ms", st <= 3))
+    if w2:
+        mbs = m(w2, "kcl", "protocol_mb_per_second")
+        rows_t.append(("≥ 1.2 GB/s of protocol on 10,000 x 1 KB", f"{mbs / 1000:.2f} GB/s", mbs >= 1200))
+        rss = m(w2, "kcl", "peak_rss_kib") * 1024
+        line = max(r["largest_line_bytes"] for r in by[(w2, "kcl")])
+        rows_t.append(("peak RSS ≤ 1.3x the largest line (10,000 x 1 KB)", f"{rss / line:.2f}x ({rss / 2**20:.1f} MiB for {line / 2**20:.1f} MiB lines)", rss <= 1.3 * line))
+    for name, value, ok in rows_t:
+        out.append(f"| {name} | {value} | {'yes' if ok else '**no**'} |")
+    out.append(WHERE_TIME_GOES)
+    return "\n".join(out) + "\n"
+
+
+WHERE_TIME_GOES = """
+## Where the time and memory go
+
+Profiled with `perf record -g` on the 1,000 x 200 B workload (kcl-bench driving examples/byte_count):
+
+- **Before** (serde_json into owned `WireRecord`s, then base64 into a `Vec` per record): the child's time
+  was serde_json string parsing and escape scanning (~35% of its samples: `parse_str`, `skip_to_escape`,
+  `deserialize_struct`, `from_utf8`), scalar base64 decoding (~20%), and several allocations per record;
+  1.2 M records/s, 550 ns of child CPU per record, 4.7 MiB peak RSS.
+- **Now**: `processRecords` in the daemon's exact form takes a fast path (`kcl-core/src/scan.rs`): a first pass
+  checks the shape and notes field offsets without copying (memchr for quotes), a second pass decodes each
+  payload **in place** with SIMD base64 (`base64-simd`, AVX2 here) inside the line's own buffer, which the
+  batch's records share (an `Arc`); sequence numbers up to 62 digits are stored inline. So there is no
+  allocation per record, the line is copied once (pipe to buffer), and the buffer is recycled between batches
+  (no page faults, no zeroing). Anything unusual falls back to the serde path, so behaviour is identical.
+  Child CPU is ~150 ns per 200 B record; its samples are now the line scan, the SIMD decode and the copy from
+  the pipe.
+- **What is left is the pipe and the driver**: at these rates the driver's `write` into the pipe and the
+  kernel's copies (`_copy_from_iter`, `_copy_to_iter`, pipe locking) take more time than the child's parsing,
+  which is why `cat` (which copies every byte twice, in and out) is not an upper bound for a reader.
+- **Memory**: peak RSS counts the resident pages of libc (~1.2 MiB, shared) and the binary (~1 MiB) before any
+  data; on the 1,000 x 200 B workload the rest is the line (0.46 MB), the records and the read buffer, which is
+  why the 3 MiB target is not met (about 1 MiB over, most of it shared libraries that a static or smaller binary
+  would shrink). On 15.6 MB lines the records share the line buffer (no second copy of the payloads); the
+  remainder is the records' metadata and allocator slack.
+"""
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    if args and args[0] == "--check":
+        sys.exit(0 if check(load(args[1])) else 1)
+    sys.stdout.write(report(load(args[0])))
