@@ -61,13 +61,28 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("runtime_loop");
     group.throughput(Throughput::Elements((batches * records) as u64));
     group.bench_function(BenchmarkId::new("extract", "bytes"), |b| {
-        b.iter(|| run(&input, |batch, _| Ok(drop(batch.extract::<Vec<u8>>()?))))
+        b.iter(|| {
+            run(&input, |batch, _| {
+                std::hint::black_box(batch.extract::<Vec<u8>>()?);
+                Ok(())
+            })
+        })
     });
     group.bench_function(BenchmarkId::new("extract", "String"), |b| {
-        b.iter(|| run(&input, |batch, _| Ok(drop(batch.extract::<String>()?))))
+        b.iter(|| {
+            run(&input, |batch, _| {
+                std::hint::black_box(batch.extract::<String>()?);
+                Ok(())
+            })
+        })
     });
     group.bench_function(BenchmarkId::new("extract", "Json<Event>"), |b| {
-        b.iter(|| run(&input, |batch, _| Ok(drop(batch.extract::<Json<Event>>()?))))
+        b.iter(|| {
+            run(&input, |batch, _| {
+                std::hint::black_box(batch.extract::<Json<Event>>()?);
+                Ok(())
+            })
+        })
     });
     group.bench_function(
         BenchmarkId::new("extract", "none (payload untouched)"),
