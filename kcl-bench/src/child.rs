@@ -95,6 +95,23 @@ impl Running {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    pub(crate) fn stdin_mut(&mut self) -> &mut ChildStdin {
+        &mut self.stdin
+    }
+
+    pub(crate) fn stdout_mut(&mut self) -> &mut BufReader<ChildStdout> {
+        &mut self.stdout
+    }
+
+    /// Closes stdin and waits for the child to exit.
+    pub fn finish(self) -> io::Result<std::process::ExitStatus> {
+        let Running {
+            mut child, stdin, ..
+        } = self;
+        drop(stdin);
+        child.wait()
+    }
 }
 
 /// Runs the workload through `command`; checks that the child checkpointed at the last record

@@ -3,6 +3,7 @@
 //! ```text
 //! kcl-bench --batches 200 --records 1000 --payload 200 --runs 5 -- CHILD [ARGS...]
 //! kcl-bench --batches 200 --records 1000 --payload 200 --pipe      # `cat`: the pipe's ceiling
+//! kcl-bench --batches 2000 --records 1000 --payload 20 --soak-error-percent 2 -- CHILD  # soak
 //! ```
 //!
 //! It pre-builds the workload's lines (Jackson-shaped, 56-digit sequence numbers), spawns the
@@ -14,6 +15,7 @@
 
 mod child;
 mod proc_stats;
+mod soak;
 mod workload;
 
 use std::process::ExitCode;
@@ -24,6 +26,9 @@ struct Args {
     workload: Workload,
     runs: usize,
     pipe: bool,
+    /// `Some(percent)`: a soak run with that share of checkpoint replies failing.
+    soak: Option<u64>,
+    seed: u64,
     command: Vec<String>,
 }
 
@@ -34,6 +39,7 @@ fn parse_args() -> Result<Args, String> {
         payload_bytes: 200,
     };
     let (mut runs, mut pipe, mut command) = (1, false, Vec::new());
+    let (mut soak, mut seed) = (None, 1u64);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = |name: &str| -> Result<usize, String> {
@@ -47,6 +53,8 @@ fn parse_args() -> Result<Args, String> {
             "--payload" => workload.payload_bytes = number("--payload")?,
             "--runs" => runs = number("--runs")?,
             "--pipe" => pipe = true,
+            "--soak-error-percent" => soak = Some(number("--soak-error-percent")? as u64),
+            "--seed" => seed = number("--seed")? as u64,
             "--" => command.extend(args.by_ref()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -58,6 +66,8 @@ fn parse_args() -> Result<Args, String> {
         workload,
         runs,
         pipe,
+        soak,
+        seed,
         command,
     })
 }
@@ -70,6 +80,30 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(percent) = args.soak {
+        return match soak::run(&args.command, args.workload, percent, args.seed) {
+            Ok(r) => {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "records": r.records,
+                        "batches": r.batches,
+                        "checkpoints": r.checkpoints,
+                        "injected_checkpoint_errors": r.injected_errors,
+                        "rss_after_10_batches_kib": r.rss_after_first_batches_kib,
+                        "rss_at_end_kib": r.rss_at_end_kib,
+                        "peak_rss_kib": r.peak_rss_kib,
+                        "seconds": r.seconds,
+                    })
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("kcl-bench: soak: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let batches = workload::batch_lines(args.workload);
     for run in 0..args.runs {
         let result = if args.pipe {

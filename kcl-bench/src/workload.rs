@@ -53,38 +53,40 @@ pub fn initialize_line() -> Vec<u8> {
 }
 
 pub fn batch_lines(workload: Workload) -> Vec<BatchLine> {
-    let engine = base64::engine::general_purpose::STANDARD;
     let mut n = 0u64;
     (0..workload.batches)
         .map(|batch| {
-            let records: Vec<WireRecord> = (0..workload.records)
-                .map(|_| {
-                    n += 1;
-                    WireRecord {
-                        data: Some(engine.encode(payload(n, workload.payload_bytes))),
-                        partition_key: format!("pk-{}", n % 1000),
-                        sequence_number: sequence(n),
-                        approximate_arrival_timestamp: Some(1_795_303_005_103 + n as i64),
-                        sub_sequence_number: Some(0),
-                    }
-                })
-                .collect();
-            let last_sequence = records
-                .last()
-                .map(|r| r.sequence_number.clone())
-                .unwrap_or_default();
-            let mut line = DaemonMessage::ProcessRecords(ProcessRecordsMessage {
-                records,
-                millis_behind_latest: Some(batch as u64),
-            })
-            .to_json()
-            .into_bytes();
-            line.push(b'\n');
+            let line = batch_line(workload, &mut n, batch);
             BatchLine {
                 line,
-                last_sequence,
+                last_sequence: sequence(n),
                 records: workload.records,
             }
         })
         .collect()
+}
+
+/// Batch number `batch` of the workload; `n` counts records across batches.
+pub fn batch_line(workload: Workload, n: &mut u64, batch: usize) -> Vec<u8> {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let records: Vec<WireRecord> = (0..workload.records)
+        .map(|_| {
+            *n += 1;
+            WireRecord {
+                data: Some(engine.encode(payload(*n, workload.payload_bytes))),
+                partition_key: format!("pk-{}", *n % 1000),
+                sequence_number: sequence(*n),
+                approximate_arrival_timestamp: Some(1_795_303_005_103 + *n as i64),
+                sub_sequence_number: Some(0),
+            }
+        })
+        .collect();
+    let mut line = DaemonMessage::ProcessRecords(ProcessRecordsMessage {
+        records,
+        millis_behind_latest: Some(batch as u64),
+    })
+    .to_json()
+    .into_bytes();
+    line.push(b'\n');
+    line
 }
