@@ -1,0 +1,277 @@
+//! `kcl daemon`: check Java and the jars, build the classpath and the command line of the real
+//! MultiLangDaemon, then run it (forwarding SIGTERM/SIGINT) or print it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use crate::cli::DaemonArgs;
+use crate::error::{Error, Result};
+use crate::jars::{classpath, verify_dir};
+use crate::properties;
+
+/// The daemon's main class in KCL 2.x and 3.x.
+pub const MAIN_CLASS: &str = "software.amazon.kinesis.multilang.MultiLangDaemon";
+
+/// The oldest Java that runs the KCL 3.1.3 jars (all compiled for Java 8, class version 52).
+pub const MIN_JAVA: u32 = 8;
+
+/// The major version in `java -version` output (`1.8.0_392` is 8, `17.0.15` is 17).
+///
+/// ```
+/// use kcl_cli::daemon::java_major_version;
+/// assert_eq!(java_major_version(r#"openjdk version "17.0.15" 2025-04-15"#), Some(17));
+/// assert_eq!(java_major_version(r#"java version "1.8.0_392""#), Some(8));
+/// assert_eq!(java_major_version(r#"openjdk version "25-ea" 2025-09-16"#), Some(25));
+/// assert_eq!(java_major_version("command not found"), None);
+/// ```
+pub fn java_major_version(output: &str) -> Option<u32> {
+    let line = output.lines().find(|line| line.contains("version \""))?;
+    let quoted = line.split('"').nth(1)?;
+    let mut parts = quoted.split(['.', '-', '_', '+']);
+    let first: u32 = parts.next()?.parse().ok()?;
+    if first == 1 {
+        parts.next()?.parse().ok()
+    } else {
+        Some(first)
+    }
+}
+
+/// The java executable: `--java`, else `$JAVA_HOME/bin/java`, else `java` on PATH.
+fn java_executable(explicit: Option<&Path>) -> PathBuf {
+    if let Some(java) = explicit {
+        return java.to_path_buf();
+    }
+    if let Some(home) = std::env::var_os("JAVA_HOME").filter(|v| !v.is_empty()) {
+        let candidate = PathBuf::from(home).join("bin").join("java");
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    PathBuf::from("java")
+}
+
+/// Runs `java -version` and checks the major version.
+fn check_java(java: &Path) -> Result<u32> {
+    let output = Command::new(java)
+        .arg("-version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            Error::failed_hint(
+                format!("cannot run {} -version: {e}", java.display()),
+                "install Java (17 recommended, e.g. apt-get install openjdk-17-jre-headless), or pass --java PATH / set JAVA_HOME",
+            )
+        })?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let Some(major) = java_major_version(&text) else {
+        return Err(Error::failed_hint(
+            format!(
+                "{} -version printed no version: {}",
+                java.display(),
+                text.lines().next().unwrap_or("(nothing)")
+            ),
+            "pass --java with the path of a Java runtime",
+        ));
+    };
+    if major < MIN_JAVA {
+        return Err(Error::failed_hint(
+            format!(
+                "{} is Java {major}; the KCL 3 daemon needs Java {MIN_JAVA} or newer",
+                java.display()
+            ),
+            "install a newer Java (17 is a good choice) and pass --java or set JAVA_HOME",
+        ));
+    }
+    Ok(major)
+}
+
+/// Quotes a word for a POSIX shell when needed.
+///
+/// ```
+/// assert_eq!(kcl_cli::daemon::shell_quote("plain/path-1.jar"), "plain/path-1.jar");
+/// assert_eq!(kcl_cli::daemon::shell_quote("it's here"), r#"'it'\''s here'"#);
+/// ```
+pub fn shell_quote(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%".contains(c));
+    if safe {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// The daemon's command line: java, JVM options, classpath, main class, arguments.
+pub fn command_line(
+    java: &Path,
+    java_opts: &[String],
+    classpath: &str,
+    properties: &Path,
+    log_configuration: Option<&Path>,
+) -> Vec<String> {
+    let mut words = vec![java.display().to_string()];
+    words.extend(java_opts.iter().cloned());
+    words.push("-cp".into());
+    words.push(classpath.into());
+    words.push(MAIN_CLASS.into());
+    words.push("--properties-file".into());
+    words.push(properties.display().to_string());
+    if let Some(log) = log_configuration {
+        words.push("--log-configuration".into());
+        words.push(log.display().to_string());
+    }
+    words
+}
+
+/// Runs `kcl daemon`; the exit code is the daemon's.
+pub fn command(args: DaemonArgs) -> Result<ExitCode> {
+    if !args.properties.is_file() {
+        return Err(Error::usage_hint(
+            format!("{}: no such file", args.properties.display()),
+            "write one with `kcl properties --stream ... --application ... --executable ... -o FILE`",
+        ));
+    }
+    let entries = properties::read_file(&args.properties)?;
+    let cwd =
+        std::env::current_dir().map_err(|e| Error::io("cannot read the current folder", e))?;
+    let findings: Vec<_> = properties::check(&entries, &cwd)
+        .into_iter()
+        .filter(|f| f.level >= properties::Level::Warning)
+        .collect();
+    if properties::report(&findings, &args.properties.display().to_string()) > 0 {
+        return Err(Error::failed_hint(
+            format!("{} would not work", args.properties.display()),
+            format!(
+                "fix the errors above (kcl properties --check {})",
+                args.properties.display()
+            ),
+        ));
+    }
+    if let Some(log) = &args.log_configuration {
+        if !log.is_file() {
+            return Err(Error::usage(format!("{}: no such file", log.display())));
+        }
+    }
+    let manifest = args.set.manifest()?;
+    let dir = args.set.folder(args.jars.as_deref())?;
+    let report =
+        verify_dir(&manifest, &dir, !args.no_verify).map_err(|e| Error::file("read", &dir, e))?;
+    if !report.complete() {
+        let mut problems = report.problems();
+        problems.retain(|p| !p.starts_with("not in the list"));
+        return Err(Error::failed_hint(
+            format!(
+                "the jars in {} are not the KCL {} set:\n  {}",
+                dir.display(),
+                manifest.name,
+                problems.join("\n  ")
+            ),
+            format!(
+                "run `kcl jars fetch{}` (or `kcl jars fetch --from DIR` to copy them from an amazon_kclpy install)",
+                if args.jars.is_some() || args.set.dir.is_some() {
+                    format!(" --dir {}", dir.display())
+                } else {
+                    String::new()
+                }
+            ),
+        ));
+    }
+    let java = java_executable(args.java.as_deref());
+    let major = check_java(&java)?;
+    // The properties file's folder is on the classpath: the daemon looks the file up as a
+    // classpath resource first.
+    let properties_dir = match args.properties.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let properties_dir = properties_dir.canonicalize().unwrap_or(properties_dir);
+    let extra: Vec<PathBuf> = args
+        .classpath
+        .iter()
+        .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
+        .collect();
+    let jar_dir = dir.canonicalize().unwrap_or(dir);
+    let mut cp = classpath(&manifest, &jar_dir, &extra);
+    cp.push(if cfg!(windows) { ';' } else { ':' });
+    cp.push_str(&properties_dir.display().to_string());
+    let words = command_line(
+        &java,
+        &args.java_opt,
+        &cp,
+        &args.properties,
+        args.log_configuration.as_deref(),
+    );
+    if args.print_command {
+        let quoted: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
+        println!("{}", quoted.join(" "));
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "kcl daemon: Java {major}, {} jars of KCL {} from {}, properties {}",
+        manifest.jars.len(),
+        manifest.name,
+        jar_dir.display(),
+        args.properties.display()
+    );
+    run(&words)
+}
+
+/// Spawns the daemon in its own process group, forwards SIGTERM, SIGINT, SIGHUP and SIGQUIT to
+/// it, and returns its exit code (128 + signal if a signal ended it).
+fn run(words: &[String]) -> Result<ExitCode> {
+    let mut command = Command::new(&words[0]);
+    command.args(&words[1..]);
+    #[cfg(unix)]
+    {
+        // A terminal's Ctrl-C then reaches only `kcl`, which forwards it once: the daemon shuts
+        // down gracefully instead of its children being interrupted too.
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| Error::io(format!("cannot start {}", words[0]), e))?;
+    #[cfg(unix)]
+    let forwarder = forward_signals(child.id());
+    let status = child
+        .wait()
+        .map_err(|e| Error::io("waiting for the daemon failed", e))?;
+    #[cfg(unix)]
+    if let Some(handle) = forwarder {
+        handle.close();
+    }
+    if let Some(code) = status.code() {
+        return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return Ok(ExitCode::from((128 + signal).clamp(0, 255) as u8));
+        }
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+#[cfg(unix)]
+fn forward_signals(pid: u32) -> Option<signal_hook::iterator::Handle> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGQUIT]).ok()?;
+    let handle = signals.handle();
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            // SAFETY: kill(2) with the pid of our own child and a valid signal number.
+            unsafe {
+                libc::kill(pid as libc::pid_t, signal);
+            }
+        }
+    });
+    Some(handle)
+}

@@ -1,0 +1,46 @@
+//! The `kcl` command-line tool for Amazon KCL MultiLangDaemon record processors.
+//!
+//! * `kcl run` plays the daemon locally with its exact protocol rules ([`run`]);
+//! * `kcl properties` writes or checks a daemon properties file ([`properties`]);
+//! * `kcl jars` fetches and verifies the daemon's pinned jars ([`jars`]);
+//! * `kcl daemon` checks Java and the jars and starts the real daemon ([`daemon`]);
+//! * `kcl put` puts words into a stream ([`put`]).
+//!
+//! The binary is a thin [`main`] over these modules; the library exists for its tests.
+
+pub mod cli;
+pub mod daemon;
+pub mod error;
+mod fsutil;
+pub mod jars;
+pub mod properties;
+pub mod put;
+pub mod run;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use error::{Error, Result};
+
+/// Parses the command line, runs the command, prints `error: ...` (and a hint) on failure.
+pub fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Run(args) => run::command(args).map(|()| ExitCode::SUCCESS),
+        cli::Command::Properties(args) => properties::command(args).map(|()| ExitCode::SUCCESS),
+        cli::Command::Jars(args) => jars::command(args).map(|()| ExitCode::SUCCESS),
+        cli::Command::Daemon(args) => daemon::command(args),
+        cli::Command::Put(args) => put::command(args).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            if let Some(hint) = error.hint() {
+                eprintln!("  hint: {hint}");
+            }
+            ExitCode::from(error.exit_code())
+        }
+    }
+}

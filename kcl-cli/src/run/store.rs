@@ -1,0 +1,165 @@
+//! The local checkpoint file of `kcl run`: what a lease table would hold, one checkpoint per
+//! shard, rewritten atomically after every stored checkpoint.
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "shards": 2,
+//!   "checkpoints": {
+//!     "shardId-000000000000": { "sequenceNumber": "4966…0042", "subSequenceNumber": 0 },
+//!     "shardId-000000000001": { "sequenceNumber": "SHARD_END", "subSequenceNumber": 0 }
+//!   }
+//! }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use kcl_core::driver::ExtendedSequenceNumber;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomically;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct FileContent {
+    version: u32,
+    shards: u32,
+    checkpoints: BTreeMap<String, Stored>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Stored {
+    sequence_number: String,
+    sub_sequence_number: i64,
+}
+
+/// Shard checkpoints kept in a JSON file.
+pub struct CheckpointStore {
+    path: PathBuf,
+    content: Mutex<FileContent>,
+}
+
+impl CheckpointStore {
+    /// Opens (or starts) the file for a run with `shards` shards; `fresh` forgets what it holds.
+    pub fn open(path: &Path, shards: u32, fresh: bool) -> Result<CheckpointStore> {
+        let mut content = FileContent {
+            version: 1,
+            shards,
+            checkpoints: BTreeMap::new(),
+        };
+        if !fresh && path.exists() {
+            let bytes = std::fs::read(path).map_err(|e| Error::file("read", path, e))?;
+            let stored: FileContent = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::usage_hint(
+                    format!("{} is not a kcl run checkpoint file: {e}", path.display()),
+                    "pass --fresh to start over (the file is replaced), or --checkpoints OTHER_FILE",
+                )
+            })?;
+            if stored.version != 1 {
+                return Err(Error::usage_hint(
+                    format!(
+                        "{} has version {}; this kcl reads version 1",
+                        path.display(),
+                        stored.version
+                    ),
+                    "pass --fresh to start over",
+                ));
+            }
+            if stored.shards != shards {
+                return Err(Error::usage_hint(
+                    format!(
+                        "{} holds checkpoints of a {}-shard run, not {shards}",
+                        path.display(),
+                        stored.shards
+                    ),
+                    format!(
+                        "pass --shards {} to resume it, or --fresh to start over",
+                        stored.shards
+                    ),
+                ));
+            }
+            content.checkpoints = stored.checkpoints;
+        }
+        let store = CheckpointStore {
+            path: path.to_path_buf(),
+            content: Mutex::new(content),
+        };
+        if fresh {
+            store.save()?;
+        }
+        Ok(store)
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The stored checkpoint of `shard_id`.
+    pub fn get(&self, shard_id: &str) -> Option<ExtendedSequenceNumber> {
+        let content = self.content.lock().unwrap_or_else(|e| e.into_inner());
+        content
+            .checkpoints
+            .get(shard_id)
+            .map(|s| ExtendedSequenceNumber::new(s.sequence_number.clone(), s.sub_sequence_number))
+    }
+
+    /// Stores a checkpoint of `shard_id` and rewrites the file.
+    pub fn set(&self, shard_id: &str, value: &ExtendedSequenceNumber) -> Result<()> {
+        let mut content = self.content.lock().unwrap_or_else(|e| e.into_inner());
+        content.checkpoints.insert(
+            shard_id.to_string(),
+            Stored {
+                sequence_number: value.sequence_number().to_string(),
+                sub_sequence_number: value.sub_sequence_number(),
+            },
+        );
+        write(&self.path, &content)
+    }
+
+    fn save(&self) -> Result<()> {
+        let content = self.content.lock().unwrap_or_else(|e| e.into_inner());
+        write(&self.path, &content)
+    }
+}
+
+fn write(path: &Path, content: &FileContent) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(content).expect("checkpoints serialize");
+    text.push('\n');
+    write_atomically(path, text.as_bytes()).map_err(|e| Error::file("write", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_survive_a_reopen_and_shard_counts_must_match() {
+        let dir = std::env::temp_dir().join(format!("kcl-store-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cp.json");
+        let _ = std::fs::remove_file(&path);
+        let store = CheckpointStore::open(&path, 2, false).unwrap();
+        assert_eq!(store.get("shardId-000000000000"), None);
+        let value = ExtendedSequenceNumber::new("42", 3);
+        store.set("shardId-000000000000", &value).unwrap();
+        let again = CheckpointStore::open(&path, 2, false).unwrap();
+        assert_eq!(again.get("shardId-000000000000"), Some(value));
+        let error = CheckpointStore::open(&path, 3, false).err().unwrap();
+        assert!(error.to_string().contains("2-shard run"), "{error}");
+        let fresh = CheckpointStore::open(&path, 3, true).unwrap();
+        assert_eq!(fresh.get("shardId-000000000000"), None);
+        std::fs::write(&path, "junk").unwrap();
+        assert!(CheckpointStore::open(&path, 3, false).is_err());
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,335 @@
+//! Helpers shared by the `kcl` integration tests: running the binary, temporary folders, the
+//! workspace's examples, and a tiny HTTP server on 127.0.0.1.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The `kcl` binary under test.
+pub fn kcl() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kcl"));
+    command
+        .env_remove("KCL_MAVEN_REPO")
+        .env_remove("KCL_JARS_DIR");
+    command
+}
+
+/// Runs `kcl` with `args` (stdin closed) and returns what it printed.
+pub fn run_kcl(args: &[&str], dir: &Path) -> Output {
+    kcl()
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("kcl runs")
+}
+
+/// Stdout and stderr as text.
+pub fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A new empty folder under the target folder's tmp dir.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "kcl-cli-{name}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A cache folder kept between test runs (downloads from PyPI live there).
+pub fn cache_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kcl-cli-cache");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A file of `kcl-cli/tests/fixtures`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
+        .join(name)
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Builds an example of the `kcl` package (once per name per test binary) and returns its path.
+pub fn example(name: &str) -> PathBuf {
+    static BUILD: Mutex<()> = Mutex::new(());
+    let _lock = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let manifest = workspace().join("Cargo.toml");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--example", name, "--manifest-path"])
+        .arg(&manifest)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building example {name} failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    target.join("debug").join("examples").join(name)
+}
+
+/// Whether `python3` runs here.
+pub fn python3() -> bool {
+    Command::new("python3")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// One HTTP request as the test server saw it.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// GET, POST, ...
+    pub method: String,
+    /// The request target.
+    pub path: String,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The test server's answer.
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Content-Type.
+    pub content_type: &'static str,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// 200 with a body.
+    pub fn ok(content_type: &'static str, body: impl Into<Vec<u8>>) -> Response {
+        Response {
+            status: 200,
+            content_type,
+            body: body.into(),
+        }
+    }
+
+    /// An empty answer with this status.
+    pub fn status(status: u16) -> Response {
+        Response {
+            status,
+            content_type: "text/plain",
+            body: Vec::new(),
+        }
+    }
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 (one thread per connection, `Connection: close`). It
+/// lives as long as the test process.
+pub struct Server {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Every request so far.
+    pub requests: Arc<Mutex<Vec<Request>>>,
+}
+
+impl Server {
+    /// Starts a server answering with `handler`.
+    pub fn start(handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let handler = Arc::new(handler);
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let handler = handler.clone();
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &*handler, &seen);
+                });
+            }
+        });
+        Server { url, requests }
+    }
+
+    /// The requested paths, in order.
+    pub fn paths(&self) -> Vec<String> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.path.clone())
+            .collect()
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    handler: &(dyn Fn(&Request) -> Response + Send + Sync),
+    seen: &Mutex<Vec<Request>>,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut first = String::new();
+    reader.read_line(&mut first)?;
+    let mut parts = first.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+        }
+    }
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v): &(String, String)| v.clone())
+    };
+    let mut body = Vec::new();
+    if let Some(length) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        body.resize(length, 0);
+        reader.read_exact(&mut body)?;
+    } else if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size)?;
+            let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk)?;
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    }
+    let request = Request {
+        method,
+        path,
+        headers,
+        body,
+    };
+    let response = handler(&request);
+    seen.lock().unwrap().push(request);
+    let mut stream = stream;
+    write!(
+        stream,
+        "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        response.status,
+        response.content_type,
+        response.body.len()
+    )?;
+    stream.write_all(&response.body)?;
+    stream.flush()
+}
+
+/// Lower-case hex SHA-256 of bytes (computed by `sha256sum`-compatible code in the binary's
+/// library).
+pub fn sha256(bytes: &[u8]) -> String {
+    let dir = temp_dir("sha");
+    let path = dir.join("f");
+    std::fs::write(&path, bytes).unwrap();
+    kcl_cli::jars::sha256_file(&path).unwrap()
+}
+
+/// The folder of the real KCL 3.1.3 jars: $KCL_TEST_JARS_DIR, the end-to-end suite's venv, or
+/// the kclpy-ext wheel downloaded from PyPI into the test cache.
+pub fn real_jars() -> Option<PathBuf> {
+    let manifest = kcl_cli::jars::Manifest::builtin("3.1.3").unwrap();
+    let complete = |dir: &Path| {
+        manifest
+            .jars
+            .iter()
+            .all(|jar| dir.join(jar.file_name()).is_file())
+    };
+    if let Some(dir) = std::env::var_os("KCL_TEST_JARS_DIR").map(PathBuf::from) {
+        return complete(&dir).then_some(dir);
+    }
+    let venv_lib = workspace().join(".e2e-cache/venv/lib");
+    if let Ok(entries) = std::fs::read_dir(&venv_lib) {
+        for entry in entries.flatten() {
+            let dir = entry.path().join("site-packages/amazon_kclpy/jars");
+            if complete(&dir) {
+                return Some(dir);
+            }
+        }
+    }
+    let unpacked = cache_dir().join("kclpy-ext-3.1.3.post4");
+    let jars = unpacked.join("amazon_kclpy/jars");
+    if complete(&jars) {
+        return Some(jars);
+    }
+    if !python3() {
+        return None;
+    }
+    let download = cache_dir().join("wheels");
+    let status = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "kclpy-ext==3.1.3.post4",
+            "-d",
+        ])
+        .arg(&download)
+        .status()
+        .ok()?;
+    if !status.success() {
+        return None;
+    }
+    let wheel = std::fs::read_dir(&download)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("kclpy_ext-3.1.3.post4"))?;
+    let status = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])",
+        ])
+        .arg(&wheel)
+        .arg(&unpacked)
+        .status()
+        .ok()?;
+    (status.success() && complete(&jars)).then_some(jars)
+}
