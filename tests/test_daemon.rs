@@ -428,3 +428,33 @@ fn async_enrich_awaits_every_record_before_the_checkpoint() {
     );
     assert_eq!(step.checkpoints[0].sequence_number, None);
 }
+
+#[test]
+fn shard_end_completes_even_when_the_last_record_was_already_checkpointed() {
+    // The KCL stores SHARD_END for a checkpoint at the last delivered record only when that is
+    // a new value; re-checkpointing the stored position is "unchanged". The runtime then sends
+    // the null checkpoint itself, or the shard would never complete.
+    struct Explicit;
+    impl RecordProcessor for Explicit {
+        fn process_records(&mut self, _: &Batch, _: &mut Checkpointer<'_>) -> kcl::Result<()> {
+            Ok(()) // the default strategy checkpoints the last record
+        }
+        fn shard_ended(&mut self, cp: &mut Checkpointer<'_>) -> kcl::Result<()> {
+            let last = cp.last_handled().cloned().expect("records were handled");
+            cp.checkpoint_position(&last)?;
+            Ok(())
+        }
+    }
+    let mut daemon = TestDaemon::new(Explicit);
+    daemon.initialize("shardId-000000000000");
+    daemon.process_payloads(["a", "b"]);
+    let last = daemon.delivered().unwrap().clone();
+    assert_eq!(daemon.stored_checkpoint(), Some(StoredCheckpoint::At(last)));
+    let step = daemon.shard_ended();
+    assert_eq!(step.checkpoints.len(), 2, "{:?}", step.checkpoints);
+    assert_eq!(
+        step.checkpoints[1].sequence_number, None,
+        "the runtime's null checkpoint"
+    );
+    assert_eq!(daemon.stored_checkpoint(), Some(StoredCheckpoint::ShardEnd));
+}

@@ -473,8 +473,15 @@ impl<'a> Checkpointer<'a> {
                 });
             }
         }
+        // The KCL stores SHARD_END for the last delivered record, but not when that value is
+        // already the checkpoint (it answers success without a write): then only a null
+        // checkpoint completes the shard, and the runtime sends one after `shard_ended`.
+        let unchanged = self.progress.checkpointed.as_ref() == Some(&target);
         self.request(Some(sequence_number), sub_sequence_number)?;
-        if self.phase == Phase::ShardEnded && self.progress.delivered.as_ref() == Some(&target) {
+        if self.phase == Phase::ShardEnded
+            && self.progress.delivered.as_ref() == Some(&target)
+            && !unchanged
+        {
             self.progress.shard_end_checkpointed = true;
         }
         self.progress.record_checkpoint(target);

@@ -33,6 +33,7 @@ use std::collections::VecDeque;
 use std::io;
 
 use crate::checkpoint::RetryPolicy;
+use crate::driver::{ExtendedSequenceNumber, LeaseCheckpointer};
 use crate::failure::FailurePolicy;
 use crate::message::{
     parse_line, CheckpointReply, ChildMessage, DaemonMessage, Initialize, ParsedLine,
@@ -110,13 +111,13 @@ pub enum StoredCheckpoint {
 /// ```
 /// use kcl_core::{from_fn, testing::{CheckpointCall, TestDaemon}};
 /// let mut daemon = TestDaemon::new(from_fn(|_, cp| {
-///     let _ = cp.checkpoint_raw("LATEST", Some(0)); // refused; the default strategy then checkpoints
+///     let _ = cp.checkpoint_raw("abc", Some(0)); // refused; the default strategy then checkpoints
 ///     Ok(())
 /// }));
 /// daemon.initialize("shardId-000000000000");
 /// let step = daemon.process_payloads(["a"]);
 /// assert_eq!(step.checkpoints[0], CheckpointCall {
-///     sequence_number: Some("LATEST".into()),
+///     sequence_number: Some("abc".into()),
 ///     sub_sequence_number: Some(0),
 ///     error: Some("IllegalArgumentException".into()), // not a sequence number
 /// });
@@ -148,26 +149,44 @@ pub struct Step {
     pub status: Option<String>,
 }
 
-#[derive(Default)]
+/// The daemon's side: the lease's checkpoint judged by [`LeaseCheckpointer`] (the same rules as
+/// `kcl run`), scripted replies, and what the processor wrote.
 struct FakeDaemon {
     scripted: VecDeque<Option<String>>,
     reply: Option<CheckpointReply>,
-    stored: Option<StoredCheckpoint>,
+    lease: LeaseCheckpointer,
     delivered: Option<Position>,
     can_checkpoint: bool,
-    at_shard_end: bool,
     step: Step,
     child_lines: Vec<String>,
 }
 
+impl Default for FakeDaemon {
+    fn default() -> Self {
+        FakeDaemon {
+            scripted: VecDeque::new(),
+            reply: None,
+            lease: LeaseCheckpointer::new(ExtendedSequenceNumber::trim_horizon()),
+            delivered: None,
+            can_checkpoint: false,
+            step: Step::default(),
+            child_lines: Vec::new(),
+        }
+    }
+}
+
 impl FakeDaemon {
-    /// The reply to a checkpoint request: a scripted one, or the Java daemon's judgement.
+    /// The reply to a checkpoint request: a scripted one, or the KCL's judgement.
     fn decide(&mut self, sequence: Option<&str>, sub: Option<u64>) -> Option<String> {
-        let target = sequence.map(|s| Position::new(s, sub.unwrap_or(0)));
+        let judged = |lease: &mut LeaseCheckpointer| {
+            let sub = sub.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+            lease.checkpoint(sequence, sub).err().map(str::to_owned)
+        };
         match self.scripted.pop_front() {
             Some(Some(error)) => return Some(error),
+            // A scripted success: stored if the daemon would store it, answered as a success anyway.
             Some(None) => {
-                self.store(target);
+                let _ = judged(&mut self.lease);
                 return None;
             }
             None => {}
@@ -175,31 +194,28 @@ impl FakeDaemon {
         if !self.can_checkpoint {
             return Some("InvalidStateException".into());
         }
-        if let Some(target) = &target {
-            let below_stored = match &self.stored {
-                Some(StoredCheckpoint::At(stored)) => target < stored,
-                Some(StoredCheckpoint::ShardEnd) => true,
-                None => false,
-            };
-            let beyond_delivered = self.delivered.as_ref().is_none_or(|d| target > d);
-            if !target.sequence_number().is_numeric() || below_stored || beyond_delivered {
-                return Some("IllegalArgumentException".into());
-            }
-        }
-        self.store(target);
-        None
+        judged(&mut self.lease)
     }
 
-    /// Stores a checkpoint as the daemon does: `None` means everything delivered, and during
-    /// `shardEnded` the last delivered position means the end of the shard.
-    fn store(&mut self, target: Option<Position>) {
-        let reaches_end = target.is_none() || target.as_ref() == self.delivered.as_ref();
-        if self.at_shard_end && reaches_end {
-            self.stored = Some(StoredCheckpoint::ShardEnd);
-        } else if let Some(position) = target.or_else(|| self.delivered.clone()) {
-            self.stored = Some(StoredCheckpoint::At(position));
+    fn stored(&self) -> Option<StoredCheckpoint> {
+        let last = self.lease.last();
+        if last.is_shard_end() {
+            Some(StoredCheckpoint::ShardEnd)
+        } else if last.is_sentinel() {
+            None
+        } else {
+            let sub = u64::try_from(last.sub_sequence_number()).unwrap_or(0);
+            Some(StoredCheckpoint::At(Position::new(
+                last.sequence_number(),
+                sub,
+            )))
         }
     }
+}
+
+fn extended(position: &Position) -> ExtendedSequenceNumber {
+    let sub = i64::try_from(position.sub_sequence_number()).unwrap_or(i64::MAX);
+    ExtendedSequenceNumber::new(position.sequence_number().as_str(), sub)
 }
 
 impl Transport for FakeDaemon {
@@ -418,7 +434,7 @@ impl<P: RecordProcessor> TestDaemon<P> {
     /// ```
     pub fn initialize_at(&mut self, shard_id: &str, starting_position: StartingPosition) -> Step {
         if let Some(position) = starting_position.checkpoint() {
-            self.daemon.stored = Some(StoredCheckpoint::At(position.clone()));
+            self.daemon.lease = LeaseCheckpointer::new(extended(position));
             self.daemon.delivered = Some(position.clone());
         }
         self.send(DaemonMessage::Initialize(Initialize {
@@ -620,6 +636,7 @@ impl<P: RecordProcessor> TestDaemon<P> {
         if let ParsedLine::Message(DaemonMessage::ProcessRecords(batch)) = &parsed {
             if let Some(last) = batch.records.last().map(WireRecord::position) {
                 if self.daemon.delivered.as_ref() < Some(&last) {
+                    self.daemon.lease.records_delivered(extended(&last));
                     self.daemon.delivered = Some(last);
                 }
             }
@@ -638,7 +655,9 @@ impl<P: RecordProcessor> TestDaemon<P> {
             _ => (false, false),
         };
         self.daemon.can_checkpoint = can_checkpoint;
-        self.daemon.at_shard_end = at_shard_end;
+        if at_shard_end && !self.daemon.lease.largest_permitted().is_shard_end() {
+            self.daemon.lease.shard_ended();
+        }
         self.daemon.step = Step::default();
         // The same two paths as a real run: the fast scanner for the daemon's own form of
         // `processRecords`, the general parser for everything else.
@@ -674,8 +693,8 @@ impl<P: RecordProcessor> TestDaemon<P> {
     }
 
     /// Chooses the replies to the next checkpoint requests, in order: `Ok(())` is a success (the
-    /// position is stored whatever it is), `Err(name)` an error with that exception name. After
-    /// them, requests are judged like the real daemon would.
+    /// position is stored if the daemon would store it), `Err(name)` an error with that exception
+    /// name. After them, requests are judged like the real daemon would.
     ///
     /// ```
     /// # use kcl_core::{from_fn, testing::TestDaemon};
@@ -714,7 +733,7 @@ impl<P: RecordProcessor> TestDaemon<P> {
     /// assert_eq!(daemon.stored_checkpoint(), Some(StoredCheckpoint::At(first)));
     /// ```
     pub fn stored_checkpoint(&self) -> Option<StoredCheckpoint> {
-        self.daemon.stored.clone()
+        self.daemon.stored()
     }
 
     /// The largest position delivered so far.
