@@ -2069,3 +2069,34 @@ fn every_n_records_strategy_waits_for_enough_handled_records() {
         ],
     );
 }
+
+#[test]
+fn a_daemon_that_dies_while_a_checkpoint_reply_is_awaited_ends_the_run_normally() {
+    // kill -9 of the daemon: the child's checkpoint request gets EOF instead of a reply, and
+    // the status that follows hits a closed pipe. stdin has ended, so this is a normal end.
+    struct ClosedAfter(usize);
+    impl std::io::Write for ClosedAfter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if self.0 == 0 {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            self.0 -= 1;
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let input = concat!(
+        r#"{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
+        "\n",
+        r#"{"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
+        "\n",
+    );
+    // Two writes succeed (the initialize status, the checkpoint request); the status after the
+    // failed checkpoint meets the closed pipe.
+    let result = Runtime::new(WordCount::default())
+        .checkpoint_retry(RetryPolicy::immediate(3))
+        .run_on(input.as_bytes(), ClosedAfter(2));
+    assert!(result.is_ok(), "{result:?}");
+}

@@ -207,9 +207,18 @@ impl<P: RecordProcessor> Runtime<P> {
         let mut transport = LineTransport::new(input, output);
         let mut engine = Engine::new(self.processor, self.settings);
         while let Some(incoming) = transport.next_incoming()? {
-            match incoming {
-                Incoming::Batch(batch) => engine.handle_batch(batch, &mut transport)?,
-                Incoming::Parsed(parsed) => engine.handle(parsed, &mut transport)?,
+            let handled = match incoming {
+                Incoming::Batch(batch) => engine.handle_batch(batch, &mut transport),
+                Incoming::Parsed(parsed) => engine.handle(parsed, &mut transport),
+            };
+            if let Err(error) = handled {
+                // The daemon died while this action was in flight: stdin has ended and stdout is
+                // closed. That is the end of input, not a failure of this process.
+                if error.kind() == io::ErrorKind::BrokenPipe && transport.input_ended() {
+                    tracing::info!("the daemon is gone (stdin ended, stdout closed); exiting");
+                    return Ok(());
+                }
+                return Err(error);
             }
             if let Some(reason) = engine.exit_reason() {
                 return Err(io::Error::other(reason.to_owned()));

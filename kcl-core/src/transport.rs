@@ -89,6 +89,11 @@ impl<R: Read, W: Write> LineTransport<R, W> {
         }
     }
 
+    /// Whether the input has ended and everything in it was read.
+    pub(crate) fn input_ended(&self) -> bool {
+        self.eof && self.start == self.end && self.pending.is_none()
+    }
+
     /// The next line's range in `buffer` (terminator excluded); `None` at the end of input.
     fn next_line(&mut self) -> io::Result<Option<(usize, usize)>> {
         loop {
