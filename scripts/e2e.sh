@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# End-to-end tests of kcl processors under the REAL Java KCL 3.1.3 MultiLangDaemon, offline, on
+# 127.0.0.1 only: Kinesis from kinesis-local (npm), DynamoDB from moto_server (PyPI), the daemon's
+# jars from the PyPI wheel kclpy-ext. Everything is installed from the registries into a cache
+# folder on first use; later runs install nothing.
+#
+#   bash scripts/e2e.sh                  install what is missing, build examples/file_sink, run all 7
+#                                        scenarios, stop everything; last line "N passed, N failed"
+#   bash scripts/e2e.sh 1 4 7            only these scenarios. 2 (SIGTERM) continues the application
+#                                        of 1, and 3 (restart) the one of 2: asking for 2 runs 1 too,
+#                                        asking for 3 runs 1 and 2 too.
+#   bash scripts/e2e.sh demo [EXE ARGS]  one-command "run it for real": a local 2-shard stream, ~20
+#                                        text records, the real daemon running EXE (default: the
+#                                        word_count example) as its child, then SIGTERM and the final
+#                                        lease-table checkpoints. EXE ARGS must not contain spaces
+#                                        (the daemon splits its command line on spaces).
+#   bash scripts/e2e.sh install          install only
+#
+# Scenarios: 1 records across 2 shards + checkpoints, 2 SIGTERM, 3 restart resumes, 4 SplitShard and
+# MergeShards while running, 5 chaos (kill -9 of children and daemon), 6 two workers + failover,
+# 7 KPL-aggregated records.
+#
+# Environment: KCL_E2E_CACHE (default <repo>/.e2e-cache), KCL_E2E_KINESIS_PORT (14568, plain HTTP
+# and h2c), KCL_E2E_KINESIS_TLS_PORT (14567), KCL_E2E_DYNAMODB_PORT (14569), KCL_E2E_SEED (chaos
+# randomness), KCL_E2E_CHAOS_ROUNDS (6), KCL_E2E_JAVA_OPTS (JVM flags). Logs of every run are kept in
+# $KCL_E2E_CACHE/runs/<id>/.
+# Needs python3 (with venv), node + npm, cargo; installs Java 17 with apt-get if `java` is missing.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${KCL_E2E_CACHE:-$REPO/.e2e-cache}
+mkdir -p "$CACHE"
+CACHE=$(cd "$CACHE" && pwd)
+export KCL_E2E_CACHE=$CACHE KCL_E2E_REPO=$REPO
+export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
+
+# The pinned set (NOTES of the verified recipe): jars + boto3 + what moto_server needs for DynamoDB.
+PIP_PINS=(
+  "kclpy-ext==3.1.3.post4"
+  "boto3==1.44.5"
+  "moto[dynamodb]==5.2.5"
+  "flask==3.1.3"
+  "flask-cors==6.0.5"
+  "werkzeug==3.1.9"
+)
+NPM_PIN="kinesis-local@0.6.2"
+
+say() { printf '[e2e] %s\n' "$*" >&2; }
+
+# If installing or building fails, still end with the summary line the suite always ends with.
+STAGE=""
+on_exit() {
+  local status=$?
+  if [ "$status" != 0 ] && [ -n "$STAGE" ]; then
+    printf 'FAIL setup-%s exit status %s (see the messages above)\n0 passed, 1 failed\n' "$STAGE" "$status"
+  fi
+}
+trap on_exit EXIT
+
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; }
+
+APT_UPDATED=0
+apt_install() {
+  command -v apt-get >/dev/null || { say "missing $*, and no apt-get to install it"; exit 2; }
+  if [ "$APT_UPDATED" = 0 ]; then
+    say "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    APT_UPDATED=1
+  fi
+  say "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+install_java() {
+  command -v java >/dev/null && return 0
+  apt_install openjdk-17-jre-headless
+}
+
+install_node() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    apt_install nodejs npm
+  fi
+  local pkg="$CACHE/node/node_modules/kinesis-local/package.json" want=${NPM_PIN#*@} have=""
+  [ -f "$pkg" ] && have=$(node -p "require(process.argv[1]).version" "$pkg" 2>/dev/null || true)
+  [ "$have" = "$want" ] && return 0
+  say "npm install $NPM_PIN into $CACHE/node"
+  mkdir -p "$CACHE/node"
+  [ -f "$CACHE/node/package.json" ] || printf '{"name":"kcl-e2e-emulators","private":true}\n' > "$CACHE/node/package.json"
+  (cd "$CACHE/node" && npm install --silent --no-audit --no-fund --no-save "$NPM_PIN" >&2)
+}
+
+install_python() {
+  local venv="$CACHE/venv" stamp="$CACHE/venv/.kcl-e2e-pins" pins
+  pins=$(printf '%s\n' "${PIP_PINS[@]}")
+  if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$pins" ]; then
+    return 0
+  fi
+  command -v python3 >/dev/null || apt_install python3 python3-venv
+  if [ ! -x "$venv/bin/python" ]; then
+    say "python3 -m venv $venv"
+    mkdir -p "$CACHE"
+    if ! python3 -m venv "$venv" >&2; then
+      rm -rf "$venv"
+      apt_install python3-venv
+      python3 -m venv "$venv" >&2
+    fi
+  fi
+  say "pip install ${PIP_PINS[*]}"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${PIP_PINS[@]}" >&2
+  printf '%s\n' "$pins" > "$stamp"
+}
+
+install_all() {
+  STAGE=install
+  mkdir -p "$CACHE"
+  install_java
+  install_node
+  install_python
+  STAGE=""
+}
+
+build_examples() {
+  STAGE=build
+  say "cargo build --example $*"
+  local args=()
+  for example in "$@"; do args+=(--example "$example"); done
+  (cd "$REPO" && cargo build --quiet "${args[@]}" >&2)
+  STAGE=""
+}
+
+case "${1:-}" in
+  -h | --help | help)
+    usage
+    exit 0
+    ;;
+  install)
+    install_all
+    say "installed in $CACHE"
+    exit 0
+    ;;
+  demo)
+    install_all
+    if [ $# -le 1 ]; then build_examples word_count; fi
+    exec "$CACHE/venv/bin/python" "$REPO/scripts/e2e/main.py" "$@"
+    ;;
+  *)
+    for arg in "$@"; do
+      case "$arg" in
+        [1-7]) ;;
+        *) say "unknown argument '$arg'"; usage >&2; exit 2 ;;
+      esac
+    done
+    install_all
+    build_examples file_sink
+    exec "$CACHE/venv/bin/python" "$REPO/scripts/e2e/main.py" "$@"
+    ;;
+esac
