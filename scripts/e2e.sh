@@ -4,8 +4,8 @@
 # jars from the PyPI wheel kclpy-ext. Everything is installed from the registries into a cache
 # folder on first use; later runs install nothing.
 #
-#   bash scripts/e2e.sh                  install what is missing, build examples/file_sink, run all 7
-#                                        scenarios, stop everything; last line "N passed, N failed"
+#   bash scripts/e2e.sh                  install what is missing, build examples/file_sink (and kcl-cli),
+#                                        run all 8 scenarios, stop everything; last line "N passed, N failed"
 #   bash scripts/e2e.sh 1 4 7            only these scenarios. 2 (SIGTERM) continues the application
 #                                        of 1, and 3 (restart) the one of 2: asking for 2 runs 1 too,
 #                                        asking for 3 runs 1 and 2 too.
@@ -18,7 +18,8 @@
 #
 # Scenarios: 1 records across 2 shards + checkpoints, 2 SIGTERM, 3 restart resumes, 4 SplitShard and
 # MergeShards while running, 5 chaos (kill -9 of children and daemon), 6 two workers + failover,
-# 7 KPL-aggregated records.
+# 7 KPL-aggregated records, 8 the kcl tool drives it: `kcl put` puts 50 words and `kcl daemon` runs
+# the daemon (SIGTERM to `kcl` is forwarded; needs `cargo build -p kcl-cli`, done here).
 #
 # Environment: KCL_E2E_CACHE (default <repo>/.e2e-cache), KCL_E2E_KINESIS_PORT (14568, plain HTTP
 # and h2c), KCL_E2E_KINESIS_TLS_PORT (14567), KCL_E2E_DYNAMODB_PORT (14569), KCL_E2E_SEED (chaos
@@ -128,6 +129,13 @@ build_examples() {
   STAGE=""
 }
 
+build_kcl_cli() {
+  STAGE=build
+  say "cargo build -p kcl-cli"
+  (cd "$REPO" && cargo build --quiet -p kcl-cli >&2)
+  STAGE=""
+}
+
 case "${1:-}" in
   -h | --help | help)
     usage
@@ -146,12 +154,13 @@ case "${1:-}" in
   *)
     for arg in "$@"; do
       case "$arg" in
-        [1-7]) ;;
+        [1-8]) ;;
         *) say "unknown argument '$arg'"; usage >&2; exit 2 ;;
       esac
     done
     install_all
     build_examples file_sink
+    if [ $# = 0 ] || [[ " $* " == *" 8 "* ]]; then build_kcl_cli; fi
     exec "$CACHE/venv/bin/python" "$REPO/scripts/e2e/main.py" "$@"
     ;;
 esac

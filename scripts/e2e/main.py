@@ -1,6 +1,6 @@
 """Driver of the end-to-end suite (run through scripts/e2e.sh, with the cache's Python).
 
-    main.py [N ...]            run scenarios N (default: all, 1-7); 2 needs 1, 3 needs 2
+    main.py [N ...]            run scenarios N (default: all, 1-8); 2 needs 1, 3 needs 2
     main.py demo [EXE ARGS]    the "run it for real" demo (see demo.py)
 
 Prints one `PASS name detail` / `FAIL name detail` line per check, a table per scenario (records
@@ -28,6 +28,7 @@ from emulators import Emulators  # noqa: E402
 from report import Report, note, out  # noqa: E402
 from reshard import scenario_4  # noqa: E402
 from settings import Settings  # noqa: E402
+from tool import scenario_8  # noqa: E402
 from workers import scenario_6  # noqa: E402
 
 SCENARIOS = {
@@ -38,6 +39,7 @@ SCENARIOS = {
     5: ("chaos: kill -9 children and daemon", scenario_5),
     6: ("two workers, one killed, failover", scenario_6),
     7: ("KPL aggregated records", scenario_7),
+    8: ("kcl tool drives it: kcl put + kcl daemon", scenario_8),
 }
 
 
