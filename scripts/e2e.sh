@@ -4,8 +4,9 @@
 # jars from the PyPI wheel kclpy-ext. Everything is installed from the registries into a cache
 # folder on first use; later runs install nothing.
 #
-#   bash scripts/e2e.sh                  install what is missing, build examples/file_sink (and kcl-cli),
-#                                        run all 8 scenarios, stop everything; last line "N passed, N failed"
+#   bash scripts/e2e.sh                  install what is missing, build examples/file_sink and
+#                                        examples/checkpoint_on_shutdown (and kcl-cli), run all 9
+#                                        scenarios, stop everything; last line "N passed, N failed"
 #   bash scripts/e2e.sh 1 4 7            only these scenarios. 2 (SIGTERM) continues the application
 #                                        of 1, and 3 (restart) the one of 2: asking for 2 runs 1 too,
 #                                        asking for 3 runs 1 and 2 too.
@@ -19,7 +20,9 @@
 # Scenarios: 1 records across 2 shards + checkpoints, 2 SIGTERM, 3 restart resumes, 4 SplitShard and
 # MergeShards while running, 5 chaos (kill -9 of children and daemon), 6 two workers + failover,
 # 7 KPL-aggregated records, 8 the kcl tool drives it: `kcl put` puts 50 words and `kcl daemon` runs
-# the daemon (SIGTERM to `kcl` is forwarded; needs `cargo build -p kcl-cli`, done here).
+# the daemon (SIGTERM to `kcl` is forwarded; needs `cargo build -p kcl-cli`, done here), 9 Ctrl-C:
+# SIGINT to the process group of the daemon and its children (checkpoint_on_shutdown, which
+# checkpoints only on shutdownRequested: the checkpoints show the children served the shutdown).
 #
 # Environment: KCL_E2E_CACHE (default <repo>/.e2e-cache), KCL_E2E_KINESIS_PORT (14568, plain HTTP
 # and h2c), KCL_E2E_KINESIS_TLS_PORT (14567), KCL_E2E_DYNAMODB_PORT (14569), KCL_E2E_SEED (chaos
@@ -154,12 +157,12 @@ case "${1:-}" in
   *)
     for arg in "$@"; do
       case "$arg" in
-        [1-8]) ;;
+        [1-9]) ;;
         *) say "unknown argument '$arg'"; usage >&2; exit 2 ;;
       esac
     done
     install_all
-    build_examples file_sink
+    build_examples file_sink checkpoint_on_shutdown
     if [ $# = 0 ] || [[ " $* " == *" 8 "* ]]; then build_kcl_cli; fi
     exec "$CACHE/venv/bin/python" "$REPO/scripts/e2e/main.py" "$@"
     ;;

@@ -1,6 +1,6 @@
 """Driver of the end-to-end suite (run through scripts/e2e.sh, with the cache's Python).
 
-    main.py [N ...]            run scenarios N (default: all, 1-8); 2 needs 1, 3 needs 2
+    main.py [N ...]            run scenarios N (default: all, 1-9); 2 needs 1, 3 needs 2
     main.py demo [EXE ARGS]    the "run it for real" demo (see demo.py)
 
 Prints one `PASS name detail` / `FAIL name detail` line per check, a table per scenario (records
@@ -24,6 +24,7 @@ from aggregation import scenario_7  # noqa: E402
 from basic import scenario_1, scenario_2, scenario_3  # noqa: E402
 from chaos import scenario_5  # noqa: E402
 from context import Ctx  # noqa: E402
+from ctrlc import scenario_9  # noqa: E402
 from emulators import Emulators  # noqa: E402
 from report import Report, note, out  # noqa: E402
 from reshard import scenario_4  # noqa: E402
@@ -40,6 +41,7 @@ SCENARIOS = {
     6: ("two workers, one killed, failover", scenario_6),
     7: ("KPL aggregated records", scenario_7),
     8: ("kcl tool drives it: kcl put + kcl daemon", scenario_8),
+    9: ("Ctrl-C: SIGINT to the process group", scenario_9),
 }
 
 
