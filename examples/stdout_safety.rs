@@ -5,6 +5,13 @@
 //! payload is `hang` makes the handler loop forever: after the 2-second hook deadline the
 //! watchdog logs it and ends the process (exit code 70), so a real worker would restart from
 //! the last checkpoint instead of stalling silently.
+//!
+//! Stdin belongs to the daemon too: a record whose payload is `stdin` makes the handler start a
+//! shell that reads a line from its stdin and read a line itself; both get end of file at once
+//! (descriptor 0 is `/dev/null`), and the daemon's next line, the checkpoint reply, still
+//! reaches the runtime. Code that builds the processor runs after the pipes are moved, so its
+//! prints land on stderr too. A record whose payload is `sleep` makes the handler take a second
+//! (for the signal tests: SIGINT during a hook never ends the process before its status).
 
 use std::io::Write;
 
@@ -30,6 +37,12 @@ impl RecordProcessor for Noisy {
             if text == "panic" {
                 panic!("asked to panic by record {}", record.position());
             }
+            if text == "stdin" {
+                read_stdin()?;
+            }
+            if text == "sleep" {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
             if text == "hang" {
                 loop {
                     std::thread::sleep(std::time::Duration::from_millis(50));
@@ -47,9 +60,29 @@ impl RecordProcessor for Noisy {
     }
 }
 
+/// Reads stdin from a program the handler starts, then from the handler itself.
+fn read_stdin() -> Result<()> {
+    #[cfg(unix)]
+    std::process::Command::new("sh")
+        .args([
+            "-c",
+            "read line; echo \"a child program read from stdin: [$line]\" >&2",
+        ])
+        .status()?;
+    let mut line = String::new();
+    let read = std::io::stdin().read_line(&mut line)?;
+    eprintln!(
+        "the handler read {read} bytes from stdin: [{}]",
+        line.trim_end()
+    );
+    Ok(())
+}
+
 #[allow(dead_code)]
 fn main() -> std::process::ExitCode {
-    kcl::Runtime::new(Noisy)
-        .hook_deadline(std::time::Duration::from_secs(2), kcl::DeadlineAction::Exit)
-        .run_main()
+    kcl::run_main_with(|| {
+        println!("println while the processor is built");
+        kcl::Runtime::new(Noisy)
+            .hook_deadline(std::time::Duration::from_secs(2), kcl::DeadlineAction::Exit)
+    })
 }

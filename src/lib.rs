@@ -57,11 +57,12 @@ pub use kcl_macros::{
 };
 
 pub use kcl_core::{
-    from_fn, handler, init_logging, message, run, run_main, testing, Batch, Checkpoint,
-    CheckpointError, CheckpointStrategy, Checkpointer, DeadlineAction, Error, Failure,
+    from_fn, handler, init_logging, message, prepare, run, run_main, run_main_with, testing, Batch,
+    Checkpoint, CheckpointError, CheckpointStrategy, Checkpointer, DeadlineAction, Error, Failure,
     FailureAction, FailurePolicy, FnProcessor, FromBatch, FromRecord, HandlerOutput, Initialize,
     Json, MillisBehindLatest, PayloadError, PayloadErrorKind, Position, Record, RecordProcessor,
     Result, RetryPolicy, Runtime, SequenceNumber, ShardId, Stall, StartingPosition,
+    DEFAULT_SIGNAL_GRACE, SECOND_INTERRUPT_EXIT_CODE, SIGNAL_GRACE_ENV,
 };
 
 #[doc = include_str!("../README.md")]

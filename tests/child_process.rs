@@ -286,3 +286,271 @@ fn a_hook_past_its_deadline_is_reported_and_the_process_exits() {
     assert!(logged.contains("shardId-000000000005"), "{logged}");
     assert!(logged.contains(SEQ1), "{logged}");
 }
+
+/// A child driven line by line, as the daemon drives it, with signals sent in between.
+#[cfg(unix)]
+struct Live {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    stdout: std::sync::Arc<Mutex<String>>,
+    stderr: std::sync::Arc<Mutex<String>>,
+}
+
+#[cfg(unix)]
+impl Live {
+    fn start(name: &str, env: &[(&str, &str)]) -> Live {
+        use std::io::BufRead;
+        let mut child = Command::new(example(name))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .spawn()
+            .expect("example starts");
+        let (sender, lines) = std::sync::mpsc::channel();
+        let stdout = std::sync::Arc::new(Mutex::new(String::new()));
+        let stderr = std::sync::Arc::new(Mutex::new(String::new()));
+        let (out, all) = (child.stdout.take().unwrap(), stdout.clone());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                all.lock().unwrap().push_str(&format!("{line}\n"));
+                if !line.is_empty() {
+                    let _ = sender.send(line);
+                }
+            }
+        });
+        let (err, log) = (child.stderr.take().unwrap(), stderr.clone());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                log.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        Live {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The next protocol line, which must be `expected`.
+    fn expect(&self, expected: Value) {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no protocol line; expected {expected}; stderr: {}",
+                    self.stderr()
+                )
+            });
+        let value: Value = serde_json::from_str(&line).expect("protocol lines are JSON");
+        assert_eq!(value, expected, "stderr: {}", self.stderr());
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// The exit code, waiting at most `limit`; `None` if it still runs.
+    fn exit_code_within(&mut self, limit: Duration) -> Option<Option<i32>> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status.code());
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Live {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(unix)]
+const INITIALIZE: &str = r#"{"action":"initialize","shardId":"shardId-000000000009","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#;
+
+#[cfg(unix)]
+fn batch_of(payload: &str) -> String {
+    let data = match payload {
+        "stdin" => "c3RkaW4=",
+        "hello" => "aGVsbG8=",
+        "sleep" => "c2xlZXA=",
+        other => panic!("no base64 for {other:?} here"),
+    };
+    format!(
+        r#"{{"action":"processRecords","records":[{{"data":"{data}","partitionKey":"pk-1","sequenceNumber":"{SEQ1}","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}}],"millisBehindLatest":0}}"#
+    )
+}
+
+#[cfg(unix)]
+const NULL_REPLY: &str =
+    r#"{"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":null}"#;
+
+#[cfg(unix)]
+fn status(action: &str) -> Value {
+    json!({"action":"status","responseFor":action})
+}
+
+#[cfg(unix)]
+#[test]
+fn stdin_belongs_to_the_runtime_programs_and_hooks_read_end_of_file() {
+    let mut child = Live::start("stdout_safety", &[]);
+    child.send(INITIALIZE);
+    child.expect(status("initialize"));
+    child.send(&batch_of("stdin"));
+    // The helper program and the handler's own read run now; the reply comes later, as from the
+    // daemon: if either could read the daemon's pipe, it would take the reply.
+    std::thread::sleep(Duration::from_millis(500));
+    child.expect(json!({"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}));
+    child.send(NULL_REPLY);
+    child.expect(status("processRecords"));
+    child.send(r#"{"action":"leaseLost"}"#);
+    child.expect(status("leaseLost"));
+    child.close_stdin();
+    assert_eq!(
+        child.exit_code_within(Duration::from_secs(10)),
+        Some(Some(0))
+    );
+    let stderr = child.stderr();
+    assert!(
+        stderr.contains("a child program read from stdin: []"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the handler read 0 bytes from stdin: []"),
+        "{stderr}"
+    );
+    // run_main_with moves the pipes before the processor is built.
+    assert!(
+        stderr.contains("println while the processor is built"),
+        "{stderr}"
+    );
+    assert!(!child.stdout().contains("println"), "{}", child.stdout());
+}
+
+#[cfg(unix)]
+#[test]
+fn after_sigint_the_child_keeps_serving_the_daemon_until_stdin_closes() {
+    let mut child = Live::start("stdout_safety", &[]);
+    child.send(INITIALIZE);
+    child.expect(status("initialize"));
+    child.signal("INT");
+    std::thread::sleep(Duration::from_millis(300));
+    child.send(&batch_of("hello"));
+    child.expect(json!({"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}));
+    child.send(NULL_REPLY);
+    child.expect(status("processRecords"));
+    child.signal("TERM");
+    child.send(r#"{"action":"shutdownRequested"}"#);
+    // The graceful shutdown's checkpoint: what the daemon needs the child alive for.
+    child.expect(json!({"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}));
+    child.send(NULL_REPLY);
+    child.expect(status("shutdownRequested"));
+    child.send(r#"{"action":"leaseLost"}"#);
+    child.expect(status("leaseLost"));
+    child.close_stdin();
+    assert_eq!(
+        child.exit_code_within(Duration::from_secs(10)),
+        Some(Some(0))
+    );
+    let stderr = child.stderr();
+    let logged = stderr
+        .lines()
+        .find(|l| l.contains("received SIGINT"))
+        .unwrap_or_else(|| panic!("no log line for the signal: {stderr}"));
+    assert!(logged.contains("shardId-000000000009"), "{logged}");
+    assert!(stderr.contains("received SIGTERM again"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_second_sigint_ends_the_child_at_once() {
+    let mut child = Live::start("stdout_safety", &[]);
+    child.send(INITIALIZE);
+    child.expect(status("initialize"));
+    child.signal("INT");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        child.exit_code_within(Duration::ZERO),
+        None,
+        "one SIGINT must not end it"
+    );
+    child.signal("INT");
+    assert_eq!(
+        child.exit_code_within(Duration::from_secs(10)),
+        Some(Some(kcl::SECOND_INTERRUPT_EXIT_CODE))
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn after_a_signal_the_child_exits_cleanly_when_the_daemon_sends_nothing() {
+    let mut child = Live::start("stdout_safety", &[(kcl::SIGNAL_GRACE_ENV, "300")]);
+    child.send(INITIALIZE);
+    child.expect(status("initialize"));
+    child.signal("TERM");
+    // stdin stays open: the daemon is silent.
+    assert_eq!(
+        child.exit_code_within(Duration::from_secs(10)),
+        Some(Some(0))
+    );
+    let stderr = child.stderr();
+    assert!(stderr.contains("no daemon action within 300ms"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_signal_during_a_hook_never_ends_the_child_before_the_status() {
+    let mut child = Live::start("stdout_safety", &[(kcl::SIGNAL_GRACE_ENV, "100")]);
+    child.send(INITIALIZE);
+    child.expect(status("initialize"));
+    child.send(&batch_of("sleep")); // the handler takes a second
+    std::thread::sleep(Duration::from_millis(200));
+    child.signal("INT");
+    child.expect(json!({"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}));
+    // The grace period passes while the checkpoint reply is awaited: the child still waits.
+    std::thread::sleep(Duration::from_millis(500));
+    child.send(NULL_REPLY);
+    child.expect(status("processRecords"));
+    // Then, with no status owed and the daemon silent, it ends on its own.
+    assert_eq!(
+        child.exit_code_within(Duration::from_secs(10)),
+        Some(Some(0))
+    );
+}

@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
+mod child;
 mod deadline;
 pub mod driver;
 mod error;
@@ -43,12 +44,14 @@ mod processor;
 mod record;
 mod runtime;
 mod scan;
-mod stdout;
+mod signals;
+mod stdio;
 mod strategy;
 pub mod testing;
 mod transport;
 
 pub use checkpoint::{CheckpointError, Checkpointer, RetryPolicy, Stall};
+pub use child::prepare;
 pub use deadline::{DeadlineAction, HookDeadline, DEADLINE_EXIT_CODE};
 pub use error::{Error, Result};
 pub use failure::{Failure, FailureAction, FailurePolicy};
@@ -59,5 +62,6 @@ pub use payload::{FromRecord, Json, PayloadError, PayloadErrorKind};
 pub use position::{Position, SequenceNumber, StartingPosition};
 pub use processor::{from_fn, FnProcessor, RecordProcessor};
 pub use record::{Batch, Record};
-pub use runtime::{run, run_main, Runtime};
+pub use runtime::{run, run_main, run_main_with, Runtime};
+pub use signals::{DEFAULT_SIGNAL_GRACE, SECOND_INTERRUPT_EXIT_CODE, SIGNAL_GRACE_ENV};
 pub use strategy::CheckpointStrategy;

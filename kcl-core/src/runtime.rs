@@ -58,6 +58,7 @@ pub(crate) struct Settings {
     pub(crate) strategy: CheckpointStrategy,
     pub(crate) failure: FailurePolicy,
     pub(crate) deadline: Option<HookDeadline>,
+    pub(crate) signal_grace: Option<Duration>,
 }
 
 impl<P> Runtime<P> {
@@ -142,6 +143,27 @@ impl<P> Runtime<P> {
         self
     }
 
+    /// How long the process goes on after SIGINT or SIGTERM while the daemon sends nothing
+    /// (default 30 s; the environment variable `KCL_SIGNAL_GRACE_MS` overrides it).
+    ///
+    /// Ctrl-C signals the whole process group: the daemon and every child. The daemon then shuts
+    /// down gracefully (`shutdownRequested`, `leaseLost`) if `shutdownGraceMillis` allows it, and
+    /// needs its children for that, so a signal does not end the child: it logs the signal and
+    /// keeps answering until the daemon closes stdin. If no daemon action comes for this long
+    /// after the signal, the process exits with code 0 between two actions (never while a hook
+    /// runs). A second SIGINT exits at once with code 130. Only [`run`](Self::run) handles
+    /// signals.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let runtime = kcl_core::Runtime::new(kcl_core::from_fn(|_, _| Ok(()))).signal_grace(Duration::from_secs(60));
+    /// # let _ = runtime;
+    /// ```
+    pub fn signal_grace(mut self, grace: Duration) -> Self {
+        self.settings.signal_grace = Some(grace);
+        self
+    }
+
     pub(crate) fn into_parts(self) -> (P, Settings) {
         (self.processor, self.settings)
     }
@@ -150,9 +172,12 @@ impl<P> Runtime<P> {
 impl<P: RecordProcessor> Runtime<P> {
     /// Runs on the process's stdin and stdout until stdin ends.
     ///
-    /// Before reading anything it moves the real stdout to a private handle and points file
-    /// descriptor 1 at stderr, so `println!` anywhere in the process cannot corrupt the protocol,
-    /// and installs a `tracing` subscriber on stderr (honouring `RUST_LOG`) unless one is set.
+    /// Before reading anything it calls [`prepare`](crate::prepare): a `tracing` subscriber on
+    /// stderr (honouring `RUST_LOG`) unless one is set; the daemon's stdin and stdout moved to
+    /// private descriptors, with descriptor 1 pointing at stderr (so `println!` anywhere in the
+    /// process cannot corrupt the protocol) and descriptor 0 at `/dev/null` (so nothing else
+    /// reads the daemon's lines); SIGINT and SIGTERM handled as
+    /// [`signal_grace`](Self::signal_grace) says.
     ///
     /// ```no_run
     /// use kcl_core::{from_fn, RetryPolicy, Runtime};
@@ -165,11 +190,30 @@ impl<P: RecordProcessor> Runtime<P> {
     /// }
     /// ```
     pub fn run(self) -> io::Result<()> {
-        crate::logging::init();
-        let protocol_out = crate::stdout::take_protocol_stdout()?;
-        // Read through the lock: reads of at least its buffer's size go straight to the pipe.
-        let input = io::stdin().lock();
-        self.run_on(input, io::BufWriter::with_capacity(4096, protocol_out))
+        crate::child::prepare()?;
+        crate::signals::set_grace(
+            self.settings
+                .signal_grace
+                .unwrap_or(crate::signals::DEFAULT_SIGNAL_GRACE),
+        );
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            let channel = crate::stdio::take()?;
+            crate::signals::watch_input(channel.input.as_raw_fd());
+            // Reads of at least the transport's chunk go straight to the pipe: no BufReader.
+            let output = io::BufWriter::with_capacity(4096, channel.output);
+            self.serve(channel.input, output, true)
+        }
+        #[cfg(not(unix))]
+        {
+            let (input, output) = crate::stdio::take()?;
+            self.serve(
+                input.lock(),
+                io::BufWriter::with_capacity(4096, output),
+                true,
+            )
+        }
     }
 
     /// [`run`](Self::run), then an exit code: success when stdin ended, failure (after logging
@@ -204,9 +248,22 @@ impl<P: RecordProcessor> Runtime<P> {
     /// assert_eq!(String::from_utf8(output).unwrap().trim(), r#"{"action":"status","responseFor":"wave"}"#);
     /// ```
     pub fn run_on<R: Read, W: Write>(self, input: R, output: W) -> io::Result<()> {
+        self.serve(input, output, false)
+    }
+
+    /// The loop; `signals`: tell the signal watcher when the process waits between actions.
+    fn serve<R: Read, W: Write>(self, input: R, output: W, signals: bool) -> io::Result<()> {
         let mut transport = LineTransport::new(input, output);
         let mut engine = Engine::new(self.processor, self.settings);
-        while let Some(incoming) = transport.next_incoming()? {
+        loop {
+            if signals && !transport.has_unread_line() {
+                crate::signals::waiting();
+            }
+            let next = transport.next_incoming();
+            if signals {
+                crate::signals::working();
+            }
+            let Some(incoming) = next? else { break };
             let handled = match incoming {
                 Incoming::Batch(batch) => engine.handle_batch(batch, &mut transport),
                 Incoming::Parsed(parsed) => engine.handle(parsed, &mut transport),
@@ -251,9 +308,12 @@ pub fn run<P: RecordProcessor>(processor: P) -> io::Result<()> {
     Runtime::new(processor).run()
 }
 
-/// Runs a configured runtime on stdin/stdout and returns the process's exit code: what
-/// `#[kcl::main]` expands to (the same as [`Runtime::run_main`], with the processor bound
-/// checked here, once).
+/// Runs a configured runtime on stdin/stdout and returns the process's exit code (the same as
+/// [`Runtime::run_main`], with the processor bound checked here, once).
+///
+/// The processor is built before the process is [prepared](crate::prepare): prints and
+/// programs started while building it still reach the real stdout and stdin. [`run_main_with`]
+/// prepares first.
 ///
 /// ```no_run
 /// fn main() -> std::process::ExitCode {
@@ -263,6 +323,29 @@ pub fn run<P: RecordProcessor>(processor: P) -> io::Result<()> {
 /// ```
 pub fn run_main<P: RecordProcessor>(runtime: Runtime<P>) -> std::process::ExitCode {
     runtime.run_main()
+}
+
+/// [Prepares](crate::prepare) the process (private stdin and stdout, signals, logging), then
+/// builds the runtime and runs it on stdin/stdout; returns the exit code. What `#[kcl::main]`
+/// expands to: code that builds the processor can print, read stdin and start programs without
+/// touching the daemon's pipes.
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     kcl_core::run_main_with(|| {
+///         println!("lands on stderr"); // the processor is built after the pipes are moved
+///         kcl_core::Runtime::new(kcl_core::from_fn(|_, _| Ok(())))
+///     })
+/// }
+/// ```
+pub fn run_main_with<P: RecordProcessor>(
+    build: impl FnOnce() -> Runtime<P>,
+) -> std::process::ExitCode {
+    if let Err(error) = crate::child::prepare() {
+        tracing::error!("cannot set up the process as a daemon child: {error}");
+        return std::process::ExitCode::FAILURE;
+    }
+    build().run_main()
 }
 
 /// One shard's state machine: dispatches each daemon message to the processor.
@@ -343,6 +426,7 @@ impl<P: RecordProcessor> Engine<P> {
     ) -> io::Result<()> {
         if let ParsedLine::Message(DaemonMessage::Initialize(init)) = &parsed {
             self.shard_id = Arc::from(init.shard_id.as_str());
+            crate::signals::set_shard(&init.shard_id);
         }
         let span = tracing::error_span!("shard", id = %self.shard_id);
         let _entered = span.enter();

@@ -356,6 +356,7 @@ impl<P: RecordProcessor> TestDaemon<P> {
                 strategy: CheckpointStrategy::default(),
                 failure: policy,
                 deadline: None,
+                signal_grace: None,
             },
         )
     }
@@ -389,6 +390,7 @@ impl<P: RecordProcessor> TestDaemon<P> {
                 strategy,
                 failure,
                 deadline: None,
+                signal_grace: None,
             },
         )
     }

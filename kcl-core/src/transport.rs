@@ -94,6 +94,11 @@ impl<R: Read, W: Write> LineTransport<R, W> {
         self.eof && self.start == self.end && self.pending.is_none()
     }
 
+    /// Whether input was read that the engine has not had yet (so the next read does not wait).
+    pub(crate) fn has_unread_line(&self) -> bool {
+        self.pending.is_some() || self.start < self.end
+    }
+
     /// The next line's range in `buffer` (terminator excluded); `None` at the end of input.
     fn next_line(&mut self) -> io::Result<Option<(usize, usize)>> {
         loop {

@@ -180,7 +180,7 @@ pub fn on_failure(_args: TokenStream, input: TokenStream) -> TokenStream {
 /// Generates the binary's `main` from a function returning the processor.
 ///
 /// ```ignore
-/// #[kcl::main(checkpoint = every(records = 1000, seconds = 30))]
+/// #[kcl::main(checkpoint = every(records = 1000, seconds = 30), on_failure = skip, attempts = 5)]
 /// fn main() -> Clicks { Clicks::default() }
 /// ```
 ///
@@ -189,18 +189,29 @@ pub fn on_failure(_args: TokenStream, input: TokenStream) -> TokenStream {
 /// ```ignore
 /// fn main() -> std::process::ExitCode {
 ///     fn __kcl_processor() -> Clicks { Clicks::default() }
-///     kcl::run_main(
-///         __kcl_processor(),
-///         kcl::CheckpointStrategy::Every {
-///             records: Some(1000),
-///             interval: Some(std::time::Duration::from_secs(30)),
-///         },
-///     )
+///     kcl::run_main_with(|| {
+///         kcl::Runtime::new(__kcl_processor())
+///             .checkpoint_strategy(kcl::CheckpointStrategy::Every {
+///                 records: Some(1000),
+///                 interval: Some(std::time::Duration::from_secs(30)),
+///             })
+///             .failure_policy(kcl::FailurePolicy::skip().attempts(5))
+///     })
 /// }
 /// ```
 ///
-/// Options: `checkpoint = batch` (the default: after every batch), `checkpoint = manual`,
-/// `checkpoint = every(records = N, seconds = S)` (either or both).
+/// `run_main_with` prepares the process first (`kcl::prepare`: the daemon's stdin and stdout
+/// moved to private descriptors, SIGINT/SIGTERM handled, logging on stderr), so the function's
+/// body may print, read stdin or start programs without touching the daemon's pipes.
+///
+/// Options:
+/// - `checkpoint = batch` (the default: after every batch), `checkpoint = manual`,
+///   `checkpoint = every(records = N, seconds = S)` (either or both);
+/// - `on_failure = stop` (the default), `skip` (failed records go to the `#[kcl::on_failure]`
+///   hook) or `exit` (see `kcl::FailureAction`);
+/// - `attempts = N`: attempts per failed batch, the first included (default 3).
+///
+/// `.failure_policy(..)` is only generated when `on_failure` or `attempts` is given.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, input: TokenStream) -> TokenStream {
     let options = main_attr::Options::parse(args.into());

@@ -191,11 +191,12 @@ pub fn expand(options: syn::Result<Options>, item: ItemFn) -> TokenStream {
     // Spanned on the return type: "`X` is not a record processor" points there.
     let failure = options.failure_policy();
     let runtime = quote_spanned! {ty.span()=> ::kcl::Runtime::new(__kcl_processor())};
+    // The process is prepared (private stdin and stdout, signals) before the user's code runs.
     quote! {
         #(#attrs)*
         #vis fn #name() -> ::std::process::ExitCode {
             fn __kcl_processor() -> #ty #block
-            ::kcl::run_main(#runtime.checkpoint_strategy(#strategy) #failure)
+            ::kcl::run_main_with(|| #runtime.checkpoint_strategy(#strategy) #failure)
         }
     }
 }
