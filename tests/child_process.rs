@@ -554,3 +554,34 @@ fn a_signal_during_a_hook_never_ends_the_child_before_the_status() {
         Some(Some(0))
     );
 }
+
+/// The hook deadline (2 s in this example, then exit 70) times user code only: the daemon's slow
+/// answer to a checkpoint the handler asked for is not the handler's time.
+#[cfg(unix)]
+#[test]
+fn the_hook_deadline_does_not_count_the_wait_for_a_checkpoint_reply() {
+    let mut child = Live::start("stdout_safety", &[]);
+    child.send(INITIALIZE);
+    child.expect(status("initialize"));
+    child.send(&batch_of("hello"));
+    child.expect(json!({"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}));
+    std::thread::sleep(Duration::from_millis(2500)); // a throttled lease table, say
+    assert_eq!(
+        child.exit_code_within(Duration::ZERO),
+        None,
+        "the watchdog ended the process: {}",
+        child.stderr()
+    );
+    child.send(NULL_REPLY);
+    child.expect(status("processRecords"));
+    child.close_stdin();
+    assert_eq!(
+        child.exit_code_within(Duration::from_secs(10)),
+        Some(Some(0))
+    );
+    assert!(
+        !child.stderr().contains("past its deadline"),
+        "{}",
+        child.stderr()
+    );
+}

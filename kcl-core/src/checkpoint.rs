@@ -6,6 +6,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::time::Duration;
 
+use crate::deadline::Watchdog;
 use crate::message::ChildMessage;
 use crate::position::Position;
 use crate::record::Record;
@@ -113,6 +114,26 @@ impl CheckpointError {
     /// ```
     pub fn is_lease_lost(&self) -> bool {
         matches!(self, CheckpointError::Shutdown)
+    }
+
+    /// Whether nothing more can be checkpointed by this process: the lease moved
+    /// (`ShutdownException`) or the daemon is gone (stdin closed, the pipe broke). Returned from
+    /// a handler, such an error is answered with a status and nothing else: no retry, no
+    /// `on_failure`, no exit; the next owner of the lease resumes from the last checkpoint.
+    ///
+    /// ```
+    /// use kcl_core::CheckpointError;
+    /// assert!(CheckpointError::Shutdown.is_final());
+    /// assert!(CheckpointError::ChannelClosed.is_final());
+    /// assert!(CheckpointError::Io("Broken pipe".into()).is_final());
+    /// assert!(!CheckpointError::Throttling.is_final());
+    /// assert!(!CheckpointError::IllegalArgument.is_final());
+    /// ```
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            CheckpointError::Shutdown | CheckpointError::ChannelClosed | CheckpointError::Io(_)
+        )
     }
 }
 
@@ -296,14 +317,26 @@ pub(crate) struct Progress {
     pub(crate) last_checkpoint_at: Option<std::time::Instant>,
     /// User code asked for a checkpoint of what it handled, as soon as its hook returns.
     pub(crate) requested: bool,
-    /// The daemon closed stdin while a checkpoint reply was awaited: nothing more can be sent.
+    /// The daemon closed stdin while a checkpoint reply was awaited, or the pipe to it broke:
+    /// nothing more can be sent.
     pub(crate) channel_closed: bool,
+    /// The furthest position user code asked to checkpoint during the current handler call. A
+    /// checkpoint request says "handled up to here" even when the daemon fails to store it
+    /// (throttling past the retry budget): those records count as handled.
+    pub(crate) claimed: Option<Position>,
 }
 
 impl Progress {
     /// Whether every delivered record was handled.
     pub(crate) fn all_handled(&self) -> bool {
         self.stall.is_none() && self.handled == self.delivered
+    }
+
+    /// Notes that user code asked to checkpoint up to `position`.
+    fn claim(&mut self, position: Position) {
+        if position.sequence_number().is_numeric() && self.claimed.as_ref() < Some(&position) {
+            self.claimed = Some(position);
+        }
     }
 
     /// Notes a checkpoint the daemon confirmed.
@@ -353,6 +386,9 @@ pub struct Checkpointer<'a> {
     progress: &'a mut Progress,
     retry: &'a RetryPolicy,
     phase: Phase,
+    /// The hook deadline's clock, paused while the daemon is asked (its answer and the retries'
+    /// backoff are not the hook's time).
+    watchdog: Option<&'a Watchdog>,
 }
 
 impl<'a> Checkpointer<'a> {
@@ -367,7 +403,14 @@ impl<'a> Checkpointer<'a> {
             progress,
             retry,
             phase,
+            watchdog: None,
         }
+    }
+
+    /// The same checkpointer, pausing the hook deadline's clock while it waits for the daemon.
+    pub(crate) fn timed_by(mut self, watchdog: Option<&'a Watchdog>) -> Self {
+        self.watchdog = watchdog;
+        self
     }
 
     /// Checkpoints everything delivered so far, including the batch being handled (during
@@ -445,6 +488,10 @@ impl<'a> Checkpointer<'a> {
     /// Checkpoints at a raw sequence number and optional sub-sequence number, as given (the daemon
     /// reads a missing sub-sequence number as 0).
     ///
+    /// The daemon reads the sub-sequence number as a Java `long`: a value above `i64::MAX` is
+    /// refused here with [`CheckpointError::IllegalArgument`], without sending a line the daemon
+    /// could not read (it would skip it and never answer).
+    ///
     /// ```
     /// # use std::{cell::RefCell, rc::Rc};
     /// # use kcl_core::{from_fn, testing::TestDaemon, CheckpointError};
@@ -464,6 +511,14 @@ impl<'a> Checkpointer<'a> {
         sequence_number: &str,
         sub_sequence_number: Option<u64>,
     ) -> Result<(), CheckpointError> {
+        if sub_sequence_number.is_some_and(|n| i64::try_from(n).is_err()) {
+            tracing::warn!(
+                "refusing to checkpoint at {sequence_number}/{}: the daemon reads sub-sequence numbers as a Java long (at most {})",
+                sub_sequence_number.unwrap_or(0),
+                i64::MAX
+            );
+            return Err(CheckpointError::IllegalArgument);
+        }
         let target = Position::new(sequence_number, sub_sequence_number.unwrap_or(0));
         if let Some(stall) = &self.progress.stall {
             if !stall.allows(&target) {
@@ -645,6 +700,38 @@ impl<'a> Checkpointer<'a> {
         if self.progress.channel_closed {
             return Err(CheckpointError::ChannelClosed);
         }
+        let target = match sequence_number {
+            None => self.progress.delivered.clone(),
+            Some(sequence_number) => Some(Position::new(
+                sequence_number,
+                sub_sequence_number.unwrap_or(0),
+            )),
+        };
+        if let Some(watchdog) = self.watchdog {
+            watchdog.pause();
+        }
+        let outcome = self.ask(sequence_number, sub_sequence_number);
+        if let Some(watchdog) = self.watchdog {
+            watchdog.resume();
+        }
+        // Asking for a checkpoint says the records up to there are handled, unless the position
+        // itself was refused.
+        if self.phase == Phase::ProcessRecords
+            && !matches!(outcome, Err(CheckpointError::IllegalArgument))
+        {
+            if let Some(target) = target {
+                self.progress.claim(target);
+            }
+        }
+        outcome
+    }
+
+    /// Sends the request and waits for the reply, retrying throttling and dependency errors.
+    fn ask(
+        &mut self,
+        sequence_number: Option<&str>,
+        sub_sequence_number: Option<u64>,
+    ) -> Result<(), CheckpointError> {
         let message = ChildMessage::Checkpoint {
             sequence_number: sequence_number.map(str::to_owned),
             sub_sequence_number,
@@ -652,17 +739,27 @@ impl<'a> Checkpointer<'a> {
         let attempts = self.retry.max_attempts.max(1);
         let mut attempt = 1;
         loop {
-            self.transport.send(&message)?;
-            let error = match self.transport.recv_reply()? {
-                Reply::Checkpoint(reply) => match reply.error {
+            let reply = self
+                .transport
+                .send(&message)
+                .and_then(|()| self.transport.recv_reply());
+            let error = match reply {
+                Ok(Reply::Checkpoint(reply)) => match reply.error {
                     None => return Ok(()),
                     Some(error) => CheckpointError::from_daemon(&error),
                 },
-                Reply::Eof => {
+                Ok(Reply::Eof) => {
                     self.progress.channel_closed = true;
                     return Err(CheckpointError::ChannelClosed);
                 }
-                Reply::Unexpected(action) => return Err(CheckpointError::UnexpectedReply(action)),
+                Ok(Reply::Unexpected(action)) => {
+                    return Err(CheckpointError::UnexpectedReply(action))
+                }
+                Err(error) => {
+                    // The pipe to the daemon broke (EPIPE: it is gone): nothing more can be sent.
+                    self.progress.channel_closed = true;
+                    return Err(error.into());
+                }
             };
             if error.is_lease_lost() {
                 self.progress.lease_lost = true;

@@ -38,8 +38,10 @@ pub const DEADLINE_EXIT_CODE: i32 = 70;
 
 #[derive(Default)]
 struct Running {
-    /// What is running and since when; `None` between hooks.
+    /// What is running and since when (moved forward by pauses); `None` between hooks.
     call: Option<(String, Instant)>,
+    /// Since when the clock is paused (the runtime waits for the daemon).
+    paused: Option<Instant>,
     /// The current call was already reported.
     reported: bool,
 }
@@ -63,7 +65,11 @@ impl Watchdog {
                 }
                 let mut state = watched.lock().unwrap_or_else(|e| e.into_inner());
                 let late = match &state.call {
-                    Some((what, since)) if !state.reported && since.elapsed() > deadline.after => {
+                    Some((what, since))
+                        if !state.reported
+                            && state.paused.is_none()
+                            && since.elapsed() > deadline.after =>
+                    {
                         Some((what.clone(), since.elapsed()))
                     }
                     _ => None,
@@ -90,11 +96,33 @@ impl Watchdog {
     pub(crate) fn arm(&self, what: String) {
         let mut state = self.running.lock().unwrap_or_else(|e| e.into_inner());
         state.call = Some((what, Instant::now()));
+        state.paused = None;
         state.reported = false;
+    }
+
+    /// Stops the clock: the runtime waits for the daemon (a checkpoint reply and its retries),
+    /// which is not the hook's time.
+    pub(crate) fn pause(&self) {
+        let mut state = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if state.call.is_some() && state.paused.is_none() {
+            state.paused = Some(Instant::now());
+        }
+    }
+
+    /// Starts the clock again where it stopped.
+    pub(crate) fn resume(&self) {
+        let mut state = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(paused) = state.paused.take() {
+            if let Some((_, since)) = &mut state.call {
+                *since += paused.elapsed();
+            }
+        }
     }
 
     /// Marks its end.
     pub(crate) fn disarm(&self) {
-        self.running.lock().unwrap_or_else(|e| e.into_inner()).call = None;
+        let mut state = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        state.call = None;
+        state.paused = None;
     }
 }

@@ -225,7 +225,7 @@ where
             }
             Ok(Err(error)) => return Err(error.at_record(position.clone())),
             Err(panic) => {
-                let message = crate::runtime::panic_message(&*panic);
+                let message = crate::guard::panic_message(&*panic);
                 return Err(Error::msg(format!("panicked: {message}")).at_record(position.clone()));
             }
         }

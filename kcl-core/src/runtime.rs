@@ -1,19 +1,19 @@
 //! The runtime loop: one daemon action in, one hook called, exactly one status out.
 
 use std::io::{self, Read, Write};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::checkpoint::{Checkpointer, Phase, Progress, RetryPolicy};
 use crate::deadline::{DeadlineAction, HookDeadline, Watchdog};
-use crate::error::{Error, Result};
-use crate::failure::{Failure, FailureAction, FailurePolicy};
+use crate::error::Result;
+use crate::failure::FailurePolicy;
+use crate::guard;
 use crate::message::{
     ChildMessage, DaemonMessage, ParsedLine, ProcessRecordsMessage, ShutdownReason,
 };
 use crate::position::Position;
 use crate::processor::RecordProcessor;
-use crate::record::{Batch, Record};
+use crate::record::Record;
 use crate::scan::ScannedBatch;
 use crate::strategy::CheckpointStrategy;
 use crate::transport::{Incoming, LineTransport, Transport};
@@ -350,45 +350,15 @@ pub fn run_main_with<P: RecordProcessor>(
 
 /// One shard's state machine: dispatches each daemon message to the processor.
 pub(crate) struct Engine<P> {
-    processor: P,
+    pub(crate) processor: P,
     pub(crate) progress: Progress,
-    shard_id: Arc<str>,
-    retry: RetryPolicy,
+    pub(crate) shard_id: Arc<str>,
+    pub(crate) retry: RetryPolicy,
     strategy: CheckpointStrategy,
-    failure: FailurePolicy,
+    pub(crate) failure: FailurePolicy,
     /// Set when the failure policy says to end the process.
-    exit: Option<String>,
-    watchdog: Option<Watchdog>,
-}
-
-/// A failed handler call.
-struct HandlerFailure {
-    /// For the log.
-    cause: String,
-    /// The failed record's index in the batch, when the error named one.
-    index: Option<usize>,
-    error: Error,
-}
-
-/// How a hook ended, when it did not succeed.
-fn describe_failure(outcome: std::thread::Result<Result<()>>) -> Option<String> {
-    match outcome {
-        Ok(Ok(())) => None,
-        Ok(Err(error)) => Some(match error.record() {
-            Some(record) => format!("failed at record {record}: {error}"),
-            None => format!("returned an error: {error}"),
-        }),
-        Err(panic) => Some(format!("panicked: {}", panic_message(&*panic))),
-    }
-}
-
-/// The message of a caught panic.
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned())
+    pub(crate) exit: Option<String>,
+    pub(crate) watchdog: Option<Watchdog>,
 }
 
 impl<P: RecordProcessor> Engine<P> {
@@ -442,11 +412,7 @@ impl<P: RecordProcessor> Engine<P> {
             }
             ParsedLine::Message(message) => {
                 let action = message.action();
-                self.arm_watchdog(format!("the {action} hook on shard {}", self.shard_id));
                 self.dispatch(message, transport);
-                if let Some(watchdog) = &self.watchdog {
-                    watchdog.disarm();
-                }
                 if self.exit.is_some() {
                     return Ok(()); // the failure policy ends the process: no status
                 }
@@ -504,9 +470,6 @@ impl<P: RecordProcessor> Engine<P> {
         if let Ok(buffer) = Arc::try_unwrap(buffer) {
             transport.recycle(buffer);
         }
-        if let Some(watchdog) = &self.watchdog {
-            watchdog.disarm();
-        }
         if self.exit.is_some() {
             return Ok(());
         }
@@ -521,8 +484,11 @@ impl<P: RecordProcessor> Engine<P> {
                 self.progress.checkpointed = init.starting_position.checkpoint().cloned();
                 self.progress.last_checkpoint_at = Some(std::time::Instant::now());
                 tracing::debug!(starting_position = ?init.starting_position, "initialize");
-                let outcome = catch_unwind(AssertUnwindSafe(|| self.processor.initialize(&init)));
-                if let Some(cause) = describe_failure(outcome) {
+                let processor = &mut self.processor;
+                let cause = Self::timed(&self.watchdog, "initialize", &self.shard_id, || {
+                    guard::call_hook(|| processor.initialize(&init))
+                });
+                if let Some(cause) = cause {
                     tracing::error!("initialize hook {cause}");
                     let stall = self.progress.stall(None);
                     tracing::error!(
@@ -588,168 +554,83 @@ impl<P: RecordProcessor> Engine<P> {
                 return;
             }
         };
-        let mut batch = Batch::new(self.shard_id.clone(), records, lag);
-        let mut attempt = 1;
-        loop {
-            let Some(failed) = self.call_handler(&batch, transport) else {
-                self.mark_handled(batch.records());
-                break;
-            };
-            // Partial success: the records before the one that failed were handled.
-            let index = failed.index.unwrap_or(0);
-            self.mark_handled(&batch.records()[..index]);
-            let failed_at = batch.records().get(index).map(|r| r.position().clone());
-            let policy = &self.failure;
-            let hopeless = self.progress.channel_closed || self.progress.lease_lost;
-            if attempt < policy.retry.max_attempts && index < batch.len() && !hopeless {
-                let wait = policy.retry.backoff(attempt);
-                tracing::warn!(
-                    "batch ({range}) attempt {attempt}/{} failed: handler {}; retrying from record {} in {wait:?}",
-                    policy.retry.max_attempts,
-                    failed.cause,
-                    failed_at.as_ref().map_or_else(String::new, ToString::to_string),
-                );
-                std::thread::sleep(wait);
-                batch = Batch::new(
-                    self.shard_id.clone(),
-                    batch.records()[index..].to_vec(),
-                    lag,
-                );
-                attempt += 1;
-                continue;
-            }
-            match policy.then {
-                FailureAction::Stop => {
-                    self.fail_batch(
-                        failed_at,
-                        &range,
-                        &format!("handler {} (after {attempt} attempts)", failed.cause),
-                    );
-                }
-                FailureAction::Exit => {
-                    self.fail_batch(
-                        failed_at,
-                        &range,
-                        &format!("handler {} (after {attempt} attempts)", failed.cause),
-                    );
-                    self.exit = Some(format!(
-                        "batch ({range}) failed on every attempt and the failure policy is `exit`: {}",
-                        failed.cause
-                    ));
-                    return;
-                }
-                FailureAction::Skip => {
-                    // The failed record, or the rest of the batch when no record was named.
-                    let end = if failed.index.is_some() {
-                        index + 1
-                    } else {
-                        batch.len()
-                    };
-                    let skipped = &batch.records()[index..end];
-                    if !self.dead_letter(skipped, &failed.error, attempt) {
-                        self.fail_batch(
-                            failed_at,
-                            &range,
-                            &format!(
-                                "handler {} and the on_failure hook failed too",
-                                failed.cause
-                            ),
-                        );
-                        break;
-                    }
-                    self.mark_handled(skipped);
-                    if end == batch.len() {
-                        break;
-                    }
-                    batch = Batch::new(self.shard_id.clone(), batch.records()[end..].to_vec(), lag);
-                    attempt = 1;
-                    continue;
-                }
-            }
-            break;
-        }
-        self.checkpoint_if_due(transport);
+        self.handle_records(records, lag, &range, transport);
     }
 
-    fn arm_watchdog(&self, what: String) {
+    pub(crate) fn arm_watchdog(&self, what: String) {
         if let Some(watchdog) = &self.watchdog {
             watchdog.arm(what);
         }
     }
 
-    /// Calls the handler once; `None` when it succeeded.
-    fn call_handler(
-        &mut self,
-        batch: &Batch,
-        transport: &mut dyn Transport,
-    ) -> Option<HandlerFailure> {
-        if let (Some(first), Some(last)) = (batch.records().first(), batch.last()) {
-            self.arm_watchdog(format!(
-                "the processRecords hook on shard {} ({} records, {} ..= {})",
-                self.shard_id,
-                batch.len(),
-                first.position(),
-                last.position()
-            ));
+    pub(crate) fn disarm_watchdog(&self) {
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.disarm();
         }
+    }
+
+    /// Runs `call` (a hook) with the hook deadline armed.
+    fn timed<T>(
+        watchdog: &Option<Watchdog>,
+        hook: &str,
+        shard_id: &str,
+        call: impl FnOnce() -> T,
+    ) -> T {
+        if let Some(watchdog) = watchdog {
+            watchdog.arm(format!("the {hook} hook on shard {shard_id}"));
+        }
+        let outcome = call();
+        if let Some(watchdog) = watchdog {
+            watchdog.disarm();
+        }
+        outcome
+    }
+
+    /// Calls a hook that may checkpoint (`shutdownRequested`, `shardEnded`), timed by the
+    /// deadline (not while it waits for checkpoint replies); how it failed, if it did.
+    fn call_checkpointing_hook(
+        &mut self,
+        hook: &str,
+        phase: Phase,
+        transport: &mut dyn Transport,
+        call: impl FnOnce(&mut P, &mut Checkpointer<'_>) -> Result<()>,
+    ) -> Option<String> {
         let processor = &mut self.processor;
-        let mut checkpointer = Checkpointer::new(
-            transport,
-            &mut self.progress,
-            &self.retry,
-            Phase::ProcessRecords,
-        );
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            processor.process_records(batch, &mut checkpointer)
-        }));
-        let error = match outcome {
-            Ok(Ok(())) => return None,
-            Ok(Err(error)) => error,
-            Err(panic) => Error::msg(format!("panicked: {}", panic_message(&*panic))),
-        };
-        let index = error
-            .record()
-            .and_then(|p| batch.iter().position(|r| r.position() == p));
-        let cause = match (index, error.record()) {
-            (Some(_), Some(record)) => format!("failed at record {record}: {error}"),
-            _ if error.to_string().starts_with("panicked: ") => error.to_string(),
-            _ => format!("returned an error: {error}"),
-        };
-        Some(HandlerFailure {
-            cause,
-            index,
-            error,
+        let progress = &mut self.progress;
+        let (retry, watchdog) = (&self.retry, &self.watchdog);
+        Self::timed(watchdog, hook, &self.shard_id, || {
+            guard::call_hook(|| {
+                let mut checkpointer = Checkpointer::new(transport, progress, retry, phase)
+                    .timed_by(watchdog.as_ref());
+                call(processor, &mut checkpointer)
+            })
         })
     }
 
-    /// Gives records to the `on_failure` hook; whether they may be skipped.
-    fn dead_letter(&mut self, records: &[Record], error: &Error, attempts: u32) -> bool {
-        let failure = Failure {
-            shard_id: &self.shard_id,
-            records,
-            error,
-            attempts,
-        };
-        let processor = &mut self.processor;
-        let outcome = catch_unwind(AssertUnwindSafe(|| processor.on_failure(&failure)));
-        match describe_failure(outcome) {
-            None => true,
-            Some(cause) => {
-                tracing::error!("on_failure hook {cause}");
-                false
-            }
+    pub(crate) fn mark_handled(&mut self, records: &[Record]) {
+        if let Some(last) = records.last() {
+            self.progress.handled_since_checkpoint += records.len() as u64;
+            self.advance_handled(last.position());
         }
     }
 
-    fn mark_handled(&mut self, records: &[Record]) {
-        if let Some(last) = records.last() {
-            self.progress.handled = Some(last.position().clone());
-            self.progress.handled_since_checkpoint += records.len() as u64;
+    /// A record skipped after the others: every delivered record up to it is now handled.
+    pub(crate) fn mark_handled_through(&mut self, position: Position) {
+        if self.advance_handled(&position) {
+            self.progress.handled_since_checkpoint += 1;
         }
+    }
+
+    fn advance_handled(&mut self, position: &Position) -> bool {
+        let advances = self.progress.handled.as_ref() < Some(position);
+        if advances {
+            self.progress.handled = Some(position.clone());
+        }
+        advances
     }
 
     /// Checkpoints what was handled if the strategy (or the handler) says it is time.
-    fn checkpoint_if_due(&mut self, transport: &mut dyn Transport) {
+    pub(crate) fn checkpoint_if_due(&mut self, transport: &mut dyn Transport) {
         let progress = &mut self.progress;
         let since = progress
             .last_checkpoint_at
@@ -763,7 +644,11 @@ impl<P: RecordProcessor> Engine<P> {
         let Some(handled) = progress.handled.clone() else {
             return;
         };
-        if !due || progress.lease_lost || progress.checkpointed.as_ref() >= Some(&handled) {
+        if !due
+            || progress.lease_lost
+            || progress.channel_closed
+            || progress.checkpointed.as_ref() >= Some(&handled)
+        {
             return;
         }
         let mut checkpointer =
@@ -775,7 +660,7 @@ impl<P: RecordProcessor> Engine<P> {
         }
     }
 
-    fn fail_batch(&mut self, first: Option<Position>, range: &str, cause: &str) {
+    pub(crate) fn fail_batch(&mut self, first: Option<Position>, range: &str, cause: &str) {
         if first.is_none() {
             tracing::error!("empty batch: {cause}; no record is affected");
             return;
@@ -787,45 +672,57 @@ impl<P: RecordProcessor> Engine<P> {
     }
 
     fn lease_lost(&mut self) {
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.processor.lease_lost()));
-        if let Some(cause) = describe_failure(outcome) {
+        let processor = &mut self.processor;
+        let cause = Self::timed(&self.watchdog, "leaseLost", &self.shard_id, || {
+            guard::call_hook(|| processor.lease_lost())
+        });
+        if let Some(cause) = cause {
             tracing::error!("lease_lost hook {cause}");
         }
     }
 
-    fn shutdown_requested(&mut self, transport: &mut dyn Transport) {
-        let processor = &mut self.processor;
-        let mut checkpointer = Checkpointer::new(
-            transport,
-            &mut self.progress,
-            &self.retry,
-            Phase::ShutdownRequested,
-        );
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            processor.shutdown_requested(&mut checkpointer)
-        }));
-        if let Some(cause) = describe_failure(outcome) {
-            tracing::error!("shutdown_requested hook {cause}");
+    /// After a hook that may checkpoint: what it asked for with `request_checkpoint` or
+    /// `Checkpoint::Now` (what was handled, now).
+    fn checkpoint_requested(&mut self, phase: Phase, transport: &mut dyn Transport) {
+        if !std::mem::take(&mut self.progress.requested) || self.progress.lease_lost {
+            return;
+        }
+        let mut checkpointer = Checkpointer::new(transport, &mut self.progress, &self.retry, phase);
+        if let Err(error) = checkpointer.checkpoint_handled() {
+            tracing::warn!("the checkpoint the hook asked for failed: {error}");
         }
     }
 
-    fn shard_ended(&mut self, transport: &mut dyn Transport) {
-        let processor = &mut self.processor;
-        let mut checkpointer = Checkpointer::new(
+    fn shutdown_requested(&mut self, transport: &mut dyn Transport) {
+        self.progress.requested = false;
+        let cause = self.call_checkpointing_hook(
+            "shutdownRequested",
+            Phase::ShutdownRequested,
             transport,
-            &mut self.progress,
-            &self.retry,
-            Phase::ShardEnded,
+            |processor, checkpointer| processor.shutdown_requested(checkpointer),
         );
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            processor.shard_ended(&mut checkpointer)
-        }));
-        if let Some(cause) = describe_failure(outcome) {
+        if let Some(cause) = cause {
+            tracing::error!("shutdown_requested hook {cause}");
+            return;
+        }
+        self.checkpoint_requested(Phase::ShutdownRequested, transport);
+    }
+
+    fn shard_ended(&mut self, transport: &mut dyn Transport) {
+        self.progress.requested = false;
+        let cause = self.call_checkpointing_hook(
+            "shardEnded",
+            Phase::ShardEnded,
+            transport,
+            |processor, checkpointer| processor.shard_ended(checkpointer),
+        );
+        if let Some(cause) = cause {
             tracing::error!(
-                "shard_ended hook {cause}; the end of the shard is not checkpointed, so its child shards wait until it is processed again"
+                "shard_ended hook {cause}; the end of the shard is not checkpointed: the daemon keeps the lease and the shard's children cannot start until the worker restarts and the shard is processed again"
             );
             return;
         }
+        self.checkpoint_requested(Phase::ShardEnded, transport);
         if self.progress.shard_end_checkpointed || self.progress.lease_lost {
             return;
         }

@@ -202,6 +202,18 @@ pub fn trait_method(hook: Hook, sig: &Signature, callee: TokenStream) -> syn::Re
             }
         }
         Hook::ShardEnded | Hook::ShutdownRequested => {
+            // `Checkpoint::Now` (or `request_checkpoint`) asks for a checkpoint of what was
+            // handled once the hook returns, as in `on_records`.
+            let finish = |call: TokenStream| {
+                let call = args::await_if_async(sig.asyncness.is_some(), call);
+                let check = quote_spanned! {output_span=>
+                    ::kcl::handler::finish_batch(&mut *__kcl_checkpointer, __kcl_output)
+                };
+                quote! {
+                    let __kcl_output = #call;
+                    #check?;
+                }
+            };
             let (call, default_checkpoint) = match inputs.as_slice() {
                 [] => (finish(quote!(#callee())), quote!(__kcl_checkpointer.checkpoint_handled()?;)),
                 [ty] if is_checkpointer(ty) => (finish(quote!(#callee(&mut *__kcl_checkpointer))), quote!()),
