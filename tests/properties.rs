@@ -4,7 +4,10 @@
 //! Invariants, checked after every action the daemon sends:
 //! - the stored checkpoint never passes a record that user code did not finish (handled, or
 //!   handed to the `on_failure` hook under `skip`);
-//! - the stored checkpoint never goes backwards.
+//! - the stored checkpoint never goes backwards;
+//! - every action is answered with a status, except under the `exit` policy after a failure of
+//!   records (never after a checkpoint error the handler returned, nor a lost lease);
+//! - `on_failure` never receives records because of a checkpoint error.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,8 +16,8 @@ use std::time::Duration;
 
 use kcl::testing::{sequence_number, StoredCheckpoint, TestDaemon};
 use kcl::{
-    Batch, CheckpointStrategy, Checkpointer, Error, Failure, FailurePolicy, Position, Record,
-    RecordProcessor, Result, StartingPosition,
+    Batch, CheckpointError, CheckpointStrategy, Checkpointer, Error, Failure, FailurePolicy,
+    Position, Record, RecordProcessor, Result, StartingPosition,
 };
 use proptest::prelude::*;
 
@@ -38,6 +41,24 @@ struct Ledger {
     faults_left: BTreeMap<Position, (Fault, u32)>,
     /// Ask for a checkpoint now after batches with this many records (handler-directed).
     request_every: Option<usize>,
+    /// How the handler checkpoints by itself, propagating errors with `?`.
+    own_checkpoint: OwnCheckpoint,
+    /// Dead-lettered because of a checkpoint error (must stay empty).
+    dead_lettered_checkpoint_errors: Vec<String>,
+}
+
+/// A handler's own checkpoint, its error returned with `?`.
+#[derive(Clone, Copy, Debug, Default)]
+enum OwnCheckpoint {
+    /// None.
+    #[default]
+    None,
+    /// `checkpoint()?` after handling the batch.
+    AllAtEnd,
+    /// `checkpoint_at(last)?` after handling the batch.
+    LastAtEnd,
+    /// `checkpoint_handled()?` before handling the batch (the previous batches).
+    HandledFirst,
 }
 
 /// Handles records in order; at a poisoned record with faults left it fails as told. What it
@@ -51,6 +72,10 @@ impl RecordProcessor for Processor {
         batch: &Batch,
         checkpointer: &mut Checkpointer<'_>,
     ) -> Result<()> {
+        let own = self.0.borrow().own_checkpoint;
+        if let OwnCheckpoint::HandledFirst = own {
+            checkpointer.checkpoint_handled()?;
+        }
         let mut ledger = self.0.borrow_mut();
         for (index, record) in batch.iter().enumerate() {
             let Some((fault, left)) = ledger.faults_left.get_mut(record.position()) else {
@@ -84,11 +109,26 @@ impl RecordProcessor for Processor {
         if ledger.request_every.is_some_and(|n| batch.len() >= n) {
             checkpointer.request_checkpoint();
         }
+        drop(ledger);
+        match own {
+            OwnCheckpoint::AllAtEnd => checkpointer.checkpoint()?,
+            OwnCheckpoint::LastAtEnd => {
+                if let Some(last) = batch.last() {
+                    checkpointer.checkpoint_at(last)?;
+                }
+            }
+            OwnCheckpoint::None | OwnCheckpoint::HandledFirst => {}
+        }
         Ok(())
     }
 
     fn on_failure(&mut self, failure: &Failure<'_>) -> Result<()> {
         let mut ledger = self.0.borrow_mut();
+        if let Some(error) = failure.error.downcast_ref::<CheckpointError>() {
+            ledger
+                .dead_lettered_checkpoint_errors
+                .push(error.to_string());
+        }
         for record in failure.records {
             *ledger
                 .finished
@@ -188,13 +228,20 @@ proptest! {
         replies in proptest::collection::vec(0u8..12, 0..20),
         strategy in 0u8..4,
         every in 1u64..10,
-        skip in any::<bool>(),
+        then in 0u8..3,
         attempts in 1u32..4,
         request_every in proptest::option::of(1usize..6),
+        own_checkpoint in 0u8..4,
         end_with_shard_end in any::<bool>(),
     ) {
         let all = records(count, aggregated_every);
-        let ledger = Rc::new(RefCell::new(Ledger { request_every, ..Ledger::default() }));
+        let own_checkpoint = [
+            OwnCheckpoint::None,
+            OwnCheckpoint::AllAtEnd,
+            OwnCheckpoint::LastAtEnd,
+            OwnCheckpoint::HandledFirst,
+        ][own_checkpoint as usize];
+        let ledger = Rc::new(RefCell::new(Ledger { request_every, own_checkpoint, ..Ledger::default() }));
         for (index, fault, times) in poison {
             if let Some(record) = all.get(index % all.len()) {
                 let fault = [Fault::ErrAtRecord, Fault::Err, Fault::Panic][fault as usize];
@@ -202,7 +249,7 @@ proptest! {
                 ledger.borrow_mut().faults_left.insert(record.position().clone(), (fault, times));
             }
         }
-        let policy = if skip { FailurePolicy::skip() } else { FailurePolicy::stop() }
+        let policy = [FailurePolicy::stop, FailurePolicy::skip, FailurePolicy::exit][then as usize]()
             .attempts(attempts)
             .backoff(Duration::ZERO, Duration::ZERO);
         let runtime = kcl::Runtime::new(Processor(ledger.clone()))
@@ -224,15 +271,25 @@ proptest! {
                 break;
             }
             let end = (offset + size).min(all.len());
-            daemon.process_records(all[offset..end].to_vec(), Some(0));
+            let step = daemon.process_records(all[offset..end].to_vec(), Some(0));
             offset = end;
             check_invariants(daemon.stored_checkpoint(), &all, &ledger.borrow(), &mut last)?;
+            prop_assert!(ledger.borrow().dead_lettered_checkpoint_errors.is_empty());
+            if let Some(reason) = daemon.exit_reason() {
+                // Only a failure of records may end the process, and only under `exit`.
+                prop_assert_eq!(then, 2);
+                prop_assert!(reason.contains("poisoned"), "exit for {}", reason);
+                prop_assert!(step.status.is_none());
+                return Ok(()); // the process is gone
+            }
+            prop_assert_eq!(step.status.as_deref(), Some("processRecords"));
         }
-        if end_with_shard_end && offset >= all.len() {
-            daemon.shard_ended();
+        let step = if end_with_shard_end && offset >= all.len() {
+            daemon.shard_ended()
         } else {
-            daemon.shutdown_requested();
-        }
+            daemon.shutdown_requested()
+        };
+        prop_assert!(step.status.is_some());
         check_invariants(daemon.stored_checkpoint(), &all, &ledger.borrow(), &mut last)?;
     }
 }
