@@ -254,13 +254,11 @@ impl<P: RecordProcessor> Engine<P> {
     /// Calls the handler once; `None` when it succeeded. The hook deadline times the call
     /// (not the checkpoint replies it waits for).
     fn call_handler(&mut self, batch: &Batch, transport: &mut dyn Transport) -> Option<Failed> {
-        if !batch.is_empty() {
-            self.arm_watchdog(format!(
-                "the processRecords hook on shard {} ({})",
-                self.shard_id,
-                span(batch.records())
-            ));
-        }
+        self.arm_watchdog(format!(
+            "the processRecords hook on shard {} ({})",
+            self.shard_id,
+            span(batch.records())
+        ));
         self.progress.claimed = None;
         let processor = &mut self.processor;
         let progress = &mut self.progress;

@@ -255,35 +255,46 @@ impl<P: RecordProcessor> Runtime<P> {
     fn serve<R: Read, W: Write>(self, input: R, output: W, signals: bool) -> io::Result<()> {
         let mut transport = LineTransport::new(input, output);
         let mut engine = Engine::new(self.processor, self.settings);
-        loop {
-            if signals && !transport.has_unread_line() {
-                crate::signals::waiting();
-            }
-            let next = transport.next_incoming();
-            if signals {
-                crate::signals::working();
-            }
-            let Some(incoming) = next? else { break };
-            let handled = match incoming {
-                Incoming::Batch(batch) => engine.handle_batch(batch, &mut transport),
-                Incoming::Parsed(parsed) => engine.handle(parsed, &mut transport),
-            };
-            if let Err(error) = handled {
-                // The daemon died while this action was in flight: stdin has ended and stdout is
-                // closed. That is the end of input, not a failure of this process.
-                if error.kind() == io::ErrorKind::BrokenPipe && transport.input_ended() {
-                    tracing::info!("the daemon is gone (stdin ended, stdout closed); exiting");
-                    return Ok(());
-                }
-                return Err(error);
-            }
-            if let Some(reason) = engine.exit_reason() {
-                return Err(io::Error::other(reason.to_owned()));
-            }
-        }
-        tracing::debug!(shard = %engine.shard_id, "stdin closed; exiting");
-        Ok(())
+        let result = serve_until_the_end(&mut engine, &mut transport, signals);
+        // The processor's `Drop` is user code too.
+        guard::drop_quietly(engine);
+        result
     }
+}
+
+fn serve_until_the_end<P: RecordProcessor, R: Read, W: Write>(
+    engine: &mut Engine<P>,
+    transport: &mut LineTransport<R, W>,
+    signals: bool,
+) -> io::Result<()> {
+    loop {
+        if signals && !transport.has_unread_line() {
+            crate::signals::waiting();
+        }
+        let next = transport.next_incoming();
+        if signals {
+            crate::signals::working();
+        }
+        let Some(incoming) = next? else { break };
+        let handled = match incoming {
+            Incoming::Batch(batch) => engine.handle_batch(batch, transport),
+            Incoming::Parsed(parsed) => engine.handle(parsed, transport),
+        };
+        if let Err(error) = handled {
+            // The daemon died while this action was in flight: stdin has ended and stdout is
+            // closed. That is the end of input, not a failure of this process.
+            if error.kind() == io::ErrorKind::BrokenPipe && transport.input_ended() {
+                tracing::info!("the daemon is gone (stdin ended, stdout closed); exiting");
+                return Ok(());
+            }
+            return Err(error);
+        }
+        if let Some(reason) = engine.exit_reason() {
+            return Err(io::Error::other(reason.to_owned()));
+        }
+    }
+    tracing::debug!(shard = %engine.shard_id, "stdin closed; exiting");
+    Ok(())
 }
 
 /// Runs `processor` as a MultiLangDaemon child on stdin/stdout with the default settings.
