@@ -6,7 +6,10 @@
 //!
 //! Anything else — other key orders, escapes in a partition key, `null` data, a number where a
 //! string is expected — fails the first pass, which changes nothing, and the general (serde)
-//! parser handles the line, so behaviour never depends on which path ran.
+//! parser handles the line, so behaviour never depends on which path ran. The scanner is never
+//! more lenient than JSON: no leading zeros, no raw control bytes inside strings, and only
+//! JSON's whitespace (space, tab, CR, LF) after the closing brace; whatever it refuses, the
+//! serde path decides.
 
 use std::sync::Arc;
 
@@ -60,25 +63,40 @@ impl<'a> Cursor<'a> {
         self.bytes.get(self.at).copied()
     }
 
-    /// A string without escapes: the range between the quotes.
-    fn plain_string(&mut self) -> Option<(usize, usize)> {
+    /// A string without escapes or raw control bytes (which JSON forbids inside strings): the
+    /// range between the quotes. `ascii` also refuses bytes above 0x7f (for base64 text, so
+    /// that the line's bytes are exactly what the serde path sees).
+    fn plain_string(&mut self, ascii: bool) -> Option<(usize, usize)> {
         self.literal(b"\"")?;
         let start = self.at;
         let len = memchr::memchr(b'"', &self.bytes[start..])?;
-        if memchr::memchr(b'\\', &self.bytes[start..start + len]).is_some() {
+        // One branch-free pass (it vectorises) for everything the serde path would read
+        // differently: escapes, control bytes and, for base64, non-ASCII bytes.
+        let limit = if ascii { 0x60 } else { 0xe0 };
+        let unusual = self.bytes[start..start + len]
+            .iter()
+            .fold(false, |found, &b| {
+                found | (b == b'\\') | (b.wrapping_sub(0x20) >= limit)
+            });
+        if unusual {
             return None;
         }
         self.at = start + len + 1;
         Some((start, start + len))
     }
 
+    /// A JSON integer: an optional minus sign, then `0` alone or digits not starting with `0`.
     fn integer(&mut self) -> Option<i64> {
         let start = self.at;
         if self.peek() == Some(b'-') {
             self.at += 1;
         }
+        let digits = self.at;
         while self.peek().is_some_and(|b| b.is_ascii_digit()) {
             self.at += 1;
+        }
+        if self.at - digits > 1 && self.bytes[digits] == b'0' {
+            return None; // a leading zero: not JSON
         }
         std::str::from_utf8(&self.bytes[start..self.at])
             .ok()?
@@ -103,12 +121,12 @@ pub(crate) fn layout(line: &[u8]) -> Option<Layout> {
     if cursor.peek() != Some(b']') {
         loop {
             cursor.literal(br#"{"data":"#)?;
-            let data = cursor.plain_string()?;
+            let data = cursor.plain_string(true)?;
             cursor.literal(br#","partitionKey":"#)?;
-            let key = cursor.plain_string()?;
+            let key = cursor.plain_string(false)?;
             std::str::from_utf8(&line[key.0..key.1]).ok()?;
             cursor.literal(br#","sequenceNumber":"#)?;
-            let (start, end) = cursor.plain_string()?;
+            let (start, end) = cursor.plain_string(true)?;
             let sequence = &line[start..end];
             if sequence.is_empty() || !sequence.iter().all(u8::is_ascii_digit) {
                 return None;
@@ -138,7 +156,11 @@ pub(crate) fn layout(line: &[u8]) -> Option<Layout> {
         None => None,
     };
     cursor.literal(b"}")?;
-    if !line[cursor.at..].iter().all(u8::is_ascii_whitespace) {
+    // JSON's whitespace only (not form feed or vertical tab).
+    if !line[cursor.at..]
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    {
         return None;
     }
     Some(Layout {
@@ -266,6 +288,58 @@ mod tests {
         );
         assert!(error.contains("pk-1"), "{error}");
         assert_eq!(scanned.first.unwrap().sub_sequence_number(), 0);
+    }
+
+    /// Every form serde_json refuses (JSON's grammar) must fail the first pass too, so that the
+    /// serde path decides; a lone `0` and `-0` are whole numbers and stay accepted.
+    #[test]
+    fn is_exactly_as_strict_as_json() {
+        let refused = [
+            // leading zeros
+            LINE.replace(":1700000000000,", ":01700000000000,"),
+            LINE.replace(":1700000000000,", ":-01700000000000,"),
+            LINE.replace(r#""subSequenceNumber":2,"#, r#""subSequenceNumber":02,"#),
+            LINE.replace(r#""subSequenceNumber":2,"#, r#""subSequenceNumber":00,"#),
+            LINE.replace(r#""millisBehindLatest":5}"#, r#""millisBehindLatest":05}"#),
+            // raw control bytes inside strings
+            LINE.replace("pk-1", "pk\t1"),
+            LINE.replace("pk-1", "pk\u{1}1"),
+            LINE.replace("pk-1", "pk\u{1f}1"),
+            LINE.replace("aGVsbG8=", "aGVs\tbG8="),
+            // trailing bytes that are not JSON whitespace
+            format!("{LINE}\u{c}"),
+            format!("{LINE}\u{b}"),
+            format!("{LINE} \u{0}"),
+        ];
+        let mut taken = Vec::new();
+        for line in &refused {
+            assert!(
+                serde_json::from_str::<serde_json::Value>(line).is_err(),
+                "serde_json takes {line:?}"
+            );
+            if layout(line.as_bytes()).is_some() {
+                taken.push(line.chars().take(200).collect::<String>());
+            }
+        }
+        assert!(
+            taken.is_empty(),
+            "the scanner takes {} of {} lines JSON refuses: {taken:#?}",
+            taken.len(),
+            refused.len()
+        );
+        let accepted = [
+            format!("{LINE} \t\r\n"),
+            LINE.replace(":1700000000000,", ":0,"),
+            LINE.replace(":1700000000000,", ":-0,"),
+            LINE.replace(r#""millisBehindLatest":5}"#, r#""millisBehindLatest":0}"#),
+            LINE.replace("pk-1", "pk\u{7f}~ \u{80}"),
+        ];
+        for line in accepted {
+            assert!(
+                layout(line.as_bytes()).is_some(),
+                "the scanner refuses {line:?}"
+            );
+        }
     }
 
     #[test]
