@@ -2,7 +2,9 @@
 
 use std::io::{self, Read, Write};
 
-use crate::message::{parse_line, CheckpointReply, ChildMessage, DaemonMessage, ParsedLine};
+use crate::message::{
+    parse_line, unanswerable_known_action, CheckpointReply, ChildMessage, DaemonMessage, ParsedLine,
+};
 use crate::scan::{self, ScannedBatch};
 
 /// What came back after a checkpoint request.
@@ -183,10 +185,16 @@ impl<R: Read, W: Write> LineTransport<R, W> {
             match parse_line(line) {
                 ParsedLine::Blank => continue,
                 ParsedLine::Junk { cause } => {
-                    tracing::warn!(
-                        "skipping a line that is not a protocol message ({cause}): {}",
-                        excerpt(line)
-                    );
+                    match unanswerable_known_action(line) {
+                        Some((action, reason)) => tracing::error!(
+                            "skipping a line that is not a protocol message ({cause}) although it names the daemon action {action:?}: {reason}; no status is sent, and if the daemon did send it, it waits for one forever: {}",
+                            excerpt(line)
+                        ),
+                        None => tracing::warn!(
+                            "skipping a line that is not a protocol message ({cause}): {}",
+                            excerpt(line)
+                        ),
+                    }
                     continue;
                 }
                 parsed => return Ok(Some(Incoming::Parsed(parsed))),
