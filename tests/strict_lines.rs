@@ -180,3 +180,25 @@ fn a_known_action_that_is_not_the_first_key_is_logged_as_an_error() {
         .contains("WARN"));
     assert!(!other.log.contains("ERROR"), "{}", other.log);
 }
+
+/// Finding 8: the Java field is a nullable `String` and Jackson writes nulls, so
+/// `"partitionKey":null` is read as an empty key and the record is delivered, on both paths.
+#[test]
+fn a_null_partition_key_is_an_empty_key_on_both_paths() {
+    let line = batch("null", "1700000000000");
+    for line in [line.clone(), spaced(&line)] {
+        let run = run(&[INIT, &line]);
+        assert_eq!(
+            run.lines,
+            [status("initialize"), status("processRecords")],
+            "{line}"
+        );
+        assert_eq!(run.seen, [(String::new(), b"hello".to_vec())], "{line}");
+        assert!(!run.log.contains("ERROR"), "{}", run.log);
+    }
+    assert_eq!(
+        kcl_core::__not_api::check(line.as_bytes()),
+        Ok(true),
+        "the fast path takes the daemon's form and agrees with the serde path"
+    );
+}

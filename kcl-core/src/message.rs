@@ -109,6 +109,9 @@ pub struct ProcessRecordsMessage {
 /// assert_eq!(record.sequence_number, "42"); // a number on the wire, kept as text
 /// assert_eq!((record.data, record.sub_sequence_number), (None, None));
 /// assert_eq!(record.approximate_arrival_timestamp, None);
+/// let json = r#"{"data":"aGk=","partitionKey":null,"sequenceNumber":"7"}"#;
+/// let record: kcl_core::message::WireRecord = serde_json::from_str(json).unwrap();
+/// assert_eq!(record.partition_key, ""); // Jackson writes a null key as null
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -116,8 +119,8 @@ pub struct WireRecord {
     /// Standard base64 of the payload (`null` is read as an empty payload).
     #[serde(default)]
     pub data: Option<String>,
-    /// The partition key (an empty string when absent).
-    #[serde(default)]
+    /// The partition key (an empty string when absent or `null`: the Java field is nullable).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub partition_key: String,
     /// The sequence number, kept as text.
     #[serde(deserialize_with = "sequence_text")]
@@ -544,6 +547,10 @@ impl<'de> Visitor<'de> for NumberOrText {
     fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)
     }
+}
+
+fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 fn lenient_sequence<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

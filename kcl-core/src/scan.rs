@@ -123,8 +123,15 @@ pub(crate) fn layout(line: &[u8]) -> Option<Layout> {
             cursor.literal(br#"{"data":"#)?;
             let data = cursor.plain_string(true)?;
             cursor.literal(br#","partitionKey":"#)?;
-            let key = cursor.plain_string(false)?;
-            std::str::from_utf8(&line[key.0..key.1]).ok()?;
+            // Jackson writes a null key as `null`: an empty key, as on the serde path.
+            let key = match cursor.literal(b"null") {
+                Some(()) => (cursor.at, cursor.at),
+                None => {
+                    let key = cursor.plain_string(false)?;
+                    std::str::from_utf8(&line[key.0..key.1]).ok()?;
+                    key
+                }
+            };
             cursor.literal(br#","sequenceNumber":"#)?;
             let (start, end) = cursor.plain_string(true)?;
             let sequence = &line[start..end];
