@@ -755,6 +755,11 @@ impl<'a> Checkpointer<'a> {
                 Ok(Reply::Unexpected(action)) => {
                     return Err(CheckpointError::UnexpectedReply(action))
                 }
+                Ok(Reply::Malformed(cause)) => {
+                    return Err(CheckpointError::UnexpectedReply(format!(
+                        "a checkpoint reply that cannot be read ({cause})"
+                    )))
+                }
                 Err(error) => {
                     // The pipe to the daemon broke (EPIPE: it is gone): nothing more can be sent.
                     self.progress.channel_closed = true;

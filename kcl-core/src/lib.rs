@@ -52,6 +52,13 @@ mod strategy;
 pub mod testing;
 mod transport;
 
+/// Internals for the fuzz targets and tests (the `scan_vs_serde` differential check). Not API:
+/// no stability promise, may change in any release.
+#[doc(hidden)]
+pub mod __not_api {
+    pub use crate::scan::differential::{check, fast_path, serde_path, Outcome};
+}
+
 pub use checkpoint::{CheckpointError, Checkpointer, RetryPolicy, Stall};
 pub use child::prepare;
 pub use deadline::{DeadlineAction, HookDeadline, DEADLINE_EXIT_CODE};

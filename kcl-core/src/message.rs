@@ -109,6 +109,9 @@ pub struct ProcessRecordsMessage {
 /// assert_eq!(record.sequence_number, "42"); // a number on the wire, kept as text
 /// assert_eq!((record.data, record.sub_sequence_number), (None, None));
 /// assert_eq!(record.approximate_arrival_timestamp, None);
+/// let json = r#"{"data":"aGk=","partitionKey":null,"sequenceNumber":"7"}"#;
+/// let record: kcl_core::message::WireRecord = serde_json::from_str(json).unwrap();
+/// assert_eq!(record.partition_key, ""); // Jackson writes a null key as null
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -116,8 +119,8 @@ pub struct WireRecord {
     /// Standard base64 of the payload (`null` is read as an empty payload).
     #[serde(default)]
     pub data: Option<String>,
-    /// The partition key (an empty string when absent).
-    #[serde(default)]
+    /// The partition key (an empty string when absent or `null`: the Java field is nullable).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub partition_key: String,
     /// The sequence number, kept as text.
     #[serde(deserialize_with = "sequence_text")]
@@ -261,6 +264,16 @@ impl ChildMessage {
 /// }
 /// assert!(matches!(parse_line(br#"{"action":7}"#), ParsedLine::Junk { .. }));
 /// assert_eq!(parse_line(b""), ParsedLine::Blank);
+/// // Not JSON (a leading zero), but it starts as the daemon writes a known action: malformed.
+/// match parse_line(br#"{"action":"initialize","shardId":"s","sequenceNumber":"1","subSequenceNumber":01}"#) {
+///     ParsedLine::Malformed { action, cause } => {
+///         assert_eq!(action, "initialize");
+///         assert!(cause.starts_with("invalid number"), "{cause}");
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// // Cut short: junk (what it asks is unknown).
+/// assert!(matches!(parse_line(br#"{"action":"leaseLost""#), ParsedLine::Junk { .. }));
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum ParsedLine {
@@ -270,14 +283,17 @@ pub enum ParsedLine {
     Message(DaemonMessage),
     /// A JSON object with a string `action` this SDK does not know.
     UnknownAction(String),
-    /// A JSON object naming a known action whose fields are unusable (wrong types, missing keys).
+    /// A JSON object naming a known action whose fields are unusable (wrong types, missing keys),
+    /// or a line that is not JSON but starts as the daemon writes a known action
+    /// (`{"action":"<known>",` with `action` the first key) and is not cut short.
     Malformed {
         /// The action the line names.
         action: String,
         /// What was wrong with it.
         cause: String,
     },
-    /// Not a JSON object with an `action`: skipped.
+    /// Not a JSON object with an `action`, nor a broken line that starts as a known action:
+    /// skipped.
     Junk {
         /// Why it is not a message.
         cause: String,
@@ -356,10 +372,97 @@ fn diagnose(line: &[u8], error: serde_json::Error) -> ParsedLine {
         Ok(_) => ParsedLine::Junk {
             cause: "`action` is not a string".into(),
         },
-        Err(_) => ParsedLine::Junk {
-            cause: error.to_string(),
+        // Not JSON at all. If it starts as the daemon writes every message, with a known
+        // `action` as the first key, it is that message, broken: the daemon waits for its
+        // status, so it is answered as malformed. A line cut short is not (see
+        // `unanswerable_known_action`), nor is one whose `action` comes later, where the text
+        // could lie inside a value.
+        Err(_) => match leading_action(line) {
+            Some(action) if is_known_action(&action) && !error.is_eof() => ParsedLine::Malformed {
+                action,
+                cause: error.to_string(),
+            },
+            _ => ParsedLine::Junk {
+                cause: error.to_string(),
+            },
         },
     }
+}
+
+/// JSON's whitespace.
+fn is_json_space(byte: &u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// The JSON string token at `*at` (escapes decoded); moves past it and any whitespace after.
+fn string_token(line: &[u8], at: &mut usize) -> Option<String> {
+    if line.get(*at) != Some(&b'"') {
+        return None;
+    }
+    let mut end = *at + 1;
+    loop {
+        match line.get(end)? {
+            b'\\' => end += 2,
+            b'"' => break,
+            _ => end += 1,
+        }
+    }
+    let text = serde_json::from_slice::<String>(&line[*at..=end]).ok()?;
+    *at = end + 1;
+    while line.get(*at).is_some_and(is_json_space) {
+        *at += 1;
+    }
+    Some(text)
+}
+
+/// The string value of the `action` member starting at `*at` (`"action"`, `:`, a string), and
+/// the offset just past it and the whitespace after it.
+fn action_member(line: &[u8], mut at: usize) -> Option<(String, usize)> {
+    if string_token(line, &mut at)? != "action" || line.get(at) != Some(&b':') {
+        return None;
+    }
+    at += 1;
+    while line.get(at).is_some_and(is_json_space) {
+        at += 1;
+    }
+    let action = string_token(line, &mut at)?;
+    Some((action, at))
+}
+
+/// The value of `action` when it is the first member of the object the line starts with, as
+/// the daemon writes every message (`{"action":"leaseLost",…` or `…}`; JSON whitespace allowed
+/// between tokens), whatever is wrong further on. Record payloads and partition keys come
+/// after it, so text inside them is never taken for the line's action.
+fn leading_action(line: &[u8]) -> Option<String> {
+    let mut at = line.iter().position(|b| !is_json_space(b))?;
+    if line[at] != b'{' {
+        return None;
+    }
+    at += 1;
+    while line.get(at).is_some_and(is_json_space) {
+        at += 1;
+    }
+    let (action, after) = action_member(line, at)?;
+    matches!(line.get(after)?, b',' | b'}').then_some(action)
+}
+
+/// For a line [`parse_line`] found to be junk that still seems to name a known daemon action:
+/// the action, and why the line cannot be answered with a status (the runtime logs it as an
+/// error: if the daemon did send it, it waits for a status that never comes).
+pub(crate) fn unanswerable_known_action(line: &[u8]) -> Option<(String, &'static str)> {
+    if let Some(action) = leading_action(line).filter(|action| is_known_action(action)) {
+        return Some((
+            action,
+            "the line is cut short (what a daemon stopped mid-write leaves behind), so what it asks is unknown",
+        ));
+    }
+    memchr::memmem::find_iter(line, b"\"action\"").find_map(|at| {
+        let (action, _) = action_member(line, at)?;
+        is_known_action(&action).then_some((
+            action,
+            "`action` is not its first key, as the daemon writes it, so the text may lie inside a value such as a partition key",
+        ))
+    })
 }
 
 fn is_known_action(action: &str) -> bool {
@@ -444,6 +547,10 @@ impl<'de> Visitor<'de> for NumberOrText {
     fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)
     }
+}
+
+fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 fn lenient_sequence<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -629,6 +736,73 @@ mod tests {
                 error: None
             }))
         );
+    }
+
+    /// A line that is not JSON but starts like the daemon's messages (`{"action":"<known>",`)
+    /// is answered as malformed, never dropped: the daemon waits for its status.
+    #[test]
+    fn syntax_errors_in_a_line_naming_a_known_action_are_malformed() {
+        let cases: [(&[u8], &str); 9] = [
+            (
+                br#"{"action":"processRecords","records":[{"data":"aGk=","partitionKey":"k","sequenceNumber":"1","approximateArrivalTimestamp":01700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
+                "processRecords",
+            ),
+            (
+                b"{\"action\":\"processRecords\",\"records\":[{\"data\":\"aGk=\",\"partitionKey\":\"a\tb\",\"sequenceNumber\":\"1\"}],\"millisBehindLatest\":0}",
+                "processRecords",
+            ),
+            (b"{\"action\":\"leaseLost\"}\x0c", "leaseLost"),
+            (br#"{"action":"shardEnded",}"#, "shardEnded"),
+            (
+                br#"{"action":"initialize","shardId":"s","sequenceNumber":"1","subSequenceNumber":00}"#,
+                "initialize",
+            ),
+            (br#"{"action":"shutdownRequested"} x"#, "shutdownRequested"),
+            (
+                br#" { "action" : "shutdown" , "reason":"ZOMBIE" "x"}"#,
+                "shutdown",
+            ),
+            (br#"{"action":"le\u0061seLost",]"#, "leaseLost"),
+            (
+                b"{\"action\":\"checkpoint\",\"sequenceNumber\":\"1\x01\",\"subSequenceNumber\":0,\"error\":null}",
+                "checkpoint",
+            ),
+        ];
+        let mut wrong = Vec::new();
+        for (line, expected) in cases {
+            match parse_line(line) {
+                ParsedLine::Malformed { action, cause } if action == expected => {
+                    assert!(!cause.is_empty());
+                }
+                other => wrong.push(format!("{:?} -> {other:?}", String::from_utf8_lossy(line))),
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    /// Lines that do not start as a daemon message with a known action stay junk, whatever
+    /// text they hold further on; so do lines cut short (see `transport`).
+    #[test]
+    fn other_broken_lines_stay_junk() {
+        for line in [
+            &br#"{"action":"processRecords","records":[{"#[..],
+            br#"{"action":"processRecords""#,
+            br#"{"records":[{"partitionKey":"{\"action\":\"leaseLost\"}"}],"action":"processRecords",]"#,
+            br#"{"records":[],"action":"leaseLost",]"#,
+            br#"DEBUG {"action":"leaseLost"}"#,
+            br#"{"action":"wave",]"#,
+            br#"{"action":"leaseLost"x}"#,
+            br#"{"action":"LEASELOST",]"#,
+            b"{\"action\":\"lease\0Lost\"}",
+            br#"["action","leaseLost",]"#,
+        ] {
+            assert!(
+                matches!(parse_line(line), ParsedLine::Junk { .. }),
+                "{:?} -> {:?}",
+                String::from_utf8_lossy(line),
+                parse_line(line)
+            );
+        }
     }
 
     #[test]

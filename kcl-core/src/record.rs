@@ -32,8 +32,10 @@ pub(crate) const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
 pub struct Record {
     /// Payloads and partition keys of this record's batch.
     bytes: Arc<Vec<u8>>,
-    data: (u32, u32),
-    key: (u32, u32),
+    /// Where the payload lies in `bytes`.
+    data: Span,
+    /// Where the partition key lies in `bytes`: always valid UTF-8 (see [`Record::partition_key`]).
+    key: Span,
     position: Position,
     arrival_millis: Option<i64>,
 }
@@ -67,14 +69,21 @@ pub(crate) struct RecordsBuilder {
 }
 
 struct Parts {
-    data: (u32, u32),
-    key: (u32, u32),
+    data: Span,
+    key: Span,
     position: Position,
     arrival_millis: Option<i64>,
 }
 
-fn span(start: usize, end: usize) -> (u32, u32) {
-    (start as u32, end as u32)
+/// A range of a batch's buffer: full `usize` offsets, so a buffer of any size is addressed
+/// exactly (offsets narrowed to `u32` wrapped past 4 GiB, and the key's range could then fall
+/// inside a payload, which `partition_key` would have read as UTF-8 unchecked).
+type Span = (usize, usize);
+
+/// The span `start..end`; `start <= end` always holds for the spans a record keeps.
+fn span(start: usize, end: usize) -> Span {
+    assert!(start <= end, "span {start}..{end} is reversed");
+    (start, end)
 }
 
 impl RecordsBuilder {
@@ -159,7 +168,8 @@ impl RecordsBuilder {
 }
 
 impl Record {
-    /// A record whose payload and key lie in `bytes` (shared with its batch).
+    /// A record whose payload and key lie in `bytes` (shared with its batch). `key` must be a
+    /// range of valid UTF-8 (`partition_key` relies on it); `scan::layout` checks it.
     pub(crate) fn in_buffer(
         bytes: Arc<Vec<u8>>,
         data: (usize, usize),
@@ -167,6 +177,9 @@ impl Record {
         position: Position,
         arrival_millis: Option<i64>,
     ) -> Self {
+        debug_assert!(bytes
+            .get(key.0..key.1)
+            .is_some_and(|key| std::str::from_utf8(key).is_ok()));
         Record {
             bytes,
             data: span(data.0, data.1),
@@ -233,7 +246,7 @@ impl Record {
     /// assert_eq!(r.data().len(), 3);
     /// ```
     pub fn data(&self) -> &[u8] {
-        &self.bytes[self.data.0 as usize..self.data.1 as usize]
+        &self.bytes[self.data.0..self.data.1]
     }
 
     /// The payload as an owned vector (a copy: records share their batch's buffer).
@@ -253,8 +266,11 @@ impl Record {
     /// assert_eq!(r.partition_key(), "customer-42");
     /// ```
     pub fn partition_key(&self) -> &str {
-        let bytes = &self.bytes[self.key.0 as usize..self.key.1 as usize];
-        // SAFETY: keys are copied into the buffer from `&str`s.
+        let bytes = &self.bytes[self.key.0..self.key.1];
+        // SAFETY: `key` is the exact range (no narrowing cast anywhere) where the key was put:
+        // copied from a `&str` (`RecordsBuilder`), or checked with `str::from_utf8` or empty
+        // (`scan::layout`, through `Record::in_buffer`); the buffer is never written after the
+        // records are made (it is behind an `Arc`).
         unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
@@ -540,6 +556,21 @@ mod tests {
         assert!(one(Some("")).unwrap().data().is_empty());
         assert!(one(None).unwrap().data().is_empty());
         assert_eq!(one(Some("aGk")).unwrap().data(), b"hi");
+    }
+
+    /// Finding 9: offsets past 4 GiB are kept exactly (as `u32` they wrapped to 0, 7).
+    #[test]
+    fn spans_hold_offsets_past_4_gib() {
+        let start = u32::MAX as usize + 1;
+        assert_eq!(span(start, start + 7), (start, start + 7));
+        assert_eq!(span(usize::MAX, usize::MAX), (usize::MAX, usize::MAX));
+        assert_eq!(span(0, 0), (0, 0));
+    }
+
+    #[test]
+    #[should_panic(expected = "reversed")]
+    fn a_reversed_span_is_refused() {
+        span(8, 7);
     }
 
     #[test]

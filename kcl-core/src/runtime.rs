@@ -271,7 +271,9 @@ fn serve_until_the_end<P: RecordProcessor, R: Read, W: Write>(
         if signals && !transport.has_unread_line() {
             crate::signals::waiting();
         }
-        let next = transport.next_incoming();
+        // Lines skipped while reading are logged with the shard they came for.
+        let span = tracing::error_span!("shard", id = %engine.shard_id);
+        let next = span.in_scope(|| transport.next_incoming());
         if signals {
             crate::signals::working();
         }

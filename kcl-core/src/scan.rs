@@ -6,7 +6,10 @@
 //!
 //! Anything else — other key orders, escapes in a partition key, `null` data, a number where a
 //! string is expected — fails the first pass, which changes nothing, and the general (serde)
-//! parser handles the line, so behaviour never depends on which path ran.
+//! parser handles the line, so behaviour never depends on which path ran. The scanner is never
+//! more lenient than JSON: no leading zeros, no raw control bytes inside strings, and only
+//! JSON's whitespace (space, tab, CR, LF) after the closing brace; whatever it refuses, the
+//! serde path decides.
 
 use std::sync::Arc;
 
@@ -60,25 +63,40 @@ impl<'a> Cursor<'a> {
         self.bytes.get(self.at).copied()
     }
 
-    /// A string without escapes: the range between the quotes.
-    fn plain_string(&mut self) -> Option<(usize, usize)> {
+    /// A string without escapes or raw control bytes (which JSON forbids inside strings): the
+    /// range between the quotes. `ascii` also refuses bytes above 0x7f (for base64 text, so
+    /// that the line's bytes are exactly what the serde path sees).
+    fn plain_string(&mut self, ascii: bool) -> Option<(usize, usize)> {
         self.literal(b"\"")?;
         let start = self.at;
         let len = memchr::memchr(b'"', &self.bytes[start..])?;
-        if memchr::memchr(b'\\', &self.bytes[start..start + len]).is_some() {
+        // One branch-free pass (it vectorises) for everything the serde path would read
+        // differently: escapes, control bytes and, for base64, non-ASCII bytes.
+        let limit = if ascii { 0x60 } else { 0xe0 };
+        let unusual = self.bytes[start..start + len]
+            .iter()
+            .fold(false, |found, &b| {
+                found | (b == b'\\') | (b.wrapping_sub(0x20) >= limit)
+            });
+        if unusual {
             return None;
         }
         self.at = start + len + 1;
         Some((start, start + len))
     }
 
+    /// A JSON integer: an optional minus sign, then `0` alone or digits not starting with `0`.
     fn integer(&mut self) -> Option<i64> {
         let start = self.at;
         if self.peek() == Some(b'-') {
             self.at += 1;
         }
+        let digits = self.at;
         while self.peek().is_some_and(|b| b.is_ascii_digit()) {
             self.at += 1;
+        }
+        if self.at - digits > 1 && self.bytes[digits] == b'0' {
+            return None; // a leading zero: not JSON
         }
         std::str::from_utf8(&self.bytes[start..self.at])
             .ok()?
@@ -103,12 +121,19 @@ pub(crate) fn layout(line: &[u8]) -> Option<Layout> {
     if cursor.peek() != Some(b']') {
         loop {
             cursor.literal(br#"{"data":"#)?;
-            let data = cursor.plain_string()?;
+            let data = cursor.plain_string(true)?;
             cursor.literal(br#","partitionKey":"#)?;
-            let key = cursor.plain_string()?;
-            std::str::from_utf8(&line[key.0..key.1]).ok()?;
+            // Jackson writes a null key as `null`: an empty key, as on the serde path.
+            let key = match cursor.literal(b"null") {
+                Some(()) => (cursor.at, cursor.at),
+                None => {
+                    let key = cursor.plain_string(false)?;
+                    std::str::from_utf8(&line[key.0..key.1]).ok()?;
+                    key
+                }
+            };
             cursor.literal(br#","sequenceNumber":"#)?;
-            let (start, end) = cursor.plain_string()?;
+            let (start, end) = cursor.plain_string(true)?;
             let sequence = &line[start..end];
             if sequence.is_empty() || !sequence.iter().all(u8::is_ascii_digit) {
                 return None;
@@ -138,7 +163,11 @@ pub(crate) fn layout(line: &[u8]) -> Option<Layout> {
         None => None,
     };
     cursor.literal(b"}")?;
-    if !line[cursor.at..].iter().all(u8::is_ascii_whitespace) {
+    // JSON's whitespace only (not form feed or vertical tab).
+    if !line[cursor.at..]
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    {
         return None;
     }
     Some(Layout {
@@ -154,15 +183,13 @@ pub(crate) fn decode_in_place(mut buffer: Vec<u8>, offset: usize, layout: Layout
     let last = layout.records.last().map(|f| f.position.clone());
     let count = layout.records.len();
     let mut decoded = Vec::with_capacity(count);
+    let mut scratch = [0u8; PIECE_DECODED];
     for fields in &layout.records {
         let (start, end) = (offset + fields.data.0, offset + fields.data.1);
-        match decode_range(&mut buffer, start, end) {
-            Some(len) => decoded.push((start, start + len)),
-            None => {
+        match decode_range(&mut buffer, start, end, &mut scratch) {
+            Ok(len) => decoded.push((start, start + len)),
+            Err(error) => {
                 let key = &buffer[offset + fields.key.0..offset + fields.key.1];
-                let error = LENIENT_BASE64
-                    .decode(&buffer[start..end])
-                    .expect_err("decode_range failed, so the lenient engine fails too");
                 let key = String::from_utf8_lossy(key).into_owned();
                 return ScannedBatch {
                     records: Err(PayloadError::invalid_base64(&fields.position, &key, error)),
@@ -201,22 +228,197 @@ pub(crate) fn decode_in_place(mut buffer: Vec<u8>, offset: usize, layout: Layout
     }
 }
 
-/// Decodes `buffer[start..end]` into its own beginning; the decoded length.
-fn decode_range(buffer: &mut [u8], start: usize, end: usize) -> Option<usize> {
-    if let Ok(decoded) = base64_simd::STANDARD.decode_inplace(&mut buffer[start..end]) {
-        return Some(decoded.len());
+/// Base64 text decoded per SIMD call: a multiple of 4.
+const PIECE: usize = 4096;
+/// The most bytes one piece decodes to.
+const PIECE_DECODED: usize = PIECE / 4 * 3;
+
+/// Decodes `buffer[start..end]` into its own beginning; the decoded length, or the error the
+/// lenient engine gives for the text (the serde path's error, to the byte).
+///
+/// The SIMD decoder writes as it goes, also when the text turns out to be invalid, so the text
+/// is decoded in pieces, each written only where no text that is still needed lies: a piece
+/// whose output would overlap its own text goes through a small scratch array first (the
+/// first `3 * PIECE` bytes of text, so every usual payload), later ones are written straight to
+/// their place, which lies before their text. When a piece fails, the pieces before it were
+/// valid and are encoded back, and the text from the failing piece on is untouched: the
+/// original text is rebuilt and the lenient engine gives its error (or, should it accept what
+/// the SIMD engine refused, the payload).
+fn decode_range(
+    buffer: &mut [u8],
+    start: usize,
+    end: usize,
+    scratch: &mut [u8; PIECE_DECODED],
+) -> Result<usize, base64::DecodeError> {
+    if (end - start) % 4 != 0 {
+        // Unpadded: the SIMD engine refuses it; the lenient scalar engine reads the text, which
+        // nothing has touched yet.
+        let decoded = LENIENT_BASE64.decode(&buffer[start..end])?;
+        return Ok(place(buffer, start, &decoded));
     }
-    // Unpadded or otherwise unusual: the lenient scalar engine, then copied into place (the
-    // decoded bytes are never longer than the text).
-    let decoded = LENIENT_BASE64.decode(&buffer[start..end]).ok()?;
-    buffer[start..start + decoded.len()].copy_from_slice(&decoded);
-    Some(decoded.len())
+    let (mut read, mut written) = (start, start);
+    while read < end {
+        let piece_end = end.min(read + PIECE);
+        // Padding ends only the last piece (the engine would take it at a piece's end).
+        let padded_early = piece_end < end && buffer[piece_end - 1] == b'=';
+        let decoded = if padded_early {
+            None
+        } else if written + PIECE_DECODED <= read {
+            let (head, tail) = buffer.split_at_mut(read);
+            base64_simd::STANDARD
+                .decode(
+                    &tail[..piece_end - read],
+                    base64_simd::Out::from_slice(&mut head[written..written + PIECE_DECODED]),
+                )
+                .ok()
+                .map(|decoded| decoded.len())
+        } else {
+            match base64_simd::STANDARD.decode(
+                &buffer[read..piece_end],
+                base64_simd::Out::from_slice(&mut scratch[..]),
+            ) {
+                Ok(decoded) => {
+                    let len = decoded.len();
+                    buffer[written..written + len].copy_from_slice(&scratch[..len]);
+                    Some(len)
+                }
+                Err(_) => None,
+            }
+        };
+        match decoded {
+            Some(len) => {
+                written += len;
+                read = piece_end;
+            }
+            None => {
+                // Cold path: rebuild the text (valid pieces encoded back, the rest untouched).
+                let mut text: Vec<u8> = base64_simd::STANDARD.encode_type(&buffer[start..written]);
+                text.extend_from_slice(&buffer[read..end]);
+                debug_assert_eq!(text.len(), end - start);
+                let decoded = LENIENT_BASE64.decode(&text)?;
+                return Ok(place(buffer, start, &decoded));
+            }
+        }
+    }
+    Ok(written - start)
+}
+
+/// Writes `decoded` at `start` (never longer than the text it came from); its length.
+fn place(buffer: &mut [u8], start: usize, decoded: &[u8]) -> usize {
+    buffer[start..start + decoded.len()].copy_from_slice(decoded);
+    decoded.len()
 }
 
 /// Both passes on a borrowed line (copied first): for callers that do not own the buffer.
 pub(crate) fn scan_process_records(line: &[u8]) -> Option<ScannedBatch> {
     let layout = layout(line)?;
     Some(decode_in_place(line.to_vec(), 0, layout))
+}
+
+/// The two parsers of `processRecords` side by side, for the `scan_vs_serde` fuzz target and
+/// the tests: whenever the fast path takes a line, it must give what the serde path gives.
+/// Not API: reached through `kcl_core::__not_api`, with no stability promise.
+pub mod differential {
+    use super::{scan_process_records, PREFIX};
+    use crate::message::{parse_line, DaemonMessage, ParsedLine};
+    use crate::position::Position;
+    use crate::record::Record;
+
+    /// What one parser made of a line, in the form the runtime acts on.
+    ///
+    /// ```
+    /// use kcl_core::__not_api::{serde_path, Outcome};
+    /// let line = br#"{"action":"processRecords","records":[],"millisBehindLatest":null}"#;
+    /// assert!(matches!(serde_path(line), Outcome::Batch { count: 0, .. }));
+    /// assert!(matches!(serde_path(b"junk"), Outcome::Other(_)));
+    /// ```
+    #[derive(Debug, PartialEq)]
+    pub enum Outcome {
+        /// A `processRecords` batch.
+        Batch {
+            /// The records, or the message of the payload error that fails the batch.
+            records: Result<Vec<Record>, String>,
+            /// The first record's position.
+            first: Option<Position>,
+            /// The last record's position.
+            last: Option<Position>,
+            /// How many records the line holds.
+            count: usize,
+            /// The lag the line carries.
+            millis_behind_latest: Option<u64>,
+        },
+        /// Anything else, as [`parse_line`] classified it.
+        Other(ParsedLine),
+    }
+
+    /// What the fast path makes of `line` (a line without its terminator, as the transport
+    /// sees it), or `None` when it leaves the line to the serde path.
+    ///
+    /// ```
+    /// use kcl_core::__not_api::fast_path;
+    /// assert!(fast_path(br#"{"action":"processRecords","records":[],"millisBehindLatest":0}"#).is_some());
+    /// assert!(fast_path(br#"{ "action":"processRecords","records":[],"millisBehindLatest":0}"#).is_none());
+    /// ```
+    pub fn fast_path(line: &[u8]) -> Option<Outcome> {
+        if !line.starts_with(PREFIX) {
+            return None;
+        }
+        let batch = scan_process_records(line)?;
+        Some(Outcome::Batch {
+            records: batch.records.map_err(|error| error.to_string()),
+            first: batch.first,
+            last: batch.last,
+            count: batch.count,
+            millis_behind_latest: batch.millis_behind_latest,
+        })
+    }
+
+    /// What the serde path makes of `line`: [`parse_line`], then the records decoded as the
+    /// runtime decodes them.
+    ///
+    /// ```
+    /// use kcl_core::__not_api::{serde_path, Outcome};
+    /// let line = br#"{ "action":"processRecords","records":[{"data":"aGk=","partitionKey":"k","sequenceNumber":"7"}],"millisBehindLatest":3}"#;
+    /// let Outcome::Batch { records, count, millis_behind_latest, .. } = serde_path(line) else { panic!() };
+    /// assert_eq!((records.unwrap()[0].data(), count, millis_behind_latest), (&b"hi"[..], 1, Some(3)));
+    /// ```
+    pub fn serde_path(line: &[u8]) -> Outcome {
+        match parse_line(line) {
+            ParsedLine::Message(DaemonMessage::ProcessRecords(message)) => Outcome::Batch {
+                first: message.records.first().map(|r| r.position()),
+                last: message.records.last().map(|r| r.position()),
+                count: message.records.len(),
+                millis_behind_latest: message.millis_behind_latest,
+                records: Record::batch_from_wire(message.records).map_err(|e| e.to_string()),
+            },
+            other => Outcome::Other(other),
+        }
+    }
+
+    /// Runs both paths on `line`: `Ok(true)` when the fast path took it and agrees with the
+    /// serde path, `Ok(false)` when it left the line to the serde path, `Err` (both outcomes)
+    /// when they differ.
+    ///
+    /// ```
+    /// use kcl_core::__not_api::check;
+    /// let line = br#"{"action":"processRecords","records":[{"data":"aGk=","partitionKey":"k","sequenceNumber":"7","approximateArrivalTimestamp":null,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#;
+    /// assert_eq!(check(line), Ok(true));
+    /// assert_eq!(check(b"{\"action\":\"leaseLost\"}"), Ok(false));
+    /// ```
+    pub fn check(line: &[u8]) -> Result<bool, String> {
+        let Some(fast) = fast_path(line) else {
+            return Ok(false);
+        };
+        let general = serde_path(line);
+        if fast == general {
+            Ok(true)
+        } else {
+            Err(format!(
+                "the paths differ on {:?}:\nfast path:  {fast:?}\nserde path: {general:?}",
+                String::from_utf8_lossy(line)
+            ))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -266,6 +468,211 @@ mod tests {
         );
         assert!(error.contains("pk-1"), "{error}");
         assert_eq!(scanned.first.unwrap().sub_sequence_number(), 0);
+    }
+
+    /// Every form serde_json refuses (JSON's grammar) must fail the first pass too, so that the
+    /// serde path decides; a lone `0` and `-0` are whole numbers and stay accepted.
+    #[test]
+    fn is_exactly_as_strict_as_json() {
+        let refused = [
+            // leading zeros
+            LINE.replace(":1700000000000,", ":01700000000000,"),
+            LINE.replace(":1700000000000,", ":-01700000000000,"),
+            LINE.replace(r#""subSequenceNumber":2,"#, r#""subSequenceNumber":02,"#),
+            LINE.replace(r#""subSequenceNumber":2,"#, r#""subSequenceNumber":00,"#),
+            LINE.replace(r#""millisBehindLatest":5}"#, r#""millisBehindLatest":05}"#),
+            // raw control bytes inside strings
+            LINE.replace("pk-1", "pk\t1"),
+            LINE.replace("pk-1", "pk\u{1}1"),
+            LINE.replace("pk-1", "pk\u{1f}1"),
+            LINE.replace("aGVsbG8=", "aGVs\tbG8="),
+            // trailing bytes that are not JSON whitespace
+            format!("{LINE}\u{c}"),
+            format!("{LINE}\u{b}"),
+            format!("{LINE} \u{0}"),
+        ];
+        let mut taken = Vec::new();
+        for line in &refused {
+            assert!(
+                serde_json::from_str::<serde_json::Value>(line).is_err(),
+                "serde_json takes {line:?}"
+            );
+            if layout(line.as_bytes()).is_some() {
+                taken.push(line.chars().take(200).collect::<String>());
+            }
+        }
+        assert!(
+            taken.is_empty(),
+            "the scanner takes {} of {} lines JSON refuses: {taken:#?}",
+            taken.len(),
+            refused.len()
+        );
+        let accepted = [
+            format!("{LINE} \t\r\n"),
+            LINE.replace(":1700000000000,", ":0,"),
+            LINE.replace(":1700000000000,", ":-0,"),
+            LINE.replace(r#""millisBehindLatest":5}"#, r#""millisBehindLatest":0}"#),
+            LINE.replace("pk-1", "pk\u{7f}~ \u{80}"),
+        ];
+        for line in accepted {
+            assert!(
+                layout(line.as_bytes()).is_some(),
+                "the scanner refuses {line:?}"
+            );
+        }
+    }
+
+    /// One Jackson-shaped record with its fields given as raw JSON text.
+    fn record(data: &str, key: &str, sequence: &str, arrival: &str, sub: &str) -> String {
+        format!(
+            r#"{{"data":{data},"partitionKey":{key},"sequenceNumber":{sequence},"approximateArrivalTimestamp":{arrival},"subSequenceNumber":{sub},"action":"record"}}"#
+        )
+    }
+
+    fn line_of(records: &[String], lag: &str) -> String {
+        format!(
+            r#"{{"action":"processRecords","records":[{}],"millisBehindLatest":{lag}}}"#,
+            records.join(",")
+        )
+    }
+
+    /// The fast path and the serde path agree on every line the fast path takes (the
+    /// differential check the `scan_vs_serde` fuzz target runs, on crafted lines).
+    #[test]
+    fn fast_and_serde_paths_agree_on_crafted_lines() {
+        let ok = |data: &str| record(data, r#""pk""#, r#""4959""#, "1700000000000", "0");
+        let field = |slot: usize, text: &str| {
+            let mut fields = [r#""aGk=""#, r#""pk""#, r#""4959""#, "1700000000000", "0"];
+            fields[slot] = text;
+            line_of(
+                &[record(
+                    fields[0], fields[1], fields[2], fields[3], fields[4],
+                )],
+                "0",
+            )
+        };
+        // 20,000 characters of base64: pieces through the scratch array, then straight ones.
+        let long = "QUJD".repeat(5000);
+        let mut lines = vec![
+            LINE.to_owned(),
+            line_of(&[], "null"),
+            line_of(&[ok(r#""""#), ok(r#""AP8KDQAi""#), ok("null")], "7"),
+        ];
+        // Numbers: leading zeros, signs, zero, exponents, fractions, huge values.
+        for number in [
+            "0",
+            "-0",
+            "00",
+            "01",
+            "-01",
+            "-1",
+            "1e3",
+            "1E3",
+            "1.0",
+            "1.5",
+            "-0.0",
+            "+1",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "18446744073709551615",
+            "18446744073709551616",
+            "1e400",
+            "null",
+            r#""12""#,
+            "true",
+        ] {
+            lines.push(field(3, number));
+            lines.push(field(4, number));
+            lines.push(line_of(&[ok(r#""aGk=""#)], number));
+        }
+        // Strings: escapes, control bytes, non-ASCII, nulls, wrong types.
+        for text in [
+            r#""p\"k""#,
+            r#""p\\k""#,
+            r#""p\u0041k""#,
+            r#""p\u0000k""#,
+            "\"p\tk\"",
+            "\"p\u{1}k\"",
+            "\"p\u{7f}k\"",
+            r#""ключ-🔑""#,
+            "null",
+            r#""""#,
+            "17",
+        ] {
+            lines.push(field(1, text));
+            lines.push(field(2, text));
+        }
+        // Payloads: valid, unpadded, escaped, broken anywhere, long and broken late.
+        for data in [
+            r#""aGk""#,
+            r#""aGk\u003d""#,
+            r#""aG\/k""#,
+            "\"aG\tk\"",
+            r#""aGk=aGk=""#,
+            r#""aGl=""#,
+            r#""!!!!""#,
+            r#""aGk==""#,
+            r#""A===""#,
+            r#""a""#,
+            r#""aé==""#,
+            r#""aGVsbG8=!""#,
+            r#""QUJD!UJD""#,
+            r#""QUJDQUJ!""#,
+        ] {
+            lines.push(line_of(&[ok(r#""aGk=""#), ok(data)], "0"));
+        }
+        for at in [
+            0, 1, 5, 100, 3071, 3072, 4095, 4096, 4097, 8191, 12_287, 12_288, 12_290, 16_383,
+            19_999,
+        ] {
+            let mut broken = long.clone().into_bytes();
+            broken[at] = b'!';
+            let broken = String::from_utf8(broken).unwrap();
+            lines.push(line_of(&[ok(&format!("\"{broken}\""))], "0"));
+            let mut padded = long[..at / 4 * 4].to_owned();
+            padded.push_str("QQ==QUJD");
+            lines.push(line_of(&[ok(&format!("\"{padded}\""))], "0"));
+        }
+        lines.push(line_of(&[ok(&format!("\"{long}\""))], "0"));
+        let varied: Vec<u8> = (0..20_011u32).map(|i| (i * 7919 % 251) as u8).collect();
+        let varied = base64::engine::general_purpose::STANDARD.encode(varied);
+        lines.push(line_of(&[ok(&format!("\"{varied}\""))], "0"));
+        lines.push(line_of(
+            &[ok(&format!("\"{}\"", varied.trim_end_matches('=')))],
+            "0",
+        ));
+        lines.push(line_of(&[ok(&format!("\"{}QQ==\"", &long[..4096]))], "0"));
+        // Bytes after the object.
+        for tail in [
+            " ", "\t", "\r", "\n", " \r\n", "\u{c}", "\u{b}", "\0", "x", "}", " ,",
+        ] {
+            lines.push(format!("{LINE}{tail}"));
+        }
+        let mut taken = 0;
+        let mut differences = Vec::new();
+        for line in &lines {
+            match differential::check(line.as_bytes()) {
+                Ok(fast) => taken += usize::from(fast),
+                Err(difference) => differences.push(difference),
+            }
+        }
+        // Invalid UTF-8 in a key and in a payload.
+        for bytes in [&b"pk\xff"[..], b"aG\xffk"] {
+            let mut line = LINE.as_bytes().to_vec();
+            let at = line.windows(2).position(|w| w == &bytes[..2]).unwrap();
+            line.splice(at..at + 2, bytes.iter().copied());
+            if let Err(difference) = differential::check(&line) {
+                differences.push(difference);
+            }
+        }
+        assert!(differences.is_empty(), "{}", differences.join("\n\n"));
+        assert!(
+            taken > 50,
+            "the fast path took only {taken} of {} lines",
+            lines.len()
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 
 use std::io::{self, Read, Write};
 
-use crate::message::{parse_line, CheckpointReply, ChildMessage, DaemonMessage, ParsedLine};
+use crate::message::{
+    parse_line, unanswerable_known_action, CheckpointReply, ChildMessage, DaemonMessage, ParsedLine,
+};
 use crate::scan::{self, ScannedBatch};
 
 /// What came back after a checkpoint request.
@@ -14,6 +16,8 @@ pub(crate) enum Reply {
     Eof,
     /// Another message arrived instead; it is kept for the main loop.
     Unexpected(String),
+    /// A checkpoint reply that could not be read (the cause).
+    Malformed(String),
 }
 
 /// Sends child messages and receives the daemon's checkpoint replies.
@@ -188,10 +192,16 @@ impl<R: Read, W: Write> LineTransport<R, W> {
             match parse_line(line) {
                 ParsedLine::Blank => continue,
                 ParsedLine::Junk { cause } => {
-                    tracing::warn!(
-                        "skipping a line that is not a protocol message ({cause}): {}",
-                        excerpt(line)
-                    );
+                    match unanswerable_known_action(line) {
+                        Some((action, reason)) => tracing::error!(
+                            "skipping a line that is not a protocol message ({cause}) although it names the daemon action {action:?}: {reason}; no status is sent, and if the daemon did send it, it waits for one forever: {}",
+                            excerpt(line)
+                        ),
+                        None => tracing::warn!(
+                            "skipping a line that is not a protocol message ({cause}): {}",
+                            excerpt(line)
+                        ),
+                    }
                     continue;
                 }
                 parsed => return Ok(Some(Incoming::Parsed(parsed))),
@@ -240,6 +250,12 @@ impl<R: Read, W: Write> Transport for LineTransport<R, W> {
             None => Ok(Reply::Eof),
             Some(Incoming::Parsed(ParsedLine::Message(DaemonMessage::CheckpointReply(reply)))) => {
                 Ok(Reply::Checkpoint(reply))
+            }
+            // The answer to this request, unreadable: not an action to handle later.
+            Some(Incoming::Parsed(ParsedLine::Malformed { action, cause }))
+                if action == "checkpoint" =>
+            {
+                Ok(Reply::Malformed(cause))
             }
             Some(other) => {
                 let action = match &other {
