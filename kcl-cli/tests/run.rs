@@ -576,6 +576,33 @@ fn checkpoints_during_initialize_and_lease_lost_get_invalid_state_like_the_daemo
     assert_eq!(cells[1], "4", "{stdout}");
     assert_eq!(cells[5], "1", "{stdout}");
     assert_eq!(cells[7], "TRIM_HORIZON", "nothing stored: {stdout}");
+
+    // The leaseLost that follows shutdownRequested (the default end) has no checkpointer either.
+    let log = dir.join("shutdown-lease-lost.log");
+    let output = run(
+        &dir,
+        &[
+            "--input",
+            input.to_str().unwrap(),
+            "--batch-size",
+            "2",
+            "--fresh",
+        ],
+        &scripted("checkpoint-in-leaseLost", &log)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        replies(&log),
+        [
+            "reply None None", // shutdownRequested
+            "reply None InvalidStateException",
+        ],
+        "{stderr}"
+    );
 }
 
 #[test]
