@@ -12,7 +12,7 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{missing, require_program, require_real_jars, temp_dir, text};
+use common::{require_program, require_real_jars, temp_dir, text};
 use kcl_core::driver::{CheckpointOutcome, ExtendedSequenceNumber, LeaseCheckpointer};
 
 /// Reads scenario lines on stdin and writes one line per checkpoint request to the file named
