@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use common::{kcl, real_jars, run_kcl, temp_dir, text, Response, Server};
+use common::{kcl, require_real_jars, run_kcl, temp_dir, text, Response, Server};
 
 struct FakeSet {
     /// A Maven-layout repository folder.
@@ -464,11 +464,9 @@ fn path_prints_the_folder_and_the_classpath() {
 }
 
 #[test]
+#[ignore = "needs the KCL 3.1.3 jars (KCL_TEST_JARS_DIR, .e2e-cache or PyPI): scripts/test.sh runs it when CI or KCL_REQUIRE_PREREQUISITES is set"]
 fn the_real_kcl_jars_match_the_pinned_list_and_fetch_from_a_local_mirror() {
-    let Some(jars) = real_jars() else {
-        eprintln!("SKIPPED: the KCL 3.1.3 jars are not available (set KCL_TEST_JARS_DIR, or let pip download kclpy-ext==3.1.3.post4)");
-        return;
-    };
+    let jars = require_real_jars();
     let verify = run_kcl(&["jars", "verify", jars.to_str().unwrap()], &jars);
     let (stdout, stderr) = text(&verify);
     assert!(verify.status.success(), "{stdout}{stderr}");

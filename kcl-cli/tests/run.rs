@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
-use common::{example, fixture, kcl, python3, temp_dir, text};
+use common::{example, fixture, kcl, require_python3, temp_dir, text};
 
 /// Runs `kcl run ARGS -- CHILD...` in `dir`.
 fn run(dir: &Path, args: &[&str], child: &[&str]) -> Output {
@@ -58,15 +58,6 @@ fn log_lines(log: &Path) -> Vec<String> {
         .lines()
         .map(str::to_string)
         .collect()
-}
-
-macro_rules! need_python {
-    () => {
-        if !python3() {
-            eprintln!("SKIPPED: python3 is not available");
-            return;
-        }
-    };
 }
 
 #[test]
@@ -278,7 +269,7 @@ fn byte_count_takes_raw_and_jsonl_input_from_stdin() {
 
 #[test]
 fn noise_on_stdout_is_skipped_like_the_daemon_does() {
-    need_python!();
+    require_python3();
     let dir = temp_dir("run-noise");
     let log = dir.join("log");
     let input = lines_file(&dir, "in.txt", 5);
@@ -310,7 +301,7 @@ fn noise_on_stdout_is_skipped_like_the_daemon_does() {
 
 #[test]
 fn a_wrong_status_or_a_dead_child_is_a_protocol_failure() {
-    need_python!();
+    require_python3();
     let dir = temp_dir("run-violations");
     let input = lines_file(&dir, "in.txt", 3);
     let log = dir.join("log");
@@ -379,7 +370,7 @@ fn a_wrong_status_or_a_dead_child_is_a_protocol_failure() {
 
 #[test]
 fn silence_and_malformed_statuses_hit_the_timeout() {
-    need_python!();
+    require_python3();
     let dir = temp_dir("run-timeout");
     let input = lines_file(&dir, "in.txt", 3);
     for mode in ["silent", "extra-key"] {
@@ -418,7 +409,7 @@ fn silence_and_malformed_statuses_hit_the_timeout() {
 
 #[test]
 fn checkpoints_are_judged_like_the_kcl() {
-    need_python!();
+    require_python3();
     let dir = temp_dir("run-judge");
     let input = lines_file(&dir, "in.txt", 4);
     let log = dir.join("beyond.log");
@@ -477,9 +468,146 @@ fn checkpoints_are_judged_like_the_kcl() {
     );
 }
 
+/// The checkpoint replies (`reply SEQUENCE ERROR`) a scripted child logged.
+fn replies(log: &Path) -> Vec<String> {
+    log_lines(log)
+        .into_iter()
+        .filter(|l| l.starts_with("reply"))
+        .collect()
+}
+
+#[test]
+fn a_checkpoint_below_the_last_checkpoint_is_refused_like_the_kcl() {
+    require_python3();
+    let dir = temp_dir("run-backwards");
+    let input = lines_file(&dir, "in.txt", 6);
+    let log = dir.join("backwards.log");
+    let output = run(
+        &dir,
+        &["--input", input.to_str().unwrap(), "--batch-size", "2"],
+        &scripted("backwards", &log)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    // Batch 1 checkpoints (null); batches 2 and 3 first ask for record 1 again, below the last
+    // checkpoint: the KCL's ShardRecordProcessorCheckpointer throws IllegalArgumentException.
+    let first = kcl_cli::run::sequence_number(0);
+    let refused = format!("reply {first} IllegalArgumentException");
+    assert_eq!(
+        replies(&log),
+        [
+            "reply None None",
+            &refused,
+            "reply None None",
+            &refused,
+            "reply None None",
+            "reply None None", // shutdownRequested
+        ],
+        "{stderr}"
+    );
+    let cells = row(&stdout, "shardId-000000000000");
+    assert_eq!(cells[5], "2", "two refused: {stdout}");
+    assert_eq!(cells[7..9], ["record", "6"], "never moved back: {stdout}");
+}
+
+#[test]
+fn checkpoints_during_initialize_and_lease_lost_get_invalid_state_like_the_daemon() {
+    require_python3();
+    let dir = temp_dir("run-no-checkpointer");
+    let input = lines_file(&dir, "in.txt", 4);
+
+    // The daemon passes no checkpointer while it waits for the status of initialize: it answers
+    // every checkpoint there with InvalidStateException, and the shard goes on normally.
+    let log = dir.join("initialize.log");
+    let output = run(
+        &dir,
+        &["--input", input.to_str().unwrap(), "--batch-size", "2"],
+        &scripted("checkpoint-in-initialize", &log)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        replies(&log),
+        [
+            "reply None InvalidStateException",
+            "reply None None",
+            "reply None None",
+            "reply None None", // shutdownRequested
+        ],
+        "{stderr}"
+    );
+    let cells = row(&stdout, "shardId-000000000000");
+    assert_eq!(cells[5], "1", "{stdout}");
+    assert_eq!(cells[7..9], ["record", "4"], "{stdout}");
+
+    // Likewise during leaseLost (the lease is gone): nothing is stored, even though the child
+    // never checkpointed the records it was given.
+    let log = dir.join("lease-lost.log");
+    let output = run(
+        &dir,
+        &[
+            "--input",
+            input.to_str().unwrap(),
+            "--batch-size",
+            "2",
+            "--fresh",
+            "--end",
+            "lease-lost",
+        ],
+        &scripted("checkpoint-in-leaseLost", &log)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        replies(&log),
+        ["reply None InvalidStateException"],
+        "{stderr}"
+    );
+    let cells = row(&stdout, "shardId-000000000000");
+    assert_eq!(cells[1], "4", "{stdout}");
+    assert_eq!(cells[5], "1", "{stdout}");
+    assert_eq!(cells[7], "TRIM_HORIZON", "nothing stored: {stdout}");
+
+    // The leaseLost that follows shutdownRequested (the default end) has no checkpointer either.
+    let log = dir.join("shutdown-lease-lost.log");
+    let output = run(
+        &dir,
+        &[
+            "--input",
+            input.to_str().unwrap(),
+            "--batch-size",
+            "2",
+            "--fresh",
+        ],
+        &scripted("checkpoint-in-leaseLost", &log)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        replies(&log),
+        [
+            "reply None None", // shutdownRequested
+            "reply None InvalidStateException",
+        ],
+        "{stderr}"
+    );
+}
+
 #[test]
 fn injected_checkpoint_errors_reach_the_child() {
-    need_python!();
+    require_python3();
     let dir = temp_dir("run-inject");
     let input = lines_file(&dir, "in.txt", 6);
     let log = dir.join("retry.log");
@@ -549,7 +677,7 @@ fn injected_checkpoint_errors_reach_the_child() {
 
 #[test]
 fn a_child_that_ignores_eof_is_killed_after_the_exit_timeout() {
-    need_python!();
+    require_python3();
     let dir = temp_dir("run-noexit");
     let input = lines_file(&dir, "in.txt", 2);
     let log = dir.join("log");
@@ -574,7 +702,7 @@ fn a_child_that_ignores_eof_is_killed_after_the_exit_timeout() {
 
 #[test]
 fn the_child_can_come_from_a_properties_file_or_an_executable_name() {
-    need_python!();
+    require_python3();
     let dir = temp_dir("run-props");
     let input = lines_file(&dir, "in.txt", 3);
     let log = dir.join("log");
@@ -728,7 +856,7 @@ fn trace_shows_both_directions() {
 
 #[test]
 fn an_interrupt_ends_every_shard_like_a_daemon_shutdown() {
-    need_python!();
+    require_python3();
     let dir = temp_dir("run-interrupt");
     let log = dir.join("log");
     let mut child = kcl()

@@ -22,6 +22,7 @@
 //! assert!(matches!(parse_child_line(extra), ChildLine::Skipped { .. }));
 //! ```
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
 use std::io::{self, BufRead};
@@ -409,16 +410,21 @@ impl<R: BufRead> LineReader<R> {
 /// sequence number or a sentinel, plus a sub-sequence number.
 ///
 /// Order: `AT_TIMESTAMP` < `TRIM_HORIZON` < `LATEST` < every sequence number (numerically) <
-/// `SHARD_END`; then by sub-sequence number. Equality is textual (`"0100"` ≠ `"100"`), as in
-/// Java, while the order is numeric.
+/// `SHARD_END`; then by sub-sequence number, except that `SHARD_END` equals `SHARD_END` whatever
+/// their sub-sequence numbers (as in Java). Equality is textual (`"0100"` ≠ `"100"`), as in
+/// Java, while the order is numeric. Like Java's `Character.isDigit`, a sequence number may use
+/// the decimal digits of any script of the Basic Multilingual Plane (`"١٠٠"` is 100).
 ///
 /// ```
 /// use kcl_core::driver::ExtendedSequenceNumber as E;
 /// use std::cmp::Ordering;
 /// assert_eq!(E::new("TRIM_HORIZON", 0).compare(&E::new("1", 0)), Ok(Ordering::Less));
 /// assert_eq!(E::new("0100", 0).compare(&E::new("100", 0)), Ok(Ordering::Equal));
+/// assert_eq!(E::new("١٠٠", 0).compare(&E::new("100", 0)), Ok(Ordering::Equal));
 /// assert_eq!(E::shard_end().compare(&E::new("99999", 7)), Ok(Ordering::Greater));
+/// assert_eq!(E::new("SHARD_END", 3).compare(&E::shard_end()), Ok(Ordering::Equal));
 /// assert!(E::new("abc", 0).compare(&E::new("1", 0)).is_err());
+/// assert!(E::new("\u{1D7CF}", 0).compare(&E::new("1", 0)).is_err()); // beyond the BMP
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ExtendedSequenceNumber {
@@ -434,8 +440,51 @@ enum Rank<'a> {
     AtTimestamp,
     TrimHorizon,
     Latest,
-    Number(&'a str),
+    /// The significant ASCII digits of the value ("0" for zero).
+    Number(Cow<'a, str>),
     ShardEnd,
+}
+
+/// The digit zero of every run of ten decimal digits (Unicode category Nd) in the Basic
+/// Multilingual Plane: what Java's `Character.isDigit(char)` accepts (listed with Java 17; no
+/// digit was added to the BMP since). Java sees characters beyond the BMP as two surrogates,
+/// which are not digits.
+const BMP_DIGIT_ZEROS: [u32; 37] = [
+    0x0030, 0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6,
+    0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80,
+    0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0,
+    0xFF10,
+];
+
+/// A digit's value as Java's `Character.digit(c, 10)` reads it, for a digit of the BMP.
+fn java_digit(c: char) -> Option<u8> {
+    let code = u32::from(c);
+    BMP_DIGIT_ZEROS
+        .iter()
+        .find(|&&zero| (zero..zero + 10).contains(&code))
+        .map(|zero| (code - zero) as u8)
+}
+
+/// The significant ASCII digits of a text that Java's `ExtendedSequenceNumber` reads as a number
+/// (every character a decimal digit, which `BigInteger` then reads), or `None`.
+fn decimal_digits(text: &str) -> Option<Cow<'_, str>> {
+    if text.is_empty() {
+        return None;
+    }
+    // Leading zeros are not significant; zero itself is "0".
+    let significant = |digits: &str| -> usize {
+        let zeros = digits.len() - digits.trim_start_matches('0').len();
+        zeros.min(digits.len() - 1)
+    };
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Cow::Borrowed(&text[significant(text)..]));
+    }
+    let ascii: String = text
+        .chars()
+        .map(|c| java_digit(c).map(|d| char::from(b'0' + d)))
+        .collect::<Option<_>>()?;
+    let start = significant(&ascii);
+    Some(Cow::Owned(ascii[start..].to_owned()))
 }
 
 impl ExtendedSequenceNumber {
@@ -483,23 +532,20 @@ impl ExtendedSequenceNumber {
             "TRIM_HORIZON" => Rank::TrimHorizon,
             "LATEST" => Rank::Latest,
             "SHARD_END" => Rank::ShardEnd,
-            digits if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
-                let significant = digits.trim_start_matches('0');
-                Rank::Number(if significant.is_empty() {
-                    "0"
-                } else {
-                    significant
-                })
-            }
-            other => return Err(NotASequenceNumber(other.to_owned())),
+            other => match decimal_digits(other) {
+                Some(digits) => Rank::Number(digits),
+                None => return Err(NotASequenceNumber(other.to_owned())),
+            },
         })
     }
 
-    /// Java's `compareTo`: numeric order of the sequence numbers, then sub-sequence numbers.
-    /// Text that is neither digits nor a sentinel cannot be compared.
+    /// Java's `compareTo`: numeric order of the sequence numbers, then sub-sequence numbers
+    /// (`SHARD_END` is above everything else and equal to itself whatever the sub-sequence
+    /// numbers). Text that is neither digits nor a sentinel cannot be compared.
     pub fn compare(&self, other: &Self) -> Result<Ordering, NotASequenceNumber> {
         let (a, b) = (self.rank()?, other.rank()?);
         let by_sequence = match (&a, &b) {
+            (Rank::ShardEnd, _) | (_, Rank::ShardEnd) => return Ok(a.cmp(&b)),
             (Rank::Number(x), Rank::Number(y)) => x.len().cmp(&y.len()).then_with(|| x.cmp(y)),
             _ => a.cmp(&b),
         };
@@ -640,24 +686,22 @@ impl LeaseCheckpointer {
         if above_last == Ordering::Less || below_largest == Ordering::Greater {
             return Err("IllegalArgumentException");
         }
-        if target == self.last {
-            return Ok(CheckpointOutcome::Unchanged);
-        }
-        let target = if self.at_shard_end.as_ref() == Some(&target) {
-            ExtendedSequenceNumber::shard_end()
-        } else {
-            target
-        };
         Ok(self.advance(target))
     }
 
-    fn advance(&mut self, target: ExtendedSequenceNumber) -> CheckpointOutcome {
-        if target == self.last {
-            CheckpointOutcome::Unchanged
-        } else {
-            self.last = target.clone();
-            CheckpointOutcome::Stored(target)
+    /// Java's `advancePosition`: nothing is written when the requested value equals the last
+    /// checkpoint; the last delivered record at the end of the shard is written as `SHARD_END`.
+    fn advance(&mut self, requested: ExtendedSequenceNumber) -> CheckpointOutcome {
+        if requested == self.last {
+            return CheckpointOutcome::Unchanged;
         }
+        let stored = if self.at_shard_end.as_ref() == Some(&requested) {
+            ExtendedSequenceNumber::shard_end()
+        } else {
+            requested
+        };
+        self.last = stored.clone();
+        CheckpointOutcome::Stored(stored)
     }
 }
 
@@ -1292,7 +1336,8 @@ mod tests {
         assert_eq!(tiny.next_line().unwrap(), None);
     }
 
-    /// Each case was run against the KCL 3.1.3 `ShardRecordProcessorCheckpointer`.
+    /// Each case was run against the KCL 3.1.3 `ShardRecordProcessorCheckpointer`;
+    /// `kcl-cli/tests/judge.rs` compares thousands of generated ones with the jar.
     #[test]
     fn checkpointer_matches_the_kcl() {
         let e = ExtendedSequenceNumber::new;
@@ -1411,6 +1456,31 @@ mod tests {
             cp.checkpoint(Some("100"), None),
             Ok(CheckpointOutcome::Unchanged)
         );
+        // SHARD_END equals SHARD_END whatever the sub-sequence numbers, so any is in range.
+        let mut cp = at_end("50");
+        assert_eq!(
+            cp.checkpoint(Some("SHARD_END"), Some(3)),
+            Ok(CheckpointOutcome::Stored(e("SHARD_END", 3)))
+        );
+        assert_eq!(
+            cp.checkpoint(Some("SHARD_END"), Some(0)),
+            Ok(CheckpointOutcome::Stored(
+                ExtendedSequenceNumber::shard_end()
+            ))
+        );
+        // Java's Character.isDigit: decimal digits of any script of the BMP, stored as written.
+        let mut cp = LeaseCheckpointer::new(ExtendedSequenceNumber::trim_horizon());
+        cp.records_delivered(e("100", 0));
+        assert_eq!(
+            cp.checkpoint(Some("١٠"), None),
+            Ok(CheckpointOutcome::Stored(e("١٠", 0)))
+        );
+        assert_eq!(cp.checkpoint(Some("9"), None), illegal);
+        assert_eq!(
+            cp.checkpoint(Some("０１００"), None),
+            Ok(CheckpointOutcome::Stored(e("０１００", 0)))
+        );
+        assert_eq!(cp.checkpoint(Some("1\u{1D7CE}"), None), illegal);
         let mut empty = LeaseCheckpointer::new(ExtendedSequenceNumber::trim_horizon());
         empty.shard_ended();
         assert_eq!(

@@ -270,9 +270,47 @@ pub fn sha256(bytes: &[u8]) -> String {
     kcl_cli::jars::sha256_file(&path).unwrap()
 }
 
+/// The folder of the real KCL 3.1.3 jars, or a test failure saying why there is none (a test
+/// that needs them never passes without them).
+pub fn require_real_jars() -> PathBuf {
+    real_jars().unwrap_or_else(|why| {
+        missing(
+            "the KCL 3.1.3 jars",
+            &format!("{why}; set KCL_TEST_JARS_DIR to a folder holding them, or make PyPI reachable for `pip download kclpy-ext==3.1.3.post4`"),
+        )
+    })
+}
+
+/// Fails the test: a prerequisite is missing. Tests that need something this machine may lack
+/// are `#[ignore]`d by default; once asked for, they fail without it instead of passing.
+pub fn missing(what: &str, how: &str) -> ! {
+    panic!("prerequisite missing: {what}: {how} (this test cannot pass without running)")
+}
+
+/// Fails the test unless `program arg` runs (e.g. `java -version`).
+pub fn require_program(program: &str, arg: &str) {
+    let runs = Command::new(program)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !runs {
+        missing(
+            program,
+            &format!("`{program} {arg}` does not run here; install it and put it on PATH"),
+        );
+    }
+}
+
+/// Fails the test unless `python3` runs (the scripted children are Python scripts).
+pub fn require_python3() {
+    require_program("python3", "--version");
+}
+
 /// The folder of the real KCL 3.1.3 jars: $KCL_TEST_JARS_DIR, the end-to-end suite's venv, or
-/// the kclpy-ext wheel downloaded from PyPI into the test cache.
-pub fn real_jars() -> Option<PathBuf> {
+/// the kclpy-ext wheel downloaded from PyPI into the test cache; `Err` says why there is none.
+pub fn real_jars() -> Result<PathBuf, String> {
     let manifest = kcl_cli::jars::Manifest::builtin("3.1.3").unwrap();
     let complete = |dir: &Path| {
         manifest
@@ -281,27 +319,34 @@ pub fn real_jars() -> Option<PathBuf> {
             .all(|jar| dir.join(jar.file_name()).is_file())
     };
     if let Some(dir) = std::env::var_os("KCL_TEST_JARS_DIR").map(PathBuf::from) {
-        return complete(&dir).then_some(dir);
+        return if complete(&dir) {
+            Ok(dir)
+        } else {
+            Err(format!(
+                "KCL_TEST_JARS_DIR={} does not hold the 79 jars of KCL 3.1.3",
+                dir.display()
+            ))
+        };
     }
     let venv_lib = workspace().join(".e2e-cache/venv/lib");
     if let Ok(entries) = std::fs::read_dir(&venv_lib) {
         for entry in entries.flatten() {
             let dir = entry.path().join("site-packages/amazon_kclpy/jars");
             if complete(&dir) {
-                return Some(dir);
+                return Ok(dir);
             }
         }
     }
     let unpacked = cache_dir().join("kclpy-ext-3.1.3.post4");
     let jars = unpacked.join("amazon_kclpy/jars");
     if complete(&jars) {
-        return Some(jars);
+        return Ok(jars);
     }
     if !python3() {
-        return None;
+        return Err("python3 (needed to download the kclpy-ext wheel) does not run".into());
     }
     let download = cache_dir().join("wheels");
-    let status = std::process::Command::new("python3")
+    let status = Command::new("python3")
         .args([
             "-m",
             "pip",
@@ -313,16 +358,17 @@ pub fn real_jars() -> Option<PathBuf> {
         ])
         .arg(&download)
         .status()
-        .ok()?;
+        .map_err(|e| format!("pip did not run: {e}"))?;
     if !status.success() {
-        return None;
+        return Err("`pip download kclpy-ext==3.1.3.post4` failed (is PyPI reachable?)".into());
     }
     let wheel = std::fs::read_dir(&download)
-        .ok()?
+        .map_err(|e| format!("{}: {e}", download.display()))?
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.to_string_lossy().contains("kclpy_ext-3.1.3.post4"))?;
-    let status = std::process::Command::new("python3")
+        .find(|p| p.to_string_lossy().contains("kclpy_ext-3.1.3.post4"))
+        .ok_or("pip downloaded no kclpy_ext-3.1.3.post4 wheel")?;
+    let status = Command::new("python3")
         .args([
             "-c",
             "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])",
@@ -330,6 +376,13 @@ pub fn real_jars() -> Option<PathBuf> {
         .arg(&wheel)
         .arg(&unpacked)
         .status()
-        .ok()?;
-    (status.success() && complete(&jars)).then_some(jars)
+        .map_err(|e| format!("python3 did not run: {e}"))?;
+    if status.success() && complete(&jars) {
+        Ok(jars)
+    } else {
+        Err(format!(
+            "{} does not hold the 79 jars of KCL 3.1.3",
+            wheel.display()
+        ))
+    }
 }
