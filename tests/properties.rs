@@ -564,8 +564,13 @@ fn run_case(case: &Case) -> std::result::Result<Seen, TestCaseError> {
 
 #[test]
 fn checkpoints_never_pass_an_unfinished_record_and_every_action_is_answered() {
+    // Fewer cases for quick runs, e.g. under cargo-mutants: KCL_PROPTEST_CASES=128.
+    let count = std::env::var("KCL_PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(512);
     let mut runner = TestRunner::new(Config {
-        cases: 512,
+        cases: count,
         failure_persistence: None,
         ..Config::default()
     });
