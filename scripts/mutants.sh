@@ -14,7 +14,6 @@
 # missed.txt, timeout.txt, unviable.txt, outcomes.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
 # Quicker builds and property runs per mutant; the tests themselves are the same.
 export CARGO_PROFILE_DEV_DEBUG=0 KCL_PROPTEST_CASES=128
 out=target/mutants
@@ -34,6 +33,7 @@ case "${1:-}" in
   "") ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
+command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
 status=0
 cargo mutants "${args[@]}" || status=$?
 results=$out/mutants.out
