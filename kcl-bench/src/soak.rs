@@ -5,8 +5,9 @@
 //!   KCL's `ShardRecordProcessorCheckpointer`, also used by `kcl run` and the test daemon); the
 //!   stored checkpoint is what it accepted. Some accepted requests are answered instead with a
 //!   retryable error (`ThrottlingException`, `KinesisClientLibDependencyException`), nothing
-//!   stored, as when DynamoDB throttles the write; once per run, in the steady phase, all the
-//!   attempts of one checkpoint call are, so the child's retry budget runs out.
+//!   stored, as when DynamoDB throttles the write (half of the time the first retry fails too);
+//!   once per run, in the steady phase, all the attempts of one checkpoint call are, so the
+//!   child's retry budget runs out.
 //! * After the first `steady_batches` batches (no kills: resident memory is measured over that
 //!   one process's life), the child is killed with SIGKILL at random points (after a status;
 //!   at a checkpoint request before answering it; while it handles a batch; after the checkpoint
@@ -25,7 +26,9 @@
 //! * (c) every injected retryable error is followed by a retry at the same position, unless it
 //!   was the last attempt of the child's retry budget (`RetryPolicy::default().max_attempts`
 //!   unless told otherwise): a child gives up only after a whole number of budgets;
-//! * at the end, `shardEnded` stores `SHARD_END`.
+//! * at the end, `shardEnded` stores `SHARD_END`;
+//! * restarts make progress: after 20 kills in a row that restart at or before the furthest
+//!   restart point so far, the run stops (a checkpoint that never advances).
 //!
 //! What the children wrote is checked by `scripts/soak.sh` from the sink file and the per-process
 //! log of the report (where each process started, what it was delivered and asked to checkpoint,
@@ -119,7 +122,8 @@ pub struct SoakReport {
     pub not_at_last_violations: u64,
     pub retry_violations: u64,
     pub shard_end_violations: u64,
-    /// The first violations, described.
+    pub progress_violations: u64,
+    /// The first violations of each kind, described.
     pub violations: Vec<String>,
     pub processes: Vec<ProcessLog>,
     pub rss_after_10_batches_kib: Option<u64>,
@@ -134,6 +138,7 @@ impl SoakReport {
             + self.not_at_last_violations
             + self.retry_violations
             + self.shard_end_violations
+            + self.progress_violations
     }
 }
 
@@ -184,6 +189,7 @@ enum Violation {
     NotAtLast,
     Retry,
     ShardEnd,
+    Progress,
 }
 
 /// How a batch ended.
@@ -229,7 +235,11 @@ struct Injected {
     error: &'static str,
 }
 
-const MAX_DESCRIBED_VIOLATIONS: usize = 20;
+/// Violations described in the report, per kind.
+const MAX_DESCRIBED_VIOLATIONS: u64 = 3;
+
+/// A run whose restarts stop advancing (the stored checkpoint stays put) ends after this many.
+const MAX_KILLS_WITHOUT_PROGRESS: u32 = 20;
 
 struct Daemon<'a> {
     command: &'a [String],
@@ -270,6 +280,7 @@ pub fn run(command: &[String], config: &SoakConfig) -> io::Result<SoakReport> {
     let mut countdown = daemon.gap();
     let mut cursor = 0u64; // the last record delivered to the current child
     let mut batch = 0usize;
+    let (mut furthest_start, mut kills_without_progress) = (0u64, 0u32);
     while cursor < total {
         let count = per_batch.min(total - cursor);
         let kill = if batch >= steady && config.kill_every > 0 {
@@ -298,6 +309,21 @@ pub fn run(command: &[String], config: &SoakConfig) -> io::Result<SoakReport> {
             // The new child resumes after the stored checkpoint.
             BatchEnd::Killed => daemon.process.start,
         };
+        if matches!(end, BatchEnd::Killed) {
+            if cursor > furthest_start {
+                (furthest_start, kills_without_progress) = (cursor, 0);
+            } else {
+                kills_without_progress += 1;
+            }
+            if kills_without_progress >= MAX_KILLS_WITHOUT_PROGRESS {
+                let message = format!(
+                    "no progress: {kills_without_progress} kills in a row restarted at or before record {furthest_start} (stored checkpoint {}); records after {furthest_start} are never delivered",
+                    daemon.judge.last()
+                );
+                daemon.violation(Violation::Progress, message);
+                return daemon.stop(started);
+            }
+        }
     }
     daemon.shard_ended()?;
     daemon.report.seconds = started.elapsed().as_secs_f64();
@@ -329,9 +355,10 @@ impl Daemon<'_> {
             Violation::NotAtLast => &mut self.report.not_at_last_violations,
             Violation::Retry => &mut self.report.retry_violations,
             Violation::ShardEnd => &mut self.report.shard_end_violations,
+            Violation::Progress => &mut self.report.progress_violations,
         };
         *counter += 1;
-        if self.report.violations.len() < MAX_DESCRIBED_VIOLATIONS {
+        if *counter <= MAX_DESCRIBED_VIOLATIONS {
             self.report.violations.push(message);
         }
     }
@@ -487,6 +514,8 @@ impl Daemon<'_> {
         let mut injected: Option<Injected> = None;
         // The last position the child gave up on after its whole budget failed.
         let mut exhausted: Option<Asked> = None;
+        // Injected errors still due for the retries of the current position.
+        let mut burst = 0u64;
         loop {
             let request = match self.read("processRecords")? {
                 ChildLine::Status { response_for } if response_for.as_deref() == Some("processRecords") => {
@@ -544,10 +573,20 @@ impl Daemon<'_> {
             if kill == Some(Kill::BeforeCheckpointAnswer) {
                 return self.kill_and_restart(Kill::BeforeCheckpointAnswer);
             }
+            if attempt == 1 {
+                burst = 0;
+            }
             let inject = if exhaust {
                 attempt <= budget // the next call at this position succeeds
+            } else if burst > 0 {
+                burst -= 1;
+                true
+            } else if self.random.below(100) < self.config.error_percent {
+                // Half of the random errors fail the retry too.
+                burst = self.random.below(2);
+                true
             } else {
-                self.random.below(100) < self.config.error_percent
+                false
             };
             if inject {
                 let error = if self.random.next() % 2 == 0 {
@@ -615,6 +654,16 @@ impl Daemon<'_> {
             return self.kill_and_restart(Kill::AfterStatus);
         }
         Ok(BatchEnd::Answered)
+    }
+
+    /// Ends a run that cannot finish: stdin closed, no `shardEnded`.
+    fn stop(mut self, started: Instant) -> io::Result<SoakReport> {
+        let mut ended = std::mem::take(&mut self.process);
+        ended.stored = self.covered(&self.judge.last().clone());
+        self.report.processes.push(ended);
+        self.child.take().expect("a child is running").finish()?;
+        self.report.seconds = started.elapsed().as_secs_f64();
+        Ok(self.report)
     }
 
     /// `shardEnded`: the child checkpoints the end of the shard; then stdin is closed.
