@@ -2,8 +2,9 @@
 # Soak run: `kcl-bench` plays the daemon for `examples/file_sink` children, with the KCL's rule
 # book for checkpoints (kcl_core::driver::LeaseCheckpointer, as `kcl run` uses): the stored
 # checkpoint is what that judge accepted. 2% of the accepted checkpoint requests are answered with
-# ThrottlingException or KinesisClientLibDependencyException instead (nothing stored), and once per
-# run every attempt of one batch is, until the child's retry budget runs out.
+# ThrottlingException or KinesisClientLibDependencyException instead (nothing stored; half of the
+# time the first retry fails too), and once per run every attempt of one checkpoint call is, until
+# the child's retry budget (RetryPolicy::default(): 6 attempts) runs out.
 #
 # Phase 1 (steady): the first half of the batches through one child, no kills; its resident
 # memory after 10 batches and at the end of the phase must be flat.
@@ -17,7 +18,8 @@
 #     during initialize);
 #   - once a batch is answered, the stored checkpoint is its last record (unless the child gave up
 #     on that position after its whole retry budget failed; the next batch's must cover it);
-#   - every injected retryable error is retried at the same position (the budget is exercised);
+#   - every injected retryable error is retried at the same position: a child gives up only after
+#     a whole budget of attempts (and the budget did run out once);
 #   - restarts make progress (20 kills in a row without it end the run) and SHARD_END is stored
 #     at the end;
 #   - from the sink file, cut per child process: no record lost (every record 1..N written by some
@@ -28,7 +30,8 @@
 #
 #   bash scripts/soak.sh            2,000 batches x 1,000 records (2 M records; 1 M in phase 2)
 #   bash scripts/soak.sh --short    200 batches x 1,000 records (CI)
-# KCL_SOAK_SEED=N replays a run (the seed is printed); KCL_SOAK_ERROR_PERCENT (default 2) and
+# KCL_SOAK_SEED=N replays the driver's choices of a run (the seed is printed; random by default);
+# KCL_SOAK_ERROR_PERCENT (default 2) and
 # KCL_SOAK_KILL_EVERY (records, default 3000) change the injections.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

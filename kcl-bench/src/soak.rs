@@ -440,7 +440,9 @@ impl Daemon<'_> {
         self.send(&initialize_line_at(starting_position))?;
         loop {
             match self.read("initialize")? {
-                ChildLine::Status { response_for } if response_for.as_deref() == Some("initialize") => {
+                ChildLine::Status { response_for }
+                    if response_for.as_deref() == Some("initialize") =>
+                {
                     return Ok(())
                 }
                 ChildLine::Status { response_for } => {
@@ -502,7 +504,12 @@ impl Daemon<'_> {
         let span = format!("batch {number} (records {first}..={last})");
         self.judge.records_delivered(last_value.clone());
         self.process.delivered = last;
-        let line = records_line(first, count as usize, self.config.workload.payload_bytes, number);
+        let line = records_line(
+            first,
+            count as usize,
+            self.config.workload.payload_bytes,
+            number,
+        );
         self.send(&line)?;
         self.report.batches += 1;
         self.report.records_delivered += count;
@@ -518,7 +525,9 @@ impl Daemon<'_> {
         let mut burst = 0u64;
         loop {
             let request = match self.read("processRecords")? {
-                ChildLine::Status { response_for } if response_for.as_deref() == Some("processRecords") => {
+                ChildLine::Status { response_for }
+                    if response_for.as_deref() == Some("processRecords") =>
+                {
                     break
                 }
                 ChildLine::Status { response_for } => {
@@ -554,10 +563,11 @@ impl Daemon<'_> {
                 }
             }
             // The KCL checks the range before it writes to the lease table.
-            if let Err(error) = self.judge.clone().checkpoint(
-                asked.sequence_number.as_deref(),
-                asked.sub_sequence_number,
-            ) {
+            if let Err(error) = self
+                .judge
+                .clone()
+                .checkpoint(asked.sequence_number.as_deref(), asked.sub_sequence_number)
+            {
                 self.report.refused += 1;
                 let message = format!(
                     "(a) {span}: checkpoint at {asked} refused with {error}: outside [last checkpoint {}, largest delivered {}]",
@@ -606,10 +616,10 @@ impl Daemon<'_> {
                 self.reply(&request, Some(error))?;
                 continue;
             }
-            match self.judge.checkpoint(
-                asked.sequence_number.as_deref(),
-                asked.sub_sequence_number,
-            ) {
+            match self
+                .judge
+                .checkpoint(asked.sequence_number.as_deref(), asked.sub_sequence_number)
+            {
                 Ok(CheckpointOutcome::Stored(_)) => self.report.stored += 1,
                 Ok(CheckpointOutcome::Unchanged) => self.report.unchanged += 1,
                 Err(_) => unreachable!("judged on a copy just before"),
@@ -672,7 +682,9 @@ impl Daemon<'_> {
         self.send(b"{\"action\":\"shardEnded\"}\n")?;
         loop {
             let request = match self.read("shardEnded")? {
-                ChildLine::Status { response_for } if response_for.as_deref() == Some("shardEnded") => {
+                ChildLine::Status { response_for }
+                    if response_for.as_deref() == Some("shardEnded") =>
+                {
                     break
                 }
                 ChildLine::Status { response_for } => {
@@ -688,10 +700,10 @@ impl Daemon<'_> {
             };
             self.report.checkpoints += 1;
             let asked = Asked::of(&request);
-            match self.judge.checkpoint(
-                asked.sequence_number.as_deref(),
-                asked.sub_sequence_number,
-            ) {
+            match self
+                .judge
+                .checkpoint(asked.sequence_number.as_deref(), asked.sub_sequence_number)
+            {
                 Ok(CheckpointOutcome::Stored(_)) => self.report.stored += 1,
                 Ok(CheckpointOutcome::Unchanged) => self.report.unchanged += 1,
                 Err(error) => {
