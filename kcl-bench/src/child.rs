@@ -104,6 +104,16 @@ impl Running {
         &mut self.stdout
     }
 
+    /// Kills the child with SIGKILL (no chance to flush or answer anything) and reaps it.
+    pub fn kill(self) -> io::Result<std::process::ExitStatus> {
+        let Running {
+            mut child, stdin, ..
+        } = self;
+        child.kill()?;
+        drop(stdin);
+        child.wait()
+    }
+
     /// Closes stdin and waits for the child to exit.
     pub fn finish(self) -> io::Result<std::process::ExitStatus> {
         let Running {

@@ -3,7 +3,9 @@
 //! ```text
 //! kcl-bench --batches 200 --records 1000 --payload 200 --runs 5 -- CHILD [ARGS...]
 //! kcl-bench --batches 200 --records 1000 --payload 200 --pipe      # `cat`: the pipe's ceiling
-//! kcl-bench --batches 2000 --records 1000 --payload 20 --soak-error-percent 2 -- CHILD  # soak
+//! kcl-bench --batches 2000 --records 1000 --payload 20 --soak-error-percent 2 \
+//!     --kill-every 3000 --steady-batches 1000 --sink-file OUT/records-shardId-000000000000.tsv \
+//!     -- CHILD  # soak (see soak.rs)
 //! ```
 //!
 //! It pre-builds the workload's lines (Jackson-shaped, 56-digit sequence numbers), spawns the
@@ -29,6 +31,10 @@ struct Args {
     /// `Some(percent)`: a soak run with that share of checkpoint replies failing.
     soak: Option<u64>,
     seed: u64,
+    kill_every: u64,
+    steady_batches: Option<usize>,
+    retry_attempts: u32,
+    sink_file: Option<std::path::PathBuf>,
     command: Vec<String>,
 }
 
@@ -40,6 +46,8 @@ fn parse_args() -> Result<Args, String> {
     };
     let (mut runs, mut pipe, mut command) = (1, false, Vec::new());
     let (mut soak, mut seed) = (None, 1u64);
+    let (mut kill_every, mut steady_batches, mut sink_file) = (0u64, None, None);
+    let mut retry_attempts = kcl_core::RetryPolicy::default().max_attempts;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = |name: &str| -> Result<usize, String> {
@@ -55,6 +63,12 @@ fn parse_args() -> Result<Args, String> {
             "--pipe" => pipe = true,
             "--soak-error-percent" => soak = Some(number("--soak-error-percent")? as u64),
             "--seed" => seed = number("--seed")? as u64,
+            "--kill-every" => kill_every = number("--kill-every")? as u64,
+            "--steady-batches" => steady_batches = Some(number("--steady-batches")?),
+            "--child-retry-attempts" => retry_attempts = number("--child-retry-attempts")? as u32,
+            "--sink-file" => {
+                sink_file = Some(args.next().ok_or("--sink-file needs a path")?.into());
+            }
             "--" => command.extend(args.by_ref()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -68,6 +82,10 @@ fn parse_args() -> Result<Args, String> {
         pipe,
         soak,
         seed,
+        kill_every,
+        steady_batches,
+        retry_attempts,
+        sink_file,
         command,
     })
 }
@@ -81,26 +99,34 @@ fn main() -> ExitCode {
         }
     };
     if let Some(percent) = args.soak {
-        return match soak::run(&args.command, args.workload, percent, args.seed) {
-            Ok(r) => {
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "records": r.records,
-                        "batches": r.batches,
-                        "checkpoints": r.checkpoints,
-                        "injected_checkpoint_errors": r.injected_errors,
-                        "rss_after_10_batches_kib": r.rss_after_first_batches_kib,
-                        "rss_at_end_kib": r.rss_at_end_kib,
-                        "peak_rss_kib": r.peak_rss_kib,
-                        "seconds": r.seconds,
-                    })
-                );
-                ExitCode::SUCCESS
+        let config = soak::SoakConfig {
+            workload: args.workload,
+            error_percent: percent,
+            seed: args.seed,
+            kill_every: args.kill_every,
+            steady_batches: args.steady_batches.unwrap_or(args.workload.batches),
+            retry_attempts: args.retry_attempts,
+            sink_file: args.sink_file,
+        };
+        return match soak::run(&args.command, &config) {
+            Ok(report) => {
+                match serde_json::to_string(&report) {
+                    Ok(json) => println!("{json}"),
+                    Err(error) => {
+                        eprintln!("kcl-bench: soak: {error}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+                // The report says what went wrong; the exit status says that something did.
+                if report.violations_total() > 0 {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                }
             }
             Err(error) => {
                 eprintln!("kcl-bench: soak: {error}");
-                ExitCode::FAILURE
+                ExitCode::from(2)
             }
         };
     }

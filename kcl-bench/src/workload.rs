@@ -42,9 +42,14 @@ fn payload(seed: u64, len: usize) -> Vec<u8> {
 }
 
 pub fn initialize_line() -> Vec<u8> {
+    initialize_line_at(StartingPosition::TrimHorizon)
+}
+
+/// `initialize` for a lease resuming at `starting_position` (a restarted child).
+pub fn initialize_line_at(starting_position: StartingPosition) -> Vec<u8> {
     let mut line = DaemonMessage::Initialize(Initialize {
         shard_id: "shardId-000000000000".into(),
-        starting_position: StartingPosition::TrimHorizon,
+        starting_position,
     })
     .to_json()
     .into_bytes();
@@ -68,17 +73,22 @@ pub fn batch_lines(workload: Workload) -> Vec<BatchLine> {
 
 /// Batch number `batch` of the workload; `n` counts records across batches.
 pub fn batch_line(workload: Workload, n: &mut u64, batch: usize) -> Vec<u8> {
+    let line = records_line(*n + 1, workload.records, workload.payload_bytes, batch);
+    *n += workload.records as u64;
+    line
+}
+
+/// A `processRecords` line with records number `first ..= first + count - 1` (the same record
+/// number always has the same sequence number, key and payload: redelivery after a restart).
+pub fn records_line(first: u64, count: usize, payload_bytes: usize, batch: usize) -> Vec<u8> {
     let engine = base64::engine::general_purpose::STANDARD;
-    let records: Vec<WireRecord> = (0..workload.records)
-        .map(|_| {
-            *n += 1;
-            WireRecord {
-                data: Some(engine.encode(payload(*n, workload.payload_bytes))),
-                partition_key: format!("pk-{}", *n % 1000),
-                sequence_number: sequence(*n),
-                approximate_arrival_timestamp: Some(1_795_303_005_103 + *n as i64),
-                sub_sequence_number: Some(0),
-            }
+    let records: Vec<WireRecord> = (first..first + count as u64)
+        .map(|n| WireRecord {
+            data: Some(engine.encode(payload(n, payload_bytes))),
+            partition_key: format!("pk-{}", n % 1000),
+            sequence_number: sequence(n),
+            approximate_arrival_timestamp: Some(1_795_303_005_103 + n as i64),
+            sub_sequence_number: Some(0),
         })
         .collect();
     let mut line = DaemonMessage::ProcessRecords(ProcessRecordsMessage {
