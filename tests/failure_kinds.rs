@@ -532,3 +532,50 @@ fn lines(output: &[u8]) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// A final checkpoint error the handler returns by itself (kept from earlier, or made by hand)
+/// is classified by what it says, even when no checkpoint of this call failed.
+#[test]
+fn a_final_checkpoint_error_returned_by_hand_is_answered_without_retry_or_dead_letter() {
+    for error in [
+        CheckpointError::Shutdown,
+        CheckpointError::ChannelClosed,
+        CheckpointError::Io("Broken pipe".into()),
+    ] {
+        for action in POLICIES {
+            let calls = Rc::new(RefCell::new(0));
+            let dead = Rc::new(RefCell::new(0));
+            struct Gone {
+                error: CheckpointError,
+                calls: Rc<RefCell<u32>>,
+                dead: Rc<RefCell<u32>>,
+            }
+            impl RecordProcessor for Gone {
+                fn process_records(&mut self, _: &Batch, _: &mut Checkpointer<'_>) -> Result<()> {
+                    *self.calls.borrow_mut() += 1;
+                    Err(self.error.clone().into())
+                }
+                fn on_failure(&mut self, _: &Failure<'_>) -> Result<()> {
+                    *self.dead.borrow_mut() += 1;
+                    Ok(())
+                }
+            }
+            let processor = Gone {
+                error: error.clone(),
+                calls: calls.clone(),
+                dead: dead.clone(),
+            };
+            let mut daemon = TestDaemon::with_failure_policy(processor, policy(action));
+            daemon.initialize("shardId-000000000001");
+            let step = daemon.process_payloads(["a"]);
+            assert_eq!(
+                step.status.as_deref(),
+                Some("processRecords"),
+                "{error:?} {action:?}"
+            );
+            assert_eq!(daemon.exit_reason(), None, "{error:?} {action:?}");
+            assert_eq!(*calls.borrow(), 1, "{error:?} {action:?}: no retry");
+            assert_eq!(*dead.borrow(), 0, "{error:?} {action:?}: no on_failure");
+        }
+    }
+}

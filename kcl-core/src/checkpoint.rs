@@ -25,7 +25,7 @@ use crate::transport::{Reply, Transport};
 /// assert!(CheckpointError::from_daemon("ShutdownException").is_lease_lost());
 /// assert_eq!(CheckpointError::from_daemon("NullPointerException"), CheckpointError::Other("NullPointerException".into()));
 /// ```
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CheckpointError {
     /// `ThrottlingException`: DynamoDB throughput exceeded (retried with backoff before surfacing).
@@ -779,5 +779,38 @@ impl<'a> Checkpointer<'a> {
             std::thread::sleep(wait);
             attempt += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_waits_between_half_and_all_of_the_doubling_ceiling() {
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+        };
+        for (attempt, ceiling) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1000),
+            (30, 1000),
+        ] {
+            let ceiling = Duration::from_millis(ceiling);
+            for _ in 0..20 {
+                let wait = policy.backoff(attempt);
+                assert!(
+                    wait >= ceiling / 2 && wait <= ceiling,
+                    "attempt {attempt}: {wait:?} outside [{:?}, {ceiling:?}]",
+                    ceiling / 2
+                );
+            }
+        }
+        assert_eq!(RetryPolicy::immediate(3).backoff(2), Duration::ZERO);
     }
 }
