@@ -204,9 +204,16 @@ fn exit_ends_the_run_without_a_status_and_with_an_error() {
     let policy = quick(FailurePolicy::exit().attempts(2));
     let mut daemon = TestDaemon::with_failure_policy(processor, policy.clone());
     daemon.initialize("shardId-000000000000");
-    let step = daemon.process_payloads(["a", "b"]);
+    let a = daemon.next_record("a");
+    let b = daemon.next_record("b");
+    let step = daemon.process_records(vec![a.clone(), b], None);
     assert_eq!(step.status, None);
     assert!(daemon.exit_reason().unwrap().contains("cannot store b"));
+    // What was handled before the failure is stored; the failed record is not.
+    assert_eq!(
+        daemon.stored_checkpoint(),
+        Some(StoredCheckpoint::At(a.position().clone()))
+    );
 
     // Through the runtime loop: `run_on` returns the error (so `run_main` exits non-zero) and
     // writes no status for the failed action.

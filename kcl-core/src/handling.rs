@@ -196,6 +196,8 @@ impl<P: RecordProcessor> Engine<P> {
                 }
                 FailureAction::Exit => {
                     self.fail_batch(Some(first_unhandled), range, &cause);
+                    // What was handled before the failure need not come again after the restart.
+                    self.checkpoint_if_due(transport);
                     self.exit = Some(format!(
                         "batch ({range}) failed on every attempt and the failure policy is `exit`: {}",
                         failed.cause
