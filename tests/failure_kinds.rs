@@ -13,7 +13,10 @@ use kcl::{
     Batch, CheckpointError, CheckpointStrategy, Checkpointer, Error, Failure, FailureAction,
     FailurePolicy, RecordProcessor, Result, RetryPolicy, Runtime,
 };
-use serde_json::{json, Value};
+use serde_json::json;
+
+mod support;
+use support::protocol_lines as lines;
 
 const POLICIES: [FailureAction; 3] = [
     FailureAction::Stop,
@@ -522,15 +525,6 @@ fn checkpoint_now_from_a_macro_shutdown_hook_is_made() {
         daemon.stored_checkpoint(),
         Some(StoredCheckpoint::At(daemon.delivered().unwrap().clone()))
     );
-}
-
-fn lines(output: &[u8]) -> Vec<Value> {
-    std::str::from_utf8(output)
-        .unwrap()
-        .split('\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// A final checkpoint error the handler returns by itself (kept from earlier, or made by hand)

@@ -2,7 +2,6 @@
 //! row, asserting the outcome on the protocol and the error message a user sees on stderr
 //! (captured from `tracing`), which names the shard, the sequence number and the cause.
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use kcl::{
     Batch, CheckpointError, CheckpointStrategy, Checkpointer, FailurePolicy, Json, RecordProcessor,
     Result, RetryPolicy, Runtime,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 
 const INIT: &str = r#"{"action":"initialize","shardId":"shardId-000000000042","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#;
 const SEQ: &str = "49590338271490256608559692538361571095921575989136588898";
@@ -21,77 +20,23 @@ fn batch(data: &str) -> String {
     )
 }
 
-/// Log lines captured from `tracing`.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+mod support;
+use support::{input, status, Captures};
 
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-struct Run {
-    result: std::io::Result<()>,
-    lines: Vec<Value>,
-    log: String,
-}
-
-impl Run {
-    /// The captured log line containing `needle`.
-    fn logged(&self, needle: &str) -> &str {
-        self.log
-            .lines()
-            .find(|l| l.contains(needle))
-            .unwrap_or_else(|| panic!("no log line contains {needle:?}; log:\n{}", self.log))
-    }
-}
-
-fn run<P: RecordProcessor>(processor: P, input: &[u8]) -> Run {
+/// Runs `processor` with quick retries and the default failure policy.
+fn run<P: RecordProcessor>(processor: P, input: &[u8]) -> Captures {
     run_with(Runtime::new(processor), input)
 }
 
-fn run_with<P: RecordProcessor>(runtime: Runtime<P>, input: &[u8]) -> Run {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    let mut output = Vec::new();
+fn run_with<P: RecordProcessor>(runtime: Runtime<P>, input: &[u8]) -> Captures {
     let runtime = runtime
         .checkpoint_retry(RetryPolicy::immediate(3))
         .failure_policy(FailurePolicy::stop().backoff(Duration::ZERO, Duration::ZERO));
-    let result =
-        tracing::subscriber::with_default(subscriber, || runtime.run_on(input, &mut output));
-    let lines = std::str::from_utf8(&output)
-        .unwrap()
-        .split('\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    Run { result, lines, log }
-}
-
-fn status(action: &str) -> Value {
-    json!({"action":"status","responseFor":action})
+    support::run_capturing(runtime, input)
 }
 
 fn quiet() -> impl RecordProcessor {
     kcl::from_fn(|_, _| Ok(()))
-}
-
-fn input(lines: &[&str]) -> Vec<u8> {
-    lines
-        .iter()
-        .flat_map(|l| format!("{l}\n").into_bytes())
-        .collect()
 }
 
 #[test]
@@ -106,7 +51,7 @@ fn malformed_json_is_skipped_with_an_excerpt() {
     );
     assert!(run.result.is_ok());
     assert_eq!(run.lines, [status("initialize"), status("leaseLost")]);
-    let logged = run.logged("not a protocol message");
+    let logged = run.logged(&["not a protocol message"]);
     assert!(
         logged.contains(r#"{\"action\":\"processRecords\""#),
         "{logged}"
@@ -122,7 +67,7 @@ fn truncated_last_line_at_eof_mid_batch_is_skipped_and_the_process_ends() {
     let run = run(quiet(), &bytes);
     assert!(run.result.is_ok());
     assert_eq!(run.lines, [status("initialize")]);
-    run.logged("not a protocol message");
+    run.logged(&["not a protocol message"]);
 }
 
 #[test]
@@ -182,7 +127,7 @@ fn raw_nul_bytes_make_a_line_junk() {
     bytes.extend_from_slice(b"{\"action\":\"lease\0Lost\"}\n\0\0\0\n");
     let run = run(quiet(), &bytes);
     assert_eq!(run.lines, [status("initialize")]);
-    run.logged("not a protocol message");
+    run.logged(&["not a protocol message"]);
 }
 
 #[test]
@@ -255,7 +200,7 @@ fn invalid_base64_names_shard_sequence_and_cause_and_stalls() {
             status("shutdownRequested")
         ]
     );
-    let logged = run.logged("not valid base64");
+    let logged = run.logged(&["not valid base64"]);
     for part in ["shardId-000000000042", SEQ, "pk-1", "The shard stalls"] {
         assert!(logged.contains(part), "{part:?} missing: {logged}");
     }
@@ -281,13 +226,13 @@ fn missing_fields_and_wrong_types_are_answered_and_logged() {
             status("shardEnded")
         ]
     );
-    let logged = run.logged("malformed \"processRecords\"");
+    let logged = run.logged(&["malformed \"processRecords\""]);
     assert!(logged.contains("shardId-000000000042"), "{logged}");
     assert!(
         logged.contains("sequenceNumber"),
         "the cause names the missing field: {logged}"
     );
-    run.logged("the batch's records are unknown, so they count as not handled");
+    run.logged(&["the batch's records are unknown, so they count as not handled"]);
 }
 
 #[test]
@@ -297,7 +242,7 @@ fn an_unknown_action_is_acknowledged() {
         &input(&[INIT, r#"{"action":"rebalance","shardId":"x"}"#]),
     );
     assert_eq!(run.lines, [status("initialize"), status("rebalance")]);
-    let logged = run.logged("unknown action \"rebalance\"");
+    let logged = run.logged(&["unknown action \"rebalance\""]);
     assert!(logged.contains("shardId-000000000042"), "{logged}");
 }
 
@@ -311,7 +256,7 @@ fn a_checkpoint_reply_nobody_asked_for_is_ignored() {
         ]),
     );
     assert_eq!(run.lines, [status("initialize")]);
-    run.logged("ignoring a checkpoint reply that answers no request");
+    run.logged(&["ignoring a checkpoint reply that answers no request"]);
 }
 
 #[test]
@@ -336,7 +281,7 @@ fn no_reply_before_eof_ends_the_process_cleanly() {
         1,
         "nothing is sent after EOF"
     );
-    run.logged("the daemon closed stdin before answering");
+    run.logged(&["the daemon closed stdin before answering"]);
 }
 
 #[test]
@@ -375,8 +320,8 @@ fn a_panicking_handler_is_retried_then_stalls_with_a_clear_message() {
         kcl::from_fn(|_, _| -> Result<()> { panic!("index out of bounds in my parser") });
     let run = run(processor, &input(&[INIT, &batch("aGk=")]));
     assert_eq!(run.lines, [status("initialize"), status("processRecords")]);
-    run.logged("attempt 1/3 failed: handler panicked: index out of bounds in my parser");
-    let logged = run.logged("The shard stalls");
+    run.logged(&["attempt 1/3 failed: handler panicked: index out of bounds in my parser"]);
+    let logged = run.logged(&["The shard stalls"]);
     for part in [
         "shardId-000000000042",
         SEQ,
@@ -421,7 +366,7 @@ fn a_payload_that_exhausts_the_json_decoder_is_a_payload_error_not_a_crash() {
     }
     let run = run(Strict, &input(&[INIT, &batch(&encoded)]));
     assert_eq!(run.lines, [status("initialize"), status("processRecords")]);
-    let logged = run.logged("recursion limit exceeded");
+    let logged = run.logged(&["recursion limit exceeded"]);
     for part in [
         "shardId-000000000042",
         SEQ,

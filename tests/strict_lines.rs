@@ -3,7 +3,6 @@
 //! that names a known daemon action is answered with a status or, when it cannot be, logged
 //! as an error that says why (audit findings 7 and 8).
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use kcl::{CheckpointStrategy, RecordProcessor, Runtime};
@@ -25,18 +24,8 @@ fn spaced(line: &str) -> String {
     line.replacen('{', "{ ", 1)
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+mod support;
+use support::status;
 
 struct Run {
     lines: Vec<Value>,
@@ -78,29 +67,10 @@ fn run(lines: &[&str]) -> Run {
 }
 
 fn run_on<P: RecordProcessor>(processor: P, input: &[u8]) -> (Vec<Value>, String) {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    let mut output = Vec::new();
     let runtime = Runtime::new(processor).checkpoint_strategy(CheckpointStrategy::Manual);
-    tracing::subscriber::with_default(subscriber, || runtime.run_on(input, &mut output))
-        .expect("run_on");
-    let lines = std::str::from_utf8(&output)
-        .unwrap()
-        .split('\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    (lines, log)
-}
-
-fn status(action: &str) -> Value {
-    json!({"action":"status","responseFor":action})
+    let captures = support::run_capturing(runtime, input);
+    captures.result.expect("run_on");
+    (captures.lines, captures.log)
 }
 
 /// Finding 7: a leading zero, a raw control byte or a form feed after the object is not JSON.
