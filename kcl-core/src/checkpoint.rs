@@ -813,4 +813,32 @@ mod tests {
         }
         assert_eq!(RetryPolicy::immediate(3).backoff(2), Duration::ZERO);
     }
+
+    #[test]
+    fn backoff_is_jittered_so_that_shards_do_not_retry_in_step() {
+        let policy = RetryPolicy::default();
+        let waits: std::collections::BTreeSet<Duration> =
+            (0..64).map(|_| policy.backoff(3)).collect();
+        assert!(waits.len() > 8, "{waits:?}");
+    }
+
+    #[test]
+    fn a_stall_says_which_record_failed_and_how_far_checkpoints_may_go() {
+        let stall = Stall {
+            failed_at: Some(Position::new("12", 0)),
+            limit: Some(Position::new("11", 3)),
+        };
+        assert_eq!(
+            stall.to_string(),
+            "record 12/0 was not handled (its batch failed), so nothing past 11/3 may be checkpointed"
+        );
+        let unknown = Stall {
+            failed_at: None,
+            limit: None,
+        };
+        assert_eq!(
+            unknown.to_string(),
+            "a batch could not be handled, so nothing past the lease's starting point may be checkpointed"
+        );
+    }
 }
