@@ -101,9 +101,18 @@ fn checkpoint_last(
 
 #[test]
 fn a_lost_lease_in_a_handlers_checkpoint_is_answered_under_every_policy() {
+    // The checkpoint after the records (they count as handled) and before them (nothing handled:
+    // still no retry, since nothing more can be checkpointed).
     for action in POLICIES {
-        for checkpoint in [checkpoint_all, checkpoint_last] {
-            let processor = Checkpointing::new(false, checkpoint);
+        for (first, checkpoint) in [
+            (
+                false,
+                checkpoint_all as fn(&Batch, &mut Checkpointer<'_>) -> _,
+            ),
+            (false, checkpoint_last),
+            (true, checkpoint_all),
+        ] {
+            let processor = Checkpointing::new(first, checkpoint);
             let (calls, dead) = (processor.calls.clone(), processor.dead.clone());
             let mut daemon = TestDaemon::with_failure_policy(processor, policy(action));
             daemon.initialize("shardId-000000000001");
@@ -571,5 +580,65 @@ fn a_final_checkpoint_error_returned_by_hand_is_answered_without_retry_or_dead_l
             assert_eq!(*calls.borrow(), 1, "{error:?} {action:?}: no retry");
             assert_eq!(*dead.borrow(), 0, "{error:?} {action:?}: no on_failure");
         }
+    }
+}
+
+#[test]
+fn the_checkpointers_view_of_the_lease_delivered_and_lost() {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let log = seen.clone();
+    let processor = kcl::from_fn(move |batch, cp| {
+        let before = cp.is_lease_lost();
+        let delivered = cp.last_delivered() == batch.last().map(|r| r.position());
+        let _ = cp.checkpoint();
+        log.borrow_mut()
+            .push((before, delivered, cp.is_lease_lost()));
+        Ok(())
+    });
+    let mut daemon = TestDaemon::with_strategy(processor, CheckpointStrategy::Manual);
+    daemon.initialize("shardId-000000000001");
+    daemon.process_payloads(["a", "b"]);
+    daemon.fail_next_checkpoints(["ShutdownException"]);
+    daemon.process_payloads(["c"]);
+    assert_eq!(*seen.borrow(), [(false, true, false), (false, true, true)]);
+}
+
+/// The log says where the handler goes on after a skipped record, and why a checkpoint error is
+/// not dead-lettered.
+#[test]
+fn skipping_and_checkpoint_errors_are_explained_in_the_log() {
+    let input = support::input(&[
+        r#"{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
+        // alice, garbage, carol
+        r#"{"action":"processRecords","records":[{"data":"eyJ1c2VyIjoiYWxpY2UifQ==","partitionKey":"k","sequenceNumber":"101","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"},{"data":"Z2FyYmFnZQ==","partitionKey":"k","sequenceNumber":"102","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"},{"data":"eyJ1c2VyIjoiY2Fyb2wifQ==","partitionKey":"k","sequenceNumber":"103","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
+    ]);
+    let runtime = Runtime::new(Clicks::default())
+        .checkpoint_strategy(CheckpointStrategy::Manual)
+        .failure_policy(policy(FailureAction::Skip).attempts(1));
+    let run = support::run_capturing(runtime, &input);
+    run.logged(&["going on with the records not yet handled (2 records, 101/0 ..= 103/0)"]);
+
+    fn past_everything(
+        _: &Batch,
+        cp: &mut Checkpointer<'_>,
+    ) -> std::result::Result<(), CheckpointError> {
+        cp.checkpoint_raw(&"9".repeat(60), None)
+    }
+    let input = support::input(&[
+        r#"{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
+        r#"{"action":"processRecords","records":[{"data":"YQ==","partitionKey":"k","sequenceNumber":"101","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
+        r#"{"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":"IllegalArgumentException"}"#,
+    ]);
+    for (action, explained) in [
+        (FailureAction::Skip, true),
+        (FailureAction::Exit, true),
+        (FailureAction::Stop, false),
+    ] {
+        let runtime = Runtime::new(Checkpointing::new(true, past_everything))
+            .failure_policy(policy(action).attempts(1));
+        let run = support::run_capturing(runtime, &input);
+        let why = format!("a checkpoint error is not a failure of records, so the `{action:?}` policy does not apply to it");
+        assert_eq!(run.log.contains(&why), explained, "{action:?}: {}", run.log);
+        run.logged(&["The shard stalls: record 101/0 was not handled"]);
     }
 }

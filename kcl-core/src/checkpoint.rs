@@ -815,6 +815,17 @@ mod tests {
     }
 
     #[test]
+    fn a_claim_keeps_the_furthest_sequence_number_asked_for() {
+        let mut progress = Progress::default();
+        progress.claim(Position::new("5", 1));
+        progress.claim(Position::new("3", 0));
+        progress.claim(Position::new("not-a-number", 0));
+        assert_eq!(progress.claimed, Some(Position::new("5", 1)));
+        progress.claim(Position::new("5", 2));
+        assert_eq!(progress.claimed, Some(Position::new("5", 2)));
+    }
+
+    #[test]
     fn backoff_is_jittered_so_that_shards_do_not_retry_in_step() {
         let policy = RetryPolicy::default();
         let waits: std::collections::BTreeSet<Duration> =
