@@ -9,7 +9,8 @@
 //!   (shard, sequence number, sub-sequence number, partition key, payload), written before the
 //!   handler returns, so before the runtime may checkpoint it;
 //! - each record its `on_failure` hook receives (the `skip` policy's dead letters) to
-//!   `OUT_DIR/dead-letters-<shard>.tsv`, in the same format;
+//!   `OUT_DIR/dead-letters-<shard>.tsv`, in the same format plus two fields: the attempts made
+//!   (they count per batch: see `kcl::FailurePolicy`) and the last error;
 //! - `initialize`, `leaseLost` and `exit 0`/`exit error` events to `OUT_DIR/events.tsv`
 //!   (`shutdownRequested` and `shardEnded` are left to the SDK's default hooks, which write
 //!   nothing: they only checkpoint).
@@ -88,9 +89,12 @@ impl DeclaredSink {
     /// The dead letters of the `skip` policy, written before the records count as handled.
     #[kcl::on_failure]
     fn dead_letter(&mut self, failure: &kcl::Failure<'_>) -> kcl::Result<()> {
+        let error = file_sink::escape(failure.error.to_string().as_bytes());
         let mut lines = Vec::new();
         for record in failure.records {
             file_sink::write_record(&mut lines, failure.shard_id, record)?;
+            lines.pop(); // the newline: attempts and error follow
+            writeln!(lines, "\t{}\t{error}", failure.attempts)?;
         }
         let path = self
             .dir

@@ -68,7 +68,7 @@ pub fn write_record(out: &mut impl Write, shard_id: &str, record: &Record) -> st
 }
 
 /// Backslash, tab, newline and CR escaped (invalid UTF-8 replaced).
-fn escape(bytes: &[u8]) -> String {
+pub fn escape(bytes: &[u8]) -> String {
     let mut text = String::with_capacity(bytes.len());
     for c in String::from_utf8_lossy(bytes).chars() {
         match c {
