@@ -137,7 +137,7 @@ FLAKY = "flaky-"
 
 
 def payload(prefix, n, tainted=False):
-    """`<prefix>-<n:06>`; tainted: about 1 in 53 poison, 1 in 31 flaky (in every shard)."""
+    """`<prefix>-<n:06>`; tainted: 1 in 53 numbers poison, 1 in 31 flaky."""
     text = f"{prefix}-{n:06d}"
     if tainted and n % 53 == 17:
         return POISON + text
