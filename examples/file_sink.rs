@@ -6,12 +6,16 @@
 //! before checkpointing at its last record, so a crash at any point redelivers, never skips.
 //! Lifecycle events (`initialize`, `leaseLost`, `shardEnded`, `shutdownRequested`) go to
 //! `OUT_DIR/events.tsv` with the process id. The end-to-end suite reads both files.
+//!
+//! The other sinks of the end-to-end suite (`declared_sink`, `checkpoint_on_shutdown`) include
+//! this file (`#[path = "file_sink.rs"] mod file_sink;`) for its writers: [`write_record`],
+//! [`write_event`], [`append`], so all of them write the same format.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use kcl::{Batch, Checkpointer, Initialize, RecordProcessor, Result};
+use kcl::{Batch, Checkpointer, Initialize, Record, RecordProcessor, Result};
 
 /// Writes records of one shard to a file.
 pub struct FileSink {
@@ -31,25 +35,40 @@ impl FileSink {
     }
 
     fn event(&self, what: &str) -> Result<()> {
-        let millis = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
-        let line = format!(
-            "{millis}\t{}\t{}\t{what}\n",
-            std::process::id(),
-            self.shard_id
-        );
-        append(&self.dir.join("events.tsv"))?.write_all(line.as_bytes())?;
-        Ok(())
+        Ok(write_event(&self.dir, &self.shard_id, what)?)
     }
 }
 
-fn append(path: &Path) -> std::io::Result<File> {
+/// Appends `epoch_ms<TAB>pid<TAB>shard<TAB>what` to `dir/events.tsv`.
+pub fn write_event(dir: &Path, shard_id: &str, what: &str) -> std::io::Result<()> {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let line = format!("{millis}\t{}\t{shard_id}\t{what}\n", std::process::id());
+    append(&dir.join("events.tsv"))?.write_all(line.as_bytes())
+}
+
+/// Opens `path` for appending, creating it if needed.
+pub fn append(path: &Path) -> std::io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
-fn escape(bytes: &[u8]) -> String {
+/// Writes the sink line of one record: shard, sequence number, sub-sequence number, partition
+/// key, payload, separated by tabs, ending with a newline.
+pub fn write_record(out: &mut impl Write, shard_id: &str, record: &Record) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{shard_id}\t{}\t{}\t{}\t{}",
+        record.sequence_number(),
+        record.sub_sequence_number(),
+        escape(record.partition_key().as_bytes()),
+        escape(record.data()),
+    )
+}
+
+/// Backslash, tab, newline and CR escaped (invalid UTF-8 replaced).
+pub fn escape(bytes: &[u8]) -> String {
     let mut text = String::with_capacity(bytes.len());
     for c in String::from_utf8_lossy(bytes).chars() {
         match c {
@@ -61,6 +80,21 @@ fn escape(bytes: &[u8]) -> String {
         }
     }
     text
+}
+
+/// The output folder: the first argument, else `KCL_SINK_DIR`.
+pub fn out_dir(usage: &str) -> std::io::Result<PathBuf> {
+    std::env::args_os()
+        .nth(1)
+        .or_else(|| std::env::var_os("KCL_SINK_DIR"))
+        .map(PathBuf::from)
+        .ok_or_else(|| std::io::Error::other(format!("usage: {usage}")))
+}
+
+/// The last event of a process, after the runtime returned (stdin closed, or the channel to the
+/// daemon failed): `exit 0` or `exit error`.
+pub fn exit_event(dir: &Path, ok: bool) {
+    let _ = write_event(dir, "", if ok { "exit 0" } else { "exit error" });
 }
 
 impl RecordProcessor for FileSink {
@@ -82,15 +116,7 @@ impl RecordProcessor for FileSink {
             .as_mut()
             .ok_or_else(|| kcl::Error::msg("not initialized"))?;
         for record in batch {
-            writeln!(
-                out,
-                "{}\t{}\t{}\t{}\t{}",
-                batch.shard_id(),
-                record.sequence_number(),
-                record.sub_sequence_number(),
-                escape(record.partition_key().as_bytes()),
-                escape(record.data()),
-            )?;
+            write_record(out, batch.shard_id(), record)?;
         }
         out.flush()?; // written before the checkpoint: a crash after it cannot lose the batch
         if let Some(last) = batch.last() {
@@ -118,22 +144,8 @@ impl RecordProcessor for FileSink {
 
 #[allow(dead_code)]
 fn main() -> std::io::Result<()> {
-    let dir = std::env::args_os()
-        .nth(1)
-        .or_else(|| std::env::var_os("KCL_SINK_DIR"))
-        .map(PathBuf::from)
-        .ok_or_else(|| std::io::Error::other("usage: file_sink OUT_DIR (or set KCL_SINK_DIR)"))?;
+    let dir = out_dir("file_sink OUT_DIR (or set KCL_SINK_DIR)")?;
     let result = kcl::run(FileSink::new(&dir));
-    // The last event: the runtime returned because stdin closed (or the channel failed).
-    let ending = FileSink {
-        dir,
-        shard_id: String::new(),
-        out: None,
-    };
-    let _ = ending.event(if result.is_ok() {
-        "exit 0"
-    } else {
-        "exit error"
-    });
+    exit_event(&dir, result.is_ok());
     result
 }

@@ -4,12 +4,15 @@
 # jars from the PyPI wheel kclpy-ext. Everything is installed from the registries into a cache
 # folder on first use; later runs install nothing.
 #
-#   bash scripts/e2e.sh                  install what is missing, build examples/file_sink and
-#                                        examples/checkpoint_on_shutdown (and kcl-cli), run all 9
-#                                        scenarios, stop everything; last line "N passed, N failed"
-#   bash scripts/e2e.sh 1 4 7            only these scenarios. 2 (SIGTERM) continues the application
-#                                        of 1, and 3 (restart) the one of 2: asking for 2 runs 1 too,
-#                                        asking for 3 runs 1 and 2 too.
+#   bash scripts/e2e.sh                  install what is missing, build examples/file_sink,
+#                                        examples/declared_sink and examples/checkpoint_on_shutdown
+#                                        (and kcl-cli), run all 9 scenarios (1, 2, 4 and 5 a second
+#                                        time, as 1d 2d 4d 5d, with declared_sink), stop everything;
+#                                        last line "N passed, N failed"
+#   bash scripts/e2e.sh 1 4 7            only these scenarios (4 runs 4 and 4d; 4d runs only 4d). 2
+#                                        (SIGTERM) continues the application of 1, 2d the one of 1d,
+#                                        3 (restart) the one of 2: asking for 2 runs 1 too, asking
+#                                        for 3 runs 1 and 2 too.
 #   bash scripts/e2e.sh demo [EXE ARGS]  one-command "run it for real": a local 2-shard stream, ~20
 #                                        text records, the real daemon running EXE (default: the
 #                                        word_count example) as its child, then SIGTERM and the final
@@ -23,6 +26,9 @@
 # the daemon (SIGTERM to `kcl` is forwarded; needs `cargo build -p kcl-cli`, done here), 9 Ctrl-C:
 # SIGINT to the process group of the daemon and its children (checkpoint_on_shutdown, which
 # checkpoints only on shutdownRequested: the checkpoints show the children served the shutdown).
+# 1d 2d 4d 5d: 1, 2, 4, 5 with declared_sink (the SDK's declared API: per-record handler, every-50
+# strategy, skip policy with an on_failure dead-letter file, default shutdown/shard-end hooks) and
+# poison/flaky records: no checkpoint ever passes a record missing from the sink and dead letters.
 #
 # Environment: KCL_E2E_CACHE (default <repo>/.e2e-cache), KCL_E2E_KINESIS_PORT (14568, plain HTTP
 # and h2c), KCL_E2E_KINESIS_TLS_PORT (14567), KCL_E2E_DYNAMODB_PORT (14569), KCL_E2E_SEED (chaos
@@ -157,12 +163,12 @@ case "${1:-}" in
   *)
     for arg in "$@"; do
       case "$arg" in
-        [1-9]) ;;
+        [1-9] | [1245]d) ;;
         *) say "unknown argument '$arg'"; usage >&2; exit 2 ;;
       esac
     done
     install_all
-    build_examples file_sink checkpoint_on_shutdown
+    build_examples file_sink declared_sink checkpoint_on_shutdown
     if [ $# = 0 ] || [[ " $* " == *" 8 "* ]]; then build_kcl_cli; fi
     exec "$CACHE/venv/bin/python" "$REPO/scripts/e2e/main.py" "$@"
     ;;

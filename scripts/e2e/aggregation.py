@@ -99,5 +99,5 @@ def scenario_7(ctx):
         ),
         [worker],
     )
-    ctx.sigterm_clean("s7-clean-exit", worker)
+    ctx.sigterm_clean("s7-clean-exit", worker, expect_children=2)
     ctx.row(result, remark=f"{user_records} user records in {len(shapes)} aggregates + {PLAIN} plain")

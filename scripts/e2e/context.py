@@ -59,7 +59,9 @@ class Ctx:
         os.makedirs(path, exist_ok=True)
         return path
 
-    def worker(self, number, app, stream_name, worker_id, extra=None, binary=None):
+    def worker(self, number, app, stream_name, worker_id, extra=None, binary=None, proc=None):
+        """A worker running `binary`, or the processor `proc` (declared.Processor; default
+        file_sink) with its arguments."""
         w = daemon.Worker(
             self.settings,
             self.registry,
@@ -67,7 +69,8 @@ class Ctx:
             app=app,
             stream=stream_name,
             worker_id=worker_id,
-            binary=binary or self.settings.example("file_sink"),
+            binary=binary or self.settings.example(proc.example if proc else "file_sink"),
+            args=proc.args if proc else ("out",),
             extra=extra,
         )
         self.workers.append(w)
@@ -88,10 +91,14 @@ class Ctx:
     def check(self, name, ok, detail="", workers=()):
         return self.report.check(name, ok, detail, logs=[w for w in workers if w.proc])
 
-    def wait_handled(self, ledger, sinks, deadline_s):
-        """Poll until every record of the ledger is in the sinks; the final Tally."""
-        result = poll(lambda: (lambda t: t if t.lost == 0 else None)(sink.tally(ledger.snapshot(), sinks)), deadline_s, 0.5)
-        return result or sink.tally(ledger.snapshot(), sinks)
+    def wait_handled(self, ledger, sinks, deadline_s, dead_letters=False):
+        """Poll until every record of the ledger is in the sinks (or, with `dead_letters`, in
+        their dead-letter files); the final Tally."""
+
+        def count():
+            return sink.tally(ledger.snapshot(), sinks, dead_letters=dead_letters)
+
+        return poll(lambda: (lambda t: t if t.lost == 0 else None)(count()), deadline_s, 0.5) or count()
 
     def wait_initialized(self, worker, shards, since_ms, deadline_s):
         """Poll until each shard in `shards` has an `initialize` event at or after `since_ms`;
@@ -120,9 +127,11 @@ class Ctx:
         ok = poll(match, deadline_s, 0.5)
         return bool(ok), dict(seen)
 
-    def sigterm_clean(self, name, worker, extra_detail=""):
+    def sigterm_clean(self, name, worker, expect_children=1, extra_detail=""):
         """SIGTERM a worker's daemon and check: exit status 143 (the JVM's status after its
-        shutdown hook ran), within its grace period + margin, and its children exited 0."""
+        shutdown hook ran), within its grace period + margin, at least `expect_children` record
+        processors running when it was sent (waited for up to 30 s), and they exited 0."""
+        poll(lambda: len(worker.children()) >= expect_children, 30)
         kids = worker.children()
         sent_ms = now_ms()
         code, took = worker.sigterm()
@@ -131,11 +140,12 @@ class Ctx:
         strays = poll(lambda: not self.strays(worker), 10) or self.strays(worker)
         strays = [] if strays is True else strays
         exits = {e.pid for e in sink.Sink(worker.out_dir).events() if e.what == "exit 0" and e.ms >= sent_ms}
-        ok = code == 143 and not left and not strays and set(kids) <= exits
+        ok = code == 143 and not left and not strays and len(kids) >= expect_children and set(kids) <= exits
         self.check(
             name,
             ok,
-            f"exit={code} after {took:.1f}s children={len(kids)} exited-0={len(set(kids) & exits)}"
+            f"exit={code} after {took:.1f}s children={len(kids)} (expected {expect_children}+) "
+            f"exited-0={len(set(kids) & exits)}"
             + (f" still-running={left}" if left else "")
             + (f" orphans={strays}" if strays else "")
             + extra_detail,

@@ -92,7 +92,7 @@ class Report:
         out(f"\n{'scenario':<44} {'put':>6} {'handled':>8} {'dup':>4} {'lost':>5} {'time':>5}  checks")
         for r in self.rows:
             out(
-                f"{r.number} {r.title[:42]:<42} {r.put:>6} {r.handled:>8} {r.duplicated:>4} {r.lost:>5}"
+                f"{r.number!s:<2} {r.title[:41]:<41} {r.put:>6} {r.handled:>8} {r.duplicated:>4} {r.lost:>5}"
                 f" {r.seconds:>4.0f}s  {r.passed}/{r.passed + r.failed}"
                 + (f"  {r.remark}" if r.remark else "")
             )

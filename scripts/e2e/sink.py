@@ -1,9 +1,12 @@
 """Reading what examples/file_sink wrote, and reconciling it with the ledger of puts.
 
-file_sink OUT_DIR writes:
+file_sink OUT_DIR writes (and so do checkpoint_on_shutdown and declared_sink, with its writers):
 - `OUT_DIR/records-<shardId>.tsv`: shard, sequence number, sub-sequence number, partition key,
   payload (tab, newline, CR and backslash escaped), one line per record handled, flushed before
   each checkpoint;
+- declared_sink only: `OUT_DIR/dead-letters-<shardId>.tsv`, one line per record its `on_failure`
+  hook received (the dead letters of the `skip` policy): the same five fields, then the attempts
+  made and the last error;
 - `OUT_DIR/events.tsv`: `epoch_ms<TAB>pid<TAB>shard<TAB>event`, events `initialize <position>`,
   `shutdownRequested`, `leaseLost`, `shardEnded`, and `exit 0` (empty shard) when the process ends.
 
@@ -25,6 +28,7 @@ class Delivery:
     partition_key: str
     payload: str
     line: int  # 0-based line number in its file (file order is delivery order for one shard)
+    attempts: int = 0  # dead letters only: attempts made before on_failure got the record
 
 
 @dataclass(frozen=True)
@@ -62,18 +66,34 @@ class Sink:
     def record_files(self):
         return sorted(glob.glob(os.path.join(self.dir, "records-*.tsv")))
 
+    def dead_letter_files(self):
+        return sorted(glob.glob(os.path.join(self.dir, "dead-letters-*.tsv")))
+
+    def dead_letters(self):
+        """(dead letters, torn line count): the records declared_sink's on_failure hook got."""
+        return self._read(self.dead_letter_files(), dead=True)
+
     def deliveries(self):
         """(deliveries, torn line count) over all shard files."""
+        return self._read(self.record_files())
+
+    @staticmethod
+    def _read(paths, dead=False):
         found, torn = [], 0
-        for path in self.record_files():
+        for path in paths:
             with open(path, encoding="utf-8", errors="replace") as f:
                 for number, line in enumerate(f):
                     fields = line.rstrip("\n").split("\t")
-                    if not line.endswith("\n") or len(fields) != 5 or not fields[1].isdigit() or not fields[2].isdigit():
+                    if (
+                        not line.endswith("\n")
+                        or len(fields) != (7 if dead else 5)
+                        or not all(fields[i].isdigit() for i in ((1, 2, 5) if dead else (1, 2)))
+                    ):
                         torn += 1
                         continue
-                    shard, seq, sub, key, payload = fields
-                    found.append(Delivery(shard, int(seq), int(sub), _unescape(key), _unescape(payload), number))
+                    shard, seq, sub, key, payload = fields[:5]
+                    attempts = int(fields[5]) if dead else 0
+                    found.append(Delivery(shard, int(seq), int(sub), _unescape(key), _unescape(payload), number, attempts))
         return found, torn
 
     def line_counts(self):
@@ -127,17 +147,21 @@ class Tally:
     unknown: int  # written records that were never put (must stay 0)
     torn: int
     missing_sample: list
+    dead: int = 0  # distinct records put that are only in a dead-letter file (with dead_letters=True)
 
     def line(self):
         return (
             f"put={self.put} handled={self.handled} duplicated={self.duplicated} lost={self.lost}"
+            + (f" dead-lettered={self.dead}" if self.dead else "")
             + (f" unknown={self.unknown}" if self.unknown else "")
             + (f" torn-lines={self.torn}" if self.torn else "")
         )
 
 
-def tally(ledger_snapshot, sinks):
-    """Compare {payload: Put} with the deliveries of all `sinks`."""
+def tally(ledger_snapshot, sinks, dead_letters=False):
+    """Compare {payload: Put} with the deliveries of all `sinks`. With `dead_letters`, a record
+    in a dead-letter file is accounted for too (not lost; `dead` counts those not also handled);
+    `handled` and `duplicated` stay about the record files."""
     seen = {}
     unknown = torn = 0
     for sink in sinks:
@@ -148,7 +172,18 @@ def tally(ledger_snapshot, sinks):
                 seen[d.payload] = seen.get(d.payload, 0) + 1
             else:
                 unknown += 1
-    missing = sorted(p for p in ledger_snapshot if p not in seen)
+    dead = set()
+    if dead_letters:
+        for sink in sinks:
+            letters, torn_here = sink.dead_letters()
+            torn += torn_here
+            for d in letters:
+                if d.payload in ledger_snapshot:
+                    if d.payload not in seen:
+                        dead.add(d.payload)
+                else:
+                    unknown += 1
+    missing = sorted(p for p in ledger_snapshot if p not in seen and p not in dead)
     return Tally(
         put=len(ledger_snapshot),
         handled=len(seen),
@@ -157,14 +192,17 @@ def tally(ledger_snapshot, sinks):
         unknown=unknown,
         torn=torn,
         missing_sample=missing[:5],
+        dead=len(dead),
     )
 
 
-def last_handled_by_shard(sinks):
-    """{shard: (seq, sub)} of the greatest position written for each shard."""
+def last_handled_by_shard(sinks, dead_letters=False):
+    """{shard: (seq, sub)} of the greatest position written for each shard (in a record file, or
+    with `dead_letters` also in a dead-letter file)."""
     last = {}
     for sink in sinks:
-        for d in sink.deliveries()[0]:
+        written = sink.deliveries()[0] + (sink.dead_letters()[0] if dead_letters else [])
+        for d in written:
             if d.shard not in last or (d.seq, d.sub) > last[d.shard]:
                 last[d.shard] = (d.seq, d.sub)
     return last

@@ -3,6 +3,10 @@
 Every record put by the suite has a unique payload (e.g. `s1-000123`), so what a processor wrote
 into its sink can be reconciled exactly against the `Ledger`: the shard and sequence number that
 Kinesis returned for each put are kept too, which gives the expected last checkpoint per shard.
+
+With `tainted=True` (the runs of examples/declared_sink) some payloads get a prefix that makes
+that processor fail: `poison-s1d-000017` on every attempt (dead-lettered under `skip`),
+`flaky-s1d-000005` on its first attempt only (retried, then handled).
 """
 
 import threading
@@ -128,31 +132,51 @@ def _plain(entry, result):
     return [Put(data, entry["PartitionKey"], result["ShardId"], int(result["SequenceNumber"]))]
 
 
-def put_records(kinesis, stream, ledger, prefix, start, count, batch=100):
-    """Put `count` records with payloads `<prefix>-<n:06>` for n in start..start+count."""
+POISON = "poison-"
+FLAKY = "flaky-"
+
+
+def payload(prefix, n, tainted=False):
+    """`<prefix>-<n:06>`; tainted: 1 in 53 numbers poison, 1 in 31 flaky."""
+    text = f"{prefix}-{n:06d}"
+    if tainted and n % 53 == 17:
+        return POISON + text
+    if tainted and n % 31 == 5:
+        return FLAKY + text
+    return text
+
+
+def put_records(kinesis, stream, ledger, prefix, start, count, batch=100, tainted=False):
+    """Put `count` records with payloads `payload(prefix, n, tainted)` for n in start..start+count."""
     for first in range(start, start + count, batch):
         numbers = range(first, min(start + count, first + batch))
-        entries = [{"Data": f"{prefix}-{n:06d}".encode(), "PartitionKey": f"pk-{prefix}-{n}"} for n in numbers]
+        entries = [
+            {"Data": payload(prefix, n, tainted).encode(), "PartitionKey": f"pk-{prefix}-{n}"} for n in numbers
+        ]
         put_entries(kinesis, stream, entries, ledger, _plain)
     return start + count
 
 
 class Producer(threading.Thread):
-    """Puts `per_put` records every `interval_s` until stopped (payloads `<prefix>-<n:06>`)."""
+    """Puts `per_put` records every `interval_s` until stopped (payloads `payload(prefix, n,
+    tainted)`)."""
 
-    def __init__(self, settings, stream, ledger, prefix, start=0, per_put=10, interval_s=0.1):
+    def __init__(self, settings, stream, ledger, prefix, start=0, per_put=10, interval_s=0.1, tainted=False):
         super().__init__(daemon=True, name=f"producer-{prefix}")
         self.kinesis = client(settings, "kinesis")
         self.stream, self.ledger, self.prefix = stream, ledger, prefix
         self.next = start
         self.per_put, self.interval_s = per_put, interval_s
+        self.tainted = tainted
         self.halt = threading.Event()
         self.error = None
 
     def run(self):
         try:
             while not self.halt.is_set():
-                self.next = put_records(self.kinesis, self.stream, self.ledger, self.prefix, self.next, self.per_put)
+                self.next = put_records(
+                    self.kinesis, self.stream, self.ledger, self.prefix, self.next, self.per_put, tainted=self.tainted
+                )
                 self.halt.wait(self.interval_s)
         except Exception as error:  # noqa: BLE001 - reported by stop()
             self.error = error

@@ -138,7 +138,7 @@ def scenario_6(ctx):
     expected = ledger.last_by_shard()
     ok, seen = ctx.checkpoints_match(table, expected)
     ctx.check("s6-final-checkpoint-is-last-sequence-number", ok, f"{len(expected)} shards", [heir])
-    ctx.sigterm_clean("s6-clean-exit", heir)
+    ctx.sigterm_clean("s6-clean-exit", heir, expect_children=SHARDS)
     ctx.row(result, remark="2 workers; non-leader then leader killed")
 
 
