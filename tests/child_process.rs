@@ -585,3 +585,51 @@ fn the_hook_deadline_does_not_count_the_wait_for_a_checkpoint_reply() {
         child.stderr()
     );
 }
+
+/// The daemon dies while a handler runs: its stdin and stdout close before the runtime has read
+/// the end of stdin. The broken pipe is the end of the run, exit 0 (not a failure).
+#[cfg(unix)]
+#[test]
+fn the_daemon_dying_while_a_handler_runs_ends_the_run_normally() {
+    use std::io::BufRead;
+    let mut child = Command::new(example("stdout_safety"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("example starts");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut stderr = child.stderr.take().unwrap();
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        stderr.read_to_string(&mut s).unwrap();
+        s
+    });
+    stdin
+        .write_all(format!("{INITIALIZE}\n{}\n", batch_of("sleep")).as_bytes())
+        .unwrap();
+    let mut line = String::new();
+    while line.trim().is_empty() {
+        line.clear();
+        stdout.read_line(&mut line).unwrap();
+    }
+    assert_eq!(
+        serde_json::from_str::<Value>(&line).unwrap(),
+        status("initialize")
+    );
+    // The handler sleeps for a second; the daemon goes away meanwhile.
+    drop(stdout);
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(Instant::now() < deadline, "no exit");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stderr = err.join().unwrap();
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert!(stderr.contains("the daemon is gone"), "{stderr}");
+}

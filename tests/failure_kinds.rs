@@ -642,3 +642,75 @@ fn skipping_and_checkpoint_errors_are_explained_in_the_log() {
         run.logged(&["The shard stalls: record 101/0 was not handled"]);
     }
 }
+
+/// Fails each poisoned record on its first attempt only.
+struct FailsOnce {
+    poison: Vec<&'static str>,
+    failed: Vec<String>,
+    handled: Vec<String>,
+    dead: Vec<String>,
+}
+
+impl RecordProcessor for FailsOnce {
+    fn process_records(&mut self, batch: &Batch, _: &mut Checkpointer<'_>) -> Result<()> {
+        for record in batch {
+            let text = String::from_utf8_lossy(record.data()).into_owned();
+            if self.poison.contains(&text.as_str()) && !self.failed.contains(&text) {
+                self.failed.push(text);
+                return Err(Error::msg("once").at_record(record.position().clone()));
+            }
+            self.handled.push(text);
+        }
+        Ok(())
+    }
+
+    fn on_failure(&mut self, failure: &Failure<'_>) -> Result<()> {
+        self.dead.extend(texts(failure.records));
+        Ok(())
+    }
+}
+
+/// Attempts count per record that fails: a retry that gets past the failed record starts the
+/// count afresh for the next one, so three records that each fail once are all handled with two
+/// attempts, under every policy.
+#[test]
+fn attempts_count_afresh_once_a_retry_gets_past_the_failed_record() {
+    for action in POLICIES {
+        let processor = FailsOnce {
+            poison: vec!["a", "b", "c"],
+            failed: Vec::new(),
+            handled: Vec::new(),
+            dead: Vec::new(),
+        };
+        let mut daemon = TestDaemon::with_failure_policy(processor, policy(action).attempts(2));
+        daemon.initialize("shardId-000000000001");
+        let step = daemon.process_payloads(["a", "b", "c"]);
+        assert_eq!(step.status.as_deref(), Some("processRecords"), "{action:?}");
+        assert_eq!(daemon.exit_reason(), None, "{action:?}");
+        assert_eq!(daemon.processor().handled, ["a", "b", "c"], "{action:?}");
+        assert!(daemon.processor().dead.is_empty(), "{action:?}");
+        assert_eq!(
+            daemon.stored_checkpoint(),
+            Some(StoredCheckpoint::At(daemon.delivered().unwrap().clone())),
+            "{action:?}"
+        );
+    }
+}
+
+/// Skipped records count toward `every(records = N)` like handled ones.
+#[test]
+fn dead_lettered_records_count_toward_the_record_strategy() {
+    let mut daemon = TestDaemon::from_runtime(
+        Runtime::new(Clicks::default())
+            .checkpoint_strategy(CheckpointStrategy::every_records(3))
+            .failure_policy(policy(FailureAction::Skip).attempts(1)),
+    );
+    daemon.initialize("shardId-000000000001");
+    daemon.process_payloads(["bad-1", "bad-2", "bad-3"]);
+    assert_eq!(daemon.processor().dead, ["bad-1", "bad-2", "bad-3"]);
+    assert_eq!(
+        daemon.stored_checkpoint(),
+        Some(StoredCheckpoint::At(daemon.delivered().unwrap().clone())),
+        "three records were finished: the strategy's count is reached"
+    );
+}

@@ -164,6 +164,10 @@ impl<P: RecordProcessor> Engine<P> {
                 break;
             }
             let first_unhandled = rest[0].position().clone();
+            if handled > 0 {
+                // Progress: the attempts count afresh for the record that failed now.
+                attempt = 1;
+            }
             let retries = &self.failure.retry;
             if attempt < retries.max_attempts {
                 let wait = retries.backoff(attempt);
@@ -230,6 +234,8 @@ impl<P: RecordProcessor> Engine<P> {
                         break;
                     }
                     guard::drop_quietly(failed.error);
+                    // Skipped records count toward `every(records = N)` like handled ones.
+                    self.progress.handled_since_checkpoint += dead_letters.len() as u64;
                     let last_dead = dead_letters.last().map(|r| r.position().clone());
                     skipped = skipped.max(last_dead);
                     if remaining.is_empty() {

@@ -283,10 +283,18 @@ fn serve_until_the_end<P: RecordProcessor, R: Read, W: Write>(
             Incoming::Parsed(parsed) => engine.handle(parsed, transport),
         };
         if let Err(error) = handled {
-            // The daemon died while this action was in flight: stdin has ended and stdout is
-            // closed. That is the end of input, not a failure of this process.
-            if error.kind() == io::ErrorKind::BrokenPipe && transport.input_ended() {
-                tracing::info!("the daemon is gone (stdin ended, stdout closed); exiting");
+            // The daemon died while this action was in flight (its end of our stdout is closed;
+            // stdin ends too, though this process may not have read that far yet). Nobody is
+            // left to answer: that is the end of input, not a failure of this process.
+            if error.kind() == io::ErrorKind::BrokenPipe {
+                tracing::info!(
+                    "the daemon is gone (stdout closed{}); exiting",
+                    if transport.input_ended() {
+                        ", stdin ended"
+                    } else {
+                        ""
+                    }
+                );
                 return Ok(());
             }
             return Err(error);
@@ -627,19 +635,16 @@ impl<P: RecordProcessor> Engine<P> {
         }
     }
 
-    /// A record skipped after the others: every delivered record up to it is now handled.
+    /// A record skipped after the others (counted when it was skipped): every delivered record
+    /// up to it is now handled.
     pub(crate) fn mark_handled_through(&mut self, position: Position) {
-        if self.advance_handled(&position) {
-            self.progress.handled_since_checkpoint += 1;
-        }
+        self.advance_handled(&position);
     }
 
-    fn advance_handled(&mut self, position: &Position) -> bool {
-        let advances = self.progress.handled.as_ref() < Some(position);
-        if advances {
+    fn advance_handled(&mut self, position: &Position) {
+        if self.progress.handled.as_ref() < Some(position) {
             self.progress.handled = Some(position.clone());
         }
-        advances
     }
 
     /// Checkpoints what was handled if the strategy (or the handler) says it is time.

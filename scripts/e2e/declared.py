@@ -13,13 +13,12 @@ Checks defined here, all on data (sink files, dead-letter files, the lease table
   number of each) that is neither in a record file nor in a dead-letter file. The table is read
   before the files, so a record checkpointed before the sample must already be written;
 - `taint_checks`: every `poison-` record is dead-lettered and never in the sink; nothing but
-  poison and flaky records is dead-lettered, each after the policy's 3 attempts; every `flaky-`
-  record is in the sink, except those dead-lettered because their batch had used its 3 attempts
-  on earlier failures when they failed (attempts count per batch, not per record, and a retry
-  that makes progress does not reset them: `FailurePolicy`, "attempts per failed batch");
+  poison records are dead-lettered, each after the policy's 3 attempts; every `flaky-` record is
+  in the sink, none dead-lettered (attempts count per failing record: a retry that gets past a
+  failed record starts the count afresh for the next one);
 - `checkpoint_lag`: with the `every 50 records` strategy, the final checkpoint of each shard is
-  a record's position and fewer than 50 records of the shard that the handler finished come
-  after it (dead letters not counted: the runtime counts one only when it ends its batch).
+  a record's position and fewer than 50 records of the shard (handled or dead-lettered) come
+  after it.
 """
 
 import threading
@@ -143,9 +142,8 @@ def _within(put, upto):
 
 
 def taint_checks(ctx, prefix, ledger, sinks, workers=(), upto=None):
-    """Poison records dead-lettered and not in the sink; only poison and flaky records
-    dead-lettered, each after ATTEMPTS attempts; flaky ones in the sink unless their batch ran out
-    of attempts on them. With `upto` ({shard: (seq, sub)}) only the records at or before those
+    """Poison records dead-lettered and not in the sink, each after ATTEMPTS attempts; nothing
+    else dead-lettered; flaky ones in the sink. With `upto` ({shard: (seq, sub)}) only the records at or before those
     positions are required (the others may not have been delivered yet)."""
     sunk, dead, letters = set(), set(), []
     for sink in sinks:
@@ -157,14 +155,14 @@ def taint_checks(ctx, prefix, ledger, sinks, workers=(), upto=None):
     flaky = [p.payload for p in puts if p.payload.startswith(FLAKY)]
     not_dead = [p for p in poison if p not in dead]
     poison_sunk = [p for p in poison if p in sunk]
-    others_dead = sorted({d.payload for d in letters if not d.payload.startswith((POISON, FLAKY))})
+    others_dead = sorted({d.payload for d in letters if not d.payload.startswith(POISON)})
     early = sorted({f"{d.payload}:{d.attempts}" for d in letters if d.attempts != ATTEMPTS})
     scope = "" if upto is None else " (at or before the checkpoints)"
     ctx.check(
         f"{prefix}-poison-dead-lettered",
         poison and not not_dead and not poison_sunk and not others_dead and not early,
         f"{len(poison)} poison records{scope}: {len(poison) - len(not_dead)} in the dead-letter files, "
-        f"{len(poison_sunk)} in the sink; {len(others_dead)} records neither poison nor flaky dead-lettered; "
+        f"{len(poison_sunk)} in the sink; {len(others_dead)} records other than poison dead-lettered; "
         f"{len(letters) - len(early)}/{len(letters)} dead letters after {ATTEMPTS} attempts"
         + (f"; not dead-lettered e.g. {not_dead[:3]}" if not_dead else "")
         + (f"; dead-lettered e.g. {others_dead[:3]}" if others_dead else "")
@@ -172,14 +170,13 @@ def taint_checks(ctx, prefix, ledger, sinks, workers=(), upto=None):
         workers,
     )
     flaky_sunk = [p for p in flaky if p in sunk]
-    budget = [p for p in flaky if p not in sunk and p in dead]  # dead-lettered on the batch's last attempt
-    missing = [p for p in flaky if p not in sunk and p not in dead]
+    flaky_dead = [p for p in flaky if p in dead]
+    missing = [p for p in flaky if p not in sunk]
     ctx.check(
         f"{prefix}-flaky-retried-and-handled",
-        flaky_sunk and not missing,
-        f"{len(flaky)} flaky records{scope}: {len(flaky_sunk)} in the sink after a retry, {len(budget)} "
-        f"dead-lettered because their batch had used its {ATTEMPTS} attempts when they failed"
-        + (f"; in neither file e.g. {missing[:3]}" if missing else ""),
+        flaky_sunk and not missing and not flaky_dead,
+        f"{len(flaky)} flaky records{scope}: {len(flaky_sunk)} in the sink after a retry, {len(flaky_dead)} dead-lettered"
+        + (f"; not in the sink e.g. {missing[:3]}" if missing else ""),
         workers,
     )
     return len(poison), len(flaky)
@@ -187,14 +184,13 @@ def taint_checks(ctx, prefix, ledger, sinks, workers=(), upto=None):
 
 def checkpoint_lag(ctx, name, table, ledger, sinks, workers=(), deadline_s=20):
     """The `every 50 records` strategy at rest: each shard's checkpoint is the position of one of
-    its records, and fewer than 50 of its records that are not dead letters come after it (a
+    its records, and fewer than 50 of its records (handled or dead-lettered) come after it (a
     runtime that never checkpoints by its strategy leaves TRIM_HORIZON)."""
     seen = {}
 
     def settled():
         seen.clear()
         checkpoints = table.checkpoints()
-        dead = {d.payload for sink in sinks for d in sink.dead_letters()[0]}
         by_shard = {}
         for put in ledger.snapshot().values():
             by_shard.setdefault(put.shard, []).append(put)
@@ -207,7 +203,7 @@ def checkpoint_lag(ctx, name, table, ledger, sinks, workers=(), deadline_s=20):
             if not any((p.seq, p.sub) == at for p in puts):
                 seen[shard] = (cp, None)
                 continue
-            seen[shard] = (cp, sum(1 for p in puts if (p.seq, p.sub) > at and p.payload not in dead))
+            seen[shard] = (cp, sum(1 for p in puts if (p.seq, p.sub) > at))
         return seen and all(after is not None and after < EVERY_RECORDS for _, after in seen.values())
 
     ok = poll(settled, deadline_s, 0.5)
