@@ -29,8 +29,9 @@ pub enum FailureAction {
 ///
 /// A failed attempt (an `Err`, a panic, a payload that a strict extractor could not decode) is
 /// retried after a backoff, from the record that failed: the records before it (partial success,
-/// see [`Error::at_record`]) are not given to the handler again. After `retry.max_attempts`
-/// attempts, [`then`](Self::then) decides.
+/// see [`Error::at_record`]) are not given to the handler again. Attempts count per failing
+/// record: a retry that gets past it starts the count afresh for the next failure. After
+/// `retry.max_attempts` attempts on one record, [`then`](Self::then) decides.
 ///
 /// ```
 /// use kcl_core::{FailureAction, FailurePolicy};

@@ -209,7 +209,7 @@ pub fn on_failure(_args: TokenStream, input: TokenStream) -> TokenStream {
 ///   `checkpoint = every(records = N, seconds = S)` (either or both);
 /// - `on_failure = stop` (the default), `skip` (failed records go to the `#[kcl::on_failure]`
 ///   hook) or `exit` (see `kcl::FailureAction`);
-/// - `attempts = N`: attempts per failed batch, the first included (default 3).
+/// - `attempts = N`: attempts per failing record, the first included (default 3).
 ///
 /// `.failure_policy(..)` is only generated when `on_failure` or `attempts` is given.
 #[proc_macro_attribute]
