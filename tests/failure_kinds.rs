@@ -714,3 +714,25 @@ fn dead_lettered_records_count_toward_the_record_strategy() {
         "three records were finished: the strategy's count is reached"
     );
 }
+
+/// A handler that panics after the lease was lost (or the daemon went away) is answered like a
+/// lost lease: nothing more can be checkpointed, so no retry and no `on_failure`.
+#[test]
+fn a_panic_after_the_lease_was_lost_is_answered_without_retry_or_dead_letter() {
+    for action in POLICIES {
+        let calls = Rc::new(RefCell::new(0));
+        let count = calls.clone();
+        let processor = kcl::from_fn(move |_, cp| {
+            *count.borrow_mut() += 1;
+            let _ = cp.checkpoint(); // ShutdownException: the lease moved
+            panic!("after the lease was lost");
+        });
+        let mut daemon = TestDaemon::with_failure_policy(processor, policy(action));
+        daemon.initialize("shardId-000000000001");
+        daemon.fail_next_checkpoints(["ShutdownException"]);
+        let step = daemon.process_payloads(["a"]);
+        assert_eq!(step.status.as_deref(), Some("processRecords"), "{action:?}");
+        assert_eq!(daemon.exit_reason(), None, "{action:?}");
+        assert_eq!(*calls.borrow(), 1, "{action:?}: no retry");
+    }
+}
