@@ -23,6 +23,10 @@ case "${1:-}" in
   --shard) args+=(--shard "$2"); mode=shard ;;
   --diff)
     base=${2:-HEAD~1}
+    if ! git rev-parse --verify --quiet "$base^{commit}" >/dev/null; then
+      echo "no commit $base in this checkout (shallow clone?): no mutant to run"
+      exit 0
+    fi
     mkdir -p "$out"
     git diff "$base" -- kcl-core/src > "$out/changes.diff"
     if ! grep -q '^+' "$out/changes.diff"; then
