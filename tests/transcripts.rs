@@ -1838,12 +1838,14 @@ fn kcl_1x_record_shape_and_missing_final_newline_are_tolerated() {
 }
 
 #[test]
-fn a_failing_output_channel_ends_run_on_with_an_error() {
-    // The daemon is gone (EPIPE): run_on reports it instead of looping or panicking.
-    struct BrokenPipe;
-    impl std::io::Write for BrokenPipe {
+fn a_failing_output_channel_ends_run_on() {
+    // The output fails: run_on ends instead of looping or panicking. A broken pipe means the
+    // daemon is gone (nobody is left to answer, whether or not this process has read the end of
+    // its input yet): a normal end. Any other output error is reported.
+    struct Failing(std::io::ErrorKind);
+    impl std::io::Write for Failing {
         fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-            Err(std::io::ErrorKind::BrokenPipe.into())
+            Err(self.0.into())
         }
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
@@ -1855,12 +1857,16 @@ fn a_failing_output_channel_ends_run_on_with_an_error() {
         r#"{"action":"leaseLost"}"#,
         "\n",
     );
-    let result = Runtime::new(WordCount::default())
-        .checkpoint_retry(RetryPolicy::immediate(3))
-        .run_on(input.as_bytes(), BrokenPipe);
+    let run = |kind| {
+        Runtime::new(WordCount::default())
+            .checkpoint_retry(RetryPolicy::immediate(3))
+            .run_on(input.as_bytes(), Failing(kind))
+            .map_err(|error| error.kind())
+    };
+    assert_eq!(run(std::io::ErrorKind::BrokenPipe), Ok(()));
     assert_eq!(
-        result.map_err(|error| error.kind()),
-        Err(std::io::ErrorKind::BrokenPipe)
+        run(std::io::ErrorKind::StorageFull),
+        Err(std::io::ErrorKind::StorageFull)
     );
 }
 
