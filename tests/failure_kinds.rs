@@ -617,6 +617,7 @@ fn skipping_and_checkpoint_errors_are_explained_in_the_log() {
         .failure_policy(policy(FailureAction::Skip).attempts(1));
     let run = support::run_capturing(runtime, &input);
     run.logged(&["going on with the records not yet handled (2 records, 101/0 ..= 103/0)"]);
+    run.logged(&["batch (3 records, 101/0 ..= 103/0)"]);
 
     fn past_everything(
         _: &Batch,
