@@ -737,3 +737,35 @@ fn a_panic_after_the_lease_was_lost_is_answered_without_retry_or_dead_letter() {
         assert_eq!(*calls.borrow(), 1, "{action:?}: no retry");
     }
 }
+
+/// After the lease is lost, the runtime does not try its own checkpoint (and so does not log a
+/// failed one as if a later checkpoint could cover the records).
+#[test]
+fn after_a_lost_lease_the_runtime_does_not_try_its_own_checkpoint() {
+    let input = support::input(&[
+        r#"{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
+        r#"{"action":"processRecords","records":[{"data":"YQ==","partitionKey":"k","sequenceNumber":"101","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
+        r#"{"action":"checkpoint","sequenceNumber":"100","subSequenceNumber":0,"error":"ShutdownException"}"#,
+    ]);
+    // The handler checkpoints the record before it (its own choice), which fails: the lease
+    // moved. The batch itself succeeds, so the strategy would checkpoint 101 next.
+    let processor = kcl::from_fn(|batch, cp| {
+        let _ = cp.checkpoint_raw("100", Some(0));
+        let _ = batch;
+        Ok(())
+    });
+    let run = support::run_capturing(Runtime::new(processor), &input);
+    assert!(
+        !run.log.contains("the next one covers these records"),
+        "{}",
+        run.log
+    );
+    assert_eq!(
+        run.lines,
+        [
+            support::status("initialize"),
+            json!({"action":"checkpoint","sequenceNumber":"100","subSequenceNumber":0}),
+            support::status("processRecords"),
+        ]
+    );
+}

@@ -473,6 +473,18 @@ mod tests {
     /// Every form serde_json refuses (JSON's grammar) must fail the first pass too, so that the
     /// serde path decides; a lone `0` and `-0` are whole numbers and stay accepted.
     #[test]
+    fn the_differential_check_tells_taken_from_left() {
+        // The oracle of the fuzz target and of the crafted-lines test: it must be able to say
+        // "left to the serde path", or every divergence test would pass vacuously.
+        assert_eq!(
+            differential::check(b"{\"action\":\"leaseLost\"}"),
+            Ok(false)
+        );
+        assert_eq!(differential::check(LINE.as_bytes()), Ok(true));
+        assert_eq!(differential::check(b"junk"), Ok(false));
+    }
+
+    #[test]
     fn is_exactly_as_strict_as_json() {
         let refused = [
             // leading zeros

@@ -107,3 +107,24 @@ impl CheckpointStrategy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sets_both_limits() {
+        let interval = Duration::from_secs(30);
+        assert_eq!(
+            CheckpointStrategy::every(100, interval),
+            CheckpointStrategy::Every {
+                records: Some(100),
+                interval: Some(interval)
+            }
+        );
+        let strategy = CheckpointStrategy::every(3, Duration::from_secs(3600));
+        assert!(!strategy.is_due(2, Duration::ZERO));
+        assert!(strategy.is_due(3, Duration::ZERO));
+        assert!(strategy.is_due(0, Duration::from_secs(3600)));
+    }
+}
