@@ -6,6 +6,9 @@
 #
 #   bash scripts/mutants.sh              every mutant (about 330; 1-2 hours on 2 cores), then the
 #                                        score and the surviving mutants are written into README.md
+#   bash scripts/mutants.sh --iterate    after a full run: only the mutants not caught then (or new
+#                                        since), e.g. once tests were added; the score is over both
+#                                        runs and is written into README.md too
 #   bash scripts/mutants.sh --shard K/N  shard K of N (0-based): split the full run over machines
 #   bash scripts/mutants.sh --diff [REV] only the mutants in lines changed since REV (default
 #                                        HEAD~1): what CI runs; fails if one survives
@@ -21,6 +24,12 @@ args=(-p kcl-core --baseline skip --timeout 120 --build-timeout 600 -o "$out")
 mode=full
 case "${1:-}" in
   --shard) args+=(--shard "$2"); mode=shard ;;
+  --iterate)
+    [ -f "$out/mutants.out/outcomes.json" ] || { echo "no earlier run in $out: run the full one first" >&2; exit 2; }
+    # What earlier runs could not build: cargo-mutants lists those with the caught ones.
+    cat "$out/mutants.out/unviable.txt" "$out/unviable-before.txt" 2>/dev/null | sort -u > "$out/unviable-all.txt"
+    mv "$out/unviable-all.txt" "$out/unviable-before.txt"
+    args+=(--iterate); mode=iterate ;;
   --diff)
     base=${2:-HEAD~1}
     if ! git rev-parse --verify --quiet "$base^{commit}" >/dev/null; then
@@ -34,7 +43,7 @@ case "${1:-}" in
       exit 0
     fi
     args+=(--in-diff "$out/changes.diff"); mode=diff ;;
-  "") ;;
+  "") rm -f "$out/unviable-before.txt" ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
 command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
@@ -45,6 +54,13 @@ results=$out/mutants.out
 case "$status" in 0|2|3) ;; *) echo "cargo mutants failed (exit status $status)" >&2; exit "$status" ;; esac
 count() { [ -f "$results/$1.txt" ] && grep -c . "$results/$1.txt" || echo 0; }
 caught=$(count caught); missed=$(count missed); timeout=$(count timeout); unviable=$(count unviable)
+if [ "$mode" = iterate ] && [ -f "$results/previously_caught.txt" ]; then
+  # Caught (or unviable) in earlier runs, and not tested again now.
+  before=$(grep -c . "$results/previously_caught.txt" || true)
+  before_unviable=$(grep -cxFf "$results/previously_caught.txt" "$out/unviable-before.txt" || true)
+  caught=$((caught + before - before_unviable))
+  unviable=$((unviable + before_unviable))
+fi
 viable=$((caught + missed + timeout))
 score=$(python3 -c "print(f'{100 * ($caught + $timeout) / max($viable, 1):.1f}')")
 summary="$viable viable mutants (and $unviable that do not build): $caught caught, $timeout caught by a timeout, $missed missed: score $score%"
@@ -53,13 +69,13 @@ if [ "$missed" != 0 ]; then
   echo "== missed:"
   sed 's/^/   /' "$results/missed.txt"
 fi
-if [ "$mode" = full ]; then
+if [ "$mode" = full ] || [ "$mode" = iterate ]; then
   python3 - "$summary" "$results/missed.txt" <<'PY'
 import pathlib, re, sys, datetime
 summary, missed_file = sys.argv[1], pathlib.Path(sys.argv[2])
 missed = missed_file.read_text().split("\n") if missed_file.exists() else []
 missed = [m for m in missed if m.strip()]
-lines = [f"Last full run ({datetime.date.today().isoformat()}, `bash scripts/mutants.sh`): {summary}."]
+lines = [f"Last measured ({datetime.date.today().isoformat()}, `bash scripts/mutants.sh`, then `--iterate` after new tests): {summary}."]
 if missed:
     lines.append("Surviving mutants (each is either killed by a new test or explained in `.cargo/mutants.toml`):")
     lines += [f"- `{m}`" for m in missed]
