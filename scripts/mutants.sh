@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 # Quicker builds and property runs per mutant; the tests themselves are the same.
 export CARGO_PROFILE_DEV_DEBUG=0 KCL_PROPTEST_CASES=128
 out=target/mutants
-args=(-p kcl-core --baseline skip --timeout 120 --build-timeout 600 -o "$out")
+args=(-p kcl-core --baseline skip --timeout 120 --build-timeout 600 -j "${KCL_MUTANTS_JOBS:-2}" -o "$out")
 mode=full
 case "${1:-}" in
   --shard) args+=(--shard "$2"); mode=shard ;;
