@@ -769,3 +769,51 @@ fn after_a_lost_lease_the_runtime_does_not_try_its_own_checkpoint() {
         ]
     );
 }
+
+/// The handler ignores the checkpoint error and fails with its own error afterwards: once the
+/// lease is lost (or the daemon is gone) during the call, nothing more can be checkpointed, so
+/// the failure is answered like a lost lease whatever the error says. (The handler checkpoints
+/// the previous batch, so no record of this one is claimed handled.)
+#[test]
+fn any_error_after_the_lease_or_the_daemon_was_lost_in_the_call_is_answered_only() {
+    fn handler(calls: Rc<RefCell<u32>>) -> impl FnMut(&Batch, &mut Checkpointer<'_>) -> Result<()> {
+        move |batch, cp| {
+            if batch.records()[0].data() == b"a" {
+                return Ok(());
+            }
+            *calls.borrow_mut() += 1;
+            let _ = cp.checkpoint_handled(); // the previous batch
+            Err(Error::msg("my own error, after the checkpoint failed"))
+        }
+    }
+    for action in POLICIES {
+        // The lease moved.
+        let calls = Rc::new(RefCell::new(0));
+        let runtime = Runtime::new(kcl::from_fn(handler(calls.clone())))
+            .checkpoint_strategy(CheckpointStrategy::Manual)
+            .failure_policy(policy(action));
+        let mut daemon = TestDaemon::from_runtime(runtime);
+        daemon.initialize("shardId-000000000001");
+        daemon.process_payloads(["a"]);
+        daemon.fail_next_checkpoints(["ShutdownException"]);
+        let step = daemon.process_payloads(["b"]);
+        assert_eq!(step.checkpoints.len(), 1, "{action:?}");
+        assert_eq!(step.status.as_deref(), Some("processRecords"), "{action:?}");
+        assert_eq!(daemon.exit_reason(), None, "{action:?}");
+        assert_eq!(*calls.borrow(), 1, "{action:?}: no retry");
+
+        // The daemon is gone: stdin ends while the reply is awaited.
+        let input = support::input(&[
+            r#"{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
+            r#"{"action":"processRecords","records":[{"data":"YQ==","partitionKey":"k","sequenceNumber":"101","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
+            r#"{"action":"processRecords","records":[{"data":"Yg==","partitionKey":"k","sequenceNumber":"102","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
+        ]);
+        let calls = Rc::new(RefCell::new(0));
+        let runtime = Runtime::new(kcl::from_fn(handler(calls.clone())))
+            .checkpoint_strategy(CheckpointStrategy::Manual)
+            .failure_policy(policy(action));
+        let run = support::run_capturing(runtime, &input);
+        assert!(run.result.is_ok(), "{action:?}: {:?}", run.result);
+        assert_eq!(*calls.borrow(), 1, "{action:?}: no retry");
+    }
+}
