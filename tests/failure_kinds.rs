@@ -717,57 +717,34 @@ fn dead_lettered_records_count_toward_the_record_strategy() {
 }
 
 /// A handler that panics after the lease was lost (or the daemon went away) is answered like a
-/// lost lease: nothing more can be checkpointed, so no retry and no `on_failure`.
+/// lost lease: nothing more can be checkpointed, so no retry and no `on_failure`. (It checkpoints
+/// the previous batch, so no record of this one is claimed handled.)
 #[test]
 fn a_panic_after_the_lease_was_lost_is_answered_without_retry_or_dead_letter() {
     for action in POLICIES {
         let calls = Rc::new(RefCell::new(0));
         let count = calls.clone();
-        let processor = kcl::from_fn(move |_, cp| {
+        let processor = kcl::from_fn(move |batch, cp| {
+            if batch.records()[0].data() == b"a" {
+                return Ok(());
+            }
             *count.borrow_mut() += 1;
-            let _ = cp.checkpoint(); // ShutdownException: the lease moved
+            let _ = cp.checkpoint_handled(); // ShutdownException: the lease moved
             panic!("after the lease was lost");
         });
-        let mut daemon = TestDaemon::with_failure_policy(processor, policy(action));
+        let runtime = Runtime::new(processor)
+            .checkpoint_strategy(CheckpointStrategy::Manual)
+            .failure_policy(policy(action));
+        let mut daemon = TestDaemon::from_runtime(runtime);
         daemon.initialize("shardId-000000000001");
+        daemon.process_payloads(["a"]);
         daemon.fail_next_checkpoints(["ShutdownException"]);
-        let step = daemon.process_payloads(["a"]);
+        let step = daemon.process_payloads(["b"]);
+        assert_eq!(step.checkpoints.len(), 1, "{action:?}");
         assert_eq!(step.status.as_deref(), Some("processRecords"), "{action:?}");
         assert_eq!(daemon.exit_reason(), None, "{action:?}");
         assert_eq!(*calls.borrow(), 1, "{action:?}: no retry");
     }
-}
-
-/// After the lease is lost, the runtime does not try its own checkpoint (and so does not log a
-/// failed one as if a later checkpoint could cover the records).
-#[test]
-fn after_a_lost_lease_the_runtime_does_not_try_its_own_checkpoint() {
-    let input = support::input(&[
-        r#"{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-        r#"{"action":"processRecords","records":[{"data":"YQ==","partitionKey":"k","sequenceNumber":"101","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-        r#"{"action":"checkpoint","sequenceNumber":"100","subSequenceNumber":0,"error":"ShutdownException"}"#,
-    ]);
-    // The handler checkpoints the record before it (its own choice), which fails: the lease
-    // moved. The batch itself succeeds, so the strategy would checkpoint 101 next.
-    let processor = kcl::from_fn(|batch, cp| {
-        let _ = cp.checkpoint_raw("100", Some(0));
-        let _ = batch;
-        Ok(())
-    });
-    let run = support::run_capturing(Runtime::new(processor), &input);
-    assert!(
-        !run.log.contains("the next one covers these records"),
-        "{}",
-        run.log
-    );
-    assert_eq!(
-        run.lines,
-        [
-            support::status("initialize"),
-            json!({"action":"checkpoint","sequenceNumber":"100","subSequenceNumber":0}),
-            support::status("processRecords"),
-        ]
-    );
 }
 
 /// The handler ignores the checkpoint error and fails with its own error afterwards: once the
@@ -816,4 +793,36 @@ fn any_error_after_the_lease_or_the_daemon_was_lost_in_the_call_is_answered_only
         assert!(run.result.is_ok(), "{action:?}: {:?}", run.result);
         assert_eq!(*calls.borrow(), 1, "{action:?}: no retry");
     }
+}
+
+/// After the lease is lost, the runtime does not try its own checkpoint (and so does not log a
+/// failed one as if a later checkpoint could cover the records).
+#[test]
+fn after_a_lost_lease_the_runtime_does_not_try_its_own_checkpoint() {
+    let input = support::input(&[
+        r#"{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
+        r#"{"action":"processRecords","records":[{"data":"YQ==","partitionKey":"k","sequenceNumber":"101","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
+        r#"{"action":"checkpoint","sequenceNumber":"100","subSequenceNumber":0,"error":"ShutdownException"}"#,
+    ]);
+    // The handler checkpoints the record before it (its own choice), which fails: the lease
+    // moved. The batch itself succeeds, so the strategy would checkpoint 101 next.
+    let processor = kcl::from_fn(|batch, cp| {
+        let _ = cp.checkpoint_raw("100", Some(0));
+        let _ = batch;
+        Ok(())
+    });
+    let run = support::run_capturing(Runtime::new(processor), &input);
+    assert!(
+        !run.log.contains("the next one covers these records"),
+        "{}",
+        run.log
+    );
+    assert_eq!(
+        run.lines,
+        [
+            support::status("initialize"),
+            json!({"action":"checkpoint","sequenceNumber":"100","subSequenceNumber":0}),
+            support::status("processRecords"),
+        ]
+    );
 }
