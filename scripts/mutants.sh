@@ -9,6 +9,7 @@
 #   bash scripts/mutants.sh --iterate    after a full run: only the mutants not caught then (or new
 #                                        since), e.g. once tests were added; the score is over both
 #                                        runs and is written into README.md too
+#   bash scripts/mutants.sh --report     only the score of the last run, into README.md again
 #   bash scripts/mutants.sh --shard K/N  shard K of N (0-based): split the full run over machines
 #   bash scripts/mutants.sh --diff [REV] only the mutants in lines changed since REV (default
 #                                        HEAD~1): what CI runs; fails if one survives
@@ -27,7 +28,7 @@ case "${1:-}" in
   --iterate)
     [ -f "$out/mutants.out/outcomes.json" ] || { echo "no earlier run in $out: run the full one first" >&2; exit 2; }
     # What earlier runs could not build: cargo-mutants lists those with the caught ones.
-    cat "$out/mutants.out/unviable.txt" "$out/unviable-before.txt" 2>/dev/null | sort -u > "$out/unviable-all.txt"
+    { cat "$out/mutants.out/unviable.txt" "$out/unviable-before.txt" 2>/dev/null || true; } | sort -u > "$out/unviable-all.txt"
     mv "$out/unviable-all.txt" "$out/unviable-before.txt"
     args+=(--iterate); mode=iterate ;;
   --diff)
@@ -43,18 +44,21 @@ case "${1:-}" in
       exit 0
     fi
     args+=(--in-diff "$out/changes.diff"); mode=diff ;;
+  --report) mode=report ;;
   "") rm -f "$out/unviable-before.txt" ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
-command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
 status=0
-cargo mutants "${args[@]}" || status=$?
+if [ "$mode" != report ]; then
+  command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
+  cargo mutants "${args[@]}" || status=$?
+fi
 results=$out/mutants.out
 # cargo-mutants exits 2 when mutants were missed, 3 on timeouts; anything else is a failure to run.
 case "$status" in 0|2|3) ;; *) echo "cargo mutants failed (exit status $status)" >&2; exit "$status" ;; esac
-count() { [ -f "$results/$1.txt" ] && grep -c . "$results/$1.txt" || echo 0; }
+count() { if [ -f "$results/$1.txt" ]; then grep -c . "$results/$1.txt" || true; else echo 0; fi; }
 caught=$(count caught); missed=$(count missed); timeout=$(count timeout); unviable=$(count unviable)
-if [ "$mode" = iterate ] && [ -f "$results/previously_caught.txt" ]; then
+if [ -s "$results/previously_caught.txt" ]; then
   # Caught (or unviable) in earlier runs, and not tested again now.
   before=$(grep -c . "$results/previously_caught.txt" || true)
   before_unviable=$(grep -cxFf "$results/previously_caught.txt" "$out/unviable-before.txt" || true)
@@ -69,20 +73,20 @@ if [ "$missed" != 0 ]; then
   echo "== missed:"
   sed 's/^/   /' "$results/missed.txt"
 fi
-if [ "$mode" = full ] || [ "$mode" = iterate ]; then
+if [ "$mode" = full ] || [ "$mode" = iterate ] || [ "$mode" = report ]; then
   python3 - "$summary" "$results/missed.txt" <<'PY'
 import pathlib, re, sys, datetime
 summary, missed_file = sys.argv[1], pathlib.Path(sys.argv[2])
 missed = missed_file.read_text().split("\n") if missed_file.exists() else []
 missed = [m for m in missed if m.strip()]
-lines = [f"Last measured ({datetime.date.today().isoformat()}, `bash scripts/mutants.sh`, then `--iterate` after new tests): {summary}."]
+lines = [f"Last measured ({datetime.date.today().isoformat()}, `bash scripts/mutants.sh`): {summary}."]
 if missed:
-    lines.append("Surviving mutants (each is either killed by a new test or explained in `.cargo/mutants.toml`):")
+    lines.append("Surviving mutants (each explained in `.cargo/mutants.toml`, or to be killed by a new test):")
     lines += [f"- `{m}`" for m in missed]
-block = "\n".join(lines)
+block = "\n".join("  " + line for line in lines)
 readme = pathlib.Path("README.md")
 text = readme.read_text()
-new = re.sub(r"(<!-- mutants:begin -->\n).*?(\n<!-- mutants:end -->)", lambda m: m.group(1) + block + m.group(2), text, flags=re.S)
+new = re.sub(r"(<!-- mutants:begin -->\n).*?(\n[ ]*<!-- mutants:end -->)", lambda m: m.group(1) + block + m.group(2), text, flags=re.S)
 if new == text and block not in text:
     sys.exit("README.md has no <!-- mutants:begin --> ... <!-- mutants:end --> block")
 readme.write_text(new)
