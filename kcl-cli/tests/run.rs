@@ -42,6 +42,16 @@ fn scripted(mode: &str, log: &Path) -> Vec<String> {
     ]
 }
 
+/// Runs `kcl run ARGS -- python3 scripted_child.py MODE LOG` in `dir`.
+fn run_scripted(dir: &Path, args: &[&str], mode: &str, log: &Path) -> Output {
+    let child = scripted(mode, log);
+    run(
+        dir,
+        args,
+        &child.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+}
+
 fn lines_file(dir: &Path, name: &str, count: usize) -> PathBuf {
     let path = dir.join(name);
     let mut text = String::new();
@@ -273,13 +283,11 @@ fn noise_on_stdout_is_skipped_like_the_daemon_does() {
     let dir = temp_dir("run-noise");
     let log = dir.join("log");
     let input = lines_file(&dir, "in.txt", 5);
-    let output = run(
+    let output = run_scripted(
         &dir,
         &["--input", input.to_str().unwrap(), "--batch-size", "5"],
-        &scripted("noise", &log)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        "noise",
+        &log,
     );
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
@@ -305,13 +313,11 @@ fn a_wrong_status_or_a_dead_child_is_a_protocol_failure() {
     let dir = temp_dir("run-violations");
     let input = lines_file(&dir, "in.txt", 3);
     let log = dir.join("log");
-    let output = run(
+    let output = run_scripted(
         &dir,
         &["--input", input.to_str().unwrap()],
-        &scripted("wrong-status", &log)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        "wrong-status",
+        &log,
     );
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
@@ -326,13 +332,11 @@ fn a_wrong_status_or_a_dead_child_is_a_protocol_failure() {
         "stdin was closed"
     );
 
-    let output = run(
+    let output = run_scripted(
         &dir,
         &["--input", input.to_str().unwrap(), "--fresh"],
-        &scripted("exit-mid", &log)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        "exit-mid",
+        &log,
     );
     let (stdout, _) = text(&output);
     assert_eq!(output.status.code(), Some(1));
@@ -346,13 +350,11 @@ fn a_wrong_status_or_a_dead_child_is_a_protocol_failure() {
         "exit code shown: {stdout}"
     );
 
-    let output = run(
+    let output = run_scripted(
         &dir,
         &["--input", input.to_str().unwrap(), "--fresh"],
-        &scripted("exit-nonzero", &log)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        "exit-nonzero",
+        &log,
     );
     let (stdout, _) = text(&output);
     assert_eq!(output.status.code(), Some(1));
@@ -376,7 +378,7 @@ fn silence_and_malformed_statuses_hit_the_timeout() {
     for mode in ["silent", "extra-key"] {
         let log = dir.join(format!("{mode}.log"));
         let started = std::time::Instant::now();
-        let output = run(
+        let output = run_scripted(
             &dir,
             &[
                 "--input",
@@ -385,10 +387,8 @@ fn silence_and_malformed_statuses_hit_the_timeout() {
                 "--timeout",
                 "1",
             ],
-            &scripted(mode, &log)
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
+            mode,
+            &log,
         );
         let (stdout, stderr) = text(&output);
         assert_eq!(output.status.code(), Some(1), "{mode}: {stdout}\n{stderr}");
@@ -413,13 +413,11 @@ fn checkpoints_are_judged_like_the_kcl() {
     let dir = temp_dir("run-judge");
     let input = lines_file(&dir, "in.txt", 4);
     let log = dir.join("beyond.log");
-    let output = run(
+    let output = run_scripted(
         &dir,
         &["--input", input.to_str().unwrap(), "--batch-size", "2"],
-        &scripted("beyond", &log)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        "beyond",
+        &log,
     );
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
@@ -441,7 +439,7 @@ fn checkpoints_are_judged_like_the_kcl() {
 
     // Checkpointing the last record again at shardEnded stores nothing: the shard never ends.
     let log = dir.join("repeat.log");
-    let output = run(
+    let output = run_scripted(
         &dir,
         &[
             "--input",
@@ -450,10 +448,8 @@ fn checkpoints_are_judged_like_the_kcl() {
             "--end",
             "shard-ended",
         ],
-        &scripted("repeat-at-end", &log)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        "repeat-at-end",
+        &log,
     );
     let (stdout, _) = text(&output);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
@@ -482,13 +478,11 @@ fn a_checkpoint_below_the_last_checkpoint_is_refused_like_the_kcl() {
     let dir = temp_dir("run-backwards");
     let input = lines_file(&dir, "in.txt", 6);
     let log = dir.join("backwards.log");
-    let output = run(
+    let output = run_scripted(
         &dir,
         &["--input", input.to_str().unwrap(), "--batch-size", "2"],
-        &scripted("backwards", &log)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        "backwards",
+        &log,
     );
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
@@ -522,13 +516,11 @@ fn checkpoints_during_initialize_and_lease_lost_get_invalid_state_like_the_daemo
     // The daemon passes no checkpointer while it waits for the status of initialize: it answers
     // every checkpoint there with InvalidStateException, and the shard goes on normally.
     let log = dir.join("initialize.log");
-    let output = run(
+    let output = run_scripted(
         &dir,
         &["--input", input.to_str().unwrap(), "--batch-size", "2"],
-        &scripted("checkpoint-in-initialize", &log)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        "checkpoint-in-initialize",
+        &log,
     );
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
@@ -549,7 +541,7 @@ fn checkpoints_during_initialize_and_lease_lost_get_invalid_state_like_the_daemo
     // Likewise during leaseLost (the lease is gone): nothing is stored, even though the child
     // never checkpointed the records it was given.
     let log = dir.join("lease-lost.log");
-    let output = run(
+    let output = run_scripted(
         &dir,
         &[
             "--input",
@@ -560,10 +552,8 @@ fn checkpoints_during_initialize_and_lease_lost_get_invalid_state_like_the_daemo
             "--end",
             "lease-lost",
         ],
-        &scripted("checkpoint-in-leaseLost", &log)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        "checkpoint-in-leaseLost",
+        &log,
     );
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
@@ -579,7 +569,7 @@ fn checkpoints_during_initialize_and_lease_lost_get_invalid_state_like_the_daemo
 
     // The leaseLost that follows shutdownRequested (the default end) has no checkpointer either.
     let log = dir.join("shutdown-lease-lost.log");
-    let output = run(
+    let output = run_scripted(
         &dir,
         &[
             "--input",
@@ -588,10 +578,8 @@ fn checkpoints_during_initialize_and_lease_lost_get_invalid_state_like_the_daemo
             "2",
             "--fresh",
         ],
-        &scripted("checkpoint-in-leaseLost", &log)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        "checkpoint-in-leaseLost",
+        &log,
     );
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
@@ -611,7 +599,7 @@ fn injected_checkpoint_errors_reach_the_child() {
     let dir = temp_dir("run-inject");
     let input = lines_file(&dir, "in.txt", 6);
     let log = dir.join("retry.log");
-    let output = run(
+    let output = run_scripted(
         &dir,
         &[
             "--input",
@@ -625,10 +613,8 @@ fn injected_checkpoint_errors_reach_the_child() {
             "--checkpoint-error",
             "0:4=ShutdownException",
         ],
-        &scripted("retry", &log)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        "retry",
+        &log,
     );
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
@@ -682,13 +668,11 @@ fn a_child_that_ignores_eof_is_killed_after_the_exit_timeout() {
     let input = lines_file(&dir, "in.txt", 2);
     let log = dir.join("log");
     let started = std::time::Instant::now();
-    let output = run(
+    let output = run_scripted(
         &dir,
         &["--input", input.to_str().unwrap(), "--exit-timeout", "0.5"],
-        &scripted("no-exit", &log)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        "no-exit",
+        &log,
     );
     let (stdout, _) = text(&output);
     assert_eq!(output.status.code(), Some(1));
