@@ -17,7 +17,7 @@ Throughout, a producer puts records; at the end every record is handled at least
 
 import time
 
-from context import now_ms, poll
+from context import now_ms, poll, short
 from emulators import client
 from report import note
 from sink import Sink, initialize_position
@@ -85,6 +85,7 @@ def scenario_6(ctx):
         victim_shards = sorted(s for s, o in table.owners().items() if o == victim.worker_id)
         t0, t0_ms = time.time(), now_ms()
         kids = sorted(set(victim.kill9()) | set(victim.incarnation_children()))
+        stored = table.checkpoints()  # what the killed worker left behind: the survivor starts there
         ok, detail = ctx.children_exit_cleanly(victim, kids, victim.started_ms)
         ctx.check("s6-killed-worker-children-exit-0", ok, f"{victim.worker_id}: {detail}", [victim])
 
@@ -92,13 +93,13 @@ def scenario_6(ctx):
             return all(o == by.worker_id for o in table.owners().values()) and len(by.children()) == SHARDS
 
         took = poll(lambda: taken_over(survivor), 90, 0.5)
-        resumed = _resumed_from_checkpoint(Sink(survivor.out_dir), victim_shards, t0_ms)
+        resumed, how = _resumed_from_checkpoint(Sink(survivor.out_dir), victim_shards, t0_ms, stored)
         ctx.check(
             "s6-survivor-takes-over-non-leader-shards",
             took and resumed,
             f"leader={leader} killed={victim.worker_id} (owned {len(victim_shards)}); "
             f"{survivor.worker_id} owns all {SHARDS} after {time.time() - t0:.1f}s, "
-            f"resumed from checkpoints: {resumed}",
+            f"resumed from checkpoints: {how}",
             [survivor],
         )
 
@@ -113,15 +114,16 @@ def scenario_6(ctx):
         t0, t0_ms = time.time(), now_ms()
         note(f"killing the leader {second.worker_id}; the lock it holds expires after 120 s")
         kids = sorted(set(second.kill9()) | set(second.incarnation_children()))
+        stored = table.checkpoints()
         ok, detail = ctx.children_exit_cleanly(second, kids, second.started_ms)
         ctx.check("s6-killed-leader-children-exit-0", ok, f"{second.worker_id}: {detail}", [second])
         took = poll(lambda: taken_over(heir), 200, 0.5)
-        resumed = _resumed_from_checkpoint(Sink(heir.out_dir), second_shards, t0_ms)
+        resumed, how = _resumed_from_checkpoint(Sink(heir.out_dir), second_shards, t0_ms, stored)
         ctx.check(
             "s6-survivor-takes-over-after-leader-death",
             took and resumed,
             f"killed leader {second.worker_id} (owned {len(second_shards)}); {heir.worker_id} owns all "
-            f"{SHARDS} after {time.time() - t0:.1f}s (leader lock lease 120 s); resumed from checkpoints: {resumed}",
+            f"{SHARDS} after {time.time() - t0:.1f}s (leader lock lease 120 s); resumed from checkpoints: {how}",
             [heir],
         )
         mark = len(ledger) + 200
@@ -142,10 +144,43 @@ def scenario_6(ctx):
     ctx.row(result, remark="2 workers; non-leader then leader killed")
 
 
-def _resumed_from_checkpoint(out, shards, since_ms):
-    """Did the new owner initialize each of `shards` after `since_ms` from a stored checkpoint?"""
-    first = {}
-    for e in out.events():
-        if e.kind == "initialize" and e.ms >= since_ms and e.shard in shards and e.shard not in first:
-            first[e.shard] = initialize_position(e)
-    return bool(shards) and all(isinstance(first.get(s), tuple) for s in shards)
+SENTINELS = {"TRIM_HORIZON": "TrimHorizon", "LATEST": "Latest", "AT_TIMESTAMP": "AtTimestamp", "SHARD_END": "ShardEnd"}
+
+
+def _as_initialized(checkpoint):
+    """A lease row's (checkpoint, sub) in the form `initialize_position` reads from the sink."""
+    text, sub = checkpoint
+    if isinstance(text, str) and text.isdigit():
+        return int(text), int(sub or 0)
+    return SENTINELS.get(text, text)
+
+
+def _resumed_from_checkpoint(out, shards, since_ms, stored, wait_s=30):
+    """Did the new owner initialize each of `shards` after `since_ms` at the checkpoint the killed
+    worker left in the lease table (`stored`, read right after the kill)? The new owner's children
+    exist before their `initialize` event is written, so this waits for the events; a shard whose
+    stored checkpoint is still a sentinel (nothing checkpointed yet) must start at that sentinel.
+    Returns (ok, detail)."""
+    want = {s: _as_initialized(stored.get(s, (None, 0))) for s in shards}
+
+    def first_initializations():
+        first = {}
+        for e in out.events():
+            if e.kind == "initialize" and e.ms >= since_ms and e.shard in shards and e.shard not in first:
+                first[e.shard] = initialize_position(e)
+        return first
+
+    if not shards:
+        return False, "the killed worker held no lease"
+    first = poll(lambda: (lambda f: f if len(f) == len(shards) else None)(first_initializations()), wait_s, 0.5)
+    first = first or first_initializations()
+    for shard in shards:
+        if shard not in first:
+            return False, f"no: {short(shard)} not initialized by the new owner within {wait_s} s"
+        if first[shard] != want[shard]:
+            return False, f"no: {short(shard)} initialized at {first[shard]}, stored checkpoint {want[shard]}"
+    return True, "yes, " + " ".join(f"{short(s)}@{_brief(want[s])}" for s in shards)
+
+
+def _brief(position):
+    return f"...{str(position[0])[-6:]}/{position[1]}" if isinstance(position, tuple) else str(position)
