@@ -9,7 +9,7 @@
 #                                   and checkpoints its last record (CI); writes nothing
 #
 # Installs into ${KCL_BENCH_CACHE:-target/bench/cache}: the amazon_kclpy sdist (its child side
-# needs no jars: it is put on PYTHONPATH) and aws-kcl from npm.
+# needs no jars: it is put on PYTHONPATH) and aws-kcl from npm, both pinned by hash.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -20,16 +20,21 @@ AWSKCL_VERSION=2.3.2
 mode=${1:-full}
 mkdir -p "$CACHE" "$OUT"
 
+# Both installs are pinned by hash: kcl-bench/children/requirements.txt (pip --require-hashes) and
+# kcl-bench/children/node/package-lock.json (npm ci checks every package's integrity).
 if [ ! -d "$CACHE/amazon_kclpy-$KCLPY_VERSION" ]; then
-  echo "[bench] fetching the amazon_kclpy $KCLPY_VERSION sdist" >&2
-  python3 -m pip download -q --no-deps --no-binary :all: "amazon_kclpy==$KCLPY_VERSION" -d "$CACHE"
+  echo "[bench] fetching the amazon_kclpy $KCLPY_VERSION sdist (hash-pinned)" >&2
+  python3 -m pip download -q --disable-pip-version-check --require-hashes --no-deps --no-binary :all: \
+    -r "$REPO/kcl-bench/children/requirements.txt" -d "$CACHE"
   tar -xzf "$CACHE/amazon_kclpy-$KCLPY_VERSION.tar.gz" -C "$CACHE"
 fi
-if [ ! -d "$CACHE/node/node_modules/aws-kcl" ]; then
-  echo "[bench] npm install aws-kcl@$AWSKCL_VERSION" >&2
+if ! cmp -s "$REPO/kcl-bench/children/node/package-lock.json" "$CACHE/node/package-lock.json" \
+  || [ ! -d "$CACHE/node/node_modules/aws-kcl" ]; then
+  echo "[bench] npm ci aws-kcl@$AWSKCL_VERSION (package-lock.json)" >&2
+  rm -rf "$CACHE/node"
   mkdir -p "$CACHE/node"
-  [ -f "$CACHE/node/package.json" ] || echo '{"name":"kcl-bench-children","private":true}' > "$CACHE/node/package.json"
-  (cd "$CACHE/node" && npm install --silent --no-audit --no-fund "aws-kcl@$AWSKCL_VERSION" >&2)
+  cp "$REPO/kcl-bench/children/node/package.json" "$REPO/kcl-bench/children/node/package-lock.json" "$CACHE/node/"
+  (cd "$CACHE/node" && npm ci --silent --no-audit --no-fund >&2)
 fi
 
 echo "[bench] cargo build --release (kcl-bench, naive-child, examples/byte_count)" >&2

@@ -44,16 +44,12 @@ CACHE=$(cd "$CACHE" && pwd)
 export KCL_E2E_CACHE=$CACHE KCL_E2E_REPO=$REPO
 export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
 
-# The pinned set (NOTES of the verified recipe): jars + boto3 + what moto_server needs for DynamoDB.
-PIP_PINS=(
-  "kclpy-ext==3.1.3.post4"
-  "boto3==1.44.5"
-  "moto[dynamodb]==5.2.5"
-  "flask==3.1.3"
-  "flask-cors==6.0.5"
-  "werkzeug==3.1.9"
-)
-NPM_PIN="kinesis-local@0.6.2"
+# The pinned sets, by hash: scripts/e2e/requirements.txt (generated from requirements.in by
+# pip-compile --generate-hashes: the jars in kclpy-ext, boto3, moto_server for DynamoDB, and every
+# transitive package) is installed with --require-hashes; scripts/e2e/node/package-lock.json with
+# `npm ci`, which checks each package's integrity hash.
+PIP_REQUIREMENTS="$REPO/scripts/e2e/requirements.txt"
+NODE_PROJECT="$REPO/scripts/e2e/node"
 
 say() { printf '[e2e] %s\n' "$*" >&2; }
 
@@ -90,19 +86,20 @@ install_node() {
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     apt_install nodejs npm
   fi
-  local pkg="$CACHE/node/node_modules/kinesis-local/package.json" want=${NPM_PIN#*@} have=""
-  [ -f "$pkg" ] && have=$(node -p "require(process.argv[1]).version" "$pkg" 2>/dev/null || true)
-  [ "$have" = "$want" ] && return 0
-  say "npm install $NPM_PIN into $CACHE/node"
-  mkdir -p "$CACHE/node"
-  [ -f "$CACHE/node/package.json" ] || printf '{"name":"kcl-e2e-emulators","private":true}\n' > "$CACHE/node/package.json"
-  (cd "$CACHE/node" && npm install --silent --no-audit --no-fund --no-save "$NPM_PIN" >&2)
+  local dir="$CACHE/node"
+  if cmp -s "$NODE_PROJECT/package-lock.json" "$dir/package-lock.json" && [ -d "$dir/node_modules/kinesis-local" ]; then
+    return 0
+  fi
+  say "npm ci (kinesis-local, $NODE_PROJECT/package-lock.json) into $dir"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  cp "$NODE_PROJECT/package.json" "$NODE_PROJECT/package-lock.json" "$dir/"
+  (cd "$dir" && npm ci --silent --no-audit --no-fund >&2)
 }
 
 install_python() {
-  local venv="$CACHE/venv" stamp="$CACHE/venv/.kcl-e2e-pins" pins
-  pins=$(printf '%s\n' "${PIP_PINS[@]}")
-  if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$pins" ]; then
+  local venv="$CACHE/venv" stamp="$CACHE/venv/.kcl-e2e-requirements"
+  if [ -x "$venv/bin/python" ] && cmp -s "$PIP_REQUIREMENTS" "$stamp"; then
     return 0
   fi
   command -v python3 >/dev/null || apt_install python3 python3-venv
@@ -115,9 +112,9 @@ install_python() {
       python3 -m venv "$venv" >&2
     fi
   fi
-  say "pip install ${PIP_PINS[*]}"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${PIP_PINS[@]}" >&2
-  printf '%s\n' "$pins" > "$stamp"
+  say "pip install --require-hashes -r $PIP_REQUIREMENTS"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r "$PIP_REQUIREMENTS" >&2
+  cp "$PIP_REQUIREMENTS" "$stamp"
 }
 
 install_all() {
