@@ -24,6 +24,8 @@ report_ignored() {
   echo "== $count tests ignored in this run:"
   grep -E '^test .* \.\.\. ignored' "$log" | sed 's/^/   /' || true
 }
+echo "== the e2e suite's own process handling (python3 scripts/e2e/selftest.py)"
+python3 scripts/e2e/selftest.py
 echo "== cargo test --workspace (default features: includes the compile-fail ui tests)"
 cargo test --workspace 2>&1 | tee "$log"
 report_ignored

@@ -88,10 +88,12 @@ class Worker:
             s.java,
             *s.java_opts,
             "-cp",
-            f"{s.jars}/*:{self.folder}",
+            # Only the verified, pinned jars: no folder a file could be planted in, and an
+            # absolute properties path (the daemon tries a classpath resource first).
+            s.daemon_classpath(),
             MAIN_CLASS,
             "--properties-file",
-            "kcl.properties",
+            os.path.join(self.folder, "kcl.properties"),
         ]
         self.proc = self.registry.spawn(
             f"daemon-{self.worker_id}-{self.starts}",

@@ -17,6 +17,7 @@ import time
 import boto3
 from botocore.config import Config
 
+from netstat import listening_addresses, listening_sockets_of
 from settings import FAKE_KEY, REGION
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -28,28 +29,6 @@ def port_open(port, host="127.0.0.1"):
             return True
     except OSError:
         return False
-
-
-def listening_addresses(port):
-    """Local addresses (as 'a.b.c.d') with a TCP socket listening on `port` (IPv4 and IPv6)."""
-    found = set()
-    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    local, state = line.split()[1], line.split()[3]
-                    address, port_hex = local.split(":")
-                    if state != "0A" or int(port_hex, 16) != port:  # 0A = LISTEN
-                        continue
-                    if width == 8:
-                        found.add(socket.inet_ntop(socket.AF_INET, bytes.fromhex(address)[::-1]))
-                    else:
-                        raw = b"".join(bytes.fromhex(address[i : i + 8])[::-1] for i in range(0, 32, 8))
-                        found.add(socket.inet_ntop(socket.AF_INET6, raw))
-        except OSError:
-            pass
-    return found
 
 
 def client(settings, service):
@@ -131,6 +110,10 @@ class Emulators:
                 if time.time() > end:
                     raise
                 time.sleep(0.2)
+
+    def listeners(self):
+        """{emulator name: every 'address:port' its process tree listens on}."""
+        return {proc.name: listening_sockets_of(proc.pid) for proc in (self.kinesis, self.dynamodb) if proc}
 
     def addresses(self):
         """{port: listening addresses} for the three emulator ports."""

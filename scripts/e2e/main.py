@@ -31,6 +31,7 @@ from ctrlc import scenario_9  # noqa: E402
 from declared import DECLARED  # noqa: E402
 from emulators import Emulators  # noqa: E402
 from report import Report, note, out  # noqa: E402
+from netstat import is_loopback  # noqa: E402
 from reshard import scenario_4  # noqa: E402
 from settings import Settings  # noqa: E402
 from tool import scenario_8  # noqa: E402
@@ -68,6 +69,9 @@ def selection(args):
     return [number for number in SCENARIOS if number in wanted]
 
 
+SUITE_LOCK = None
+
+
 def _terminate(signum, _frame):
     raise SystemExit(128 + signum)
 
@@ -84,6 +88,12 @@ def prune_runs(settings, keep=20):
 def prepare():
     """Settings, registry, clean-up hooks: shared by the suite and the demo."""
     settings = Settings.from_env()
+    global SUITE_LOCK
+    try:
+        SUITE_LOCK = procs.hold_suite_lock(settings.cache)  # held until the driver exits
+    except SystemExit:
+        shutil.rmtree(settings.run_dir, ignore_errors=True)
+        raise
     for leftover in procs.stop_leftovers(settings.cache):
         print(f"[e2e] stopped a process left by an earlier run: {leftover}", file=sys.stderr)
     prune_runs(settings)
@@ -110,13 +120,20 @@ def run_suite(args):
         t0 = time.time()
         emulators.start()
         addresses = emulators.addresses()
+        listeners = emulators.listeners()
+        everything = [item for items in listeners.values() for item in items]
         report.check(
             "setup-emulators-on-loopback-only",
-            all(a == {"127.0.0.1"} for a in addresses.values()),
+            all(a == {"127.0.0.1"} for a in addresses.values())
+            and all(items for items in listeners.values())
+            and all(is_loopback(item.rsplit(":", 1)[0]) for item in everything),
             f"kinesis-local :{settings.kinesis_port} (tls :{settings.kinesis_tls_port}), moto_server "
             f":{settings.dynamodb_port}, listening on {sorted(set().union(*addresses.values()))}, "
-            f"up in {time.time() - t0:.1f}s",
+            f"up in {time.time() - t0:.1f}s; every listening socket of theirs: "
+            + "; ".join(f"{name} {' '.join(items) or 'none found'}" for name, items in listeners.items()),
         )
+        settings.daemon_classpath()  # raises (a failed setup) when the wheel's jars are not the pinned ones
+        report.check("setup-daemon-jars-are-the-pinned-ones", True, settings.jars_checked)
         for number in wanted:
             title, function = SCENARIOS[number]
             report.begin(number, title)

@@ -8,11 +8,17 @@ Rules this module enforces for the whole suite:
   them and read their exit status;
 - at exit (normal end, failure, Ctrl-C, SIGTERM) `Registry.cleanup` stops what is still running:
   daemons first, then any record-processor process seen during the run, then the emulators;
-- leftovers of an earlier run that was itself killed (its PID files are still there and the
-  process with that PID still has the recorded command line) are stopped at the start.
+- one run at a time per cache folder: the driver holds an exclusive lock on `<cache>/e2e.lock`
+  for its whole life (a second suite or demo on the same cache refuses to start), and only while
+  holding it are leftovers of an earlier run that was itself killed stopped (its PID files are
+  still there, its driver, recorded in `<run>/driver.pid`, is gone, and the process with that PID
+  still has the recorded command line);
+- a record processor is recognised by its binary or `./child` command line AND a working
+  directory inside this run's folder, so a reused PID is never taken for one.
 """
 
 import ctypes
+import fcntl
 import glob
 import os
 import signal
@@ -39,6 +45,41 @@ def read_cmdline(pid):
             return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         return ""
+
+
+def read_cwd(pid):
+    try:
+        return os.path.realpath(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return ""
+
+
+def is_within(path, folder):
+    """Is `path` `folder` itself or inside it (both real paths)?"""
+    folder = os.path.realpath(folder)
+    return bool(path) and (path == folder or path.startswith(folder + os.sep))
+
+
+def hold_suite_lock(cache):
+    """Take the cache's run lock for the life of this process (the returned file must stay
+    open); exit with a clear message if another run of the suite holds it."""
+    path = os.path.join(cache, "e2e.lock")
+    lock = open(path, "a+")  # not inherited by the processes the driver starts (PEP 446)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "unknown"
+        lock.close()
+        raise SystemExit(
+            f"[e2e] another run of the suite (pid {holder}) is using {cache}: wait for it, or set "
+            f"KCL_E2E_CACHE to another folder (its ports must differ too: KCL_E2E_*_PORT)"
+        )
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
 
 
 def read_exe(pid):
@@ -162,8 +203,11 @@ class Registry:
     """Every process of the run, so that none is left behind."""
 
     def __init__(self, run_dir):
+        self.run_dir = run_dir
         self.pid_dir = os.path.join(run_dir, "pids")
         os.makedirs(self.pid_dir, exist_ok=True)
+        with open(os.path.join(run_dir, "driver.pid"), "w") as f:
+            f.write(f"{os.getpid()}\n{read_cmdline(os.getpid())}\n")
         self.procs = []
         self.reaper = Reaper()
         # Record-processor processes seen during the run: pid -> the binary they run.
@@ -225,7 +269,11 @@ class Registry:
         exe = read_exe(pid)
         # The daemon runs it as ./child (a symlink to the binary in the worker folder); a script
         # shows its interpreter as exe, so the command line is checked too.
-        return self.reaper.alive(pid) and (os.path.realpath(binary) == exe or read_cmdline(pid).startswith("./child"))
+        return (
+            self.reaper.alive(pid)
+            and is_within(read_cwd(pid), self.run_dir)
+            and (os.path.realpath(binary) == exe or read_cmdline(pid).startswith("./child"))
+        )
 
     def stray_children(self):
         """Record processors seen during the run that are still alive."""
@@ -262,11 +310,25 @@ class Registry:
             self.reaper.poll(pid)
 
 
+def driver_alive(run_dir):
+    """Is the driver that made `run_dir` still running (its PID with its command line)?"""
+    try:
+        with open(os.path.join(run_dir, "driver.pid")) as f:
+            pid_text, cmdline = (f.read().split("\n", 1) + [""])[:2]
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return False
+    return pid != os.getpid() and bool(cmdline.strip()) and read_cmdline(pid) == cmdline.strip()
+
+
 def stop_leftovers(cache):
     """Stop processes of earlier runs whose PID files remain (the run was killed hard), if the
-    PID still runs the recorded command line. Returns what was stopped."""
+    PID still runs the recorded command line and the run's driver is gone. Call it only while
+    holding the suite lock (hold_suite_lock). Returns what was stopped."""
     stopped = []
     for pid_file in glob.glob(os.path.join(cache, "runs", "*", "pids", "*.pid")):
+        if driver_alive(os.path.dirname(os.path.dirname(pid_file))):
+            continue  # its driver still runs: not a leftover
         try:
             with open(pid_file) as f:
                 pid_text, cmdline = (f.read().split("\n", 1) + [""])[:2]

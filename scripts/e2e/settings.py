@@ -7,6 +7,7 @@ Everything is read once from the environment (see scripts/e2e.sh for the variabl
 import glob
 import importlib.util
 import os
+import subprocess
 import time
 from dataclasses import dataclass, field
 
@@ -90,6 +91,31 @@ class Settings:
     @property
     def jars(self):
         return _jars_dir()
+
+    @property
+    def kcl(self):
+        """target/debug/kcl (cargo build -p kcl-cli; scripts/e2e.sh builds it)."""
+        target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(self.repo, "target")
+        return os.path.join(target, "debug", "kcl")
+
+    def daemon_classpath(self):
+        """The daemon's classpath: the wheel's jars checked by `kcl jars verify` against the KCL
+        3.1.3 jar list pinned in kcl-cli (every SHA-256; a missing, extra or changed jar fails),
+        then exactly the jars of that list (`kcl jars path --classpath`), never `JARS/*`.
+        Raises RuntimeError with kcl's own words when the check fails."""
+        if getattr(self, "_classpath", None):
+            return self._classpath
+        verify = subprocess.run([self.kcl, "jars", "verify", self.jars], capture_output=True, text=True)
+        if verify.returncode != 0:
+            raise RuntimeError(f"kcl jars verify {self.jars}: exit {verify.returncode}: {verify.stderr.strip()}")
+        path = subprocess.run(
+            [self.kcl, "jars", "path", "--classpath", "--dir", self.jars], capture_output=True, text=True
+        )
+        if path.returncode != 0 or not path.stdout.strip():
+            raise RuntimeError(f"kcl jars path --classpath: exit {path.returncode}: {path.stderr.strip()}")
+        self._classpath = path.stdout.strip()
+        self.jars_checked = (verify.stdout + verify.stderr).strip()
+        return self._classpath
 
     @property
     def node_package(self):

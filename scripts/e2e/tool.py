@@ -33,8 +33,7 @@ WORDS = [f"w{n:02d}-{word}" for n, word in enumerate(
 
 def kcl_binary(settings):
     """target/debug/kcl (cargo build -p kcl-cli)."""
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(settings.repo, "target")
-    return os.path.join(target, "debug", "kcl")
+    return settings.kcl
 
 
 def java_on_path(settings):
