@@ -1,10 +1,10 @@
-//! Small file and output helpers: atomic rewrites through a safely created temporary file, and
-//! stdout that tolerates a closed pipe.
+//! Small file and output helpers: atomic rewrites through a safely created temporary file, an
+//! exclusive lock file, and stdout that tolerates a closed pipe.
 
 use std::collections::hash_map::RandomState;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::hash::{BuildHasher, Hasher};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -113,6 +113,70 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut temp = TempFile::beside(path, "tmp", PRIVATE_MODE)?;
     temp.write_all(bytes)?;
     temp.persist()
+}
+
+/// An exclusive advisory lock (`flock`) on a lock file, held until it is dropped (or the
+/// process ends). The holder's pid is written into the file, for the message of whoever
+/// finds it taken. The lock file itself is left in place: removing it would let two
+/// processes lock two different files of the same name.
+pub struct FileLock {
+    _file: File,
+}
+
+/// Why [`FileLock::try_acquire`] got no lock.
+pub enum LockError {
+    /// Another process holds it; its pid if the file names it.
+    Held(Option<u32>),
+    /// The lock file could not be opened or locked.
+    Io(io::Error),
+}
+
+impl FileLock {
+    /// Takes the lock on `path` (created [`PRIVATE_MODE`] if missing; a symbolic link there is
+    /// refused) without waiting.
+    pub fn try_acquire(path: &Path) -> Result<FileLock, LockError> {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // No symlink to follow, and no blocking open of a FIFO planted there.
+            options
+                .mode(PRIVATE_MODE)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        }
+        let mut file = options.open(path).map_err(LockError::Io)?;
+        let meta = file.metadata().map_err(LockError::Io)?;
+        if !meta.is_file() {
+            return Err(LockError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
+        }
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                return Err(LockError::Held(text.trim().parse().ok()));
+            }
+            Err(TryLockError::Error(e)) => return Err(LockError::Io(e)),
+        }
+        let record = (|| {
+            file.set_len(0)?;
+            file.rewind()?;
+            writeln!(file, "{}", std::process::id())
+        })();
+        record.map_err(LockError::Io)?;
+        Ok(FileLock { _file: file })
+    }
+}
+
+/// `path` with `suffix` appended to its last component (`cp.json` → `cp.json.lock`).
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut text = path.as_os_str().to_owned();
+    text.push(suffix);
+    PathBuf::from(text)
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -253,6 +317,31 @@ mod tests {
         drop(temp);
         assert_eq!(names(), ["f"]);
         assert_eq!(fs::read(&path).unwrap(), b"old");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_lock_is_exclusive_names_its_holder_and_is_freed_on_drop() {
+        let dir = scratch("lock");
+        let path = with_suffix(&dir.join("cp.json"), ".lock");
+        assert_eq!(path.file_name().unwrap(), "cp.json.lock");
+        let held = FileLock::try_acquire(&path).ok().unwrap();
+        match FileLock::try_acquire(&path) {
+            Err(LockError::Held(pid)) => assert_eq!(pid, Some(std::process::id())),
+            _ => panic!("a second lock on the same file must fail"),
+        }
+        drop(held);
+        assert!(FileLock::try_acquire(&path).is_ok());
+        let link = dir.join("link.lock");
+        std::os::unix::fs::symlink(dir.join("victim"), &link).unwrap();
+        assert!(matches!(
+            FileLock::try_acquire(&link),
+            Err(LockError::Io(_))
+        ));
+        assert!(
+            !dir.join("victim").exists(),
+            "a planted link is not followed"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }

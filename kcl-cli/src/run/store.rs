@@ -1,5 +1,7 @@
 //! The local checkpoint file of `kcl run`: what a lease table would hold, one checkpoint per
-//! shard, rewritten atomically after every stored checkpoint.
+//! shard, rewritten atomically after every stored checkpoint. One run at a time uses a file:
+//! the store holds an exclusive lock on `FILE.lock` (a lock on the file itself would be lost
+//! when a rewrite renames a new file over it).
 //!
 //! ```json
 //! {
@@ -20,7 +22,11 @@ use kcl_core::driver::ExtendedSequenceNumber;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomically;
+use crate::fsutil::{with_suffix, write_atomically, FileLock, LockError};
+
+/// What to do about a checkpoint file that cannot be read back.
+const DAMAGED_HINT: &str =
+    "pass --fresh to start over (the file is replaced), or --checkpoints OTHER_FILE";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct FileContent {
@@ -36,15 +42,18 @@ struct Stored {
     sub_sequence_number: i64,
 }
 
-/// Shard checkpoints kept in a JSON file.
+/// Shard checkpoints kept in a JSON file, locked for as long as the store lives.
 pub struct CheckpointStore {
     path: PathBuf,
     content: Mutex<FileContent>,
+    _lock: FileLock,
 }
 
 impl CheckpointStore {
     /// Opens (or starts) the file for a run with `shards` shards; `fresh` forgets what it holds.
+    /// Refused (exit 2) while another run holds the file's lock, or if the file is damaged.
     pub fn open(path: &Path, shards: u32, fresh: bool) -> Result<CheckpointStore> {
+        let lock = lock(path)?;
         let mut content = FileContent {
             version: 1,
             shards,
@@ -55,7 +64,7 @@ impl CheckpointStore {
             let stored: FileContent = serde_json::from_slice(&bytes).map_err(|e| {
                 Error::usage_hint(
                     format!("{} is not a kcl run checkpoint file: {e}", path.display()),
-                    "pass --fresh to start over (the file is replaced), or --checkpoints OTHER_FILE",
+                    DAMAGED_HINT,
                 )
             })?;
             if stored.version != 1 {
@@ -86,6 +95,7 @@ impl CheckpointStore {
         let store = CheckpointStore {
             path: path.to_path_buf(),
             content: Mutex::new(content),
+            _lock: lock,
         };
         if fresh {
             store.save()?;
@@ -126,6 +136,33 @@ impl CheckpointStore {
     }
 }
 
+/// Takes the exclusive lock of the checkpoint file `path` for this run.
+fn lock(path: &Path) -> Result<FileLock> {
+    let lock_path = with_suffix(path, ".lock");
+    FileLock::try_acquire(&lock_path).map_err(|e| match e {
+        LockError::Held(pid) => Error::usage_hint(
+            format!(
+                "another kcl run is using {} (lock {} held by {})",
+                path.display(),
+                lock_path.display(),
+                pid.map_or("another process".to_string(), |pid| format!("pid {pid}")),
+            ),
+            "wait for that run to end, or give this one its own --checkpoints FILE",
+        ),
+        LockError::Io(e) => Error::usage_hint(
+            format!(
+                "cannot lock {} with {}: {e}",
+                path.display(),
+                lock_path.display()
+            ),
+            format!(
+                "the lock file must be a regular file (not a symbolic link) in a folder you can write; remove {} if it is not, or pass --checkpoints OTHER_FILE",
+                lock_path.display()
+            ),
+        ),
+    })
+}
+
 fn write(path: &Path, content: &FileContent) -> Result<()> {
     let mut text = serde_json::to_string_pretty(content).expect("checkpoints serialize");
     text.push('\n');
@@ -146,12 +183,20 @@ mod tests {
         assert_eq!(store.get("shardId-000000000000"), None);
         let value = ExtendedSequenceNumber::new("42", 3);
         store.set("shardId-000000000000", &value).unwrap();
+        let busy = CheckpointStore::open(&path, 2, false).err().unwrap();
+        assert!(
+            busy.to_string().contains("another kcl run is using"),
+            "{busy}"
+        );
+        drop(store);
         let again = CheckpointStore::open(&path, 2, false).unwrap();
         assert_eq!(again.get("shardId-000000000000"), Some(value));
+        drop(again);
         let error = CheckpointStore::open(&path, 3, false).err().unwrap();
         assert!(error.to_string().contains("2-shard run"), "{error}");
         let fresh = CheckpointStore::open(&path, 3, true).unwrap();
         assert_eq!(fresh.get("shardId-000000000000"), None);
+        drop(fresh);
         std::fs::write(&path, "junk").unwrap();
         assert!(CheckpointStore::open(&path, 3, false).is_err());
         let leftovers: Vec<_> = std::fs::read_dir(&dir)
