@@ -1,4 +1,5 @@
-//! `kcl run`'s checkpoint file: one run at a time per file (a lock).
+//! `kcl run`'s checkpoint file: one run at a time per file (a lock), and a damaged file is
+//! refused on load, naming the shard and the value.
 
 mod common;
 
@@ -177,4 +178,108 @@ fn a_second_run_on_the_same_checkpoint_file_is_refused_and_the_first_keeps_its_c
         .collect();
     let expected: Vec<String> = (21..=25).map(|i| format!("line {i}")).collect();
     assert_eq!(records, expected);
+}
+
+fn refused_checkpoint(stored: &str) -> (String, PathBuf) {
+    require_python3();
+    let dir = temp_dir("run-damaged");
+    let checkpoints = dir.join("cp.json");
+    std::fs::write(
+        &checkpoints,
+        format!(r#"{{"version":1,"shards":1,"checkpoints":{{"shardId-000000000000":{stored}}}}}"#),
+    )
+    .unwrap();
+    let input = lines_file(&dir, "input.txt", 3);
+    let log = dir.join("child.log");
+    let output = run_to_end(
+        &dir,
+        &[
+            "--checkpoints",
+            "cp.json",
+            "--input",
+            input.to_str().unwrap(),
+        ],
+        &log,
+    );
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(!log.exists(), "no child was started: {stdout}\n{stderr}");
+    assert!(stderr.contains("cp.json"), "names the file: {stderr}");
+    assert!(
+        stderr.contains("shardId-000000000000"),
+        "names the shard: {stderr}"
+    );
+    assert!(stderr.contains("--fresh"), "the hint: {stderr}");
+    (stderr, checkpoints)
+}
+
+#[test]
+fn a_stored_sequence_number_that_is_not_a_number_is_refused_on_load() {
+    let (stderr, _) =
+        refused_checkpoint(r#"{"sequenceNumber":"../../etc/passwd","subSequenceNumber":0}"#);
+    assert!(stderr.contains(r#""../../etc/passwd""#), "{stderr}");
+    assert!(
+        stderr.contains("SHARD_END"),
+        "lists the sentinels: {stderr}"
+    );
+}
+
+#[test]
+fn a_negative_stored_sub_sequence_number_is_refused_on_load() {
+    let (stderr, _) = refused_checkpoint(r#"{"sequenceNumber":"12","subSequenceNumber":-5}"#);
+    assert!(stderr.contains("subSequenceNumber -5"), "{stderr}");
+}
+
+#[test]
+fn a_checkpoint_of_a_shard_the_run_does_not_have_is_refused_on_load() {
+    require_python3();
+    let dir = temp_dir("run-damaged-shard");
+    std::fs::write(
+        dir.join("cp.json"),
+        r#"{"version":1,"shards":1,"checkpoints":{"shardId-000000000007":{"sequenceNumber":"12","subSequenceNumber":0}}}"#,
+    )
+    .unwrap();
+    let input = lines_file(&dir, "input.txt", 3);
+    let output = run_to_end(
+        &dir,
+        &[
+            "--checkpoints",
+            "cp.json",
+            "--input",
+            input.to_str().unwrap(),
+        ],
+        &dir.join("child.log"),
+    );
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("shardId-000000000007"), "{stderr}");
+    assert!(stderr.contains("--fresh"), "{stderr}");
+}
+
+#[test]
+fn sentinels_and_sequence_numbers_are_accepted_on_load() {
+    require_python3();
+    let dir = temp_dir("run-sentinels");
+    std::fs::write(
+        dir.join("cp.json"),
+        r#"{"version":1,"shards":2,"checkpoints":{
+            "shardId-000000000000":{"sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0},
+            "shardId-000000000001":{"sequenceNumber":"SHARD_END","subSequenceNumber":0}}}"#,
+    )
+    .unwrap();
+    let input = lines_file(&dir, "input.txt", 6);
+    let output = run_to_end(
+        &dir,
+        &[
+            "--checkpoints",
+            "cp.json",
+            "--shards",
+            "2",
+            "--input",
+            input.to_str().unwrap(),
+        ],
+        &dir.join("child.log"),
+    );
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
 }

@@ -18,9 +18,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use kcl_core::driver::ExtendedSequenceNumber;
+use kcl_core::driver::{ExtendedSequenceNumber, SENTINELS};
 use serde::{Deserialize, Serialize};
 
+use super::shard_id;
 use crate::error::{Error, Result};
 use crate::fsutil::{with_suffix, write_atomically, FileLock, LockError};
 
@@ -89,6 +90,9 @@ impl CheckpointStore {
                         stored.shards
                     ),
                 ));
+            }
+            for (shard, value) in &stored.checkpoints {
+                check_stored(path, shards, shard, value)?;
             }
             content.checkpoints = stored.checkpoints;
         }
@@ -161,6 +165,42 @@ fn lock(path: &Path) -> Result<FileLock> {
             ),
         ),
     })
+}
+
+/// Refuses a stored checkpoint that no run writes: a shard the run does not have, a sequence
+/// number that is neither decimal digits nor a sentinel, a negative sub-sequence number (the
+/// rules by which the KCL refuses a checkpoint request).
+fn check_stored(path: &Path, shards: u32, shard: &str, value: &Stored) -> Result<()> {
+    let damaged = |what: String| {
+        Error::usage_hint(
+            format!("{} is damaged: {what}", path.display()),
+            DAMAGED_HINT,
+        )
+    };
+    if !(0..shards).any(|index| shard_id(index) == shard) {
+        return Err(damaged(format!(
+            "it holds a checkpoint of {shard:?}, which is not one of the {shards} shards \
+             (shardId-000000000000 on)"
+        )));
+    }
+    let stored =
+        ExtendedSequenceNumber::new(value.sequence_number.clone(), value.sub_sequence_number);
+    // kcl-core's rule for checkpoint requests, defined once there: comparing a value fails
+    // when its text is neither decimal digits nor a sentinel.
+    if stored.compare(&stored).is_err() {
+        return Err(damaged(format!(
+            "shard {shard} has sequenceNumber {:?}, which is neither decimal digits nor one of {}",
+            value.sequence_number,
+            SENTINELS.join(", ")
+        )));
+    }
+    if value.sub_sequence_number < 0 {
+        return Err(damaged(format!(
+            "shard {shard} has subSequenceNumber {}; it must be 0 or more",
+            value.sub_sequence_number
+        )));
+    }
+    Ok(())
 }
 
 fn write(path: &Path, content: &FileContent) -> Result<()> {
