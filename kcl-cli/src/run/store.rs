@@ -1,5 +1,7 @@
 //! The local checkpoint file of `kcl run`: what a lease table would hold, one checkpoint per
-//! shard, rewritten atomically after every stored checkpoint.
+//! shard, rewritten atomically after every stored checkpoint. One run at a time uses a file:
+//! the store holds an exclusive lock on `FILE.lock` (a lock on the file itself would be lost
+//! when a rewrite renames a new file over it).
 //!
 //! ```json
 //! {
@@ -16,11 +18,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use kcl_core::driver::ExtendedSequenceNumber;
+use kcl_core::driver::{ExtendedSequenceNumber, SENTINELS};
 use serde::{Deserialize, Serialize};
 
+use super::shard_id;
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomically;
+use crate::fsutil::{with_suffix, write_atomically, FileLock, LockError};
+
+/// What to do about a checkpoint file that cannot be read back.
+const DAMAGED_HINT: &str =
+    "pass --fresh to start over (the file is replaced), or --checkpoints OTHER_FILE";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct FileContent {
@@ -36,15 +43,18 @@ struct Stored {
     sub_sequence_number: i64,
 }
 
-/// Shard checkpoints kept in a JSON file.
+/// Shard checkpoints kept in a JSON file, locked for as long as the store lives.
 pub struct CheckpointStore {
     path: PathBuf,
     content: Mutex<FileContent>,
+    _lock: FileLock,
 }
 
 impl CheckpointStore {
     /// Opens (or starts) the file for a run with `shards` shards; `fresh` forgets what it holds.
+    /// Refused (exit 2) while another run holds the file's lock, or if the file is damaged.
     pub fn open(path: &Path, shards: u32, fresh: bool) -> Result<CheckpointStore> {
+        let lock = lock(path)?;
         let mut content = FileContent {
             version: 1,
             shards,
@@ -55,7 +65,7 @@ impl CheckpointStore {
             let stored: FileContent = serde_json::from_slice(&bytes).map_err(|e| {
                 Error::usage_hint(
                     format!("{} is not a kcl run checkpoint file: {e}", path.display()),
-                    "pass --fresh to start over (the file is replaced), or --checkpoints OTHER_FILE",
+                    DAMAGED_HINT,
                 )
             })?;
             if stored.version != 1 {
@@ -81,11 +91,15 @@ impl CheckpointStore {
                     ),
                 ));
             }
+            for (shard, value) in &stored.checkpoints {
+                check_stored(path, shards, shard, value)?;
+            }
             content.checkpoints = stored.checkpoints;
         }
         let store = CheckpointStore {
             path: path.to_path_buf(),
             content: Mutex::new(content),
+            _lock: lock,
         };
         if fresh {
             store.save()?;
@@ -126,6 +140,69 @@ impl CheckpointStore {
     }
 }
 
+/// Takes the exclusive lock of the checkpoint file `path` for this run.
+fn lock(path: &Path) -> Result<FileLock> {
+    let lock_path = with_suffix(path, ".lock");
+    FileLock::try_acquire(&lock_path).map_err(|e| match e {
+        LockError::Held(pid) => Error::usage_hint(
+            format!(
+                "another kcl run is using {} (lock {} held by {})",
+                path.display(),
+                lock_path.display(),
+                pid.map_or("another process".to_string(), |pid| format!("pid {pid}")),
+            ),
+            "wait for that run to end, or give this one its own --checkpoints FILE",
+        ),
+        LockError::Io(e) => Error::usage_hint(
+            format!(
+                "cannot lock {} with {}: {e}",
+                path.display(),
+                lock_path.display()
+            ),
+            format!(
+                "the lock file must be a regular file (not a symbolic link) in a folder you can write; remove {} if it is not, or pass --checkpoints OTHER_FILE",
+                lock_path.display()
+            ),
+        ),
+    })
+}
+
+/// Refuses a stored checkpoint that no run writes: a shard the run does not have, a sequence
+/// number that is neither decimal digits nor a sentinel, a negative sub-sequence number (the
+/// rules by which the KCL refuses a checkpoint request).
+fn check_stored(path: &Path, shards: u32, shard: &str, value: &Stored) -> Result<()> {
+    let damaged = |what: String| {
+        Error::usage_hint(
+            format!("{} is damaged: {what}", path.display()),
+            DAMAGED_HINT,
+        )
+    };
+    if !(0..shards).any(|index| shard_id(index) == shard) {
+        return Err(damaged(format!(
+            "it holds a checkpoint of {shard:?}, which is not one of the {shards} shards \
+             (shardId-000000000000 on)"
+        )));
+    }
+    let stored =
+        ExtendedSequenceNumber::new(value.sequence_number.clone(), value.sub_sequence_number);
+    // kcl-core's rule for checkpoint requests, defined once there: comparing a value fails
+    // when its text is neither decimal digits nor a sentinel.
+    if stored.compare(&stored).is_err() {
+        return Err(damaged(format!(
+            "shard {shard} has sequenceNumber {:?}, which is neither decimal digits nor one of {}",
+            value.sequence_number,
+            SENTINELS.join(", ")
+        )));
+    }
+    if value.sub_sequence_number < 0 {
+        return Err(damaged(format!(
+            "shard {shard} has subSequenceNumber {}; it must be 0 or more",
+            value.sub_sequence_number
+        )));
+    }
+    Ok(())
+}
+
 fn write(path: &Path, content: &FileContent) -> Result<()> {
     let mut text = serde_json::to_string_pretty(content).expect("checkpoints serialize");
     text.push('\n');
@@ -146,12 +223,20 @@ mod tests {
         assert_eq!(store.get("shardId-000000000000"), None);
         let value = ExtendedSequenceNumber::new("42", 3);
         store.set("shardId-000000000000", &value).unwrap();
+        let busy = CheckpointStore::open(&path, 2, false).err().unwrap();
+        assert!(
+            busy.to_string().contains("another kcl run is using"),
+            "{busy}"
+        );
+        drop(store);
         let again = CheckpointStore::open(&path, 2, false).unwrap();
         assert_eq!(again.get("shardId-000000000000"), Some(value));
+        drop(again);
         let error = CheckpointStore::open(&path, 3, false).err().unwrap();
         assert!(error.to_string().contains("2-shard run"), "{error}");
         let fresh = CheckpointStore::open(&path, 3, true).unwrap();
         assert_eq!(fresh.get("shardId-000000000000"), None);
+        drop(fresh);
         std::fs::write(&path, "junk").unwrap();
         assert!(CheckpointStore::open(&path, 3, false).is_err());
         let leftovers: Vec<_> = std::fs::read_dir(&dir)
