@@ -359,9 +359,19 @@ pub struct FetchArgs {
     #[command(flatten)]
     pub set: JarSet,
 
-    /// Maven repository base URL.
-    #[arg(long, value_name = "URL", env = "KCL_MAVEN_REPO", default_value = crate::jars::DEFAULT_REPO)]
+    /// Maven repository base URL; `https://user:password@host/...` or KCL_MAVEN_USERNAME /
+    /// KCL_MAVEN_PASSWORD for a private one (the password is never printed).
+    #[arg(long, value_name = "URL", env = "KCL_MAVEN_REPO", hide_env_values = true, default_value = crate::jars::DEFAULT_REPO)]
     pub repo: String,
+
+    /// Send the repository password over plain http:// to another machine than this one
+    /// (refused by default: anyone on the network path could read it).
+    #[arg(long)]
+    pub allow_insecure_auth: bool,
+
+    /// The largest jar accepted when the manifest pins no size (bytes, or with K, M, G).
+    #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = crate::jars::parse_size)]
+    pub max_jar_size: u64,
 
     /// Copy the jars from this folder (e.g. amazon_kclpy/jars of an installed kclpy) instead of
     /// downloading.
@@ -404,9 +414,14 @@ pub struct PathArgs {
     #[command(flatten)]
     pub set: JarSet,
 
-    /// Print the classpath (the jars of the list, `:`-separated) instead of the folder.
+    /// Print the classpath (the jars of the list, `:`-separated) instead of the folder, once
+    /// every jar has its pinned SHA-256.
     #[arg(long)]
     pub classpath: bool,
+
+    /// With --classpath: check only that the jars are there, not their SHA-256.
+    #[arg(long, requires = "classpath")]
+    pub no_verify: bool,
 }
 
 /// `kcl daemon`.

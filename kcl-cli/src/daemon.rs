@@ -197,7 +197,7 @@ pub fn command(args: DaemonArgs) -> Result<ExitCode> {
         .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
         .collect();
     let jar_dir = dir.canonicalize().unwrap_or(dir);
-    let mut cp = classpath(&manifest, &jar_dir, &extra);
+    let mut cp = classpath(&manifest, &jar_dir, &extra)?;
     cp.push(if cfg!(windows) { ';' } else { ':' });
     cp.push_str(&properties_dir.display().to_string());
     let words = command_line(

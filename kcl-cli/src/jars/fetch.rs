@@ -1,24 +1,39 @@
 //! Getting the jars into a folder: from a Maven-layout repository (HTTP(S), `file://` or a local
-//! path) or from another folder, each checked against its pinned SHA-256 before it is renamed
-//! into place.
+//! path) or from another folder, each checked against its pinned SHA-256 (and a size cap) before
+//! it is renamed into place.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
 use super::manifest::{Jar, Manifest};
-use super::verify::{hex, sha256_file};
+use super::repo_url::{redact, Credentials, Repository, MAX_REDIRECTS};
+use super::verify::{extra_jars, hex, partial_downloads, partial_name, sha256_file};
 use crate::error::{Error, Result};
+
+/// The default size cap of one jar (64 MiB) when the manifest pins no size: the largest jar of
+/// KCL 3.1.3 is about 3 MiB.
+pub const DEFAULT_MAX_JAR_SIZE: u64 = 64 << 20;
+
+/// A temporary download file untouched for this long is stale even if a process with its id
+/// runs (process ids are reused).
+const STALE_AFTER: Duration = Duration::from_secs(600);
 
 /// How to fetch.
 #[derive(Clone, Debug)]
 pub struct FetchOptions {
     /// Repository root: `http(s)://...`, `file://...` or a folder in Maven layout.
     pub repo: String,
+    /// Credentials for an HTTP(S) repository from `KCL_MAVEN_USERNAME` / `KCL_MAVEN_PASSWORD`.
+    pub credentials: Option<Credentials>,
+    /// Send credentials over plain `http://` to a host other than this machine.
+    pub allow_insecure_auth: bool,
+    /// The size cap of a jar whose size the manifest does not pin.
+    pub max_jar_size: u64,
     /// Copy from this flat folder (`artifact-version.jar` files) instead.
     pub from: Option<PathBuf>,
     /// Only check what is already there.
@@ -45,9 +60,14 @@ pub struct FetchSummary {
 }
 
 /// Brings every jar of `manifest` into `dir`; all problems are collected and reported together.
+/// Temporary files of interrupted downloads are removed first, and jars the manifest does not
+/// list are reported at the end.
 pub fn fetch(manifest: &Manifest, dir: &Path, options: &FetchOptions) -> Result<FetchSummary> {
-    fs::create_dir_all(dir).map_err(|e| Error::file("create the folder", dir, e))?;
     let source = Source::new(options)?;
+    fs::create_dir_all(dir).map_err(|e| Error::file("create the folder", dir, e))?;
+    if !options.offline {
+        remove_stale_partials(dir, options)?;
+    }
     let mut summary = FetchSummary::default();
     let mut problems = Vec::new();
     let total = manifest.jars.len();
@@ -94,6 +114,7 @@ pub fn fetch(manifest: &Manifest, dir: &Path, options: &FetchOptions) -> Result<
             Err(problem) => problems.push(format!("{}: {problem}", jar.file_name())),
         }
     }
+    warn_about_extras(manifest, dir, options);
     if problems.is_empty() {
         return Ok(summary);
     }
@@ -104,7 +125,7 @@ pub fn fetch(manifest: &Manifest, dir: &Path, options: &FetchOptions) -> Result<
     } else {
         format!(
             "check the repository ({}; set --repo or KCL_MAVEN_REPO), or copy the jars with --from DIR",
-            options.repo
+            source.shown()
         )
     };
     Err(Error::failed_hint(
@@ -124,10 +145,93 @@ fn note(options: &FetchOptions, message: String) {
     }
 }
 
+/// Removes the temporary files of downloads whose process is gone (or that nobody has written
+/// to for [`STALE_AFTER`]); a download that may still be running is left alone.
+fn remove_stale_partials(dir: &Path, options: &FetchOptions) -> Result<()> {
+    let partial = partial_downloads(dir).map_err(|e| Error::file("read", dir, e))?;
+    for (path, pid) in partial {
+        let idle = fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| SystemTime::now().duration_since(modified).ok())
+            .unwrap_or_default();
+        if pid != std::process::id() && process_runs(pid) && idle < STALE_AFTER {
+            note(
+                options,
+                format!(
+                    "warning: leaving {}: process {pid} may still be downloading it",
+                    path.display()
+                ),
+            );
+            continue;
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => note(
+                options,
+                format!(
+                    "removed {}, left by an interrupted download",
+                    path.display()
+                ),
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::file("remove", &path, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Whether a process with this id exists (on other systems than Unix: assumed so).
+fn process_runs(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        if pid <= 0 {
+            return false;
+        }
+        // SAFETY: signal 0 sends nothing; kill only checks that the process exists.
+        let result = unsafe { libc::kill(pid, 0) };
+        result == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// Warns about jar files in `dir` that the manifest does not list.
+fn warn_about_extras(manifest: &Manifest, dir: &Path, options: &FetchOptions) {
+    let Ok(extra) = extra_jars(manifest, dir) else {
+        return;
+    };
+    if extra.is_empty() {
+        return;
+    }
+    let names: Vec<String> = extra.iter().map(|p| p.display().to_string()).collect();
+    note(
+        options,
+        format!(
+            "warning: {} jar(s) in {} are not in the list of KCL {} (they would join the classpath of `java -cp DIR/*`; remove them):\n  {}",
+            extra.len(),
+            dir.display(),
+            manifest.name,
+            names.join("\n  ")
+        ),
+    );
+}
+
 /// Where jars come from.
 enum Source {
-    Http { agent: ureq::Agent, base: String },
-    Folder { base: PathBuf, flat: bool },
+    Http {
+        agent: ureq::Agent,
+        repo: Repository,
+    },
+    Folder {
+        base: PathBuf,
+        flat: bool,
+    },
 }
 
 impl Source {
@@ -144,29 +248,37 @@ impl Source {
                 flat: true,
             });
         }
-        let repo = options.repo.trim();
-        if repo.starts_with("http://") || repo.starts_with("https://") {
-            let base = if repo.ends_with('/') {
-                repo.to_string()
-            } else {
-                format!("{repo}/")
-            };
+        let text = options.repo.trim();
+        let lower = text.to_ascii_lowercase();
+        if lower.starts_with("http://") || lower.starts_with("https://") {
+            let repo = Repository::parse(text, options.credentials.clone())?;
+            if !options.offline {
+                repo.check_transport(options.allow_insecure_auth)?;
+            }
             return Ok(Source::Http {
-                agent: http_agent(options.timeout),
-                base,
+                agent: http_agent(options.timeout, repo.is_https()),
+                repo,
             });
         }
-        let path = repo.strip_prefix("file://").unwrap_or(repo);
-        if repo.contains("://") && !repo.starts_with("file://") {
+        if text.contains("://") && !lower.starts_with("file://") {
             return Err(Error::usage_hint(
-                format!("unsupported repository URL {repo}"),
+                format!("unsupported repository URL {}", redact(text)),
                 "use http://, https://, file:// or a folder path",
             ));
         }
+        let path = text.get(7..).filter(|_| lower.starts_with("file://"));
         Ok(Source::Folder {
-            base: PathBuf::from(path),
+            base: PathBuf::from(path.unwrap_or(text)),
             flat: false,
         })
+    }
+
+    /// The repository as displayed (credentials redacted).
+    fn shown(&self) -> String {
+        match self {
+            Source::Http { repo, .. } => repo.shown().to_string(),
+            Source::Folder { base, .. } => base.display().to_string(),
+        }
     }
 
     /// Puts `jar` at `target` (checked, atomically); returns its size, or a problem.
@@ -176,6 +288,7 @@ impl Source {
         target: &Path,
         options: &FetchOptions,
     ) -> std::result::Result<u64, String> {
+        let cap = Cap::of(jar, options);
         match self {
             Source::Folder { base, flat } => {
                 let source = if *flat {
@@ -185,15 +298,15 @@ impl Source {
                 };
                 let file = File::open(&source)
                     .map_err(|e| format!("cannot read {}: {e}", source.display()))?;
-                install(file, jar, target)
+                install(file, jar, target, cap).map_err(Attempt::into_problem)
             }
-            Source::Http { agent, base } => {
-                let url = format!("{base}{}", jar.repository_path());
+            Source::Http { agent, repo } => {
+                let url = repo.url(&jar.repository_path());
                 let mut delay = options.retry_delay;
                 let mut attempt = 0;
                 loop {
                     attempt += 1;
-                    match download(agent, &url, jar, target) {
+                    match download(agent, repo, &url, jar, target, cap) {
                         Ok(bytes) => return Ok(bytes),
                         Err(Attempt::Final(problem)) => return Err(problem),
                         Err(Attempt::Retry(problem)) if attempt > options.retries => {
@@ -218,12 +331,58 @@ impl Source {
     }
 }
 
+/// The most bytes a jar may have, and where that limit comes from.
+#[derive(Clone, Copy, Debug)]
+struct Cap {
+    bytes: u64,
+    pinned: bool,
+}
+
+impl Cap {
+    /// The size the manifest pins, else `--max-jar-size`.
+    fn of(jar: &Jar, options: &FetchOptions) -> Cap {
+        match jar.size {
+            Some(bytes) => Cap {
+                bytes,
+                pinned: true,
+            },
+            None => Cap {
+                bytes: options.max_jar_size,
+                pinned: false,
+            },
+        }
+    }
+
+    /// What the limit is, for messages.
+    fn describe(&self) -> String {
+        if self.pinned {
+            format!("the {} bytes the manifest pins for it", self.bytes)
+        } else {
+            format!(
+                "the size cap of {} bytes (--max-jar-size; raise it if this jar really is larger)",
+                self.bytes
+            )
+        }
+    }
+}
+
+/// Why a download attempt failed: worth another attempt or not.
 enum Attempt {
     Retry(String),
     Final(String),
 }
 
-fn http_agent(timeout: Duration) -> ureq::Agent {
+impl Attempt {
+    fn into_problem(self) -> String {
+        match self {
+            Attempt::Retry(problem) | Attempt::Final(problem) => problem,
+        }
+    }
+}
+
+/// The HTTP client: redirects are followed by hand (see [`download`]), so ureq follows none;
+/// an https repository allows https only.
+fn http_agent(timeout: Duration, https_only: bool) -> ureq::Agent {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let tls = ureq::tls::TlsConfig::builder()
         .provider(ureq::tls::TlsProvider::Rustls)
@@ -234,50 +393,96 @@ fn http_agent(timeout: Duration) -> ureq::Agent {
         .timeout_global(Some(timeout))
         .timeout_connect(Some(Duration::from_secs(15)))
         .http_status_as_error(false)
+        .max_redirects(0)
+        .https_only(https_only)
         .user_agent(concat!("kcl-cli/", env!("CARGO_PKG_VERSION")))
         .build()
         .new_agent()
 }
 
+/// One attempt at `url`, following up to [`MAX_REDIRECTS`] redirects. The repository's
+/// credentials go only to its own host and port ([`Repository::authorization`]); an https
+/// repository is never followed to http.
 fn download(
     agent: &ureq::Agent,
-    url: &str,
+    repo: &Repository,
+    start: &str,
     jar: &Jar,
     target: &Path,
+    cap: Cap,
 ) -> std::result::Result<u64, Attempt> {
-    let response = agent
-        .get(url)
-        .call()
-        .map_err(|e| Attempt::Retry(format!("GET {url}: {e}")))?;
-    let status = response.status().as_u16();
-    match status {
-        200 => {}
-        404 | 410 => {
+    let mut url = start.to_string();
+    for _ in 0..=MAX_REDIRECTS {
+        let shown = repo.show(&url);
+        let mut request = agent.get(&url);
+        if let Some(authorization) = repo.authorization(&url) {
+            request = request.header("Authorization", &authorization);
+        }
+        let response = request
+            .call()
+            .map_err(|e| Attempt::Retry(format!("GET {shown}: {e}")))?;
+        let status = response.status().as_u16();
+        match status {
+            200 => {}
+            301 | 302 | 303 | 307 | 308 => {
+                let location = response
+                    .headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| {
+                        Attempt::Final(format!(
+                            "GET {shown}: HTTP {status} without a usable Location header"
+                        ))
+                    })?;
+                url = repo
+                    .redirect(&url, location)
+                    .map_err(|problem| Attempt::Final(format!("GET {shown}: {problem}")))?;
+                continue;
+            }
+            404 | 410 => {
+                return Err(Attempt::Final(format!(
+                    "not found at {shown} (HTTP {status})"
+                )))
+            }
+            500..=599 | 408 | 429 => {
+                return Err(Attempt::Retry(format!("GET {shown}: HTTP {status}")))
+            }
+            _ => return Err(Attempt::Final(format!("GET {shown}: HTTP {status}"))),
+        }
+        let announced = response
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(length) = announced.filter(|&length| length > cap.bytes) {
             return Err(Attempt::Final(format!(
-                "not found at {url} (HTTP {status})"
-            )))
+                "GET {shown}: the server announces {length} bytes (Content-Length), more than {}; not downloaded",
+                cap.describe()
+            )));
         }
-        500..=599 | 408 | 429 => return Err(Attempt::Retry(format!("GET {url}: HTTP {status}"))),
-        _ => return Err(Attempt::Final(format!("GET {url}: HTTP {status}"))),
+        return install(response.into_body().into_reader(), jar, target, cap);
     }
-    let reader = response.into_body().into_reader();
-    install(reader, jar, target).map_err(|problem| {
-        if problem.starts_with("SHA-256") {
-            Attempt::Final(problem)
-        } else {
-            Attempt::Retry(problem)
-        }
-    })
+    Err(Attempt::Final(format!(
+        "GET {}: too many redirects (more than {MAX_REDIRECTS})",
+        repo.show(start)
+    )))
 }
 
 /// Copies `source` to a temporary file next to `target` while hashing it, then renames it into
-/// place if the SHA-256 matches; otherwise the temporary file is deleted.
-fn install(mut source: impl Read, jar: &Jar, target: &Path) -> std::result::Result<u64, String> {
+/// place if the SHA-256 matches; otherwise the temporary file is deleted. Reading stops past
+/// `cap` bytes. A mismatch or a file over the cap is final; a read error is worth a retry.
+fn install(
+    source: impl Read,
+    jar: &Jar,
+    target: &Path,
+    cap: Cap,
+) -> std::result::Result<u64, Attempt> {
     let dir = target.parent().unwrap_or(Path::new("."));
-    let temp = dir.join(format!(".{}.part-{}", jar.file_name(), std::process::id()));
+    let temp = dir.join(partial_name(&jar.file_name(), std::process::id()));
+    let mut source = source.take(cap.bytes.saturating_add(1));
     let result = (|| {
-        let mut out =
-            File::create(&temp).map_err(|e| format!("cannot create {}: {e}", temp.display()))?;
+        let mut out = File::create(&temp)
+            .map_err(|e| Attempt::Retry(format!("cannot create {}: {e}", temp.display())))?;
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; 128 * 1024];
         let mut total = 0u64;
@@ -286,28 +491,38 @@ fn install(mut source: impl Read, jar: &Jar, target: &Path) -> std::result::Resu
                 Ok(0) => break,
                 Ok(read) => read,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(format!("reading failed after {total} bytes: {e}")),
+                Err(e) => {
+                    return Err(Attempt::Retry(format!(
+                        "reading failed after {total} bytes: {e}"
+                    )))
+                }
             };
+            total += read as u64;
+            if total > cap.bytes {
+                return Err(Attempt::Final(format!(
+                    "larger than {}: stopped reading after {total} bytes; refusing the file",
+                    cap.describe()
+                )));
+            }
             hasher.update(&buffer[..read]);
             out.write_all(&buffer[..read])
-                .map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
-            total += read as u64;
+                .map_err(|e| Attempt::Retry(format!("cannot write {}: {e}", temp.display())))?;
         }
         out.sync_all()
-            .map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
+            .map_err(|e| Attempt::Retry(format!("cannot write {}: {e}", temp.display())))?;
         let actual = hex(&hasher.finalize());
         if actual != jar.sha256 {
-            return Err(format!(
+            return Err(Attempt::Final(format!(
                 "SHA-256 mismatch: got {actual}, expected {} ({total} bytes); refusing the file",
                 jar.sha256
-            ));
+            )));
         }
         fs::rename(&temp, target).map_err(|e| {
-            format!(
+            Attempt::Retry(format!(
                 "cannot rename {} to {}: {e}",
                 temp.display(),
                 target.display()
-            )
+            ))
         })?;
         Ok(total)
     })();

@@ -19,6 +19,8 @@ pub struct Jar {
     pub version: String,
     /// Lower-case hex SHA-256 of the jar file.
     pub sha256: String,
+    /// The jar's size in bytes, if the manifest pins it (then no download may exceed it).
+    pub size: Option<u64>,
 }
 
 impl Jar {
@@ -84,7 +86,8 @@ impl Manifest {
         }
     }
 
-    /// Parses lines `group:artifact:version sha256`; `#` starts a comment.
+    /// Parses lines `group:artifact:version sha256 [bytes]`; `#` starts a comment. The optional
+    /// third field pins the jar's size in bytes.
     ///
     /// ```
     /// let sha = "0".repeat(64);
@@ -100,15 +103,22 @@ impl Manifest {
             }
             let bad = |what: &str| {
                 Error::usage(format!(
-                    "{name}, line {}: {what} (expected `group:artifact:version sha256`): {raw}",
+                    "{name}, line {}: {what} (expected `group:artifact:version sha256 [bytes]`): {raw}",
                     index + 1
                 ))
             };
             let mut fields = line.split_whitespace();
-            let (Some(coordinates), Some(sha256), None) =
-                (fields.next(), fields.next(), fields.next())
+            let (Some(coordinates), Some(sha256), size, None) =
+                (fields.next(), fields.next(), fields.next(), fields.next())
             else {
-                return Err(bad("expected two fields"));
+                return Err(bad("expected two or three fields"));
+            };
+            let size = match size {
+                None => None,
+                Some(size) => Some(
+                    size.parse::<u64>()
+                        .map_err(|_| bad("the size must be a number of bytes"))?,
+                ),
             };
             let parts: Vec<&str> = coordinates.split(':').collect();
             let [group, artifact, version] = parts[..] else {
@@ -120,6 +130,11 @@ impl Manifest {
             {
                 return Err(bad("invalid coordinates"));
             }
+            if group.split('.').any(str::is_empty) {
+                return Err(bad(
+                    "invalid group: a leading or trailing `.`, or an empty part between dots",
+                ));
+            }
             let sha256 = sha256.to_ascii_lowercase();
             if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(bad("the SHA-256 must be 64 hex digits"));
@@ -129,6 +144,7 @@ impl Manifest {
                 artifact: artifact.into(),
                 version: version.into(),
                 sha256,
+                size,
             };
             if jars.iter().any(|j| j.file_name() == jar.file_name()) {
                 return Err(bad("listed twice"));
@@ -174,6 +190,10 @@ mod tests {
             "g:a:1 abc",
             "g:a 0000000000000000000000000000000000000000000000000000000000000000",
             "g:../a:1 0000000000000000000000000000000000000000000000000000000000000000",
+            ".tmp:a:1 0000000000000000000000000000000000000000000000000000000000000000",
+            "org.:a:1 0000000000000000000000000000000000000000000000000000000000000000",
+            "g:a:1 0000000000000000000000000000000000000000000000000000000000000000 12k",
+            "g:a:1 0000000000000000000000000000000000000000000000000000000000000000 1 2",
             "",
         ] {
             assert!(Manifest::parse("t", text).is_err(), "{text}");
@@ -182,5 +202,20 @@ mod tests {
                      h:a:1 0000000000000000000000000000000000000000000000000000000000000000";
         let error = Manifest::parse("t", twice).unwrap_err().to_string();
         assert!(error.contains("line 2"), "{error}");
+    }
+
+    #[test]
+    fn a_third_field_pins_the_size_and_groups_have_no_empty_parts() {
+        let sha = "0".repeat(64);
+        let m = Manifest::parse("t", &format!("g.h:a:1 {sha} 1234\ng:b:1 {sha}")).unwrap();
+        assert_eq!(m.jars[0].size, Some(1234));
+        assert_eq!(m.jars[1].size, None);
+        let error = Manifest::parse("m.txt", &format!("a.b:c:1 {sha}\n.tmp:art:1 {sha}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("m.txt, line 2: invalid group: a leading or trailing `.`"),
+            "{error}"
+        );
     }
 }

@@ -1,16 +1,19 @@
 //! `kcl jars`: the MultiLangDaemon's jars, pinned by SHA-256 ([`Manifest`]), fetched from a
-//! Maven-layout repository or a folder ([`fetch`]), and checked ([`verify_dir`]).
+//! Maven-layout repository or a folder ([`fetch`]), and checked ([`verify_dir`]). Classpaths
+//! are joined by [`classpath::join`], which refuses entries holding the separator.
 
+pub mod classpath;
 mod fetch;
 mod manifest;
+pub mod repo_url;
 mod verify;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use fetch::{fetch, FetchOptions, FetchSummary};
+pub use fetch::{fetch, FetchOptions, FetchSummary, DEFAULT_MAX_JAR_SIZE};
 pub use manifest::{Jar, Manifest};
-pub use verify::{sha256_file, verify_dir, Report};
+pub use verify::{extra_jars, is_jar_name, sha256_file, verify_dir, Report};
 
 use crate::cli::{FetchArgs, JarSet, JarsArgs, JarsCommand, PathArgs, VerifyArgs};
 use crate::error::{Error, Result};
@@ -71,6 +74,9 @@ fn fetch_command(args: FetchArgs) -> Result<()> {
     let dir = args.set.folder(None)?;
     let options = FetchOptions {
         repo: args.repo,
+        credentials: repo_url::Credentials::from_env(),
+        allow_insecure_auth: args.allow_insecure_auth,
+        max_jar_size: args.max_jar_size,
         from: args.from,
         offline: args.offline,
         retries: args.retries,
@@ -128,14 +134,15 @@ fn verify_command(args: VerifyArgs) -> Result<()> {
     }
     Err(Error::failed_hint(
         format!(
-            "{} does not match the jar list of KCL {}: {} missing, {} mismatched, {} extra",
+            "{} does not match the jar list of KCL {}: {} missing, {} mismatched, {} extra, {} interrupted downloads",
             dir.display(),
             manifest.name,
             report.missing.len(),
             report.mismatched.len(),
-            report.extra.len()
+            report.extra.len(),
+            report.partial.len()
         ),
-        "run `kcl jars fetch` to repair missing or corrupt jars; remove extra jars (they would join the classpath of `java -cp DIR/*`)",
+        "run `kcl jars fetch` to repair missing or corrupt jars (it also removes interrupted downloads); remove extra jars (they would join the classpath of `java -cp DIR/*`)",
     ))
 }
 
@@ -143,35 +150,63 @@ fn path_command(args: PathArgs) -> Result<()> {
     let manifest = args.set.manifest()?;
     let dir = args.set.folder(None)?;
     if args.classpath {
-        let report =
-            verify_dir(&manifest, &dir, false).map_err(|e| Error::file("read", &dir, e))?;
-        if !report.missing.is_empty() {
+        let report = verify_dir(&manifest, &dir, !args.no_verify)
+            .map_err(|e| Error::file("read", &dir, e))?;
+        if !report.complete() {
+            let mut problems = report.problems();
+            problems.retain(|line| line.starts_with("missing") || line.starts_with("SHA-256"));
             return Err(Error::failed_hint(
                 format!(
-                    "{} of the {} jars are missing from {}",
-                    report.missing.len(),
+                    "no classpath: {} of the {} jars of KCL {} in {} are missing or do not have the pinned SHA-256:\n  {}",
+                    report.missing.len() + report.mismatched.len(),
                     manifest.jars.len(),
-                    dir.display()
+                    manifest.name,
+                    dir.display(),
+                    problems.join("\n  ")
                 ),
-                "run `kcl jars fetch`",
+                "run `kcl jars fetch` (it fetches missing jars and replaces corrupt ones)",
             ));
         }
-        println!("{}", classpath(&manifest, &dir, &[]));
+        println!("{}", classpath(&manifest, &dir, &[])?);
     } else {
         println!("{}", dir.display());
     }
     Ok(())
 }
 
-/// The classpath: `extra` entries, then every jar of the manifest in `dir`, joined with the
-/// platform's separator.
-pub fn classpath(manifest: &Manifest, dir: &Path, extra: &[PathBuf]) -> String {
-    let separator = if cfg!(windows) { ";" } else { ":" };
-    extra
-        .iter()
-        .cloned()
-        .chain(manifest.jars.iter().map(|jar| dir.join(jar.file_name())))
-        .map(|path| path.display().to_string())
-        .collect::<Vec<_>>()
-        .join(separator)
+/// The classpath: `extra` entries, then every jar of the manifest in `dir`, joined by
+/// [`classpath::join`] (an entry holding the separator is refused).
+pub fn classpath(manifest: &Manifest, dir: &Path, extra: &[PathBuf]) -> Result<String> {
+    classpath::join(
+        extra
+            .iter()
+            .cloned()
+            .chain(manifest.jars.iter().map(|jar| dir.join(jar.file_name()))),
+    )
+}
+
+/// Parses a size in bytes for `--max-jar-size`: a number with an optional `K`, `M` or `G`
+/// suffix (powers of 1024).
+///
+/// ```
+/// assert_eq!(kcl_cli::jars::parse_size("64M"), Ok(64 << 20));
+/// assert_eq!(kcl_cli::jars::parse_size("1000"), Ok(1000));
+/// assert!(kcl_cli::jars::parse_size("lots").is_err());
+/// ```
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let text = text.trim();
+    let (number, shift) = match text.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&text[..i], 10),
+        Some((i, 'm' | 'M')) => (&text[..i], 20),
+        Some((i, 'g' | 'G')) => (&text[..i], 30),
+        _ => (text, 0),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            format!("`{text}` is not a size: give bytes, or a number with K, M or G (e.g. 64M)")
+        })
 }

@@ -39,8 +39,10 @@ pub struct Report {
     pub missing: Vec<Jar>,
     /// Listed jars whose file has another SHA-256: (jar, the file's SHA-256).
     pub mismatched: Vec<(Jar, String)>,
-    /// `.jar` files in the folder that the manifest does not list.
+    /// `.jar` files (in any letter case) in the folder that the manifest does not list.
     pub extra: Vec<PathBuf>,
+    /// Temporary files of downloads in progress or interrupted (`.NAME.part-PID`).
+    pub partial: Vec<PathBuf>,
 }
 
 impl Report {
@@ -65,6 +67,12 @@ impl Report {
         for path in &self.extra {
             lines.push(format!("not in the list: {}", path.display()));
         }
+        for path in &self.partial {
+            lines.push(format!(
+                "interrupted download: {} (remove it; `kcl jars fetch` removes it when its process is gone)",
+                path.display()
+            ));
+        }
         lines
     }
 }
@@ -88,16 +96,76 @@ pub fn verify_dir(manifest: &Manifest, dir: &Path, hashes: bool) -> io::Result<R
         }
     }
     if dir.is_dir() {
-        let mut extra = Vec::new();
-        for entry in std::fs::read_dir(dir)? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".jar") && manifest.by_file_name(&name).is_none() {
-                extra.push(entry.path());
-            }
-        }
-        extra.sort();
-        report.extra = extra;
+        report.extra = extra_jars(manifest, dir)?;
+        report.partial = partial_downloads(dir)?
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect();
     }
     Ok(report)
+}
+
+/// Whether `java -cp 'DIR/*'` would take a file of this name: it ends with `.jar` in any letter
+/// case (Java takes `.jar` and `.JAR`).
+pub fn is_jar_name(name: &str) -> bool {
+    let name = name.as_bytes();
+    name.len() > 4 && name[name.len() - 4..].eq_ignore_ascii_case(b".jar")
+}
+
+/// The jar files in `dir` (see [`is_jar_name`]) that `manifest` does not list, sorted.
+pub fn extra_jars(manifest: &Manifest, dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut extra = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_jar_name(&name) && manifest.by_file_name(&name).is_none() {
+            extra.push(entry.path());
+        }
+    }
+    extra.sort();
+    Ok(extra)
+}
+
+/// The temporary file name of a download of `file_name` by process `pid`.
+pub(crate) fn partial_name(file_name: &str, pid: u32) -> String {
+    format!(".{file_name}.part-{pid}")
+}
+
+/// The process id in a temporary download name (`.NAME.jar.part-PID`, see [`partial_name`]).
+fn partial_pid(name: &str) -> Option<u32> {
+    let (stem, pid) = name.strip_prefix('.')?.rsplit_once(".part-")?;
+    if !is_jar_name(stem) || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// The temporary download files in `dir` with the id of the process that wrote them, sorted.
+pub(crate) fn partial_downloads(dir: &Path) -> io::Result<Vec<(PathBuf, u32)>> {
+    let mut partial = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if let Some(pid) = partial_pid(&entry.file_name().to_string_lossy()) {
+            partial.push((entry.path(), pid));
+        }
+    }
+    partial.sort();
+    Ok(partial)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jar_names_in_any_case_and_partial_names() {
+        assert!(is_jar_name("a.jar") && is_jar_name("Evil.JAR") && is_jar_name("x.Jar"));
+        assert!(!is_jar_name(".jar") && !is_jar_name("a.jar.part-1") && !is_jar_name("ajar"));
+        assert!(!is_jar_name("a\u{20ac}"));
+        assert_eq!(partial_pid(&partial_name("thing-1.0.jar", 999)), Some(999));
+        assert_eq!(partial_pid(".thing-1.0.JAR.part-12"), Some(12));
+        assert_eq!(partial_pid("thing-1.0.jar.part-12"), None);
+        assert_eq!(partial_pid(".thing.txt.part-12"), None);
+        assert_eq!(partial_pid(".thing.jar.part-x"), None);
+    }
 }
