@@ -499,4 +499,34 @@ pub struct PutArgs {
     /// Number of rounds [default: 1, or unlimited with --period].
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
+
+    /// When a put fails (after its retries), report it and go on with the next word and round
+    /// instead of stopping; exit 1 at the end if any failed. Meant for --period loops.
+    #[arg(long)]
+    pub keep_going: bool,
+
+    /// Attempts per record, the first included: throttling, server errors, timeouts and
+    /// connection errors are retried with exponential backoff (at most 10 s between attempts).
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+
+    /// Which credentials sign the requests [default: dummy for an --endpoint on this machine
+    /// (127.0.0.1, ::1, localhost); aws otherwise, except dummy for another --endpoint when
+    /// none of AWS_ACCESS_KEY_ID, AWS_SESSION_TOKEN, AWS_PROFILE is set].
+    #[arg(long, value_enum, value_name = "WHICH")]
+    pub credentials: Option<PutCredentials>,
+
+    /// Allow AWS credentials to sign requests to a plain http:// --endpoint that is not on this
+    /// machine (the requests, and any session token, cross the network in clear).
+    #[arg(long)]
+    pub allow_plain_http: bool,
+}
+
+/// The credentials `kcl put` signs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PutCredentials {
+    /// The fixed key `kcl-local` (emulators accept any credentials).
+    Dummy,
+    /// The AWS credential chain: environment, profile, SSO, instance role, ...
+    Aws,
 }

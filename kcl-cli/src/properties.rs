@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use crate::cli::{InitialPosition, MetricsLevel, PropertiesArgs, RetrievalMode};
 use crate::error::{Error, Result};
 
+pub mod endpoint;
+mod safety;
+
 /// How the daemon reads a key's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -350,6 +353,15 @@ fn unescape(text: &str) -> String {
     String::from_utf16_lossy(&units)
 }
 
+/// Whether `key` can be written as it is: letters, digits, `.`, `_` and `-` only, so that no
+/// separator, comment mark, escape or line break changes how the daemon reads the line.
+pub fn is_plain_key(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 /// Escapes a value for a properties file: ASCII only (the daemon reads ISO-8859-1).
 pub fn escape_value(value: &str) -> String {
     let mut out = String::new();
@@ -438,6 +450,7 @@ pub fn check(entries: &[Entry], base: &Path) -> Vec<Finding> {
                 ),
             );
         }
+        safety::check_entry(&mut found, entry);
         let Some(known) = lookup(&entry.key) else {
             let hint = match suggestion(&entry.key) {
                 Some(name) => format!("; did you mean {name}?"),
@@ -727,6 +740,7 @@ fn check_executable(found: &mut Findings, raw: &str, line: Option<usize>, base: 
             "executableName is split on spaces and run without a shell: tabs, quotes, $VARIABLES, ~, globs, pipes and redirections are passed literally",
         );
     }
+    safety::check_program(found, raw, &parts, line, base);
     if program.contains('/') {
         let path = base.join(program);
         if !path.exists() {
@@ -939,6 +953,14 @@ fn build(args: &PropertiesArgs) -> Result<Vec<(String, String, Option<&'static s
             )));
         };
         let key = key.trim();
+        if !is_plain_key(key) {
+            return Err(Error::usage_hint(
+                format!(
+                    "--set {key:?}: a key may hold only letters, digits, '.', '_' and '-'"
+                ),
+                "every key the daemon knows does; a space, ':', '=', '#', '!', '\\' or a line break would change how the daemon reads the file",
+            ));
+        }
         if lookup(key).is_none() && !args.allow_unknown {
             let hint = match suggestion(key) {
                 Some(name) => format!("did you mean {name}? (or pass --allow-unknown)"),
@@ -1055,11 +1077,35 @@ mod tests {
 
     #[test]
     fn escaping_round_trips() {
-        for value in [" lead", "back\\slash", "é ключ 🔑", "tab\tnew\nline"] {
+        for value in [
+            " lead",
+            "back\\slash\\",
+            "é ключ 🔑",
+            "tab\tnew\nline\r\n",
+            "a=b:c#d!e",
+            "#hash",
+            "!bang",
+            "=eq",
+            ":colon",
+            "x\nexecutableName = /opt/evil",
+        ] {
             let text = format!("k = {}\n", escape_value(value));
             assert!(text.is_ascii());
-            assert_eq!(parse(text.as_bytes())[0].value, value);
+            let parsed = parse(text.as_bytes());
+            assert_eq!(parsed.len(), 1, "{text}");
+            assert_eq!(parsed[0].value, value);
         }
+    }
+
+    #[test]
+    fn plain_keys() {
+        for key in ["maxRecords", "my.custom_key-1", "AwsCredentialsProvider"] {
+            assert!(is_plain_key(key), "{key}");
+        }
+        for key in ["", "a b", "a:b", "a=b", "#a", "!a", "a\\b", "a\nb", "é"] {
+            assert!(!is_plain_key(key), "{key:?}");
+        }
+        assert!(KEYS.iter().all(|k| is_plain_key(k.name)));
     }
 
     #[test]

@@ -10,8 +10,9 @@ use aws_sdk_kinesis::config::{Credentials, Region};
 use aws_sdk_kinesis::error::DisplayErrorContext;
 use aws_sdk_kinesis::primitives::Blob;
 
-use crate::cli::PutArgs;
+use crate::cli::{PutArgs, PutCredentials};
 use crate::error::{Error, Result};
+use crate::properties::endpoint;
 
 /// The words to put, from `--word` or the lines of `--file` (empty lines skipped).
 fn words(args: &PutArgs) -> Result<Vec<String>> {
@@ -85,12 +86,121 @@ pub fn command(args: PutArgs) -> Result<()> {
     runtime.block_on(put_all(&args, &words, period, rounds))
 }
 
+/// The names of the environment variables that make the AWS chain use someone's real
+/// credentials.
+fn credentials_in_environment() -> Vec<&'static str> {
+    ["AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "AWS_PROFILE"]
+        .into_iter()
+        .filter(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+        .collect()
+}
+
+/// Which credentials sign the requests (see `--credentials`); refuses AWS credentials over plain
+/// HTTP to another host unless `allow_plain_http`.
+fn choose_credentials(
+    endpoint: Option<&str>,
+    explicit: Option<PutCredentials>,
+    allow_plain_http: bool,
+    in_environment: &[&str],
+) -> Result<PutCredentials> {
+    let Some(endpoint) = endpoint else {
+        return Ok(explicit.unwrap_or(PutCredentials::Aws));
+    };
+    let chosen = explicit.unwrap_or(
+        if endpoint::is_loopback_url(endpoint) || in_environment.is_empty() {
+            PutCredentials::Dummy
+        } else {
+            PutCredentials::Aws
+        },
+    );
+    if chosen == PutCredentials::Aws && !allow_plain_http {
+        if let Some(host) = endpoint::plain_http_to_other_host(endpoint) {
+            let why = if explicit.is_some() {
+                "--credentials aws".to_string()
+            } else {
+                format!("{} set", in_environment.join(", "))
+            };
+            return Err(Error::usage_hint(
+                format!(
+                    "--endpoint {endpoint} {}: your AWS credentials ({why}) would sign every request, and a session token would cross the network in clear",
+                    endpoint::plain_http_words(host)
+                ),
+                "use https://, or --credentials dummy for an emulator (it accepts any key), or --allow-plain-http if you trust that network",
+            ));
+        }
+    }
+    Ok(chosen)
+}
+
+/// `n thing` or `n things`.
+fn count(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
+/// Where word `index` of `words` stands in round `round` of `rounds`, when there is more than
+/// one: " (word 2 of 4, round 1)".
+fn position(index: usize, words: usize, round: u64, rounds: u64) -> String {
+    let mut parts = Vec::new();
+    if words > 1 {
+        parts.push(format!("word {} of {words}", index + 1));
+    }
+    if rounds > 1 {
+        parts.push(format!("round {round}"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
+/// What was not put when word `index` of round `round` failed and the command stops.
+fn not_put(words: &[String], index: usize, round: u64, rounds: u64) -> String {
+    const LISTED: usize = 10;
+    let left = &words[index..];
+    let mut listed: Vec<String> = left.iter().take(LISTED).map(|w| format!("{w:?}")).collect();
+    if left.len() > LISTED {
+        listed.push(format!("... ({} more)", left.len() - LISTED));
+    }
+    let mut text = match (words.len(), left.len()) {
+        (1, _) => format!("the word of round {round} was not put: {}", listed[0]),
+        (all, 1) => format!(
+            "1 of the {all} words of round {round} was not put: {}",
+            listed[0]
+        ),
+        (all, left) => format!(
+            "{left} of the {all} words of round {round} were not put: {}",
+            listed.join(", ")
+        ),
+    };
+    if rounds != u64::MAX && rounds > round {
+        let more = rounds - round;
+        let (rounds, were) = if more == 1 {
+            ("round", "was")
+        } else {
+            ("rounds", "were")
+        };
+        text.push_str(&format!("; {more} more {rounds} {were} not started"));
+    }
+    text
+}
+
 async fn put_all(
     args: &PutArgs,
     words: &[String],
     period: Option<Duration>,
     rounds: u64,
 ) -> Result<()> {
+    let credentials = choose_credentials(
+        args.endpoint.as_deref(),
+        args.credentials,
+        args.allow_plain_http,
+        &credentials_in_environment(),
+    )?;
     let region = args
         .region
         .clone()
@@ -100,22 +210,24 @@ async fn put_all(
         aws_config::defaults(aws_config::BehaviorVersion::latest()).region(Region::new(region));
     if let Some(endpoint) = &args.endpoint {
         loader = loader.endpoint_url(endpoint);
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
-            && std::env::var_os("AWS_PROFILE").is_none()
-        {
-            // Emulators accept any credentials; spare the user from inventing some.
-            loader = loader.credentials_provider(Credentials::new(
-                "kcl-local",
-                "kcl-local",
-                None,
-                None,
-                "kcl-put",
-            ));
-        }
+    }
+    if credentials == PutCredentials::Dummy {
+        // Emulators accept any credentials; never hand them real ones by default.
+        loader = loader.credentials_provider(Credentials::new(
+            "kcl-local",
+            "kcl-local",
+            None,
+            None,
+            "kcl-put",
+        ));
     }
     let shared = loader.load().await;
     let config = aws_sdk_kinesis::config::Builder::from(&shared)
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(args.max_attempts)
+                .with_max_backoff(Duration::from_secs(10)),
+        )
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
@@ -124,31 +236,53 @@ async fn put_all(
         )
         .build();
     let client = aws_sdk_kinesis::Client::from_conf(config);
+    let mut hint = match &args.endpoint {
+        Some(endpoint) => {
+            format!("is the emulator running at {endpoint}, and does the stream exist there?")
+        }
+        None => {
+            "check the stream name, the region (--region / AWS_REGION) and your AWS credentials"
+                .to_string()
+        }
+    };
+    if rounds > 1 && !args.keep_going {
+        hint.push_str("; --keep-going reports a failed put and goes on");
+    }
+    let attempts = count(args.max_attempts as usize, "attempt");
+    let (mut tried, mut failed) = (0u64, 0u64);
     let mut round = 0;
     loop {
         round += 1;
-        for word in words {
+        for (index, word) in words.iter().enumerate() {
+            tried += 1;
             let key = args.partition_key.as_deref().unwrap_or(word);
-            let output = client
+            let sent = client
                 .put_record()
                 .stream_name(&args.stream)
                 .partition_key(key)
                 .data(Blob::new(word.as_bytes()))
                 .send()
-                .await
-                .map_err(|e| {
-                    Error::failed_hint(
-                        format!(
-                            "PutRecord to stream {} failed: {}",
-                            args.stream,
-                            DisplayErrorContext(&e)
-                        ),
-                        match &args.endpoint {
-                            Some(endpoint) => format!("is the emulator running at {endpoint}, and does the stream exist there?"),
-                            None => "check the stream name, the region (--region / AWS_REGION) and your AWS credentials".to_string(),
-                        },
-                    )
-                })?;
+                .await;
+            let output = match sent {
+                Ok(output) => output,
+                Err(error) => {
+                    let what = format!(
+                        "PutRecord of {word:?}{} to stream {} failed (up to {attempts}): {}",
+                        position(index, words.len(), round, rounds),
+                        args.stream,
+                        DisplayErrorContext(&error)
+                    );
+                    if !args.keep_going {
+                        return Err(Error::failed_hint(
+                            format!("{what}\n  {}", not_put(words, index, round, rounds)),
+                            hint,
+                        ));
+                    }
+                    eprintln!("kcl put: {what}; going on (--keep-going)");
+                    failed += 1;
+                    continue;
+                }
+            };
             let line = format!(
                 "{}\t{}\t{word}\n",
                 output.shard_id(),
@@ -159,10 +293,97 @@ async fn put_all(
             }
         }
         if round >= rounds {
-            return Ok(());
+            break;
         }
         if let Some(period) = period {
             tokio::time::sleep(period).await;
         }
+    }
+    if failed > 0 {
+        return Err(Error::failed_hint(
+            format!("{failed} of {tried} puts failed (each is reported above)"),
+            hint,
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_by_endpoint() {
+        use PutCredentials::{Aws, Dummy};
+        let env: &[&str] = &["AWS_ACCESS_KEY_ID"];
+        let choose = |endpoint, explicit, allow, env| {
+            choose_credentials(endpoint, explicit, allow, env).map_err(|e| e.to_string())
+        };
+        assert_eq!(choose(None, None, false, env), Ok(Aws));
+        for loopback in [
+            "http://127.0.0.1:4567",
+            "http://localhost:1",
+            "https://[::1]:2",
+        ] {
+            assert_eq!(choose(Some(loopback), None, false, env), Ok(Dummy));
+            assert_eq!(choose(Some(loopback), Some(Aws), false, env), Ok(Aws));
+        }
+        assert_eq!(
+            choose(Some("https://kinesis.internal"), None, false, env),
+            Ok(Aws)
+        );
+        assert_eq!(
+            choose(Some("https://kinesis.internal"), None, false, &[]),
+            Ok(Dummy)
+        );
+        assert_eq!(
+            choose(Some("http://kinesis.internal"), None, false, &[]),
+            Ok(Dummy)
+        );
+        let refused = choose(Some("http://kinesis.internal"), None, false, env).unwrap_err();
+        assert!(
+            refused.contains("plain HTTP to kinesis.internal"),
+            "{refused}"
+        );
+        assert!(refused.contains("AWS_ACCESS_KEY_ID set"), "{refused}");
+        assert!(choose(Some("http://10.0.0.1"), Some(Aws), false, &[]).is_err());
+        assert_eq!(
+            choose(Some("http://10.0.0.1"), Some(Aws), true, &[]),
+            Ok(Aws)
+        );
+        assert_eq!(
+            choose(Some("http://10.0.0.1"), Some(Dummy), false, env),
+            Ok(Dummy)
+        );
+    }
+
+    #[test]
+    fn positions() {
+        assert_eq!(position(0, 1, 1, 1), "");
+        assert_eq!(position(1, 4, 1, 3), " (word 2 of 4, round 1)");
+        assert_eq!(position(0, 1, 7, u64::MAX), " (round 7)");
+    }
+
+    #[test]
+    fn what_was_not_put() {
+        let words: Vec<String> = (1..=13).map(|n| format!("w{n}")).collect();
+        assert_eq!(
+            not_put(&words[..1], 0, 2, 2),
+            "the word of round 2 was not put: \"w1\""
+        );
+        assert_eq!(
+            not_put(&words[..3], 2, 1, 1),
+            "1 of the 3 words of round 1 was not put: \"w3\""
+        );
+        assert_eq!(
+            not_put(&words[..3], 0, 4, 5),
+            "3 of the 3 words of round 4 were not put: \"w1\", \"w2\", \"w3\"; 1 more round was not started"
+        );
+        let long = not_put(&words, 1, 1, u64::MAX);
+        assert!(
+            long.starts_with("12 of the 13 words of round 1 were not put: \"w2\""),
+            "{long}"
+        );
+        assert!(long.ends_with("\"w11\", ... (2 more)"), "{long}");
     }
 }

@@ -102,6 +102,8 @@ fn puts_the_lines_of_a_file_in_rounds() {
             "same",
             "--region",
             "eu-west-1",
+            "--credentials",
+            "aws",
         ])
         .env("AWS_ACCESS_KEY_ID", "x")
         .env("AWS_SECRET_ACCESS_KEY", "x")
@@ -136,7 +138,7 @@ fn service_errors_and_unreachable_endpoints_are_reported() {
     let (_, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        stderr.contains("PutRecord to stream nope failed"),
+        stderr.contains("PutRecord of \"a\" to stream nope failed"),
         "{stderr}"
     );
     assert!(stderr.contains("ResourceNotFoundException"), "{stderr}");
@@ -151,12 +153,22 @@ fn service_errors_and_unreachable_endpoints_are_reported() {
         .unwrap()
         .port();
     let output = put()
-        .args(["--stream", "s", "--word", "a", "--endpoint"])
+        .args([
+            "--stream",
+            "s",
+            "--word",
+            "a",
+            "--max-attempts",
+            "1",
+            "--endpoint",
+        ])
         .arg(format!("http://127.0.0.1:{port}"))
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output).1.contains("PutRecord to stream s failed"));
+    assert!(text(&output)
+        .1
+        .contains("PutRecord of \"a\" to stream s failed"));
 }
 
 #[test]
@@ -200,4 +212,241 @@ fn argument_errors() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output).1.contains("cannot open /no/such/words.txt"));
+}
+
+/// A Kinesis stub: `answer(partition key, how many times it was asked for that key before)`.
+fn kinesis_stub(
+    answer: impl Fn(&str, usize) -> Option<Response> + Send + Sync + 'static,
+) -> Server {
+    let asked = Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
+        String,
+        usize,
+    >::new()));
+    let ok = Arc::new(AtomicU64::new(0));
+    Server::start(move |request| {
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let key = body["PartitionKey"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let before = {
+            let mut asked = asked.lock().unwrap();
+            let count = asked.entry(key.clone()).or_default();
+            *count += 1;
+            *count - 1
+        };
+        answer(&key, before).unwrap_or_else(|| {
+            let n = ok.fetch_add(1, Ordering::Relaxed) + 1;
+            Response::ok(
+                "application/x-amz-json-1.1",
+                format!(r#"{{"ShardId":"shardId-000000000000","SequenceNumber":"{n}"}}"#),
+            )
+        })
+    })
+}
+
+fn error_response(status: u16, kind: &str) -> Response {
+    Response {
+        status,
+        content_type: "application/x-amz-json-1.1",
+        body: format!(r#"{{"__type":"{kind}","message":"stub says no"}}"#).into_bytes(),
+    }
+}
+
+/// The partition keys the stub was asked for, in order.
+fn keys(server: &Server) -> Vec<String> {
+    bodies(server)
+        .iter()
+        .map(|b| b["PartitionKey"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn loopback_endpoints_get_dummy_credentials_even_with_aws_ones_in_the_environment() {
+    let server = fake_kinesis();
+    let real = |command: &mut std::process::Command| {
+        command
+            .env("AWS_ACCESS_KEY_ID", "AKIAREALLOOKINGKEY01")
+            .env("AWS_SECRET_ACCESS_KEY", "real-secret")
+            .env("AWS_SESSION_TOKEN", "SESSIONTOKEN-NOT-FOR-EMULATORS");
+    };
+    let mut command = put();
+    command.args(["--stream", "s", "--endpoint", &server.url, "--word", "a"]);
+    real(&mut command);
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", text(&output).1);
+    {
+        let requests = server.requests.lock().unwrap();
+        let authorization = requests[0].header("authorization").unwrap_or_default();
+        assert!(
+            authorization.contains("Credential=kcl-local/"),
+            "{authorization}"
+        );
+        assert_eq!(requests[0].header("x-amz-security-token"), None);
+    }
+
+    let mut command = put();
+    command.args(["--stream", "s", "--endpoint", &server.url, "--word", "b"]);
+    command.args(["--credentials", "aws"]);
+    real(&mut command);
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", text(&output).1);
+    let requests = server.requests.lock().unwrap();
+    let authorization = requests[1].header("authorization").unwrap_or_default();
+    assert!(
+        authorization.contains("Credential=AKIAREALLOOKINGKEY01/"),
+        "{authorization}"
+    );
+    assert_eq!(
+        requests[1].header("x-amz-security-token"),
+        Some("SESSIONTOKEN-NOT-FOR-EMULATORS")
+    );
+}
+
+#[test]
+fn plain_http_to_another_host_is_refused_while_aws_credentials_would_sign() {
+    // 0.0.0.0 is not a loopback address, but connecting to it reaches this machine: without the
+    // refusal, the stub would see the real credentials.
+    let server = fake_kinesis();
+    let port = server.url.rsplit(':').next().unwrap();
+    let endpoint = format!("http://0.0.0.0:{port}");
+    for (env, flags, named) in [
+        (
+            &[
+                ("AWS_ACCESS_KEY_ID", "AKIAREALLOOKINGKEY01"),
+                ("AWS_SECRET_ACCESS_KEY", "s"),
+            ][..],
+            &[][..],
+            "AWS_ACCESS_KEY_ID",
+        ),
+        (&[("AWS_PROFILE", "work")][..], &[][..], "AWS_PROFILE"),
+        (&[][..], &["--credentials", "aws"][..], "--credentials aws"),
+    ] {
+        let mut command = put();
+        command.args(["--stream", "s", "--word", "a", "--endpoint", &endpoint]);
+        command.args(flags);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+        let (_, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(2), "{named}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "--endpoint {endpoint} is plain HTTP to 0.0.0.0, which is not this machine's loopback"
+            )) && stderr.contains(named),
+            "{stderr}"
+        );
+        for way in ["https://", "--credentials dummy", "--allow-plain-http"] {
+            assert!(stderr.contains(way), "{way}: {stderr}");
+        }
+    }
+    assert!(
+        server.requests.lock().unwrap().is_empty(),
+        "nothing was sent"
+    );
+
+    let output = put()
+        .args(["--stream", "s", "--word", "a", "--endpoint", &endpoint])
+        .args(["--allow-plain-http"])
+        .env("AWS_ACCESS_KEY_ID", "AKIAREALLOOKINGKEY01")
+        .env("AWS_SECRET_ACCESS_KEY", "s")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output).1);
+    let requests = server.requests.lock().unwrap();
+    assert!(requests[0]
+        .header("authorization")
+        .is_some_and(|a| a.contains("Credential=AKIAREALLOOKINGKEY01/")));
+}
+
+#[test]
+fn throttling_is_retried_until_it_passes() {
+    let server = kinesis_stub(|_, before| {
+        (before < 3).then(|| error_response(400, "ProvisionedThroughputExceededException"))
+    });
+    let output = put()
+        .args(["--stream", "s", "--endpoint", &server.url, "--word", "w1"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(stdout, "shardId-000000000000\t1\tw1\n");
+    assert_eq!(
+        keys(&server),
+        ["w1", "w1", "w1", "w1"],
+        "3 throttled, then OK"
+    );
+}
+
+#[test]
+fn a_failed_put_names_the_word_and_the_words_not_sent() {
+    let server =
+        kinesis_stub(|key, _| (key == "w2").then(|| error_response(500, "InternalFailure")));
+    let output = put()
+        .args([
+            "--stream",
+            "s",
+            "--endpoint",
+            &server.url,
+            "--max-attempts",
+            "2",
+        ])
+        .args([
+            "--word", "w1", "--word", "w2", "--word", "w3", "--word", "w4",
+        ])
+        .args(["--count", "3", "--period", "0.01"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stdout, "shardId-000000000000\t1\tw1\n", "only w1 was put");
+    assert!(
+        stderr.contains(
+            "PutRecord of \"w2\" (word 2 of 4, round 1) to stream s failed (up to 2 attempts)"
+        ) && stderr.contains("InternalFailure"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("3 of the 4 words of round 1 were not put: \"w2\", \"w3\", \"w4\"; 2 more rounds were not started"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--keep-going"), "{stderr}");
+    assert_eq!(keys(&server), ["w1", "w2", "w2"]);
+}
+
+#[test]
+fn keep_going_reports_a_failed_put_and_continues_the_loop() {
+    let server =
+        kinesis_stub(|key, _| (key == "w2").then(|| error_response(500, "InternalFailure")));
+    let output = put()
+        .args([
+            "--stream",
+            "s",
+            "--endpoint",
+            &server.url,
+            "--max-attempts",
+            "1",
+        ])
+        .args(["--word", "w1", "--word", "w2", "--word", "w3"])
+        .args(["--count", "2", "--period", "0.01", "--keep-going"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let words: Vec<&str> = stdout
+        .lines()
+        .map(|l| l.rsplit('\t').next().unwrap())
+        .collect();
+    assert_eq!(words, ["w1", "w3", "w1", "w3"], "{stdout}");
+    for round in [1, 2] {
+        assert!(
+            stderr.contains(&format!(
+                "PutRecord of \"w2\" (word 2 of 3, round {round}) to stream s failed (up to 1 attempt)"
+            )),
+            "{stderr}"
+        );
+    }
+    assert!(stderr.contains("2 of 6 puts failed"), "{stderr}");
+    assert_eq!(keys(&server), ["w1", "w2", "w3", "w1", "w2", "w3"]);
 }
