@@ -12,6 +12,7 @@ pub mod cli;
 pub mod daemon;
 pub mod error;
 mod fsutil;
+mod host;
 pub mod jars;
 pub mod properties;
 pub mod put;

@@ -12,12 +12,17 @@ use sha2::{Digest, Sha256};
 
 use super::manifest::{Jar, Manifest};
 use super::repo_url::{redact, Credentials, Repository, MAX_REDIRECTS};
-use super::verify::{extra_jars, hex, partial_downloads, partial_name, sha256_file};
+use super::verify::{extra_jars, hex, partial_downloads, sha256_file, PARTIAL_TAG};
+use crate::fsutil::TempFile;
+
 use crate::error::{Error, Result};
 
 /// The default size cap of one jar (64 MiB) when the manifest pins no size: the largest jar of
 /// KCL 3.1.3 is about 3 MiB.
 pub const DEFAULT_MAX_JAR_SIZE: u64 = 64 << 20;
+
+/// The mode of a jar this tool downloads (readable by the JVM of any user; it holds no secret).
+const JAR_MODE: u32 = 0o644;
 
 /// A temporary download file untouched for this long is stale even if a process with its id
 /// runs (process ids are reused).
@@ -477,57 +482,48 @@ fn install(
     target: &Path,
     cap: Cap,
 ) -> std::result::Result<u64, Attempt> {
-    let dir = target.parent().unwrap_or(Path::new("."));
-    let temp = dir.join(partial_name(&jar.file_name(), std::process::id()));
     let mut source = source.take(cap.bytes.saturating_add(1));
-    let result = (|| {
-        let mut out = File::create(&temp)
-            .map_err(|e| Attempt::Retry(format!("cannot create {}: {e}", temp.display())))?;
-        let mut hasher = Sha256::new();
-        let mut buffer = vec![0u8; 128 * 1024];
-        let mut total = 0u64;
-        loop {
-            let read = match source.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(read) => read,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(Attempt::Retry(format!(
-                        "reading failed after {total} bytes: {e}"
-                    )))
-                }
-            };
-            total += read as u64;
-            if total > cap.bytes {
-                return Err(Attempt::Final(format!(
-                    "larger than {}: stopped reading after {total} bytes; refusing the file",
-                    cap.describe()
-                )));
+    // `.NAME.part-PID-N`, created exclusively (never through a planted link), removed on drop
+    // unless persisted; `verify` and `fetch` recognise such leftovers by that name.
+    let mut out = TempFile::beside(target, PARTIAL_TAG, JAR_MODE)
+        .map_err(|e| Attempt::Retry(e.to_string()))?;
+    let written = |e: io::Error| {
+        Attempt::Retry(format!(
+            "cannot write the download of {}: {e}",
+            target.display()
+        ))
+    };
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 128 * 1024];
+    let mut total = 0u64;
+    loop {
+        let read = match source.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(Attempt::Retry(format!(
+                    "reading failed after {total} bytes: {e}"
+                )))
             }
-            hasher.update(&buffer[..read]);
-            out.write_all(&buffer[..read])
-                .map_err(|e| Attempt::Retry(format!("cannot write {}: {e}", temp.display())))?;
-        }
-        out.sync_all()
-            .map_err(|e| Attempt::Retry(format!("cannot write {}: {e}", temp.display())))?;
-        let actual = hex(&hasher.finalize());
-        if actual != jar.sha256 {
+        };
+        total += read as u64;
+        if total > cap.bytes {
             return Err(Attempt::Final(format!(
-                "SHA-256 mismatch: got {actual}, expected {} ({total} bytes); refusing the file",
-                jar.sha256
+                "larger than {}: stopped reading after {total} bytes; refusing the file",
+                cap.describe()
             )));
         }
-        fs::rename(&temp, target).map_err(|e| {
-            Attempt::Retry(format!(
-                "cannot rename {} to {}: {e}",
-                temp.display(),
-                target.display()
-            ))
-        })?;
-        Ok(total)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
+        hasher.update(&buffer[..read]);
+        out.write_all(&buffer[..read]).map_err(written)?;
     }
-    result
+    let actual = hex(&hasher.finalize());
+    if actual != jar.sha256 {
+        return Err(Attempt::Final(format!(
+            "SHA-256 mismatch: got {actual}, expected {} ({total} bytes); refusing the file",
+            jar.sha256
+        )));
+    }
+    out.persist().map_err(written)?;
+    Ok(total)
 }

@@ -4,7 +4,6 @@
 //! `https://` repository is never redirected to `http://`.
 
 use std::fmt;
-use std::net::IpAddr;
 
 use base64::Engine;
 
@@ -130,10 +129,9 @@ impl<'a> Parts<'a> {
         format!("{}{}", self.origin(), self.rest)
     }
 
-    /// Whether the host is this machine: `localhost` or a loopback address.
+    /// Whether the host is this machine (see [`crate::host::is_loopback`]).
     fn is_loopback(&self) -> bool {
-        let bare = self.host.trim_start_matches('[').trim_end_matches(']');
-        bare == "localhost" || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        crate::host::is_loopback(&self.host)
     }
 }
 

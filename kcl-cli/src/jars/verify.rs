@@ -126,15 +126,20 @@ pub fn extra_jars(manifest: &Manifest, dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(extra)
 }
 
-/// The temporary file name of a download of `file_name` by process `pid`.
-pub(crate) fn partial_name(file_name: &str, pid: u32) -> String {
-    format!(".{file_name}.part-{pid}")
-}
+/// The tag of a download's temporary file: `.NAME.jar.part-PID-N` (made by
+/// [`crate::fsutil::TempFile::beside`]; older versions wrote `.NAME.jar.part-PID`).
+pub(crate) const PARTIAL_TAG: &str = "part";
 
-/// The process id in a temporary download name (`.NAME.jar.part-PID`, see [`partial_name`]).
+/// The process id in a temporary download name (`.NAME.jar.part-PID`, optionally followed by
+/// `-N` and `-RANDOM`, see [`PARTIAL_TAG`]).
 fn partial_pid(name: &str) -> Option<u32> {
-    let (stem, pid) = name.strip_prefix('.')?.rsplit_once(".part-")?;
-    if !is_jar_name(stem) || !pid.bytes().all(|b| b.is_ascii_digit()) {
+    let (stem, rest) = name
+        .strip_prefix('.')?
+        .rsplit_once(&format!(".{PARTIAL_TAG}-"))?;
+    let mut parts = rest.split('-');
+    let pid = parts.next()?;
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_hexdigit());
+    if !is_jar_name(stem) || !pid.bytes().all(|b| b.is_ascii_digit()) || !parts.all(digits) {
         return None;
     }
     pid.parse().ok()
@@ -162,7 +167,13 @@ mod tests {
         assert!(is_jar_name("a.jar") && is_jar_name("Evil.JAR") && is_jar_name("x.Jar"));
         assert!(!is_jar_name(".jar") && !is_jar_name("a.jar.part-1") && !is_jar_name("ajar"));
         assert!(!is_jar_name("a\u{20ac}"));
-        assert_eq!(partial_pid(&partial_name("thing-1.0.jar", 999)), Some(999));
+        assert_eq!(partial_pid(".thing-1.0.jar.part-999"), Some(999));
+        assert_eq!(partial_pid(".thing-1.0.jar.part-999-3"), Some(999));
+        assert_eq!(
+            partial_pid(".thing-1.0.jar.part-999-3-00ff12ab34cd56ef"),
+            Some(999)
+        );
+        assert_eq!(partial_pid(".thing-1.0.jar.part-999-"), None);
         assert_eq!(partial_pid(".thing-1.0.JAR.part-12"), Some(12));
         assert_eq!(partial_pid("thing-1.0.jar.part-12"), None);
         assert_eq!(partial_pid(".thing.txt.part-12"), None);

@@ -1,7 +1,7 @@
 //! Where an endpoint URL sends its requests: the host, and whether that host is this machine's
 //! loopback. `kcl properties --check` (and so `kcl daemon`) and `kcl put` share these rules.
 
-use std::net::IpAddr;
+pub use crate::host::is_loopback;
 
 /// The rest of `url` after `scheme` (compared without regard to case), if it starts with it.
 fn after_scheme<'a>(url: &'a str, scheme: &str) -> Option<&'a str> {
@@ -31,22 +31,6 @@ pub fn host(url: &str) -> Option<&str> {
         None => host_port.split(':').next().unwrap_or_default(),
     };
     (!host.is_empty()).then_some(host)
-}
-
-/// Whether `host` is this machine's loopback: `localhost`, an address in 127.0.0.0/8, `::1`, or
-/// an IPv4-mapped 127.x address. Other names (even `*.localhost`) and `0.0.0.0` are not.
-pub fn is_loopback(host: &str) -> bool {
-    let host = host.strip_suffix('.').unwrap_or(host);
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    match host.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => v4.is_loopback(),
-        Ok(IpAddr::V6(v6)) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-        Err(_) => false,
-    }
 }
 
 /// Whether `url` (http or https) goes to this machine's loopback.
