@@ -58,7 +58,12 @@ const DAEMON_EXAMPLES: &str = "\
 Examples:
   kcl jars fetch && kcl daemon --properties app.properties
   kcl daemon --properties app.properties --jars venv/lib/python3.11/site-packages/amazon_kclpy/jars
-  kcl daemon --properties app.properties --print-command";
+  kcl daemon --properties app.properties --print-command
+
+Exit codes:
+  125    kcl did not start the daemon (bad properties, unverified jars, no usable Java, ...)
+  2      the command line is wrong (an unknown flag, a missing value)
+  other  the daemon's own exit code (128 + N if signal N ended it)";
 
 const PUT_EXAMPLES: &str = "\
 Examples:

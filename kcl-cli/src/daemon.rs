@@ -1,12 +1,16 @@
-//! `kcl daemon`: check Java and the jars, build the classpath and the command line of the real
-//! MultiLangDaemon, then run it (forwarding SIGTERM/SIGINT) or print it.
+//! `kcl daemon`: check the properties, the jars and Java, build the classpath ([`classpath`])
+//! and the command line of the real MultiLangDaemon, then run it under `kcl` ([`supervise`]) or
+//! print it. Every failure of `kcl` itself exits with [`Error::LAUNCHER_EXIT_CODE`].
+
+pub mod classpath;
+pub mod supervise;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use crate::cli::DaemonArgs;
 use crate::error::{Error, Result};
-use crate::jars::{classpath, verify_dir};
+use crate::jars::verify_dir;
 use crate::properties;
 
 /// The daemon's main class in KCL 2.x and 3.x.
@@ -129,8 +133,20 @@ pub fn command_line(
     words
 }
 
-/// Runs `kcl daemon`; the exit code is the daemon's.
+/// Runs `kcl daemon`; the exit code is the daemon's, or [`Error::LAUNCHER_EXIT_CODE`] if `kcl`
+/// refused to start it (or could not).
 pub fn command(args: DaemonArgs) -> Result<ExitCode> {
+    let words = prepare(&args).map_err(Error::launcher)?;
+    if args.print_command {
+        let quoted: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
+        println!("{}", quoted.join(" "));
+        return Ok(ExitCode::SUCCESS);
+    }
+    supervise::run(&words)
+}
+
+/// Runs the checks and returns the daemon's command line.
+fn prepare(args: &DaemonArgs) -> Result<Vec<String>> {
     if !args.properties.is_file() {
         return Err(Error::usage_hint(
             format!("{}: no such file", args.properties.display()),
@@ -153,6 +169,12 @@ pub fn command(args: DaemonArgs) -> Result<ExitCode> {
             ),
         ));
     }
+    // The daemon looks `--properties-file` up as a classpath resource first; a canonical
+    // absolute path is found by no classpath entry, so the daemon reads exactly this file.
+    let properties = args
+        .properties
+        .canonicalize()
+        .map_err(|e| Error::file("resolve", &args.properties, e))?;
     if let Some(log) = &args.log_configuration {
         if !log.is_file() {
             return Err(Error::usage(format!("{}: no such file", log.display())));
@@ -182,96 +204,23 @@ pub fn command(args: DaemonArgs) -> Result<ExitCode> {
             ),
         ));
     }
+    let cp = classpath::build(&manifest, &dir, &args.classpath)?;
     let java = java_executable(args.java.as_deref());
     let major = check_java(&java)?;
-    // The properties file's folder is on the classpath: the daemon looks the file up as a
-    // classpath resource first.
-    let properties_dir = match args.properties.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let properties_dir = properties_dir.canonicalize().unwrap_or(properties_dir);
-    let extra: Vec<PathBuf> = args
-        .classpath
-        .iter()
-        .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
-        .collect();
-    let jar_dir = dir.canonicalize().unwrap_or(dir);
-    let mut cp = classpath(&manifest, &jar_dir, &extra)?;
-    cp.push(if cfg!(windows) { ';' } else { ':' });
-    cp.push_str(&properties_dir.display().to_string());
-    let words = command_line(
+    if !args.print_command {
+        eprintln!(
+            "kcl daemon: Java {major}, {} jars of KCL {} from {}, properties {}",
+            manifest.jars.len(),
+            manifest.name,
+            dir.canonicalize().unwrap_or_else(|_| dir.clone()).display(),
+            properties.display()
+        );
+    }
+    Ok(command_line(
         &java,
         &args.java_opt,
         &cp,
-        &args.properties,
+        &properties,
         args.log_configuration.as_deref(),
-    );
-    if args.print_command {
-        let quoted: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
-        println!("{}", quoted.join(" "));
-        return Ok(ExitCode::SUCCESS);
-    }
-    eprintln!(
-        "kcl daemon: Java {major}, {} jars of KCL {} from {}, properties {}",
-        manifest.jars.len(),
-        manifest.name,
-        jar_dir.display(),
-        args.properties.display()
-    );
-    run(&words)
-}
-
-/// Spawns the daemon in its own process group, forwards SIGTERM, SIGINT, SIGHUP and SIGQUIT to
-/// it, and returns its exit code (128 + signal if a signal ended it).
-fn run(words: &[String]) -> Result<ExitCode> {
-    let mut command = Command::new(&words[0]);
-    command.args(&words[1..]);
-    #[cfg(unix)]
-    {
-        // A terminal's Ctrl-C then reaches only `kcl`, which forwards it once: the daemon shuts
-        // down gracefully instead of its children being interrupted too.
-        use std::os::unix::process::CommandExt;
-        command.process_group(0);
-    }
-    let mut child = command
-        .spawn()
-        .map_err(|e| Error::io(format!("cannot start {}", words[0]), e))?;
-    #[cfg(unix)]
-    let forwarder = forward_signals(child.id());
-    let status = child
-        .wait()
-        .map_err(|e| Error::io("waiting for the daemon failed", e))?;
-    #[cfg(unix)]
-    if let Some(handle) = forwarder {
-        handle.close();
-    }
-    if let Some(code) = status.code() {
-        return Ok(ExitCode::from(code.clamp(0, 255) as u8));
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = status.signal() {
-            return Ok(ExitCode::from((128 + signal).clamp(0, 255) as u8));
-        }
-    }
-    Ok(ExitCode::FAILURE)
-}
-
-#[cfg(unix)]
-fn forward_signals(pid: u32) -> Option<signal_hook::iterator::Handle> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGQUIT]).ok()?;
-    let handle = signals.handle();
-    std::thread::spawn(move || {
-        for signal in signals.forever() {
-            // SAFETY: kill(2) with the pid of our own child and a valid signal number.
-            unsafe {
-                libc::kill(pid as libc::pid_t, signal);
-            }
-        }
-    });
-    Some(handle)
+    ))
 }

@@ -35,9 +35,27 @@ pub enum Error {
         /// What to do about it.
         hint: Option<String>,
     },
+    /// `kcl daemon` itself failed: it refused to start the daemon (bad properties, unverified
+    /// jars, no usable Java, ...) or could not start or wait for it. Exit code
+    /// [`Error::LAUNCHER_EXIT_CODE`], which the daemon never uses, so a supervisor can tell "kcl
+    /// refused" from "the daemon exited 1".
+    #[error("{0}")]
+    Launcher(Box<Error>),
 }
 
 impl Error {
+    /// The exit code of [`Error::Launcher`] (125, like `env`, `timeout` and `nice` when they
+    /// fail themselves rather than the command they run).
+    pub const LAUNCHER_EXIT_CODE: u8 = 125;
+
+    /// Marks an error as `kcl daemon`'s own ([`Error::Launcher`]).
+    pub fn launcher(self) -> Self {
+        match self {
+            Error::Launcher(_) => self,
+            other => Error::Launcher(Box::new(other)),
+        }
+    }
+
     /// A usage error without a hint.
     pub fn usage(message: impl Into<String>) -> Self {
         Error::Usage {
@@ -88,6 +106,7 @@ impl Error {
         match self {
             Error::Usage { hint, .. } | Error::Failed { hint, .. } => hint.as_deref(),
             Error::Io { .. } | Error::Interrupted => None,
+            Error::Launcher(inner) => inner.hint(),
         }
     }
 
@@ -97,6 +116,7 @@ impl Error {
             Error::Usage { .. } => 2,
             Error::Interrupted => 130,
             Error::Io { .. } | Error::Failed { .. } => 1,
+            Error::Launcher(_) => Self::LAUNCHER_EXIT_CODE,
         }
     }
 }

@@ -3,98 +3,18 @@
 //! the end-to-end suite.
 
 mod common;
+mod daemon_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use common::{kcl, require_program, require_real_jars, temp_dir, text};
+use daemon_support::{
+    daemon, daemon_with, daemon_without_paths, fake_java, pin_jars, setup, wait_ready, PROPERTIES,
+};
 
-const PROPERTIES: &str = "executableName = sh\nstreamName = s\napplicationName = a\n\
-AwsCredentialsProvider = DefaultCredentialsProvider\nretrievalMode = POLLING\nmetricsLevel = NONE\n\
-shutdownGraceMillis = 30000\nworkerId = w\nregionName = us-east-1\ninitialPositionInStream = TRIM_HORIZON\n";
-
-struct Setup {
-    dir: PathBuf,
-    manifest: PathBuf,
-    jars: PathBuf,
-    properties: PathBuf,
-    java: PathBuf,
-    java_log: PathBuf,
-}
-
-/// A fake `java`: answers `-version` with `version`, otherwise logs its arguments and waits for
-/// a signal (TERM → exit 42, INT → exit 43).
-fn fake_java(dir: &Path, version: &str) -> PathBuf {
-    let path = dir.join(format!("java-{}", version.replace(['.', '"', ' '], "_")));
-    let script = format!(
-        "#!/bin/sh\n\
-         if [ \"$1\" = \"-version\" ]; then echo '{version}' >&2; exit 0; fi\n\
-         log=\"$KCL_FAKE_JAVA_LOG\"\n\
-         for a in \"$@\"; do printf '%s\\n' \"$a\" >> \"$log\"; done\n\
-         trap 'echo got-term >> \"$log\"; exit 42' TERM\n\
-         trap 'echo got-int >> \"$log\"; exit 43' INT\n\
-         echo ready >> \"$log\"\n\
-         while true; do sleep 0.05; done\n"
-    );
-    std::fs::write(&path, script).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    path
-}
-
-fn setup(name: &str) -> Setup {
-    let dir = temp_dir(name);
-    let jars = dir.join("jars");
-    std::fs::create_dir_all(&jars).unwrap();
-    let mut manifest = String::new();
-    for (artifact, content) in [("alpha", "a"), ("beta", "b")] {
-        std::fs::write(jars.join(format!("{artifact}-1.0.jar")), content).unwrap();
-        manifest.push_str(&format!(
-            "org.example:{artifact}:1.0 {}\n",
-            common::sha256(content.as_bytes())
-        ));
-    }
-    let manifest_path = dir.join("manifest.txt");
-    std::fs::write(&manifest_path, manifest).unwrap();
-    let props_dir = dir.join("my props");
-    std::fs::create_dir_all(&props_dir).unwrap();
-    let properties = props_dir.join("app.properties");
-    std::fs::write(&properties, PROPERTIES).unwrap();
-    let java = fake_java(&dir, "openjdk version \"17.0.9\" 2023-10-17");
-    Setup {
-        java_log: dir.join("java.log"),
-        dir,
-        manifest: manifest_path,
-        jars,
-        properties,
-        java,
-    }
-}
-
-fn daemon(setup: &Setup) -> std::process::Command {
-    daemon_with(setup, &setup.java)
-}
-
-fn daemon_with(setup: &Setup, java: &Path) -> std::process::Command {
-    let mut command = kcl();
-    command
-        .arg("daemon")
-        .arg("--properties")
-        .arg(&setup.properties)
-        .arg("--manifest")
-        .arg(&setup.manifest)
-        .arg("--jars")
-        .arg(&setup.jars)
-        .arg("--java")
-        .arg(java)
-        .env("KCL_FAKE_JAVA_LOG", &setup.java_log)
-        .current_dir(&setup.dir);
-    command
-}
+/// The exit code of `kcl daemon` when it refuses to start the daemon.
+const REFUSED: i32 = 125;
 
 #[test]
 fn print_command_shows_the_classpath_main_class_and_arguments() {
@@ -110,14 +30,12 @@ fn print_command_shows_the_classpath_main_class_and_arguments() {
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stderr}");
     let jars = setup.jars.canonicalize().unwrap();
-    let props_dir = setup.properties.parent().unwrap().canonicalize().unwrap();
     let expected = format!(
-        "{} -Xmx128m -cp '{}/alpha-1.0.jar:{}/beta-1.0.jar:{}' software.amazon.kinesis.multilang.MultiLangDaemon --properties-file '{}' --log-configuration {}",
+        "{} -Xmx128m -cp {}/alpha-1.0.jar:{}/beta-1.0.jar software.amazon.kinesis.multilang.MultiLangDaemon --properties-file '{}' --log-configuration {}",
         setup.java.display(),
         jars.display(),
         jars.display(),
-        props_dir.display(),
-        setup.properties.display(),
+        setup.properties.canonicalize().unwrap().display(),
         log.display()
     );
     assert_eq!(stdout.trim(), expected);
@@ -136,22 +54,8 @@ fn runs_java_forwards_sigterm_and_returns_its_exit_code() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while !std::fs::read_to_string(&setup.java_log)
-        .unwrap_or_default()
-        .contains("ready")
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "java did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    wait_ready(&setup.java_log);
+    daemon_support::send(libc::SIGTERM, child.id());
     let output = child.wait_with_output().unwrap();
     let (_, stderr) = text(&output);
     assert_eq!(
@@ -167,7 +71,10 @@ fn runs_java_forwards_sigterm_and_returns_its_exit_code() {
     assert_eq!(args[3], "software.amazon.kinesis.multilang.MultiLangDaemon");
     assert_eq!(
         args[4..6],
-        ["--properties-file", setup.properties.to_str().unwrap()]
+        [
+            "--properties-file",
+            setup.properties.canonicalize().unwrap().to_str().unwrap()
+        ]
     );
     assert!(log.contains("got-term"), "SIGTERM reached java: {log}");
 }
@@ -178,20 +85,20 @@ fn refuses_old_java_missing_jars_and_broken_properties() {
     let old = fake_java(&setup.dir, "java version \"1.7.0_80\"");
     let output = daemon_with(&setup, &old).output().unwrap();
     let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(REFUSED));
     assert!(
         stderr.contains("is Java 7; the KCL 3 daemon needs Java 8 or newer"),
         "{stderr}"
     );
 
     let output = daemon_with(&setup, Path::new("/no/java")).output().unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(REFUSED));
     assert!(text(&output).1.contains("cannot run /no/java -version"));
 
     std::fs::write(setup.jars.join("beta-1.0.jar"), "changed").unwrap();
     let output = daemon(&setup).arg("--print-command").output().unwrap();
     let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(REFUSED));
     assert!(
         stderr.contains("SHA-256 mismatch: beta-1.0.jar"),
         "{stderr}"
@@ -210,13 +117,13 @@ fn refuses_old_java_missing_jars_and_broken_properties() {
         .args(["--print-command", "--no-verify"])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(REFUSED));
     assert!(text(&output).1.contains("missing: beta-1.0.jar"));
 
     std::fs::write(&setup.properties, "executableName = sh\n").unwrap();
     let output = daemon(&setup).arg("--print-command").output().unwrap();
     let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(REFUSED));
     assert!(
         stderr.contains("error: applicationName is missing"),
         "{stderr}"
@@ -226,8 +133,16 @@ fn refuses_old_java_missing_jars_and_broken_properties() {
         .args(["daemon", "--properties", "/no/such.properties"])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(REFUSED));
     assert!(text(&output).1.contains("kcl properties"));
+
+    let help = kcl().args(["daemon", "--help"]).output().unwrap();
+    assert!(
+        text(&help)
+            .0
+            .contains("125    kcl did not start the daemon"),
+        "the refusal code is documented in --help"
+    );
 }
 
 #[test]
@@ -258,15 +173,170 @@ fn print_command_with_the_real_jars_and_java() {
     assert_eq!(words[0], "java");
     assert_eq!(words[1], "-cp");
     let classpath: Vec<&str> = words[2].trim_matches('\'').split(':').collect();
-    assert_eq!(classpath.len(), 80, "79 jars and the properties folder");
-    assert!(classpath[..79].iter().all(|jar| Path::new(jar).is_file()));
-    assert_eq!(classpath[79], dir.canonicalize().unwrap().to_str().unwrap());
+    assert_eq!(
+        classpath.len(),
+        79,
+        "the 79 jars, not the properties folder"
+    );
+    assert!(classpath.iter().all(|jar| Path::new(jar).is_file()));
     assert_eq!(
         words[3..],
         [
             "software.amazon.kinesis.multilang.MultiLangDaemon",
             "--properties-file",
-            "app.properties"
+            properties.canonicalize().unwrap().to_str().unwrap()
         ]
     );
+}
+
+/// A scratch folder `shared/` holding the properties file and what an attacker could plant next
+/// to it: a class with the daemon's name and a logging configuration.
+fn plant_next_to_the_properties(setup: &daemon_support::Setup) -> std::path::PathBuf {
+    let shared = setup.dir.join("shared");
+    let package = shared.join("software/amazon/kinesis/multilang");
+    std::fs::create_dir_all(&package).unwrap();
+    std::fs::write(package.join("MultiLangDaemon.class"), "planted").unwrap();
+    std::fs::write(shared.join("logback-test.xml"), "<configuration/>").unwrap();
+    std::fs::write(shared.join("app.properties"), PROPERTIES).unwrap();
+    shared
+}
+
+#[test]
+fn the_properties_folder_is_not_on_the_classpath_and_the_file_is_passed_canonical() {
+    let setup = setup("daemon-props-folder");
+    let shared = plant_next_to_the_properties(&setup);
+    let print = |properties: &str, cwd: &Path| {
+        let output = daemon_without_paths(&setup, &setup.java)
+            .args(["--print-command", "--properties", properties])
+            .arg("--jars")
+            .arg(&setup.jars)
+            .current_dir(cwd)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{stderr}");
+        stdout.trim().to_string()
+    };
+    let jars = setup.jars.canonicalize().unwrap();
+    let canonical = shared.join("app.properties").canonicalize().unwrap();
+    let expected = format!(
+        "{} -cp {}/alpha-1.0.jar:{}/beta-1.0.jar software.amazon.kinesis.multilang.MultiLangDaemon --properties-file {}",
+        setup.java.display(),
+        jars.display(),
+        jars.display(),
+        canonical.display()
+    );
+    // A relative path in a subfolder, a bare name (its folder is `.`), and a path through `..`.
+    assert_eq!(print("shared/app.properties", &setup.dir), expected);
+    assert_eq!(print("app.properties", &shared), expected);
+    assert_eq!(print("../shared/./app.properties", &setup.jars), expected);
+}
+
+#[test]
+#[ignore = "needs java and javac: scripts/test.sh runs it when CI or KCL_REQUIRE_PREREQUISITES is set"]
+fn a_class_planted_next_to_the_properties_does_not_run() {
+    require_program("java", "-version");
+    require_program("javac", "-version");
+    let setup = setup("daemon-planted");
+    // A jar set of one real (empty) jar: it lacks the main class, so only a planted one could run.
+    // (a zip's end-of-central-directory record: signature, then 18 zero bytes).
+    let empty_jar = [b"PK\x05\x06".as_slice(), &[0; 18]].concat();
+    let jars = setup.dir.join("real-jars");
+    let manifest = setup.dir.join("real-manifest.txt");
+    std::fs::write(&manifest, pin_jars(&jars, &[("thing", &empty_jar)])).unwrap();
+    let shared = plant_next_to_the_properties(&setup);
+    let source = setup
+        .dir
+        .join("src/software/amazon/kinesis/multilang/MultiLangDaemon.java");
+    std::fs::create_dir_all(source.parent().unwrap()).unwrap();
+    std::fs::write(
+        &source,
+        "package software.amazon.kinesis.multilang;\n\
+         public class MultiLangDaemon { public static void main(String[] a) {\n\
+         System.out.println(\"PLANTED CLASS RAN\"); } }\n",
+    )
+    .unwrap();
+    let compiled = std::process::Command::new("javac")
+        .arg("-d")
+        .arg(&shared)
+        .arg(&source)
+        .status()
+        .unwrap();
+    assert!(compiled.success(), "javac");
+    let output = kcl()
+        .args([
+            "daemon",
+            "--properties",
+            "shared/app.properties",
+            "--java",
+            "java",
+        ])
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg("--jars")
+        .arg(&jars)
+        .current_dir(&setup.dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(!stdout.contains("PLANTED"), "{stdout}");
+    assert!(
+        stderr.contains("kcl daemon: Java") && stderr.contains("MultiLangDaemon"),
+        "java started and found no main class: {stderr}"
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "java's own exit code: {stderr}"
+    );
+}
+
+#[test]
+fn refuses_classpath_entries_holding_the_path_separator() {
+    let setup = setup("daemon-colon");
+    // A folder `cp/a:b` holding a valid jar set: java would read `cp/a` and `b/...` instead.
+    let colon = setup.dir.join("cp").join("a:b");
+    let manifest = pin_jars(&colon, &[("alpha", b"a"), ("beta", b"b")]);
+    std::fs::write(&setup.manifest, manifest).unwrap();
+    std::fs::create_dir_all(setup.dir.join("cp/a")).unwrap();
+    let output = daemon_without_paths(&setup, &setup.java)
+        .arg("--properties")
+        .arg(&setup.properties)
+        .arg("--jars")
+        .arg("cp/a:b")
+        .arg("--print-command")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(REFUSED), "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let named = colon.canonicalize().unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "error: the jar folder {} contains ':'",
+            named.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: "), "{stderr}");
+
+    let extra = setup.dir.join("x:y");
+    std::fs::create_dir_all(&extra).unwrap();
+    let output = daemon(&setup)
+        .arg("--classpath")
+        .arg("x:y")
+        .arg("--print-command")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(REFUSED), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error: the --classpath entry {} contains ':'",
+            extra.canonicalize().unwrap().display()
+        )),
+        "{stderr}"
+    );
+    assert!(!setup.java_log.exists(), "java never ran");
 }
