@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Soak run: `kcl-bench` plays the daemon for `examples/file_sink` children, with the KCL's rule
-# book for checkpoints (kcl_core::driver::LeaseCheckpointer, as `kcl run` uses): the stored
+# book for checkpoints (kcl_protocol::LeaseCheckpointer, as `kcl run` uses): the stored
 # checkpoint is what that judge accepted. 2% of the accepted checkpoint requests are answered with
 # ThrottlingException or KinesisClientLibDependencyException instead (nothing stored; half of the
 # time the first retry fails too), and once per run every attempt of one checkpoint call is, until

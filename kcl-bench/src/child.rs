@@ -5,7 +5,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kcl_core::driver::{parse_child_line, ChildLine};
+use kcl_protocol::daemon::{parse_child_line, ChildLine};
 
 use crate::proc_stats;
 use crate::workload::{initialize_line, BatchLine};

@@ -41,11 +41,10 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use kcl_core::driver::{
-    parse_child_line, CheckpointOutcome, CheckpointRequest, ChildLine,
-    ExtendedSequenceNumber as Esn, LeaseCheckpointer,
+use kcl_protocol::daemon::{parse_child_line, CheckpointRequest, ChildLine};
+use kcl_protocol::{
+    CheckpointOutcome, ExtendedSequenceNumber as Esn, LeaseCheckpointer, Position, StartingPosition,
 };
-use kcl_core::{Position, StartingPosition};
 use serde::Serialize;
 
 use crate::child::Running;

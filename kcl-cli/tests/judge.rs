@@ -1,5 +1,5 @@
 //! The checkpoint judge that `kcl run` and the test daemon share
-//! (`kcl_core::driver::LeaseCheckpointer`) against the real thing: the KCL 3.1.3 jar's
+//! (`kcl_protocol::LeaseCheckpointer`) against the real thing: the KCL 3.1.3 jar's
 //! `ShardRecordProcessorCheckpointer`, driven by a small Java probe. Both get the same generated
 //! scenarios (a lease's starting position, the largest record delivered, the end of the shard,
 //! checkpoint requests as the MultiLangDaemon turns them into Java calls); every answer and every
@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use common::{require_program, require_real_jars, temp_dir, text};
-use kcl_core::driver::{CheckpointOutcome, ExtendedSequenceNumber, LeaseCheckpointer};
+use kcl_protocol::{CheckpointOutcome, ExtendedSequenceNumber, LeaseCheckpointer};
 
 /// Reads scenario lines on stdin and writes one line per checkpoint request to the file named
 /// by its argument (the KCL logs through logback, which may write to stdout).

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use crate::deadline::Watchdog;
 use crate::message::ChildMessage;
-use crate::position::Position;
 use crate::record::Record;
 use crate::transport::{Reply, Transport};
+use kcl_protocol::Position;
 
 /// Why a checkpoint did not happen.
 ///

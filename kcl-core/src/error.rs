@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::position::Position;
+use kcl_protocol::Position;
 
 /// Any failure of user code, as returned by a [`RecordProcessor`](crate::RecordProcessor) hook.
 ///

@@ -23,11 +23,11 @@ use crate::error::Error;
 use crate::failure::{Failure, FailureAction};
 use crate::guard;
 use crate::payload::PayloadError;
-use crate::position::Position;
 use crate::processor::RecordProcessor;
 use crate::record::{Batch, Record};
 use crate::runtime::Engine;
 use crate::transport::Transport;
+use kcl_protocol::Position;
 
 /// What a failed handler call means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

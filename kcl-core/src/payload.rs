@@ -6,8 +6,8 @@
 
 use std::fmt;
 
-use crate::position::Position;
 use crate::record::Record;
+use kcl_protocol::Position;
 
 /// A type that can be produced from one record.
 ///

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::message::WireRecord;
 use crate::payload::{FromRecord, PayloadError};
-use crate::position::{Position, SequenceNumber};
+use kcl_protocol::{Position, SequenceNumber};
 
 /// Standard alphabet, padding optional (the daemon always pads; hand-written input may not).
 pub(crate) const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(

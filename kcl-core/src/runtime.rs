@@ -11,12 +11,12 @@ use crate::guard;
 use crate::message::{
     ChildMessage, DaemonMessage, ParsedLine, ProcessRecordsMessage, ShutdownReason,
 };
-use crate::position::Position;
 use crate::processor::RecordProcessor;
 use crate::record::Record;
 use crate::scan::ScannedBatch;
 use crate::strategy::CheckpointStrategy;
 use crate::transport::{Incoming, LineTransport, Transport};
+use kcl_protocol::Position;
 use std::time::Duration;
 
 /// Configures and runs a [`RecordProcessor`] against the daemon.

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use base64::Engine as _;
 
 use crate::payload::PayloadError;
-use crate::position::Position;
 use crate::record::{Record, LENIENT_BASE64};
+use kcl_protocol::Position;
 
 /// What every line the fast path takes starts with.
 pub(crate) const PREFIX: &[u8] = br#"{"action":"processRecords","records":["#;
@@ -321,8 +321,8 @@ pub(crate) fn scan_process_records(line: &[u8]) -> Option<ScannedBatch> {
 pub mod differential {
     use super::{scan_process_records, PREFIX};
     use crate::message::{parse_line, DaemonMessage, ParsedLine};
-    use crate::position::Position;
     use crate::record::Record;
+    use kcl_protocol::Position;
 
     /// What one parser made of a line, in the form the runtime acts on.
     ///

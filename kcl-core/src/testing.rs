@@ -33,18 +33,18 @@ use std::collections::VecDeque;
 use std::io;
 
 use crate::checkpoint::RetryPolicy;
-use crate::driver::{ExtendedSequenceNumber, LeaseCheckpointer};
 use crate::failure::FailurePolicy;
 use crate::message::{
     parse_line, CheckpointReply, ChildMessage, DaemonMessage, Initialize, ParsedLine,
     ProcessRecordsMessage, ShutdownReason, WireRecord,
 };
-use crate::position::{Position, SequenceNumber, StartingPosition};
 use crate::processor::RecordProcessor;
 use crate::record::Record;
 use crate::runtime::{Engine, Runtime, Settings};
 use crate::strategy::CheckpointStrategy;
 use crate::transport::{Reply, Transport};
+use kcl_protocol::{ExtendedSequenceNumber, LeaseCheckpointer};
+use kcl_protocol::{Position, SequenceNumber, StartingPosition};
 use std::time::Duration;
 
 /// 36 fixed digits; a 20-digit counter follows, giving real-length (56-digit) sequence numbers.

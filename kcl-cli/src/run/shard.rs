@@ -13,12 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use kcl_core::driver::{
-    parse_child_line, CheckpointOutcome, CheckpointRequest, ChildLine, ExtendedSequenceNumber,
-    LeaseCheckpointer, LineReader,
-};
-use kcl_core::message::{DaemonMessage, Initialize, ProcessRecordsMessage, WireRecord};
-use kcl_core::StartingPosition;
+use kcl_protocol::daemon::{parse_child_line, CheckpointRequest, ChildLine, LineReader};
+use kcl_protocol::message::{DaemonMessage, Initialize, ProcessRecordsMessage, WireRecord};
+use kcl_protocol::StartingPosition;
+use kcl_protocol::{CheckpointOutcome, ExtendedSequenceNumber, LeaseCheckpointer};
 
 use super::console::{shorten, Console, Totals};
 use super::input::record_index;

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use kcl_core::driver::{ExtendedSequenceNumber, SENTINELS};
+use kcl_protocol::{ExtendedSequenceNumber, SENTINELS};
 use serde::{Deserialize, Serialize};
 
 use super::shard_id;

@@ -4,7 +4,7 @@
 //! the Java daemon could write either); outgoing messages carry exactly the documented keys.
 //!
 //! ```
-//! use kcl_core::message::{parse_line, ChildMessage, DaemonMessage, ParsedLine};
+//! use kcl_protocol::message::{parse_line, ChildMessage, DaemonMessage, ParsedLine};
 //! let ParsedLine::Message(message) = parse_line(br#"{"action":"shutdownRequested"}"#) else {
 //!     panic!("not a message");
 //! };
@@ -22,7 +22,7 @@ use crate::position::{Position, StartingPosition};
 /// A message from the daemon to the child.
 ///
 /// ```
-/// use kcl_core::message::{parse_line, DaemonMessage, ParsedLine};
+/// use kcl_protocol::message::{parse_line, DaemonMessage, ParsedLine};
 /// let line = br#"{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#;
 /// match parse_line(line) {
 ///     ParsedLine::Message(DaemonMessage::Initialize(init)) => assert_eq!(init.shard_id, "shardId-000000000001"),
@@ -51,7 +51,7 @@ impl DaemonMessage {
     /// The `action` name as it appears on the wire (what a status must echo).
     ///
     /// ```
-    /// assert_eq!(kcl_core::message::DaemonMessage::LeaseLost.action(), "leaseLost");
+    /// assert_eq!(kcl_protocol::message::DaemonMessage::LeaseLost.action(), "leaseLost");
     /// ```
     pub fn action(&self) -> &'static str {
         match self {
@@ -69,8 +69,8 @@ impl DaemonMessage {
 /// Fields of `initialize`.
 ///
 /// ```
-/// use kcl_core::message::{parse_line, DaemonMessage, ParsedLine};
-/// use kcl_core::{Position, StartingPosition};
+/// use kcl_protocol::message::{parse_line, DaemonMessage, ParsedLine};
+/// use kcl_protocol::{Position, StartingPosition};
 /// let line = br#"{"action":"initialize","shardId":"shardId-000000000004","sequenceNumber":"4959","subSequenceNumber":3}"#;
 /// let ParsedLine::Message(DaemonMessage::Initialize(init)) = parse_line(line) else { panic!() };
 /// assert_eq!(init.shard_id, "shardId-000000000004");
@@ -87,7 +87,7 @@ pub struct Initialize {
 /// Fields of `processRecords`, records still in wire form (base64 payloads).
 ///
 /// ```
-/// use kcl_core::message::{parse_line, DaemonMessage, ParsedLine};
+/// use kcl_protocol::message::{parse_line, DaemonMessage, ParsedLine};
 /// let line = br#"{"action":"processRecords","records":[{"data":"aGk=","partitionKey":"p","sequenceNumber":"7"}],"millisBehindLatest":"250"}"#;
 /// let ParsedLine::Message(DaemonMessage::ProcessRecords(batch)) = parse_line(line) else { panic!() };
 /// assert_eq!(batch.records[0].data.as_deref(), Some("aGk="));
@@ -105,12 +105,12 @@ pub struct ProcessRecordsMessage {
 ///
 /// ```
 /// let json = r#"{"data":null,"partitionKey":"k","sequenceNumber":42,"subSequenceNumber":null}"#;
-/// let record: kcl_core::message::WireRecord = serde_json::from_str(json).unwrap();
+/// let record: kcl_protocol::message::WireRecord = serde_json::from_str(json).unwrap();
 /// assert_eq!(record.sequence_number, "42"); // a number on the wire, kept as text
 /// assert_eq!((record.data, record.sub_sequence_number), (None, None));
 /// assert_eq!(record.approximate_arrival_timestamp, None);
 /// let json = r#"{"data":"aGk=","partitionKey":null,"sequenceNumber":"7"}"#;
-/// let record: kcl_core::message::WireRecord = serde_json::from_str(json).unwrap();
+/// let record: kcl_protocol::message::WireRecord = serde_json::from_str(json).unwrap();
 /// assert_eq!(record.partition_key, ""); // Jackson writes a null key as null
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -137,11 +137,11 @@ impl WireRecord {
     /// The record's position (sequence number + sub-sequence number, missing read as 0).
     ///
     /// ```
-    /// let r = kcl_core::message::WireRecord {
+    /// let r = kcl_protocol::message::WireRecord {
     ///     data: None, partition_key: "k".into(), sequence_number: "12".into(),
     ///     approximate_arrival_timestamp: None, sub_sequence_number: None,
     /// };
-    /// assert_eq!(r.position(), kcl_core::Position::new("12", 0));
+    /// assert_eq!(r.position(), kcl_protocol::Position::new("12", 0));
     /// ```
     pub fn position(&self) -> Position {
         Position::new(
@@ -156,7 +156,7 @@ impl WireRecord {
 /// The 2.x names `SHARD_END` and `LEASE_LOST` are read as `TERMINATE` and `ZOMBIE`.
 ///
 /// ```
-/// use kcl_core::message::{parse_line, DaemonMessage, ParsedLine, ShutdownReason};
+/// use kcl_protocol::message::{parse_line, DaemonMessage, ParsedLine, ShutdownReason};
 /// let reason = |line: &[u8]| match parse_line(line) {
 ///     ParsedLine::Message(DaemonMessage::Shutdown(reason)) => reason,
 ///     other => panic!("unexpected {other:?}"),
@@ -192,7 +192,7 @@ impl ShutdownReason {
 /// The daemon's answer to a checkpoint request.
 ///
 /// ```
-/// use kcl_core::message::{parse_line, CheckpointReply, DaemonMessage, ParsedLine};
+/// use kcl_protocol::message::{parse_line, CheckpointReply, DaemonMessage, ParsedLine};
 /// let line = br#"{"action":"checkpoint","sequenceNumber":"9","subSequenceNumber":0,"error":"ThrottlingException"}"#;
 /// let ParsedLine::Message(DaemonMessage::CheckpointReply(reply)) = parse_line(line) else { panic!() };
 /// assert_eq!(reply, CheckpointReply {
@@ -214,7 +214,7 @@ pub struct CheckpointReply {
 /// A message from the child to the daemon.
 ///
 /// ```
-/// use kcl_core::message::ChildMessage;
+/// use kcl_protocol::message::ChildMessage;
 /// let status = ChildMessage::Status { response_for: "initialize".into() };
 /// assert_eq!(status.to_json(), r#"{"action":"status","responseFor":"initialize"}"#);
 /// let cp = ChildMessage::Checkpoint { sequence_number: Some("42".into()), sub_sequence_number: Some(1) };
@@ -245,7 +245,7 @@ impl ChildMessage {
     /// A checkpoint request always writes both keys, as `null` when absent:
     ///
     /// ```
-    /// use kcl_core::message::ChildMessage;
+    /// use kcl_protocol::message::ChildMessage;
     /// let all = ChildMessage::Checkpoint { sequence_number: None, sub_sequence_number: None };
     /// assert_eq!(all.to_json(), r#"{"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#);
     /// ```
@@ -257,7 +257,7 @@ impl ChildMessage {
 /// What one input line turned out to be.
 ///
 /// ```
-/// use kcl_core::message::{parse_line, ParsedLine};
+/// use kcl_protocol::message::{parse_line, ParsedLine};
 /// match parse_line(br#"{"action":"processRecords","records":"none"}"#) {
 ///     ParsedLine::Malformed { action, .. } => assert_eq!(action, "processRecords"),
 ///     other => panic!("unexpected {other:?}"),
@@ -331,7 +331,7 @@ struct ActionOnly {
 /// partition keys in a non-UTF-8 default charset.
 ///
 /// ```
-/// use kcl_core::message::{parse_line, ParsedLine};
+/// use kcl_protocol::message::{parse_line, ParsedLine};
 /// assert_eq!(parse_line(b"   "), ParsedLine::Blank);
 /// assert!(matches!(parse_line(b"DEBUG hello"), ParsedLine::Junk { .. }));
 /// assert_eq!(parse_line(br#"{"action":"wave"}"#), ParsedLine::UnknownAction("wave".into()));
@@ -448,8 +448,9 @@ fn leading_action(line: &[u8]) -> Option<String> {
 
 /// For a line [`parse_line`] found to be junk that still seems to name a known daemon action:
 /// the action, and why the line cannot be answered with a status (the runtime logs it as an
-/// error: if the daemon did send it, it waits for a status that never comes).
-pub(crate) fn unanswerable_known_action(line: &[u8]) -> Option<(String, &'static str)> {
+/// error: if the daemon did send it, it waits for a status that never comes). Used by the child
+/// runtime; it lives here beside the reader it completes.
+pub fn unanswerable_known_action(line: &[u8]) -> Option<(String, &'static str)> {
     if let Some(action) = leading_action(line).filter(|action| is_known_action(action)) {
         return Some((
             action,
@@ -621,7 +622,7 @@ impl DaemonMessage {
     /// The message as the Java daemon would write it (one line, no terminator).
     ///
     /// ```
-    /// use kcl_core::message::DaemonMessage;
+    /// use kcl_protocol::message::DaemonMessage;
     /// assert_eq!(DaemonMessage::ShardEnded.to_json(), r#"{"action":"shardEnded"}"#);
     /// ```
     pub fn to_json(&self) -> String {

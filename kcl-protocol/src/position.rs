@@ -14,7 +14,7 @@ use std::fmt;
 /// garbage) sort before every numeric value, among themselves by text.
 ///
 /// ```
-/// use kcl_core::SequenceNumber;
+/// use kcl_protocol::SequenceNumber;
 /// let a = SequenceNumber::new("49590338271490256608559692538361571095921575989136588898");
 /// let b = SequenceNumber::new("9");
 /// assert!(b < a);
@@ -37,7 +37,7 @@ impl SequenceNumber {
     /// Wraps a sequence number as text.
     ///
     /// ```
-    /// let s = kcl_core::SequenceNumber::new("12");
+    /// let s = kcl_protocol::SequenceNumber::new("12");
     /// assert_eq!(s.to_string(), "12");
     /// ```
     pub fn new(text: impl Into<String>) -> Self {
@@ -50,7 +50,8 @@ impl SequenceNumber {
     }
 
     /// Copies `text` (inline when short enough).
-    pub(crate) fn from_text(text: &str) -> Self {
+    #[doc(hidden)]
+    pub fn from_text(text: &str) -> Self {
         if text.len() <= INLINE {
             let mut bytes = [0u8; INLINE];
             bytes[..text.len()].copy_from_slice(text.as_bytes());
@@ -66,7 +67,7 @@ impl SequenceNumber {
     /// The sequence number as the daemon wrote it.
     ///
     /// ```
-    /// assert_eq!(kcl_core::SequenceNumber::new("7").as_str(), "7");
+    /// assert_eq!(kcl_protocol::SequenceNumber::new("7").as_str(), "7");
     /// ```
     pub fn as_str(&self) -> &str {
         match &self.0 {
@@ -81,8 +82,8 @@ impl SequenceNumber {
     /// Whether this is a decimal sequence number (and not a sentinel such as `TRIM_HORIZON`).
     ///
     /// ```
-    /// assert!(kcl_core::SequenceNumber::new("123").is_numeric());
-    /// assert!(!kcl_core::SequenceNumber::new("LATEST").is_numeric());
+    /// assert!(kcl_protocol::SequenceNumber::new("123").is_numeric());
+    /// assert!(!kcl_protocol::SequenceNumber::new("LATEST").is_numeric());
     /// ```
     pub fn is_numeric(&self) -> bool {
         let text = self.as_str();
@@ -166,7 +167,7 @@ impl From<String> for SequenceNumber {
 /// daemon accepts checkpoints.
 ///
 /// ```
-/// use kcl_core::Position;
+/// use kcl_protocol::Position;
 /// let first = Position::new("495903382714902566091", 0);
 /// let second = Position::new("495903382714902566091", 2);
 /// let third = Position::new("495903382714902566092", 0);
@@ -183,7 +184,7 @@ impl Position {
     /// A position from a sequence number and a sub-sequence number.
     ///
     /// ```
-    /// let p = kcl_core::Position::new("1", 3);
+    /// let p = kcl_protocol::Position::new("1", 3);
     /// assert_eq!(p.sub_sequence_number(), 3);
     /// ```
     pub fn new(sequence_number: impl Into<SequenceNumber>, sub_sequence_number: u64) -> Self {
@@ -196,7 +197,7 @@ impl Position {
     /// The sequence number.
     ///
     /// ```
-    /// assert_eq!(kcl_core::Position::new("42", 0).sequence_number().as_str(), "42");
+    /// assert_eq!(kcl_protocol::Position::new("42", 0).sequence_number().as_str(), "42");
     /// ```
     pub fn sequence_number(&self) -> &SequenceNumber {
         &self.sequence_number
@@ -205,7 +206,7 @@ impl Position {
     /// The sub-sequence number (0 unless the record came out of a KPL aggregate).
     ///
     /// ```
-    /// assert_eq!(kcl_core::Position::new("42", 0).sub_sequence_number(), 0);
+    /// assert_eq!(kcl_protocol::Position::new("42", 0).sub_sequence_number(), 0);
     /// ```
     pub fn sub_sequence_number(&self) -> u64 {
         self.sub_sequence_number
@@ -230,7 +231,7 @@ impl fmt::Debug for Position {
 /// checkpointed before carries the stored position.
 ///
 /// ```
-/// use kcl_core::StartingPosition;
+/// use kcl_protocol::StartingPosition;
 /// assert_eq!(StartingPosition::from_wire(Some("TRIM_HORIZON"), Some(0)), StartingPosition::TrimHorizon);
 /// let resumed = StartingPosition::from_wire(Some("4959"), Some(2));
 /// assert_eq!(resumed.checkpoint().unwrap().sub_sequence_number(), 2);
@@ -257,7 +258,7 @@ impl StartingPosition {
     /// Interprets the `sequenceNumber` and `subSequenceNumber` fields of `initialize`.
     ///
     /// ```
-    /// use kcl_core::StartingPosition;
+    /// use kcl_protocol::StartingPosition;
     /// assert_eq!(StartingPosition::from_wire(None, None), StartingPosition::Unknown);
     /// ```
     pub fn from_wire(sequence_number: Option<&str>, sub_sequence_number: Option<u64>) -> Self {
@@ -284,7 +285,7 @@ impl StartingPosition {
     /// The checkpointed position the lease resumes after, if there is one.
     ///
     /// ```
-    /// assert!(kcl_core::StartingPosition::Latest.checkpoint().is_none());
+    /// assert!(kcl_protocol::StartingPosition::Latest.checkpoint().is_none());
     /// ```
     pub fn checkpoint(&self) -> Option<&Position> {
         match self {

@@ -14,7 +14,7 @@
 //!   `SHARD_END` substitution at the end of a shard, no write for an unchanged value).
 //!
 //! ```
-//! use kcl_core::driver::{parse_child_line, ChildLine};
+//! use kcl_protocol::daemon::{parse_child_line, ChildLine};
 //! let line = br#"{"action": "status", "responseFor": "processRecords"}"#;
 //! assert_eq!(parse_child_line(line), ChildLine::Status { response_for: Some("processRecords".into()) });
 //! // One extra key and the daemon skips the whole line (and keeps waiting for a status).
@@ -22,9 +22,6 @@
 //! assert!(matches!(parse_child_line(extra), ChildLine::Skipped { .. }));
 //! ```
 
-use std::borrow::Cow;
-use std::cmp::Ordering;
-use std::fmt;
 use std::io::{self, BufRead};
 
 use crate::message::{CheckpointReply, DaemonMessage};
@@ -32,7 +29,7 @@ use crate::message::{CheckpointReply, DaemonMessage};
 /// What the daemon makes of one line written by a child on its stdout.
 ///
 /// ```
-/// use kcl_core::driver::{parse_child_line, ChildLine};
+/// use kcl_protocol::daemon::{parse_child_line, ChildLine};
 /// assert_eq!(parse_child_line(b""), ChildLine::Blank);
 /// assert!(matches!(parse_child_line(b"DEBUG hello"), ChildLine::Skipped { .. }));
 /// assert_eq!(
@@ -69,7 +66,7 @@ pub enum ChildLine {
 /// A checkpoint request, with its values coerced the way the daemon reads them.
 ///
 /// ```
-/// use kcl_core::driver::{parse_child_line, ChildLine, CheckpointRequest};
+/// use kcl_protocol::daemon::{parse_child_line, ChildLine, CheckpointRequest};
 /// let line = br#"{"action":"checkpoint","sequenceNumber":4959,"subSequenceNumber":"2"}"#;
 /// assert_eq!(parse_child_line(line), ChildLine::Checkpoint(CheckpointRequest {
 ///     sequence_number: Some("4959".into()),
@@ -93,7 +90,7 @@ impl CheckpointRequest {
     /// exception's simple class name, or `null` on success.
     ///
     /// ```
-    /// use kcl_core::driver::CheckpointRequest;
+    /// use kcl_protocol::daemon::CheckpointRequest;
     /// let request = CheckpointRequest { sequence_number: Some("7".into()), sub_sequence_number: None, error: None };
     /// assert_eq!(
     ///     request.reply_json(Some("ThrottlingException")),
@@ -130,7 +127,7 @@ impl CheckpointRequest {
 /// Invalid UTF-8 is replaced by U+FFFD first, as the JVM's decoder does.
 ///
 /// ```
-/// use kcl_core::driver::{parse_child_line, ChildLine};
+/// use kcl_protocol::daemon::{parse_child_line, ChildLine};
 /// // Text after the object is ignored; a second `action` is an unknown property.
 /// let trailing = br#"{"action":"status","responseFor":"initialize"} trailing"#;
 /// assert_eq!(parse_child_line(trailing), ChildLine::Status { response_for: Some("initialize".into()) });
@@ -339,7 +336,7 @@ fn check_records(value: &json::Value) -> Result<(), &'static str> {
 /// `\r`; the terminator is not returned; the last line may lack one.
 ///
 /// ```
-/// use kcl_core::driver::LineReader;
+/// use kcl_protocol::daemon::LineReader;
 /// let mut reader = LineReader::new(&b"a\r\nb\rc\nd"[..]);
 /// let mut lines = Vec::new();
 /// while let Some(line) = reader.next_line().unwrap() {
@@ -403,305 +400,6 @@ impl<R: BufRead> LineReader<R> {
                 }
             }
         }
-    }
-}
-
-/// A checkpoint value as the KCL compares it (Java's `ExtendedSequenceNumber`): a decimal
-/// sequence number or a sentinel, plus a sub-sequence number.
-///
-/// Order: `AT_TIMESTAMP` < `TRIM_HORIZON` < `LATEST` < every sequence number (numerically) <
-/// `SHARD_END`; then by sub-sequence number, except that `SHARD_END` equals `SHARD_END` whatever
-/// their sub-sequence numbers (as in Java). Equality is textual (`"0100"` ≠ `"100"`), as in
-/// Java, while the order is numeric. Like Java's `Character.isDigit`, a sequence number may use
-/// the decimal digits of any script of the Basic Multilingual Plane (`"١٠٠"` is 100).
-///
-/// ```
-/// use kcl_core::driver::ExtendedSequenceNumber as E;
-/// use std::cmp::Ordering;
-/// assert_eq!(E::new("TRIM_HORIZON", 0).compare(&E::new("1", 0)), Ok(Ordering::Less));
-/// assert_eq!(E::new("0100", 0).compare(&E::new("100", 0)), Ok(Ordering::Equal));
-/// assert_eq!(E::new("١٠٠", 0).compare(&E::new("100", 0)), Ok(Ordering::Equal));
-/// assert_eq!(E::shard_end().compare(&E::new("99999", 7)), Ok(Ordering::Greater));
-/// assert_eq!(E::new("SHARD_END", 3).compare(&E::shard_end()), Ok(Ordering::Equal));
-/// assert!(E::new("abc", 0).compare(&E::new("1", 0)).is_err());
-/// assert!(E::new("\u{1D7CF}", 0).compare(&E::new("1", 0)).is_err()); // beyond the BMP
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ExtendedSequenceNumber {
-    sequence_number: String,
-    sub_sequence_number: i64,
-}
-
-/// The sentinel names the KCL stores instead of a sequence number.
-pub const SENTINELS: [&str; 4] = ["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP", "SHARD_END"];
-
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Rank<'a> {
-    AtTimestamp,
-    TrimHorizon,
-    Latest,
-    /// The significant ASCII digits of the value ("0" for zero).
-    Number(Cow<'a, str>),
-    ShardEnd,
-}
-
-/// The digit zero of every run of ten decimal digits (Unicode category Nd) in the Basic
-/// Multilingual Plane: what Java's `Character.isDigit(char)` accepts (listed with Java 17; no
-/// digit was added to the BMP since). Java sees characters beyond the BMP as two surrogates,
-/// which are not digits.
-const BMP_DIGIT_ZEROS: [u32; 37] = [
-    0x0030, 0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6,
-    0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80,
-    0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0,
-    0xFF10,
-];
-
-/// A digit's value as Java's `Character.digit(c, 10)` reads it, for a digit of the BMP.
-fn java_digit(c: char) -> Option<u8> {
-    let code = u32::from(c);
-    BMP_DIGIT_ZEROS
-        .iter()
-        .find(|&&zero| (zero..zero + 10).contains(&code))
-        .map(|zero| (code - zero) as u8)
-}
-
-/// The significant ASCII digits of a text that Java's `ExtendedSequenceNumber` reads as a number
-/// (every character a decimal digit, which `BigInteger` then reads), or `None`.
-fn decimal_digits(text: &str) -> Option<Cow<'_, str>> {
-    if text.is_empty() {
-        return None;
-    }
-    // Leading zeros are not significant; zero itself is "0".
-    let significant = |digits: &str| -> usize {
-        let zeros = digits.len() - digits.trim_start_matches('0').len();
-        zeros.min(digits.len() - 1)
-    };
-    if text.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(Cow::Borrowed(&text[significant(text)..]));
-    }
-    let ascii: String = text
-        .chars()
-        .map(|c| java_digit(c).map(|d| char::from(b'0' + d)))
-        .collect::<Option<_>>()?;
-    let start = significant(&ascii);
-    Some(Cow::Owned(ascii[start..].to_owned()))
-}
-
-impl ExtendedSequenceNumber {
-    /// A value from its parts.
-    pub fn new(sequence_number: impl Into<String>, sub_sequence_number: i64) -> Self {
-        ExtendedSequenceNumber {
-            sequence_number: sequence_number.into(),
-            sub_sequence_number,
-        }
-    }
-
-    /// `SHARD_END`: the shard was completely processed.
-    pub fn shard_end() -> Self {
-        Self::new("SHARD_END", 0)
-    }
-
-    /// `TRIM_HORIZON`: where a fresh lease starts (with `initialPositionInStream = TRIM_HORIZON`).
-    pub fn trim_horizon() -> Self {
-        Self::new("TRIM_HORIZON", 0)
-    }
-
-    /// The sequence number (or sentinel name).
-    pub fn sequence_number(&self) -> &str {
-        &self.sequence_number
-    }
-
-    /// The sub-sequence number.
-    pub fn sub_sequence_number(&self) -> i64 {
-        self.sub_sequence_number
-    }
-
-    /// Whether this is `SHARD_END`.
-    pub fn is_shard_end(&self) -> bool {
-        self.sequence_number == "SHARD_END"
-    }
-
-    /// Whether this is a sentinel (`TRIM_HORIZON`, `LATEST`, `AT_TIMESTAMP`, `SHARD_END`).
-    pub fn is_sentinel(&self) -> bool {
-        SENTINELS.contains(&self.sequence_number.as_str())
-    }
-
-    fn rank(&self) -> Result<Rank<'_>, NotASequenceNumber> {
-        Ok(match self.sequence_number.as_str() {
-            "AT_TIMESTAMP" => Rank::AtTimestamp,
-            "TRIM_HORIZON" => Rank::TrimHorizon,
-            "LATEST" => Rank::Latest,
-            "SHARD_END" => Rank::ShardEnd,
-            other => match decimal_digits(other) {
-                Some(digits) => Rank::Number(digits),
-                None => return Err(NotASequenceNumber(other.to_owned())),
-            },
-        })
-    }
-
-    /// Java's `compareTo`: numeric order of the sequence numbers, then sub-sequence numbers
-    /// (`SHARD_END` is above everything else and equal to itself whatever the sub-sequence
-    /// numbers). Text that is neither digits nor a sentinel cannot be compared.
-    pub fn compare(&self, other: &Self) -> Result<Ordering, NotASequenceNumber> {
-        let (a, b) = (self.rank()?, other.rank()?);
-        let by_sequence = match (&a, &b) {
-            (Rank::ShardEnd, _) | (_, Rank::ShardEnd) => return Ok(a.cmp(&b)),
-            (Rank::Number(x), Rank::Number(y)) => x.len().cmp(&y.len()).then_with(|| x.cmp(y)),
-            _ => a.cmp(&b),
-        };
-        Ok(by_sequence.then(self.sub_sequence_number.cmp(&other.sub_sequence_number)))
-    }
-}
-
-impl fmt::Display for ExtendedSequenceNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.sequence_number, self.sub_sequence_number)
-    }
-}
-
-/// A sequence number that is neither decimal digits nor a sentinel name.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NotASequenceNumber(pub String);
-
-impl fmt::Display for NotASequenceNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:?} is neither a sequence number nor a sentinel",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for NotASequenceNumber {}
-
-/// What an accepted checkpoint did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CheckpointOutcome {
-    /// The value was written to the lease table (this one; `SHARD_END` at the end of a shard).
-    Stored(ExtendedSequenceNumber),
-    /// Accepted without a write: the value equals the last checkpoint.
-    Unchanged,
-}
-
-/// The daemon's per-lease checkpointer (the KCL's `ShardRecordProcessorCheckpointer`), for
-/// drivers that answer checkpoint requests themselves.
-///
-/// ```
-/// use kcl_core::driver::{CheckpointOutcome, ExtendedSequenceNumber as E, LeaseCheckpointer};
-/// let mut cp = LeaseCheckpointer::new(E::trim_horizon());
-/// cp.records_delivered(E::new("100", 0)); // before `processRecords` is sent
-/// assert_eq!(cp.checkpoint(Some("50"), None), Ok(CheckpointOutcome::Stored(E::new("50", 0))));
-/// assert_eq!(cp.checkpoint(Some("40"), None), Err("IllegalArgumentException")); // below the last
-/// assert_eq!(cp.checkpoint(Some("101"), None), Err("IllegalArgumentException")); // beyond delivered
-/// assert_eq!(cp.checkpoint(Some("50"), Some(0)), Ok(CheckpointOutcome::Unchanged));
-/// cp.shard_ended(); // before `shardEnded` is sent
-/// assert_eq!(cp.checkpoint(None, None), Ok(CheckpointOutcome::Stored(E::shard_end())));
-/// ```
-#[derive(Clone, Debug)]
-pub struct LeaseCheckpointer {
-    last: ExtendedSequenceNumber,
-    largest_permitted: ExtendedSequenceNumber,
-    at_shard_end: Option<ExtendedSequenceNumber>,
-}
-
-impl LeaseCheckpointer {
-    /// A checkpointer for a lease whose stored checkpoint is `initial` (what `initialize`
-    /// carries); nothing delivered yet.
-    pub fn new(initial: ExtendedSequenceNumber) -> Self {
-        LeaseCheckpointer {
-            largest_permitted: initial.clone(),
-            last: initial,
-            at_shard_end: None,
-        }
-    }
-
-    /// Raises the upper bound to the largest record of the batch about to be sent.
-    pub fn records_delivered(&mut self, largest: ExtendedSequenceNumber) {
-        self.largest_permitted = largest;
-    }
-
-    /// Enters the end of the shard: the bound becomes `SHARD_END`, and a checkpoint at the last
-    /// delivered record (or a null one) stores `SHARD_END`.
-    pub fn shard_ended(&mut self) {
-        let last_delivered = std::mem::replace(
-            &mut self.largest_permitted,
-            ExtendedSequenceNumber::shard_end(),
-        );
-        self.at_shard_end = Some(last_delivered);
-    }
-
-    /// The last stored checkpoint.
-    pub fn last(&self) -> &ExtendedSequenceNumber {
-        &self.last
-    }
-
-    /// The largest value a checkpoint may take now.
-    pub fn largest_permitted(&self) -> &ExtendedSequenceNumber {
-        &self.largest_permitted
-    }
-
-    /// Judges a checkpoint request: `Err` carries the Java exception's simple name that goes in
-    /// the reply's `error`.
-    ///
-    /// * `None` checkpoints the largest permitted value (everything delivered; `SHARD_END`
-    ///   during `shardEnded`); a sub-sequence number given with it is ignored.
-    /// * A negative sub-sequence number, text that is neither digits nor a sentinel, or a value
-    ///   outside [last checkpoint, largest permitted] → `IllegalArgumentException`.
-    /// * A value textually equal to the last checkpoint is accepted without a write, even at
-    ///   the end of a shard (so a child that already checkpointed its last record and repeats
-    ///   that checkpoint at `shardEnded` does **not** store `SHARD_END`: only a null checkpoint
-    ///   does then).
-    ///
-    /// ```
-    /// use kcl_core::driver::{CheckpointOutcome, ExtendedSequenceNumber as E, LeaseCheckpointer};
-    /// let mut cp = LeaseCheckpointer::new(E::trim_horizon());
-    /// cp.records_delivered(E::new("100", 0));
-    /// cp.checkpoint(Some("100"), None).unwrap();
-    /// cp.shard_ended();
-    /// assert_eq!(cp.checkpoint(Some("100"), Some(0)), Ok(CheckpointOutcome::Unchanged));
-    /// assert_eq!(cp.last(), &E::new("100", 0)); // not SHARD_END
-    /// assert_eq!(cp.checkpoint(None, None), Ok(CheckpointOutcome::Stored(E::shard_end())));
-    /// ```
-    pub fn checkpoint(
-        &mut self,
-        sequence_number: Option<&str>,
-        sub_sequence_number: Option<i64>,
-    ) -> Result<CheckpointOutcome, &'static str> {
-        let Some(sequence_number) = sequence_number else {
-            let target = self.largest_permitted.clone();
-            return Ok(self.advance(target));
-        };
-        let sub = sub_sequence_number.unwrap_or(0);
-        if sub < 0 {
-            return Err("IllegalArgumentException");
-        }
-        let target = ExtendedSequenceNumber::new(sequence_number, sub);
-        let above_last = target
-            .compare(&self.last)
-            .map_err(|_| "IllegalArgumentException")?;
-        let below_largest = target
-            .compare(&self.largest_permitted)
-            .map_err(|_| "IllegalArgumentException")?;
-        if above_last == Ordering::Less || below_largest == Ordering::Greater {
-            return Err("IllegalArgumentException");
-        }
-        Ok(self.advance(target))
-    }
-
-    /// Java's `advancePosition`: nothing is written when the requested value equals the last
-    /// checkpoint; the last delivered record at the end of the shard is written as `SHARD_END`.
-    fn advance(&mut self, requested: ExtendedSequenceNumber) -> CheckpointOutcome {
-        if requested == self.last {
-            return CheckpointOutcome::Unchanged;
-        }
-        let stored = if self.at_shard_end.as_ref() == Some(&requested) {
-            ExtendedSequenceNumber::shard_end()
-        } else {
-            requested
-        };
-        self.last = stored.clone();
-        CheckpointOutcome::Stored(stored)
     }
 }
 
@@ -1334,161 +1032,6 @@ mod tests {
         assert_eq!(tiny.next_line().unwrap(), Some(b"x".to_vec()));
         assert_eq!(tiny.next_line().unwrap(), Some(b"y".to_vec()));
         assert_eq!(tiny.next_line().unwrap(), None);
-    }
-
-    /// Each case was run against the KCL 3.1.3 `ShardRecordProcessorCheckpointer`;
-    /// `kcl-cli/tests/judge.rs` compares thousands of generated ones with the jar.
-    #[test]
-    fn checkpointer_matches_the_kcl() {
-        let e = ExtendedSequenceNumber::new;
-        let illegal = Err("IllegalArgumentException");
-        let mut cp = LeaseCheckpointer::new(ExtendedSequenceNumber::trim_horizon());
-        cp.records_delivered(e("100", 0));
-        assert_eq!(
-            cp.checkpoint(Some("50"), Some(0)),
-            Ok(CheckpointOutcome::Stored(e("50", 0)))
-        );
-        assert_eq!(cp.checkpoint(Some("40"), Some(0)), illegal);
-        assert_eq!(
-            cp.checkpoint(Some("50"), Some(0)),
-            Ok(CheckpointOutcome::Unchanged)
-        );
-        assert_eq!(cp.checkpoint(Some("101"), Some(0)), illegal);
-        for text in [
-            "abc",
-            "",
-            "-12",
-            "1.50",
-            "TRIM_HORIZON",
-            "SHARD_END",
-            "LATEST",
-            "trim_horizon",
-        ] {
-            assert_eq!(cp.checkpoint(Some(text), Some(0)), illegal, "{text}");
-        }
-        assert_eq!(cp.checkpoint(Some("100"), Some(-1)), illegal);
-        assert_eq!(cp.checkpoint(Some("100"), Some(1)), illegal);
-        assert_eq!(
-            cp.checkpoint(Some("0100"), Some(0)),
-            Ok(CheckpointOutcome::Stored(e("0100", 0)))
-        );
-        assert_eq!(
-            cp.checkpoint(Some("100"), None),
-            Ok(CheckpointOutcome::Stored(e("100", 0)))
-        );
-        assert_eq!(
-            cp.checkpoint(None, Some(-5)),
-            Ok(CheckpointOutcome::Unchanged)
-        );
-
-        // Fresh lease, nothing delivered: only the starting sentinel (or later ones) is in range.
-        let mut fresh = LeaseCheckpointer::new(ExtendedSequenceNumber::trim_horizon());
-        assert_eq!(fresh.checkpoint(Some("5"), None), illegal);
-        assert_eq!(
-            fresh.checkpoint(None, None),
-            Ok(CheckpointOutcome::Unchanged)
-        );
-        fresh.records_delivered(e("100", 0));
-        assert_eq!(
-            fresh.checkpoint(Some("TRIM_HORIZON"), None),
-            Ok(CheckpointOutcome::Unchanged)
-        );
-        assert_eq!(fresh.checkpoint(Some("AT_TIMESTAMP"), None), illegal);
-        assert_eq!(
-            fresh.checkpoint(Some("LATEST"), None),
-            Ok(CheckpointOutcome::Stored(e("LATEST", 0)))
-        );
-        assert_eq!(fresh.checkpoint(Some("TRIM_HORIZON"), None), illegal);
-
-        // End of shard: anything from the last checkpoint up is accepted; the last delivered
-        // record (or null) stores SHARD_END.
-        fn at_end(last: &str) -> LeaseCheckpointer {
-            let mut cp = LeaseCheckpointer::new(ExtendedSequenceNumber::new(last, 0));
-            cp.records_delivered(ExtendedSequenceNumber::new("100", 0));
-            cp.shard_ended();
-            cp
-        }
-        let mut cp = at_end("50");
-        assert_eq!(
-            cp.checkpoint(Some("70"), None),
-            Ok(CheckpointOutcome::Stored(e("70", 0)))
-        );
-        assert_eq!(
-            cp.checkpoint(Some("200"), None),
-            Ok(CheckpointOutcome::Stored(e("200", 0)))
-        );
-        assert_eq!(cp.checkpoint(Some("100"), None), illegal);
-        assert_eq!(
-            cp.checkpoint(None, None),
-            Ok(CheckpointOutcome::Stored(
-                ExtendedSequenceNumber::shard_end()
-            ))
-        );
-        assert_eq!(cp.checkpoint(Some("100"), None), illegal);
-        let mut cp = at_end("50");
-        assert_eq!(
-            cp.checkpoint(Some("100"), Some(0)),
-            Ok(CheckpointOutcome::Stored(
-                ExtendedSequenceNumber::shard_end()
-            ))
-        );
-        let mut cp = at_end("50");
-        assert_eq!(
-            cp.checkpoint(Some("SHARD_END"), None),
-            Ok(CheckpointOutcome::Stored(
-                ExtendedSequenceNumber::shard_end()
-            ))
-        );
-        assert_eq!(cp.checkpoint(None, None), Ok(CheckpointOutcome::Unchanged));
-        let mut cp = at_end("50");
-        assert_eq!(
-            cp.checkpoint(Some("0100"), None),
-            Ok(CheckpointOutcome::Stored(e("0100", 0)))
-        );
-        assert_eq!(
-            cp.checkpoint(Some("100"), None),
-            Ok(CheckpointOutcome::Stored(
-                ExtendedSequenceNumber::shard_end()
-            ))
-        );
-        let mut cp = at_end("100");
-        assert_eq!(
-            cp.checkpoint(Some("100"), None),
-            Ok(CheckpointOutcome::Unchanged)
-        );
-        // SHARD_END equals SHARD_END whatever the sub-sequence numbers, so any is in range.
-        let mut cp = at_end("50");
-        assert_eq!(
-            cp.checkpoint(Some("SHARD_END"), Some(3)),
-            Ok(CheckpointOutcome::Stored(e("SHARD_END", 3)))
-        );
-        assert_eq!(
-            cp.checkpoint(Some("SHARD_END"), Some(0)),
-            Ok(CheckpointOutcome::Stored(
-                ExtendedSequenceNumber::shard_end()
-            ))
-        );
-        // Java's Character.isDigit: decimal digits of any script of the BMP, stored as written.
-        let mut cp = LeaseCheckpointer::new(ExtendedSequenceNumber::trim_horizon());
-        cp.records_delivered(e("100", 0));
-        assert_eq!(
-            cp.checkpoint(Some("١٠"), None),
-            Ok(CheckpointOutcome::Stored(e("١٠", 0)))
-        );
-        assert_eq!(cp.checkpoint(Some("9"), None), illegal);
-        assert_eq!(
-            cp.checkpoint(Some("０１００"), None),
-            Ok(CheckpointOutcome::Stored(e("０１００", 0)))
-        );
-        assert_eq!(cp.checkpoint(Some("1\u{1D7CE}"), None), illegal);
-        let mut empty = LeaseCheckpointer::new(ExtendedSequenceNumber::trim_horizon());
-        empty.shard_ended();
-        assert_eq!(
-            empty.checkpoint(None, None),
-            Ok(CheckpointOutcome::Stored(
-                ExtendedSequenceNumber::shard_end()
-            ))
-        );
     }
 
     #[test]
