@@ -43,7 +43,7 @@ use crate::record::Record;
 use crate::runtime::{Engine, Runtime, Settings};
 use crate::strategy::CheckpointStrategy;
 use crate::transport::{Reply, Transport};
-use kcl_protocol::{ExtendedSequenceNumber, LeaseCheckpointer};
+use kcl_protocol::{ExtendedSequenceNumber, Lease};
 use kcl_protocol::{Position, SequenceNumber, StartingPosition};
 use std::time::Duration;
 
@@ -154,9 +154,7 @@ pub struct Step {
 struct FakeDaemon {
     scripted: VecDeque<Option<String>>,
     reply: Option<CheckpointReply>,
-    lease: LeaseCheckpointer,
-    delivered: Option<Position>,
-    can_checkpoint: bool,
+    lease: Lease,
     step: Step,
     child_lines: Vec<String>,
 }
@@ -166,9 +164,7 @@ impl Default for FakeDaemon {
         FakeDaemon {
             scripted: VecDeque::new(),
             reply: None,
-            lease: LeaseCheckpointer::new(ExtendedSequenceNumber::trim_horizon()),
-            delivered: None,
-            can_checkpoint: false,
+            lease: Lease::new(ExtendedSequenceNumber::trim_horizon()),
             step: Step::default(),
             child_lines: Vec::new(),
         }
@@ -178,27 +174,24 @@ impl Default for FakeDaemon {
 impl FakeDaemon {
     /// The reply to a checkpoint request: a scripted one, or the KCL's judgement.
     fn decide(&mut self, sequence: Option<&str>, sub: Option<u64>) -> Option<String> {
-        let judged = |lease: &mut LeaseCheckpointer| {
-            let sub = sub.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-            lease.checkpoint(sequence, sub).err().map(str::to_owned)
-        };
+        let sub = sub.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
         match self.scripted.pop_front() {
-            Some(Some(error)) => return Some(error),
+            Some(Some(error)) => Some(error),
             // A scripted success: stored if the daemon would store it, answered as a success anyway.
             Some(None) => {
-                let _ = judged(&mut self.lease);
-                return None;
+                let _ = self.lease.checkpoint(sequence, sub);
+                None
             }
-            None => {}
+            None => self
+                .lease
+                .checkpoint(sequence, sub)
+                .err()
+                .map(str::to_owned),
         }
-        if !self.can_checkpoint {
-            return Some("InvalidStateException".into());
-        }
-        judged(&mut self.lease)
     }
 
     fn stored(&self) -> Option<StoredCheckpoint> {
-        let last = self.lease.last();
+        let last = self.lease.checkpointer().last();
         if last.is_shard_end() {
             Some(StoredCheckpoint::ShardEnd)
         } else if last.is_sentinel() {
@@ -211,11 +204,6 @@ impl FakeDaemon {
             )))
         }
     }
-}
-
-fn extended(position: &Position) -> ExtendedSequenceNumber {
-    let sub = i64::try_from(position.sub_sequence_number()).unwrap_or(i64::MAX);
-    ExtendedSequenceNumber::new(position.sequence_number().as_str(), sub)
 }
 
 impl Transport for FakeDaemon {
@@ -436,8 +424,7 @@ impl<P: RecordProcessor> TestDaemon<P> {
     /// ```
     pub fn initialize_at(&mut self, shard_id: &str, starting_position: StartingPosition) -> Step {
         if let Some(position) = starting_position.checkpoint() {
-            self.daemon.lease = LeaseCheckpointer::new(extended(position));
-            self.daemon.delivered = Some(position.clone());
+            self.daemon.lease = Lease::new(ExtendedSequenceNumber::from(position));
         }
         self.send(DaemonMessage::Initialize(Initialize {
             shard_id: shard_id.to_owned(),
@@ -464,8 +451,8 @@ impl<P: RecordProcessor> TestDaemon<P> {
         // Always after the records made before and after the lease's resumed checkpoint.
         let floor = self.last_issued.clone().max(
             self.daemon
-                .delivered
-                .as_ref()
+                .lease
+                .delivered()
                 .map(|d| d.sequence_number().clone()),
         );
         let mut sequence = sequence_number(n);
@@ -635,30 +622,9 @@ impl<P: RecordProcessor> TestDaemon<P> {
     pub fn send_line(&mut self, line: &str) -> Step {
         self.daemon_lines.push(line.to_owned());
         let parsed = parse_line(line.as_bytes());
-        if let ParsedLine::Message(DaemonMessage::ProcessRecords(batch)) = &parsed {
-            if let Some(last) = batch.records.last().map(WireRecord::position) {
-                if self.daemon.delivered.as_ref() < Some(&last) {
-                    self.daemon.lease.records_delivered(extended(&last));
-                    self.daemon.delivered = Some(last);
-                }
-            }
-        }
-        // Which actions the Java daemon gives a checkpointer (and which one is the shard's end).
-        let (can_checkpoint, at_shard_end) = match &parsed {
-            ParsedLine::Message(DaemonMessage::ProcessRecords(_))
-            | ParsedLine::Message(DaemonMessage::ShutdownRequested)
-            | ParsedLine::Message(DaemonMessage::Shutdown(ShutdownReason::Requested)) => {
-                (true, false)
-            }
-            ParsedLine::Message(DaemonMessage::ShardEnded)
-            | ParsedLine::Message(DaemonMessage::Shutdown(ShutdownReason::Terminate)) => {
-                (true, true)
-            }
-            _ => (false, false),
-        };
-        self.daemon.can_checkpoint = can_checkpoint;
-        if at_shard_end && !self.daemon.lease.largest_permitted().is_shard_end() {
-            self.daemon.lease.shard_ended();
+        match &parsed {
+            ParsedLine::Message(message) => self.daemon.lease.sending(message),
+            _ => self.daemon.lease.sending_unknown(),
         }
         self.daemon.step = Step::default();
         // The same two paths as a real run: the fast scanner for the daemon's own form of
@@ -749,7 +715,7 @@ impl<P: RecordProcessor> TestDaemon<P> {
     /// assert_eq!(daemon.delivered(), Some(&Position::new(sequence_number(2), 0)));
     /// ```
     pub fn delivered(&self) -> Option<&Position> {
-        self.daemon.delivered.as_ref()
+        self.daemon.lease.delivered()
     }
 
     /// Every line the processor wrote, as compact JSON.

@@ -120,6 +120,20 @@ impl ExtendedSequenceNumber {
         self.sequence_number == "SHARD_END"
     }
 
+    /// The record position this value names: `None` for a sentinel or a negative sub-sequence
+    /// number.
+    ///
+    /// ```
+    /// use kcl_protocol::{ExtendedSequenceNumber as E, Position};
+    /// assert_eq!(E::new("42", 3).position(), Some(Position::new("42", 3)));
+    /// assert_eq!(E::trim_horizon().position(), None);
+    /// ```
+    pub fn position(&self) -> Option<crate::position::Position> {
+        let sub = u64::try_from(self.sub_sequence_number).ok()?;
+        (!self.is_sentinel())
+            .then(|| crate::position::Position::new(self.sequence_number.as_str(), sub))
+    }
+
     /// Whether this is a sentinel (`TRIM_HORIZON`, `LATEST`, `AT_TIMESTAMP`, `SHARD_END`).
     pub fn is_sentinel(&self) -> bool {
         SENTINELS.contains(&self.sequence_number.as_str())
@@ -149,6 +163,16 @@ impl ExtendedSequenceNumber {
             _ => a.cmp(&b),
         };
         Ok(by_sequence.then(self.sub_sequence_number.cmp(&other.sub_sequence_number)))
+    }
+}
+
+impl From<&crate::position::Position> for ExtendedSequenceNumber {
+    /// The checkpoint value of a record's position.
+    fn from(position: &crate::position::Position) -> Self {
+        ExtendedSequenceNumber::new(
+            position.sequence_number().as_str(),
+            i64::try_from(position.sub_sequence_number()).unwrap_or(i64::MAX),
+        )
     }
 }
 

@@ -6,6 +6,108 @@
 use std::cmp::Ordering;
 
 use crate::extended::ExtendedSequenceNumber;
+use crate::message::{DaemonMessage, Grant};
+use crate::position::Position;
+
+/// The Java exception a refused checkpoint gets when the action in progress has no checkpointer.
+pub const NO_CHECKPOINTER: &str = "InvalidStateException";
+
+/// One lease as the daemon runs it: what it has delivered, which action is in progress and so
+/// whether the child holds a checkpointer, and the lease's [`LeaseCheckpointer`]. Every daemon
+/// stand-in tells it each message it sends ([`Lease::sending`]) and asks it about each
+/// checkpoint request ([`Lease::checkpoint`]).
+///
+/// ```
+/// use kcl_protocol::message::{DaemonMessage, Initialize, ProcessRecordsMessage, WireRecord};
+/// use kcl_protocol::{CheckpointOutcome, ExtendedSequenceNumber as E, Lease, StartingPosition};
+/// let mut lease = Lease::new(E::trim_horizon());
+/// lease.sending(&DaemonMessage::Initialize(Initialize {
+///     shard_id: "shardId-000000000000".into(),
+///     starting_position: StartingPosition::TrimHorizon,
+/// }));
+/// assert_eq!(lease.checkpoint(None, None), Err("InvalidStateException")); // not during initialize
+/// let record = WireRecord { data: None, partition_key: "k".into(),
+///     sequence_number: "7".into(), approximate_arrival_timestamp: None, sub_sequence_number: None };
+/// lease.sending(&DaemonMessage::ProcessRecords(ProcessRecordsMessage { records: vec![record], millis_behind_latest: None }));
+/// assert_eq!(lease.checkpoint(None, None), Ok(CheckpointOutcome::Stored(E::new("7", 0))));
+/// lease.sending(&DaemonMessage::ShardEnded);
+/// assert_eq!(lease.checkpoint(None, None), Ok(CheckpointOutcome::Stored(E::shard_end())));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Lease {
+    checkpointer: LeaseCheckpointer,
+    delivered: Option<Position>,
+    grant: Grant,
+}
+
+impl Lease {
+    /// A lease whose stored checkpoint is `initial` (a sentinel for a fresh lease); no action in
+    /// progress. Records up to a resumed checkpoint count as delivered: a batch below it does not
+    /// lower the bound.
+    pub fn new(initial: ExtendedSequenceNumber) -> Self {
+        Lease {
+            delivered: initial.position(),
+            checkpointer: LeaseCheckpointer::new(initial),
+            grant: Grant::None,
+        }
+    }
+
+    /// Call before sending `message` to the child: the action it starts grants or withdraws the
+    /// checkpointer ([`DaemonMessage::grant`]); a batch raises the bound to its largest record
+    /// (never lowers it); the shard's end moves the bound to `SHARD_END`.
+    pub fn sending(&mut self, message: &DaemonMessage) {
+        if let DaemonMessage::ProcessRecords(batch) = message {
+            if let Some(last) = batch.records.iter().map(|r| r.position()).max() {
+                if self.delivered.as_ref() < Some(&last) {
+                    self.checkpointer
+                        .records_delivered(ExtendedSequenceNumber::from(&last));
+                    self.delivered = Some(last);
+                }
+            }
+        }
+        self.grant = message.grant();
+        if self.grant == Grant::AtShardEnd && !self.checkpointer.largest_permitted().is_shard_end()
+        {
+            self.checkpointer.shard_ended();
+        }
+    }
+
+    /// Call before sending a line that is no message this model knows (an unknown action, or a
+    /// line the child cannot parse): no checkpointer while it is in progress.
+    pub fn sending_unknown(&mut self) {
+        self.grant = Grant::None;
+    }
+
+    /// Judges a checkpoint request made while the last message sent is in progress: refused
+    /// with [`NO_CHECKPOINTER`] when that action gives no checkpointer, else as
+    /// [`LeaseCheckpointer::checkpoint`] judges it.
+    pub fn checkpoint(
+        &mut self,
+        sequence_number: Option<&str>,
+        sub_sequence_number: Option<i64>,
+    ) -> Result<CheckpointOutcome, &'static str> {
+        if self.grant == Grant::None {
+            return Err(NO_CHECKPOINTER);
+        }
+        self.checkpointer
+            .checkpoint(sequence_number, sub_sequence_number)
+    }
+
+    /// Whether the action in progress gives the child a checkpointer.
+    pub fn grants_checkpointer(&self) -> bool {
+        self.grant != Grant::None
+    }
+
+    /// The lease's checkpointer: the last stored checkpoint and the current bound.
+    pub fn checkpointer(&self) -> &LeaseCheckpointer {
+        &self.checkpointer
+    }
+
+    /// The largest position delivered so far, if any.
+    pub fn delivered(&self) -> Option<&Position> {
+        self.delivered.as_ref()
+    }
+}
 
 /// What an accepted checkpoint did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,6 +242,85 @@ impl LeaseCheckpointer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::{Initialize, ProcessRecordsMessage, ShutdownReason, WireRecord};
+    use crate::position::StartingPosition;
+
+    fn batch(sequence_numbers: &[&str]) -> DaemonMessage {
+        DaemonMessage::ProcessRecords(ProcessRecordsMessage {
+            records: sequence_numbers
+                .iter()
+                .map(|n| WireRecord {
+                    data: None,
+                    partition_key: "k".into(),
+                    sequence_number: (*n).into(),
+                    approximate_arrival_timestamp: None,
+                    sub_sequence_number: None,
+                })
+                .collect(),
+            millis_behind_latest: None,
+        })
+    }
+
+    #[test]
+    fn each_action_grants_or_withdraws_the_checkpointer() {
+        let e = ExtendedSequenceNumber::new;
+        let mut lease = Lease::new(ExtendedSequenceNumber::trim_horizon());
+        lease.sending(&DaemonMessage::Initialize(Initialize {
+            shard_id: "s".into(),
+            starting_position: StartingPosition::TrimHorizon,
+        }));
+        assert!(!lease.grants_checkpointer());
+        assert_eq!(lease.checkpoint(None, None), Err(NO_CHECKPOINTER));
+        lease.sending(&batch(&["5", "9", "7"]));
+        assert!(lease.grants_checkpointer());
+        assert_eq!(lease.delivered(), Some(&Position::new("9", 0)));
+        assert_eq!(
+            lease.checkpoint(Some("7"), None),
+            Ok(CheckpointOutcome::Stored(e("7", 0)))
+        );
+        // An empty batch keeps the bound; a lower one does not lower it.
+        lease.sending(&batch(&[]));
+        lease.sending(&batch(&["3"]));
+        assert_eq!(lease.checkpointer().largest_permitted(), &e("9", 0));
+        for silent in [
+            DaemonMessage::LeaseLost,
+            DaemonMessage::Shutdown(ShutdownReason::Zombie),
+            DaemonMessage::Shutdown(ShutdownReason::Other("X".into())),
+        ] {
+            lease.sending(&silent);
+            assert_eq!(lease.checkpoint(Some("9"), None), Err(NO_CHECKPOINTER));
+        }
+        lease.sending(&DaemonMessage::ShutdownRequested);
+        assert_eq!(
+            lease.checkpoint(Some("9"), None),
+            Ok(CheckpointOutcome::Stored(e("9", 0)))
+        );
+        lease.sending_unknown();
+        assert_eq!(lease.checkpoint(None, None), Err(NO_CHECKPOINTER));
+        lease.sending(&DaemonMessage::Shutdown(ShutdownReason::Terminate));
+        assert!(lease.checkpointer().largest_permitted().is_shard_end());
+        assert_eq!(
+            lease.checkpoint(None, None),
+            Ok(CheckpointOutcome::Stored(
+                ExtendedSequenceNumber::shard_end()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_resumed_lease_counts_its_checkpoint_as_delivered() {
+        let mut lease = Lease::new(ExtendedSequenceNumber::new("50", 2));
+        assert_eq!(lease.delivered(), Some(&Position::new("50", 2)));
+        lease.sending(&batch(&["40"]));
+        assert_eq!(
+            lease.checkpointer().largest_permitted(),
+            &ExtendedSequenceNumber::new("50", 2)
+        );
+        assert_eq!(
+            lease.checkpoint(Some("40"), None),
+            Err("IllegalArgumentException")
+        );
+    }
 
     /// Each case was run against the KCL 3.1.3 `ShardRecordProcessorCheckpointer`;
     /// `kcl-cli/tests/judge.rs` compares thousands of generated ones with the jar.

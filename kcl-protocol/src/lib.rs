@@ -26,5 +26,5 @@ pub mod message;
 mod position;
 
 pub use extended::{ExtendedSequenceNumber, NotASequenceNumber, SENTINELS};
-pub use lease::{CheckpointOutcome, LeaseCheckpointer};
+pub use lease::{CheckpointOutcome, Lease, LeaseCheckpointer, NO_CHECKPOINTER};
 pub use position::{Position, SequenceNumber, StartingPosition};

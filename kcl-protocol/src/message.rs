@@ -64,6 +64,43 @@ impl DaemonMessage {
             DaemonMessage::CheckpointReply(_) => "checkpoint",
         }
     }
+
+    /// Whether the daemon gives the child a checkpointer while this action is in progress, and
+    /// whether the action is the shard's end (where a checkpoint at the last record stores
+    /// `SHARD_END`). The one place this rule is written.
+    ///
+    /// ```
+    /// use kcl_protocol::message::{DaemonMessage, Grant, ShutdownReason};
+    /// assert_eq!(DaemonMessage::LeaseLost.grant(), Grant::None);
+    /// assert_eq!(DaemonMessage::ShutdownRequested.grant(), Grant::Checkpointer);
+    /// assert_eq!(DaemonMessage::ShardEnded.grant(), Grant::AtShardEnd);
+    /// assert_eq!(DaemonMessage::Shutdown(ShutdownReason::Zombie).grant(), Grant::None);
+    /// ```
+    pub fn grant(&self) -> Grant {
+        match self {
+            DaemonMessage::ProcessRecords(_)
+            | DaemonMessage::ShutdownRequested
+            | DaemonMessage::Shutdown(ShutdownReason::Requested) => Grant::Checkpointer,
+            DaemonMessage::ShardEnded | DaemonMessage::Shutdown(ShutdownReason::Terminate) => {
+                Grant::AtShardEnd
+            }
+            DaemonMessage::Initialize(_)
+            | DaemonMessage::LeaseLost
+            | DaemonMessage::Shutdown(ShutdownReason::Zombie | ShutdownReason::Other(_))
+            | DaemonMessage::CheckpointReply(_) => Grant::None,
+        }
+    }
+}
+
+/// What an action gives the child to checkpoint with (see [`DaemonMessage::grant`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// No checkpointer: a checkpoint request is refused (`initialize`, `leaseLost`).
+    None,
+    /// A checkpointer bounded by the records delivered so far.
+    Checkpointer,
+    /// A checkpointer at the shard's end: the bound is `SHARD_END`.
+    AtShardEnd,
 }
 
 /// Fields of `initialize`.

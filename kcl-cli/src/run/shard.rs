@@ -16,7 +16,7 @@ use base64::Engine as _;
 use kcl_protocol::daemon::{parse_child_line, CheckpointRequest, ChildLine, LineReader};
 use kcl_protocol::message::{DaemonMessage, Initialize, ProcessRecordsMessage, WireRecord};
 use kcl_protocol::StartingPosition;
-use kcl_protocol::{CheckpointOutcome, ExtendedSequenceNumber, LeaseCheckpointer};
+use kcl_protocol::{CheckpointOutcome, ExtendedSequenceNumber, Lease, NO_CHECKPOINTER};
 
 use super::console::{shorten, Console, Totals};
 use super::input::record_index;
@@ -137,7 +137,7 @@ pub struct ShardDriver {
     totals: Arc<Totals>,
     stop: Arc<AtomicBool>,
     report: ShardReport,
-    lease: LeaseCheckpointer,
+    lease: Lease,
     child: Option<Child>,
     stdin: Option<ChildStdin>,
     lines: Option<Receiver<ReadEvent>>,
@@ -178,7 +178,7 @@ impl ShardDriver {
                 problems: Vec::new(),
                 notes: Vec::new(),
             },
-            lease: LeaseCheckpointer::new(initial),
+            lease: Lease::new(initial),
             shard_id,
             settings,
             store,
@@ -217,7 +217,7 @@ impl ShardDriver {
             )),
         }
         self.finish_child();
-        self.report.last_checkpoint = self.lease.last().clone();
+        self.report.last_checkpoint = self.lease.checkpointer().last().clone();
         self.report
     }
 
@@ -305,8 +305,8 @@ impl ShardDriver {
             shard_id: self.shard_id.clone(),
             starting_position,
         });
-        self.send(&initialize.to_json(), "initialize")?;
-        self.await_status("initialize", false)?;
+        self.send_message(&initialize)?;
+        self.await_status("initialize")?;
 
         let mut end = self.settings.end;
         loop {
@@ -339,26 +339,22 @@ impl ShardDriver {
         }
         match end {
             EndAction::LeaseLost => {
-                self.send(&DaemonMessage::LeaseLost.to_json(), "leaseLost")?;
-                self.await_status("leaseLost", false)?;
+                self.send_message(&DaemonMessage::LeaseLost)?;
+                self.await_status("leaseLost")?;
             }
             EndAction::ShardEnded => {
-                self.lease.shard_ended();
-                self.send(&DaemonMessage::ShardEnded.to_json(), "shardEnded")?;
-                self.await_status("shardEnded", true)?;
-                if !self.lease.last().is_shard_end() {
+                self.send_message(&DaemonMessage::ShardEnded)?;
+                self.await_status("shardEnded")?;
+                if !self.lease.checkpointer().last().is_shard_end() {
                     self.report.problems.push(format!(
                         "the child answered shardEnded without checkpointing the end of the shard (the checkpoint stays at {}): the KCL would retry the shard's shutdown forever and its child shards would never start; checkpoint with no sequence number (or at the last record, if not already checkpointed there) in shard_ended",
-                        describe(self.lease.last())
+                        describe(self.lease.checkpointer().last())
                     ));
                 }
             }
             EndAction::ShutdownRequested => {
-                self.send(
-                    &DaemonMessage::ShutdownRequested.to_json(),
-                    "shutdownRequested",
-                )?;
-                match self.await_status("shutdownRequested", true) {
+                self.send_message(&DaemonMessage::ShutdownRequested)?;
+                match self.await_status("shutdownRequested") {
                     Ok(()) => {}
                     // The daemon only logs a failed shutdown notification, then goes on.
                     Err(Stop::Exit1(why)) => self.report.notes.push(format!(
@@ -366,8 +362,8 @@ impl ShardDriver {
                     )),
                     Err(halt) => return Err(halt),
                 }
-                self.send(&DaemonMessage::LeaseLost.to_json(), "leaseLost")?;
-                self.await_status("leaseLost", false)?;
+                self.send_message(&DaemonMessage::LeaseLost)?;
+                self.await_status("leaseLost")?;
             }
         }
         Ok(())
@@ -422,8 +418,6 @@ impl ShardDriver {
         let last = batch.last().expect("batches are not empty");
         let now = now_millis();
         let millis_behind_latest = (now - last.arrival).max(0) as u64;
-        self.lease
-            .records_delivered(ExtendedSequenceNumber::new(last.sequence_number.clone(), 0));
         let count = batch.len() as u64;
         let records = batch
             .into_iter()
@@ -439,14 +433,20 @@ impl ShardDriver {
             records,
             millis_behind_latest: Some(millis_behind_latest),
         });
-        self.send(&message.to_json(), "processRecords")?;
-        self.await_status("processRecords", true)?;
+        self.send_message(&message)?;
+        self.await_status("processRecords")?;
         self.report.batches += 1;
         self.report.delivered += count;
         self.totals.records.fetch_add(count, Ordering::Relaxed);
         let batches = self.totals.batches.fetch_add(1, Ordering::Relaxed) + 1;
         self.console.batch_done(&self.totals, batches);
         Ok(())
+    }
+
+    /// Sends `message`, after telling the lease which action is now in progress.
+    fn send_message(&mut self, message: &DaemonMessage) -> Result<(), Stop> {
+        self.lease.sending(message);
+        self.send(&message.to_json(), message.action())
     }
 
     fn send(&mut self, line: &str, action: &str) -> Result<(), Stop> {
@@ -471,9 +471,9 @@ impl ShardDriver {
             })
     }
 
-    /// Reads the child's lines until the status for `action`; answers checkpoint requests
-    /// (`checkpointer` says whether this action has one).
-    fn await_status(&mut self, action: &'static str, checkpointer: bool) -> Result<(), Stop> {
+    /// Reads the child's lines until the status for `action`; answers checkpoint requests (the
+    /// lease knows whether this action gives a checkpointer).
+    fn await_status(&mut self, action: &'static str) -> Result<(), Stop> {
         let started = Instant::now();
         let mut last_message = Instant::now();
         let mut next_notice = Duration::from_secs(15);
@@ -550,7 +550,7 @@ impl ShardDriver {
                 }
                 ChildLine::Checkpoint(request) => {
                     last_message = Instant::now();
-                    let error = self.judge(&request, checkpointer);
+                    let error = self.judge(&request);
                     let reply = request.reply_json(error.as_deref());
                     self.send(&reply, "a checkpoint reply")?;
                 }
@@ -571,7 +571,7 @@ impl ShardDriver {
     }
 
     /// The daemon's answer to a checkpoint request: `None` = success.
-    fn judge(&mut self, request: &CheckpointRequest, checkpointer: bool) -> Option<String> {
+    fn judge(&mut self, request: &CheckpointRequest) -> Option<String> {
         self.report.checkpoint_requests += 1;
         self.totals.checkpoints.fetch_add(1, Ordering::Relaxed);
         let nth = self.report.checkpoint_requests;
@@ -586,11 +586,9 @@ impl ShardDriver {
                 "checkpoint request {nth} answered with {error} (--checkpoint-error)"
             ));
             Some(error)
-        } else if !checkpointer {
-            Some("InvalidStateException".to_string())
         } else {
-            let last = self.lease.last().clone();
-            let largest = self.lease.largest_permitted().clone();
+            let last = self.lease.checkpointer().last().clone();
+            let largest = self.lease.checkpointer().largest_permitted().clone();
             match self.lease.checkpoint(
                 request.sequence_number.as_deref(),
                 request.sub_sequence_number,
@@ -608,6 +606,8 @@ impl ShardDriver {
                     }
                 }
                 Ok(CheckpointOutcome::Unchanged) => None,
+                // This action gives no checkpointer (initialize, leaseLost).
+                Err(name @ NO_CHECKPOINTER) => Some(name.to_string()),
                 Err(name) => {
                     self.say(&format!(
                         "checkpoint at {} refused ({name}): the KCL accepts only [last checkpoint {}, largest delivered {}]",
