@@ -43,7 +43,8 @@ use std::time::{Duration, Instant};
 
 use kcl_protocol::daemon::{parse_child_line, CheckpointRequest, ChildLine};
 use kcl_protocol::{
-    CheckpointOutcome, ExtendedSequenceNumber as Esn, LeaseCheckpointer, Position, StartingPosition,
+    CheckpointOutcome, DaemonError, ExtendedSequenceNumber as Esn, LeaseCheckpointer, Position,
+    StartingPosition,
 };
 use serde::Serialize;
 
@@ -459,7 +460,7 @@ impl Daemon<'_> {
                             Asked::of(&request)
                         ),
                     );
-                    self.reply(&request, Some("InvalidStateException"))?;
+                    self.reply(&request, Some(DaemonError::InvalidState.java_name()))?;
                 }
                 _ => self.report.skipped_lines += 1,
             }
@@ -574,7 +575,7 @@ impl Daemon<'_> {
                     self.judge.largest_permitted()
                 );
                 self.violation(Violation::Refused, message);
-                self.reply(&request, Some(error))?;
+                self.reply(&request, Some(error.java_name()))?;
                 continue;
             }
             let claimed = self.covered(&self.requested_value(&asked));
@@ -599,10 +600,11 @@ impl Daemon<'_> {
             };
             if inject {
                 let error = if self.random.next() % 2 == 0 {
-                    "ThrottlingException"
+                    DaemonError::Throttling
                 } else {
-                    "KinesisClientLibDependencyException"
-                };
+                    DaemonError::Dependency
+                }
+                .java_name();
                 self.report.injected_errors += 1;
                 if attempt % budget == 0 {
                     self.report.retry_budget_exhausted += 1;
@@ -712,7 +714,7 @@ impl Daemon<'_> {
                         self.judge.last()
                     );
                     self.violation(Violation::Refused, message);
-                    self.reply(&request, Some(error))?;
+                    self.reply(&request, Some(error.java_name()))?;
                     continue;
                 }
             }

@@ -186,7 +186,7 @@ impl FakeDaemon {
                 .lease
                 .checkpoint(sequence, sub)
                 .err()
-                .map(str::to_owned),
+                .map(|error| error.java_name().to_owned()),
         }
     }
 

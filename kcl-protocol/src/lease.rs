@@ -8,9 +8,7 @@ use std::cmp::Ordering;
 use crate::extended::ExtendedSequenceNumber;
 use crate::message::{DaemonMessage, Grant};
 use crate::position::Position;
-
-/// The Java exception a refused checkpoint gets when the action in progress has no checkpointer.
-pub const NO_CHECKPOINTER: &str = "InvalidStateException";
+use crate::vocab::DaemonError;
 
 /// One lease as the daemon runs it: what it has delivered, which action is in progress and so
 /// whether the child holds a checkpointer, and the lease's [`LeaseCheckpointer`]. Every daemon
@@ -19,13 +17,13 @@ pub const NO_CHECKPOINTER: &str = "InvalidStateException";
 ///
 /// ```
 /// use kcl_protocol::message::{DaemonMessage, Initialize, ProcessRecordsMessage, WireRecord};
-/// use kcl_protocol::{CheckpointOutcome, ExtendedSequenceNumber as E, Lease, StartingPosition};
+/// use kcl_protocol::{CheckpointOutcome, DaemonError, ExtendedSequenceNumber as E, Lease, StartingPosition};
 /// let mut lease = Lease::new(E::trim_horizon());
 /// lease.sending(&DaemonMessage::Initialize(Initialize {
 ///     shard_id: "shardId-000000000000".into(),
 ///     starting_position: StartingPosition::TrimHorizon,
 /// }));
-/// assert_eq!(lease.checkpoint(None, None), Err("InvalidStateException")); // not during initialize
+/// assert_eq!(lease.checkpoint(None, None), Err(DaemonError::InvalidState)); // not during initialize
 /// let record = WireRecord { data: None, partition_key: "k".into(),
 ///     sequence_number: "7".into(), approximate_arrival_timestamp: None, sub_sequence_number: None };
 /// lease.sending(&DaemonMessage::ProcessRecords(ProcessRecordsMessage { records: vec![record], millis_behind_latest: None }));
@@ -79,15 +77,15 @@ impl Lease {
     }
 
     /// Judges a checkpoint request made while the last message sent is in progress: refused
-    /// with [`NO_CHECKPOINTER`] when that action gives no checkpointer, else as
+    /// with [`DaemonError::InvalidState`] when that action gives no checkpointer, else as
     /// [`LeaseCheckpointer::checkpoint`] judges it.
     pub fn checkpoint(
         &mut self,
         sequence_number: Option<&str>,
         sub_sequence_number: Option<i64>,
-    ) -> Result<CheckpointOutcome, &'static str> {
+    ) -> Result<CheckpointOutcome, DaemonError> {
         if self.grant == Grant::None {
-            return Err(NO_CHECKPOINTER);
+            return Err(DaemonError::InvalidState);
         }
         self.checkpointer
             .checkpoint(sequence_number, sub_sequence_number)
@@ -122,12 +120,12 @@ pub enum CheckpointOutcome {
 /// drivers that answer checkpoint requests themselves.
 ///
 /// ```
-/// use kcl_protocol::{CheckpointOutcome, ExtendedSequenceNumber as E, LeaseCheckpointer};
+/// use kcl_protocol::{CheckpointOutcome, DaemonError, ExtendedSequenceNumber as E, LeaseCheckpointer};
 /// let mut cp = LeaseCheckpointer::new(E::trim_horizon());
 /// cp.records_delivered(E::new("100", 0)); // before `processRecords` is sent
 /// assert_eq!(cp.checkpoint(Some("50"), None), Ok(CheckpointOutcome::Stored(E::new("50", 0))));
-/// assert_eq!(cp.checkpoint(Some("40"), None), Err("IllegalArgumentException")); // below the last
-/// assert_eq!(cp.checkpoint(Some("101"), None), Err("IllegalArgumentException")); // beyond delivered
+/// assert_eq!(cp.checkpoint(Some("40"), None), Err(DaemonError::IllegalArgument)); // below the last
+/// assert_eq!(cp.checkpoint(Some("101"), None), Err(DaemonError::IllegalArgument)); // beyond delivered
 /// assert_eq!(cp.checkpoint(Some("50"), Some(0)), Ok(CheckpointOutcome::Unchanged));
 /// cp.shard_ended(); // before `shardEnded` is sent
 /// assert_eq!(cp.checkpoint(None, None), Ok(CheckpointOutcome::Stored(E::shard_end())));
@@ -175,8 +173,8 @@ impl LeaseCheckpointer {
         &self.largest_permitted
     }
 
-    /// Judges a checkpoint request: `Err` carries the Java exception's simple name that goes in
-    /// the reply's `error`.
+    /// Judges a checkpoint request: `Err` is the exception whose simple name goes in the reply's
+    /// `error`.
     ///
     /// * `None` checkpoints the largest permitted value (everything delivered; `SHARD_END`
     ///   during `shardEnded`); a sub-sequence number given with it is ignored.
@@ -201,24 +199,24 @@ impl LeaseCheckpointer {
         &mut self,
         sequence_number: Option<&str>,
         sub_sequence_number: Option<i64>,
-    ) -> Result<CheckpointOutcome, &'static str> {
+    ) -> Result<CheckpointOutcome, DaemonError> {
         let Some(sequence_number) = sequence_number else {
             let target = self.largest_permitted.clone();
             return Ok(self.advance(target));
         };
         let sub = sub_sequence_number.unwrap_or(0);
         if sub < 0 {
-            return Err("IllegalArgumentException");
+            return Err(DaemonError::IllegalArgument);
         }
         let target = ExtendedSequenceNumber::new(sequence_number, sub);
         let above_last = target
             .compare(&self.last)
-            .map_err(|_| "IllegalArgumentException")?;
+            .map_err(|_| DaemonError::IllegalArgument)?;
         let below_largest = target
             .compare(&self.largest_permitted)
-            .map_err(|_| "IllegalArgumentException")?;
+            .map_err(|_| DaemonError::IllegalArgument)?;
         if above_last == Ordering::Less || below_largest == Ordering::Greater {
-            return Err("IllegalArgumentException");
+            return Err(DaemonError::IllegalArgument);
         }
         Ok(self.advance(target))
     }
@@ -270,7 +268,7 @@ mod tests {
             starting_position: StartingPosition::TrimHorizon,
         }));
         assert!(!lease.grants_checkpointer());
-        assert_eq!(lease.checkpoint(None, None), Err(NO_CHECKPOINTER));
+        assert_eq!(lease.checkpoint(None, None), Err(DaemonError::InvalidState));
         lease.sending(&batch(&["5", "9", "7"]));
         assert!(lease.grants_checkpointer());
         assert_eq!(lease.delivered(), Some(&Position::new("9", 0)));
@@ -288,7 +286,10 @@ mod tests {
             DaemonMessage::Shutdown(ShutdownReason::Other("X".into())),
         ] {
             lease.sending(&silent);
-            assert_eq!(lease.checkpoint(Some("9"), None), Err(NO_CHECKPOINTER));
+            assert_eq!(
+                lease.checkpoint(Some("9"), None),
+                Err(DaemonError::InvalidState)
+            );
         }
         lease.sending(&DaemonMessage::ShutdownRequested);
         assert_eq!(
@@ -296,7 +297,7 @@ mod tests {
             Ok(CheckpointOutcome::Stored(e("9", 0)))
         );
         lease.sending_unknown();
-        assert_eq!(lease.checkpoint(None, None), Err(NO_CHECKPOINTER));
+        assert_eq!(lease.checkpoint(None, None), Err(DaemonError::InvalidState));
         lease.sending(&DaemonMessage::Shutdown(ShutdownReason::Terminate));
         assert!(lease.checkpointer().largest_permitted().is_shard_end());
         assert_eq!(
@@ -318,7 +319,7 @@ mod tests {
         );
         assert_eq!(
             lease.checkpoint(Some("40"), None),
-            Err("IllegalArgumentException")
+            Err(DaemonError::IllegalArgument)
         );
     }
 
@@ -327,7 +328,7 @@ mod tests {
     #[test]
     fn checkpointer_matches_the_kcl() {
         let e = ExtendedSequenceNumber::new;
-        let illegal = Err("IllegalArgumentException");
+        let illegal = Err(DaemonError::IllegalArgument);
         let mut cp = LeaseCheckpointer::new(ExtendedSequenceNumber::trim_horizon());
         cp.records_delivered(e("100", 0));
         assert_eq!(

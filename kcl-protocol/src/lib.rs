@@ -8,6 +8,8 @@
 //! - [`LeaseCheckpointer`]: how the daemon judges a checkpoint request.
 //! - `daemon` (feature `daemon`): the daemon's strict reader of a child's lines.
 //!
+//! - [`Action`], [`DaemonError`]: the protocol's words, spelled once.
+//!
 //! No tracing, threads or processes: everything here is a pure function of its input.
 //!
 //! ```
@@ -24,7 +26,9 @@ mod extended;
 mod lease;
 pub mod message;
 mod position;
+mod vocab;
 
 pub use extended::{ExtendedSequenceNumber, NotASequenceNumber, SENTINELS};
-pub use lease::{CheckpointOutcome, Lease, LeaseCheckpointer, NO_CHECKPOINTER};
+pub use lease::{CheckpointOutcome, Lease, LeaseCheckpointer};
 pub use position::{Position, SequenceNumber, StartingPosition};
+pub use vocab::{Action, DaemonError};

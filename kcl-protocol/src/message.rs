@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use crate::position::{Position, StartingPosition};
+use crate::vocab::Action;
 
 /// A message from the daemon to the child.
 ///
@@ -54,14 +55,24 @@ impl DaemonMessage {
     /// assert_eq!(kcl_protocol::message::DaemonMessage::LeaseLost.action(), "leaseLost");
     /// ```
     pub fn action(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// The [`Action`] this message is.
+    ///
+    /// ```
+    /// use kcl_protocol::{message::DaemonMessage, Action};
+    /// assert_eq!(DaemonMessage::ShardEnded.kind(), Action::ShardEnded);
+    /// ```
+    pub fn kind(&self) -> Action {
         match self {
-            DaemonMessage::Initialize(_) => "initialize",
-            DaemonMessage::ProcessRecords(_) => "processRecords",
-            DaemonMessage::LeaseLost => "leaseLost",
-            DaemonMessage::ShardEnded => "shardEnded",
-            DaemonMessage::ShutdownRequested => "shutdownRequested",
-            DaemonMessage::Shutdown(_) => "shutdown",
-            DaemonMessage::CheckpointReply(_) => "checkpoint",
+            DaemonMessage::Initialize(_) => Action::Initialize,
+            DaemonMessage::ProcessRecords(_) => Action::ProcessRecords,
+            DaemonMessage::LeaseLost => Action::LeaseLost,
+            DaemonMessage::ShardEnded => Action::ShardEnded,
+            DaemonMessage::ShutdownRequested => Action::ShutdownRequested,
+            DaemonMessage::Shutdown(_) => Action::Shutdown,
+            DaemonMessage::CheckpointReply(_) => Action::Checkpoint,
         }
     }
 
@@ -504,21 +515,15 @@ pub fn unanswerable_known_action(line: &[u8]) -> Option<(String, &'static str)> 
 }
 
 fn is_known_action(action: &str) -> bool {
-    matches!(
-        action,
-        "initialize"
-            | "processRecords"
-            | "leaseLost"
-            | "shardEnded"
-            | "shutdownRequested"
-            | "shutdown"
-            | "checkpoint"
-    )
+    Action::from_wire(action).is_some()
 }
 
 fn classify(raw: RawMessage) -> ParsedLine {
-    let message = match raw.action.as_str() {
-        "initialize" => match raw.shard_id {
+    let Some(action) = Action::from_wire(&raw.action) else {
+        return ParsedLine::UnknownAction(raw.action);
+    };
+    let message = match action {
+        Action::Initialize => match raw.shard_id {
             Some(shard_id) => DaemonMessage::Initialize(Initialize {
                 shard_id,
                 starting_position: StartingPosition::from_wire(
@@ -533,7 +538,7 @@ fn classify(raw: RawMessage) -> ParsedLine {
                 }
             }
         },
-        "processRecords" => match raw.records {
+        Action::ProcessRecords => match raw.records {
             Some(records) => DaemonMessage::ProcessRecords(ProcessRecordsMessage {
                 records,
                 millis_behind_latest: raw.millis_behind_latest,
@@ -545,16 +550,17 @@ fn classify(raw: RawMessage) -> ParsedLine {
                 }
             }
         },
-        "leaseLost" => DaemonMessage::LeaseLost,
-        "shardEnded" => DaemonMessage::ShardEnded,
-        "shutdownRequested" => DaemonMessage::ShutdownRequested,
-        "shutdown" => DaemonMessage::Shutdown(ShutdownReason::from_wire(raw.reason.as_deref())),
-        "checkpoint" => DaemonMessage::CheckpointReply(CheckpointReply {
+        Action::LeaseLost => DaemonMessage::LeaseLost,
+        Action::ShardEnded => DaemonMessage::ShardEnded,
+        Action::ShutdownRequested => DaemonMessage::ShutdownRequested,
+        Action::Shutdown => {
+            DaemonMessage::Shutdown(ShutdownReason::from_wire(raw.reason.as_deref()))
+        }
+        Action::Checkpoint => DaemonMessage::CheckpointReply(CheckpointReply {
             sequence_number: raw.sequence_number,
             sub_sequence_number: raw.sub_sequence_number,
             error: raw.error,
         }),
-        _ => return ParsedLine::UnknownAction(raw.action),
     };
     ParsedLine::Message(message)
 }

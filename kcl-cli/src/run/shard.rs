@@ -16,7 +16,7 @@ use base64::Engine as _;
 use kcl_protocol::daemon::{parse_child_line, CheckpointRequest, ChildLine, LineReader};
 use kcl_protocol::message::{DaemonMessage, Initialize, ProcessRecordsMessage, WireRecord};
 use kcl_protocol::StartingPosition;
-use kcl_protocol::{CheckpointOutcome, ExtendedSequenceNumber, Lease, NO_CHECKPOINTER};
+use kcl_protocol::{CheckpointOutcome, DaemonError, ExtendedSequenceNumber, Lease};
 
 use super::console::{shorten, Console, Totals};
 use super::input::record_index;
@@ -607,7 +607,7 @@ impl ShardDriver {
                 }
                 Ok(CheckpointOutcome::Unchanged) => None,
                 // This action gives no checkpointer (initialize, leaseLost).
-                Err(name @ NO_CHECKPOINTER) => Some(name.to_string()),
+                Err(error @ DaemonError::InvalidState) => Some(error.to_string()),
                 Err(name) => {
                     self.say(&format!(
                         "checkpoint at {} refused ({name}): the KCL accepts only [last checkpoint {}, largest delivered {}]",
