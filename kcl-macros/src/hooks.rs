@@ -183,6 +183,15 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_hook_table_has_every_hook() {
+        let docs = include_str!("../docs/processor.md");
+        for spec in HOOKS.iter().filter(|s| s.hook != Hook::Records) {
+            let row = format!("| `#[kcl::{}]` | `{}` |", spec.attribute, spec.trait_method);
+            assert!(docs.contains(&row), "docs/processor.md lacks the row {row}");
+        }
+    }
+
+    #[test]
     fn names_and_trait_methods_are_unique() {
         for (i, a) in HOOKS.iter().enumerate() {
             for b in &HOOKS[i + 1..] {
