@@ -65,6 +65,17 @@ pub use kcl_core::{
     DEFAULT_SIGNAL_GRACE, SECOND_INTERRUPT_EXIT_CODE, SIGNAL_GRACE_ENV,
 };
 
+/// What the attribute macros' expansions call, and nothing else: not public API, no stability
+/// promise. Hand-written code uses the documented items (`kcl::handler::finish_batch`, ...),
+/// which these are.
+#[doc(hidden)]
+pub mod __private {
+    #[cfg(feature = "tokio")]
+    pub use kcl_core::handler::block_on;
+    pub use kcl_core::handler::{finish_batch, for_each_record};
+    pub use kcl_core::run_main_with;
+}
+
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;

@@ -1,15 +1,13 @@
-//! The hook attributes and the code that calls a hook method from the trait impl.
+//! The hooks, in one table: attribute name, trait method, what the method may take. Every list
+//! and message about hooks is built from [`HOOKS`].
 
-use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
-use syn::{Attribute, FnArg, Signature, Type};
+use syn::Attribute;
 
-use crate::args;
+use crate::paths::{self, Path};
 
-/// The hook attributes, by name.
+/// A hook: one `RecordProcessor` method a `#[kcl::on_…]` attribute marks.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Hook {
+pub(crate) enum Hook {
     Records,
     Initialize,
     LeaseLost,
@@ -18,36 +16,126 @@ pub enum Hook {
     Failure,
 }
 
-pub const HOOK_NAMES: &str =
-    "`on_records`, `on_initialize`, `on_lease_lost`, `on_shard_ended`, `on_shutdown_requested`";
+/// What a hook method takes besides `&mut self`.
+#[derive(Clone, Copy)]
+pub(crate) enum Takes {
+    /// Batch arguments chosen by type (`crate::signature`): `on_records`.
+    Batch,
+    /// Nothing: the lease is gone.
+    Nothing,
+    /// `&T` (the trait method's own parameter), or nothing when `optional`.
+    Shared {
+        /// The parameter's type.
+        ty: Path,
+        /// Whether the type has a lifetime parameter (`Failure<'_>`).
+        lifetime: bool,
+        /// Whether the method may take nothing instead.
+        optional: bool,
+    },
+    /// `&mut kcl::Checkpointer<'_>` or nothing; without it, what was handled is checkpointed
+    /// after the method returns.
+    CheckpointerOrNothing,
+}
+
+/// One row of [`HOOKS`].
+pub(crate) struct Spec {
+    /// The hook.
+    pub(crate) hook: Hook,
+    /// The attribute's name, `on_records` in `#[kcl::on_records]`.
+    pub(crate) attribute: &'static str,
+    /// The `kcl::RecordProcessor` method the hook implements.
+    pub(crate) trait_method: &'static str,
+    /// What the hook method may take.
+    pub(crate) takes: Takes,
+    /// The accepted signatures, for messages: "#[kcl::on_initialize] {usage}".
+    pub(crate) usage: &'static str,
+}
+
+/// The hooks, in the order they are listed in messages.
+pub(crate) const HOOKS: &[Spec] = &[
+    Spec {
+        hook: Hook::Records,
+        attribute: "on_records",
+        trait_method: "process_records",
+        takes: Takes::Batch,
+        usage: "takes record payloads, batch extractors and the checkpointer, e.g. `Vec<kcl::Json<T>>`, `String` or `&mut kcl::Checkpointer<'_>`",
+    },
+    Spec {
+        hook: Hook::Initialize,
+        attribute: "on_initialize",
+        trait_method: "initialize",
+        takes: Takes::Shared {
+            ty: paths::INITIALIZE,
+            lifetime: false,
+            optional: true,
+        },
+        usage: "takes `&kcl::Initialize` (shard id and starting position) or nothing",
+    },
+    Spec {
+        hook: Hook::LeaseLost,
+        attribute: "on_lease_lost",
+        trait_method: "lease_lost",
+        takes: Takes::Nothing,
+        usage: "takes no argument: the lease is gone, nothing can be checkpointed",
+    },
+    Spec {
+        hook: Hook::ShardEnded,
+        attribute: "on_shard_ended",
+        trait_method: "shard_ended",
+        takes: Takes::CheckpointerOrNothing,
+        usage: "takes `&mut kcl::Checkpointer<'_>` or nothing (then what was handled is checkpointed after it)",
+    },
+    Spec {
+        hook: Hook::ShutdownRequested,
+        attribute: "on_shutdown_requested",
+        trait_method: "shutdown_requested",
+        takes: Takes::CheckpointerOrNothing,
+        usage: "takes `&mut kcl::Checkpointer<'_>` or nothing (then what was handled is checkpointed after it)",
+    },
+    Spec {
+        hook: Hook::Failure,
+        attribute: "on_failure",
+        trait_method: "on_failure",
+        takes: Takes::Shared {
+            ty: paths::FAILURE,
+            lifetime: true,
+            optional: false,
+        },
+        usage: "takes `&kcl::Failure<'_>`: the records that failed on every attempt, the error, the attempts",
+    },
+];
 
 impl Hook {
-    pub fn from_name(name: &str) -> Option<Hook> {
-        Some(match name {
-            "on_records" => Hook::Records,
-            "on_initialize" => Hook::Initialize,
-            "on_lease_lost" => Hook::LeaseLost,
-            "on_shard_ended" => Hook::ShardEnded,
-            "on_shutdown_requested" => Hook::ShutdownRequested,
-            "on_failure" => Hook::Failure,
-            _ => return None,
-        })
+    /// The hook whose attribute is `#[kcl::{name}]`.
+    pub(crate) fn from_name(name: &str) -> Option<Hook> {
+        HOOKS.iter().find(|s| s.attribute == name).map(|s| s.hook)
     }
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Hook::Records => "on_records",
-            Hook::Initialize => "on_initialize",
-            Hook::LeaseLost => "on_lease_lost",
-            Hook::ShardEnded => "on_shard_ended",
-            Hook::ShutdownRequested => "on_shutdown_requested",
-            Hook::Failure => "on_failure",
-        }
+    /// The hook's row of [`HOOKS`].
+    pub(crate) fn spec(self) -> &'static Spec {
+        HOOKS
+            .iter()
+            .find(|s| s.hook == self)
+            .expect("every hook has a row in HOOKS")
+    }
+
+    /// The attribute's name, `on_records` in `#[kcl::on_records]`.
+    pub(crate) fn name(self) -> &'static str {
+        self.spec().attribute
     }
 }
 
+/// "`on_records`, `on_initialize`, …": every hook, for messages.
+pub(crate) fn hook_list() -> String {
+    HOOKS
+        .iter()
+        .map(|s| format!("`{}`", s.attribute))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// What an attribute on a method means to `#[kcl::processor]`.
-pub enum Marker {
+pub(crate) enum Marker {
     Hook(Hook),
     /// `#[kcl::on_…]` with a name that is no hook.
     Unknown,
@@ -56,7 +144,7 @@ pub enum Marker {
 }
 
 /// Reads `#[kcl::on_records]`, `#[on_records]` (imported), or an unknown `#[kcl::on_…]`.
-pub fn marker(attr: &Attribute) -> Marker {
+pub(crate) fn marker(attr: &Attribute) -> Marker {
     let segments: Vec<String> = attr
         .path()
         .segments
@@ -78,159 +166,39 @@ pub fn marker(attr: &Attribute) -> Marker {
     }
 }
 
-/// Checks the receiver of a hook method: `&mut self` or `&self`.
-pub fn check_receiver(sig: &Signature, hook: Hook) -> syn::Result<()> {
-    match sig.receiver() {
-        None => Err(syn::Error::new_spanned(
-            &sig.ident,
-            format!("a #[kcl::{}] method takes `&mut self`", hook.name()),
-        )),
-        Some(receiver) => match receiver.kind {
-            syn::ReceiverKind::Reference(..) => Ok(()),
-            _ => Err(syn::Error::new_spanned(
-                receiver,
-                "take `&mut self` (or `&self`): the processor lives for the whole lease, a hook cannot consume it",
-            )),
-        },
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn typed_args(sig: &Signature) -> Vec<&Type> {
-    sig.inputs
-        .iter()
-        .filter_map(|input| match input {
-            FnArg::Typed(typed) => Some(&*typed.ty),
-            FnArg::Receiver(_) => None,
-        })
-        .collect()
-}
+    #[test]
+    fn every_row_is_found_by_its_name_and_listed() {
+        let list = hook_list();
+        for spec in HOOKS {
+            assert_eq!(Hook::from_name(spec.attribute), Some(spec.hook));
+            assert_eq!(spec.hook.name(), spec.attribute);
+            assert!(list.contains(&format!("`{}`", spec.attribute)), "{list}");
+        }
+        assert!(list.contains("`on_failure`"), "{list}");
+        assert_eq!(Hook::from_name("on_shutdown"), None);
+    }
 
-fn is_checkpointer(ty: &Type) -> bool {
-    matches!(ty, Type::Reference(r) if r.mutability.is_some()
-        && matches!(&*r.elem, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Checkpointer")))
-}
+    #[test]
+    fn the_documented_hook_table_has_every_hook() {
+        let docs = include_str!("../docs/processor.md");
+        for spec in HOOKS.iter().filter(|s| s.hook != Hook::Records) {
+            let row = format!("| `#[kcl::{}]` | `{}` |", spec.attribute, spec.trait_method);
+            assert!(docs.contains(&row), "docs/processor.md lacks the row {row}");
+        }
+    }
 
-/// The trait method that calls the user's hook method `callee` (e.g. `self.flush`).
-pub fn trait_method(hook: Hook, sig: &Signature, callee: TokenStream) -> syn::Result<TokenStream> {
-    if hook == Hook::Records {
-        let handler = args::analyze(sig, hook.name())?;
-        let body = args::records_body(&handler, callee);
-        return Ok(quote! {
-            fn process_records(
-                &mut self,
-                __kcl_batch: &::kcl::Batch,
-                __kcl_checkpointer: &mut ::kcl::Checkpointer<'_>,
-            ) -> ::kcl::Result<()> {
-                #body
+    #[test]
+    fn names_and_trait_methods_are_unique() {
+        for (i, a) in HOOKS.iter().enumerate() {
+            for b in &HOOKS[i + 1..] {
+                assert_ne!(a.attribute, b.attribute);
+                assert_ne!(a.trait_method, b.trait_method);
+                assert_ne!(a.hook, b.hook);
             }
-        });
+        }
     }
-    if sig.asyncness.is_some() && !cfg!(feature = "tokio") {
-        return Err(syn::Error::new_spanned(
-            sig.asyncness,
-            "async hooks need the `tokio` feature of kcl: `kcl = { version = \"0.1\", features = [\"tokio\"] }`",
-        ));
-    }
-    if !sig.generics.params.is_empty() {
-        return Err(syn::Error::new_spanned(
-            &sig.generics,
-            "a hook cannot be generic",
-        ));
-    }
-    let inputs = typed_args(sig);
-    let wrong = |usage: &str| {
-        Err(syn::Error::new_spanned(
-            &sig.inputs,
-            format!("#[kcl::{}] {usage}", hook.name()),
-        ))
-    };
-    let output_span = match &sig.output {
-        syn::ReturnType::Default => sig.ident.span(),
-        syn::ReturnType::Type(_, ty) => ty.span(),
-    };
-    let finish = |call: TokenStream| {
-        let call = args::await_if_async(sig.asyncness.is_some(), call);
-        let check = quote_spanned! {output_span=> ::kcl::HandlerOutput::into_result(__kcl_output)};
-        quote! {
-            let __kcl_output = #call;
-            #check?;
-        }
-    };
-    Ok(match hook {
-        Hook::Records => unreachable!("handled above"),
-        Hook::Initialize => {
-            let call = match inputs.as_slice() {
-                [] => finish(quote!(#callee())),
-                [Type::Reference(r)] if r.mutability.is_none() => {
-                    finish(quote!(#callee(__kcl_shard)))
-                }
-                _ => {
-                    return wrong(
-                        "takes `&kcl::Initialize` (shard id and starting position) or nothing",
-                    )
-                }
-            };
-            quote! {
-                fn initialize(&mut self, __kcl_shard: &::kcl::Initialize) -> ::kcl::Result<()> {
-                    #call
-                    ::core::result::Result::Ok(())
-                }
-            }
-        }
-        Hook::Failure => {
-            let call = match inputs.as_slice() {
-                [Type::Reference(r)] if r.mutability.is_none() => finish(quote!(#callee(__kcl_failure))),
-                _ => return wrong("takes `&kcl::Failure<'_>`: the records that failed on every attempt, the error, the attempts"),
-            };
-            quote! {
-                fn on_failure(&mut self, __kcl_failure: &::kcl::Failure<'_>) -> ::kcl::Result<()> {
-                    #call
-                    ::core::result::Result::Ok(())
-                }
-            }
-        }
-        Hook::LeaseLost => {
-            if !inputs.is_empty() {
-                return wrong("takes no argument: the lease is gone, nothing can be checkpointed");
-            }
-            let call = finish(quote!(#callee()));
-            quote! {
-                fn lease_lost(&mut self) -> ::kcl::Result<()> {
-                    #call
-                    ::core::result::Result::Ok(())
-                }
-            }
-        }
-        Hook::ShardEnded | Hook::ShutdownRequested => {
-            // `Checkpoint::Now` (or `request_checkpoint`) asks for a checkpoint of what was
-            // handled once the hook returns, as in `on_records`.
-            let finish = |call: TokenStream| {
-                let call = args::await_if_async(sig.asyncness.is_some(), call);
-                let check = quote_spanned! {output_span=>
-                    ::kcl::handler::finish_batch(&mut *__kcl_checkpointer, __kcl_output)
-                };
-                quote! {
-                    let __kcl_output = #call;
-                    #check?;
-                }
-            };
-            let (call, default_checkpoint) = match inputs.as_slice() {
-                [] => (finish(quote!(#callee())), quote!(__kcl_checkpointer.checkpoint_handled()?;)),
-                [ty] if is_checkpointer(ty) => (finish(quote!(#callee(&mut *__kcl_checkpointer))), quote!()),
-                _ => return wrong("takes `&mut kcl::Checkpointer<'_>` or nothing (then what was handled is checkpointed after it)"),
-            };
-            let method = if hook == Hook::ShardEnded {
-                quote!(shard_ended)
-            } else {
-                quote!(shutdown_requested)
-            };
-            quote! {
-                fn #method(&mut self, __kcl_checkpointer: &mut ::kcl::Checkpointer<'_>) -> ::kcl::Result<()> {
-                    #call
-                    #default_checkpoint
-                    ::core::result::Result::Ok(())
-                }
-            }
-        }
-    })
 }

@@ -2,170 +2,98 @@
 //! `#[kcl::processor]`, `#[kcl::on_records]`, `#[kcl::main]`, ...
 //!
 //! They are thin: each expands to an implementation of `kcl::RecordProcessor` or a `main` of a
-//! few lines calling public `kcl` items, and each one's documentation shows that code. Mistakes
-//! are reported on your tokens with what to write instead, and your item is still emitted so one
-//! mistake does not cascade.
+//! few lines calling `kcl` functions, and each one's documentation shows that code (compiled, as
+//! a doctest). Mistakes are reported on your tokens with what to write instead, several at once
+//! where they are independent, and your item is still emitted so one mistake does not cascade.
+#![warn(unreachable_pub, missing_docs)]
 
 use proc_macro::TokenStream;
-use quote::quote;
-use syn::{parse_macro_input, Item, ItemFn};
+use syn::{Item, ItemFn};
 
-mod args;
-mod free_fn;
+mod ctxt;
+mod expand;
+mod fallback;
 mod hooks;
-mod main_attr;
-mod processor;
+mod paths;
+mod signature;
 
-fn no_arguments(args: &TokenStream, name: &str) -> Option<proc_macro2::TokenStream> {
-    if args.is_empty() {
-        return None;
-    }
-    let args = proc_macro2::TokenStream::from(args.clone());
-    Some(
+use hooks::Hook;
+
+/// `#[kcl::{name}]` takes no arguments: the error, if it was given some.
+fn no_arguments(args: TokenStream, name: &str) -> Option<proc_macro2::TokenStream> {
+    let args = proc_macro2::TokenStream::from(args);
+    (!args.is_empty()).then(|| {
         syn::Error::new_spanned(args, format!("#[kcl::{name}] takes no arguments"))
-            .to_compile_error(),
-    )
+            .to_compile_error()
+    })
 }
 
-/// Makes a processor out of an inherent impl block (on a free function it does what
-/// `#[kcl::on_records]` does).
-///
-/// In the impl block, one method is marked `#[kcl::on_records]`; `#[kcl::on_initialize]`,
-/// `#[kcl::on_lease_lost]`, `#[kcl::on_shard_ended]` and `#[kcl::on_shutdown_requested]` are
-/// optional. The methods stay ordinary methods.
-///
-/// ```ignore
-/// #[derive(Default)]
-/// struct Clicks { seen: u64 }
-///
-/// #[kcl::processor]
-/// impl Clicks {
-///     #[kcl::on_records]
-///     fn handle(&mut self, clicks: Vec<kcl::Json<Click>>) -> kcl::Result<()> {
-///         self.seen += clicks.len() as u64;
-///         Ok(())
-///     }
-///
-///     #[kcl::on_shutdown_requested]
-///     fn bye(&mut self) {
-///         tracing::info!(seen = self.seen, "shutting down");
-///     }
-/// }
-/// ```
-///
-/// expands to the block as written plus, in substance:
-///
-/// ```ignore
-/// impl kcl::RecordProcessor for Clicks {
-///     fn process_records(&mut self, batch: &kcl::Batch, cp: &mut kcl::Checkpointer<'_>) -> kcl::Result<()> {
-///         let clicks = <Vec<kcl::Json<Click>> as kcl::FromBatch>::from_batch(batch)?;
-///         let output = self.handle(clicks);
-///         kcl::handler::finish_batch(cp, output)
-///     }
-///     fn shutdown_requested(&mut self, cp: &mut kcl::Checkpointer<'_>) -> kcl::Result<()> {
-///         kcl::HandlerOutput::into_result(self.bye())?;
-///         cp.checkpoint_handled()?; // the hook did not take the checkpointer
-///         Ok(())
-///     }
-/// }
-/// ```
-///
-/// Handler arguments are chosen by type: `Vec<T>` (T: `kcl::Json<U>`, `String`, `Vec<u8>`,
-/// `kcl::Record`, `Result<T, kcl::PayloadError>`, `(kcl::Record, T)`), `&kcl::Batch`,
-/// `&[kcl::Record]`, `kcl::ShardId`, `kcl::MillisBehindLatest`, `&mut kcl::Checkpointer<'_>`.
-/// A single payload argument that is not a `Vec` (`kcl::Json<U>`, `String`, `Vec<u8>`, ...) makes
-/// the handler per-record: it is called once per record, through `kcl::handler::for_each_record`.
-/// Handlers return `()`, `kcl::Checkpoint`, or `Result` of those.
+#[doc = include_str!("../docs/processor.md")]
+#[doc = include_str!("../docs/arguments.md")]
 #[proc_macro_attribute]
 pub fn processor(args: TokenStream, input: TokenStream) -> TokenStream {
-    let error = no_arguments(&args, "processor");
-    let item = parse_macro_input!(input as Item);
-    let expanded = match item {
-        Item::Impl(item) => processor::expand(item),
-        Item::Fn(item) => free_fn::expand(item, "processor"),
-        other => {
-            let error = syn::Error::new_spanned(
-                &other,
-                "#[kcl::processor] goes on an inherent impl block (`impl MyProcessor { ... }`) or on a handler function",
-            )
-            .to_compile_error();
-            quote!(#other #error)
+    let error = no_arguments(args, "processor");
+    let expanded = match fallback::parse::<Item>(input.into()) {
+        Ok(Item::Impl(item)) => expand::impl_block::expand(item),
+        Ok(Item::Fn(item)) => expand::free_fn::expand(item, "processor"),
+        Ok(other) => {
+            let message = "#[kcl::processor] goes on an inherent impl block (`impl MyProcessor { ... }`) or on a handler function";
+            let error = syn::Error::new_spanned(&other, message);
+            fallback::unparsed(quote::quote!(#other), &error)
         }
+        Err(echoed) => echoed,
     };
-    quote!(#expanded #error).into()
+    quote::quote!(#expanded #error).into()
 }
 
-/// Marks the batch handler. On a free function, the function stays as it is and a unit struct
-/// named after it in UpperCamelCase (`handle` -> `Handle`, `count_words` -> `CountWords`) is
-/// the processor that calls it:
-///
-/// ```ignore
-/// #[kcl::on_records]
-/// fn handle(order: kcl::Json<Order>) -> kcl::Result<()> { /* once per record */ Ok(()) }
-///
-/// #[kcl::main]
-/// fn main() -> impl kcl::RecordProcessor { Handle }
-/// ```
-///
-/// expands to the function as written plus, in substance:
-///
-/// ```ignore
-/// #[derive(Clone, Copy, Debug, Default)]
-/// struct Handle;
-/// impl kcl::RecordProcessor for Handle {
-///     fn process_records(&mut self, batch: &kcl::Batch, cp: &mut kcl::Checkpointer<'_>) -> kcl::Result<()> {
-///         kcl::handler::for_each_record(batch, cp, |order: kcl::Json<Order>, _cp| {
-///             kcl::HandlerOutput::into_result(handle(order))
-///         })
-///     }
-/// }
-/// ```
-///
-/// Inside a `#[kcl::processor]` impl block it only marks the method.
+#[doc = include_str!("../docs/on_records.md")]
+#[doc = include_str!("../docs/arguments.md")]
 #[proc_macro_attribute]
 pub fn on_records(args: TokenStream, input: TokenStream) -> TokenStream {
-    let error = no_arguments(&args, "on_records");
-    let item = parse_macro_input!(input as ItemFn);
-    let expanded = free_fn::expand(item, "on_records");
-    quote!(#expanded #error).into()
+    let error = no_arguments(args, "on_records");
+    let expanded = match fallback::parse::<ItemFn>(input.into()) {
+        Ok(item) => expand::free_fn::expand(item, "on_records"),
+        Err(echoed) => echoed,
+    };
+    quote::quote!(#expanded #error).into()
 }
 
-fn hook_outside_processor(input: TokenStream, name: &str) -> TokenStream {
+/// A hook attribute found outside a `#[kcl::processor]` impl block (which removes them).
+fn hook_outside_processor(input: TokenStream, hook: Hook) -> TokenStream {
     let item = proc_macro2::TokenStream::from(input);
-    let error = syn::Error::new_spanned(
-        &item,
-        format!("#[kcl::{name}] marks a method of a #[kcl::processor] impl block; put #[kcl::processor] on the impl block around it"),
-    )
-    .to_compile_error();
-    quote!(#item #error).into()
+    let message = format!(
+        "#[kcl::{}] marks a method of a #[kcl::processor] impl block; put #[kcl::processor] on the impl block around it",
+        hook.name()
+    );
+    fallback::unparsed(item.clone(), &syn::Error::new_spanned(&item, message)).into()
 }
 
 /// Marks the method called on `initialize` (shard id and starting position, no checkpointer),
 /// inside a `#[kcl::processor]` impl block. It takes `&kcl::Initialize` or nothing.
 #[proc_macro_attribute]
 pub fn on_initialize(_args: TokenStream, input: TokenStream) -> TokenStream {
-    hook_outside_processor(input, "on_initialize")
+    hook_outside_processor(input, Hook::Initialize)
 }
 
 /// Marks the method called on `leaseLost` (no checkpointer), inside a `#[kcl::processor]` impl
-/// block.
+/// block. It takes nothing.
 #[proc_macro_attribute]
 pub fn on_lease_lost(_args: TokenStream, input: TokenStream) -> TokenStream {
-    hook_outside_processor(input, "on_lease_lost")
+    hook_outside_processor(input, Hook::LeaseLost)
 }
 
 /// Marks the method called on `shardEnded`, inside a `#[kcl::processor]` impl block. Without a
 /// `&mut kcl::Checkpointer<'_>` argument, the end of the shard is checkpointed after it returns.
 #[proc_macro_attribute]
 pub fn on_shard_ended(_args: TokenStream, input: TokenStream) -> TokenStream {
-    hook_outside_processor(input, "on_shard_ended")
+    hook_outside_processor(input, Hook::ShardEnded)
 }
 
 /// Marks the method called on `shutdownRequested`, inside a `#[kcl::processor]` impl block.
 /// Without a `&mut kcl::Checkpointer<'_>` argument, what was handled is checkpointed after it.
 #[proc_macro_attribute]
 pub fn on_shutdown_requested(_args: TokenStream, input: TokenStream) -> TokenStream {
-    hook_outside_processor(input, "on_shutdown_requested")
+    hook_outside_processor(input, Hook::ShutdownRequested)
 }
 
 /// Marks the method that receives records that failed on every attempt when the failure policy
@@ -174,47 +102,15 @@ pub fn on_shutdown_requested(_args: TokenStream, input: TokenStream) -> TokenStr
 /// stops the shard.
 #[proc_macro_attribute]
 pub fn on_failure(_args: TokenStream, input: TokenStream) -> TokenStream {
-    hook_outside_processor(input, "on_failure")
+    hook_outside_processor(input, Hook::Failure)
 }
 
-/// Generates the binary's `main` from a function returning the processor.
-///
-/// ```ignore
-/// #[kcl::main(checkpoint = every(records = 1000, seconds = 30), on_failure = skip, attempts = 5)]
-/// fn main() -> Clicks { Clicks::default() }
-/// ```
-///
-/// expands to:
-///
-/// ```ignore
-/// fn main() -> std::process::ExitCode {
-///     fn __kcl_processor() -> Clicks { Clicks::default() }
-///     kcl::run_main_with(|| {
-///         kcl::Runtime::new(__kcl_processor())
-///             .checkpoint_strategy(kcl::CheckpointStrategy::Every {
-///                 records: Some(1000),
-///                 interval: Some(std::time::Duration::from_secs(30)),
-///             })
-///             .failure_policy(kcl::FailurePolicy::skip().attempts(5))
-///     })
-/// }
-/// ```
-///
-/// `run_main_with` prepares the process first (`kcl::prepare`: the daemon's stdin and stdout
-/// moved to private descriptors, SIGINT/SIGTERM handled, logging on stderr), so the function's
-/// body may print, read stdin or start programs without touching the daemon's pipes.
-///
-/// Options:
-/// - `checkpoint = batch` (the default: after every batch), `checkpoint = manual`,
-///   `checkpoint = every(records = N, seconds = S)` (either or both);
-/// - `on_failure = stop` (the default), `skip` (failed records go to the `#[kcl::on_failure]`
-///   hook) or `exit` (see `kcl::FailureAction`);
-/// - `attempts = N`: attempts per failing record, the first included (default 3).
-///
-/// `.failure_policy(..)` is only generated when `on_failure` or `attempts` is given.
+#[doc = include_str!("../docs/main.md")]
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, input: TokenStream) -> TokenStream {
-    let options = main_attr::Options::parse(args.into());
-    let item = parse_macro_input!(input as ItemFn);
-    main_attr::expand(options, item).into()
+    match fallback::parse::<ItemFn>(input.into()) {
+        Ok(item) => expand::main::expand(args.into(), item),
+        Err(echoed) => echoed,
+    }
+    .into()
 }
