@@ -2,13 +2,15 @@
 //! and the command line of the real MultiLangDaemon, then run it under `kcl` ([`supervise`]) or
 //! print it. Every failure of `kcl` itself exits with [`Error::LAUNCHER_EXIT_CODE`].
 
+mod args;
 pub mod classpath;
 pub mod supervise;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
-use crate::cli::DaemonArgs;
+pub use args::DaemonArgs;
+
 use crate::error::{Error, Result};
 use crate::jars::verify_dir;
 use crate::properties;

@@ -9,11 +9,13 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::cli::{InitialPosition, MetricsLevel, PropertiesArgs, RetrievalMode};
 use crate::error::{Error, Result};
 
+mod args;
 pub mod endpoint;
 mod safety;
+
+pub use args::{InitialPosition, MetricsLevel, PropertiesArgs, RetrievalMode};
 
 /// How the daemon reads a key's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! Maven-layout repository or a folder ([`fetch`]), and checked ([`verify_dir`]). Classpaths
 //! are joined by [`classpath::join`], which refuses entries holding the separator.
 
+mod args;
 pub mod classpath;
 mod fetch;
 mod manifest;
@@ -11,11 +12,11 @@ mod verify;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use args::{FetchArgs, JarSet, JarsArgs, JarsCommand, PathArgs, VerifyArgs};
 pub use fetch::{fetch, FetchOptions, FetchSummary, DEFAULT_MAX_JAR_SIZE};
 pub use manifest::{Jar, Manifest};
 pub use verify::{extra_jars, is_jar_name, sha256_file, verify_dir, Report};
 
-use crate::cli::{FetchArgs, JarSet, JarsArgs, JarsCommand, PathArgs, VerifyArgs};
 use crate::error::{Error, Result};
 
 /// The KCL release whose jar list is used by default.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::cli::Progress;
+use super::Progress;
 
 /// Counters shared by all shards, for progress lines and the summary.
 #[derive(Debug, Default)]

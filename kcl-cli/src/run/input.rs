@@ -14,7 +14,7 @@ use std::io::{BufRead, Read};
 use base64::Engine as _;
 use md5::{Digest, Md5};
 
-use crate::cli::InputFormat;
+use super::InputFormat;
 use crate::error::{Error, Result};
 
 /// One input record, before it is given a shard and a sequence number.

@@ -5,6 +5,7 @@
 //! checkpoints persist in a JSON file ([`store`]) so that the next run resumes after them; a
 //! table sums up what happened ([`summary`]).
 
+mod args;
 mod console;
 mod input;
 mod shard;
@@ -18,11 +19,11 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use args::{EndAction, InputFormat, Progress, RunArgs};
 pub use input::{record_index, sequence_number, shard_id, shard_index, InputReader, InputRecord};
 pub use shard::{Injection, ShardReport};
 pub use store::CheckpointStore;
 
-use crate::cli::RunArgs;
 use crate::error::{Error, Result};
 use console::{Console, Totals};
 use shard::{Settings, ShardDriver, ShardRecord};
