@@ -9,7 +9,9 @@
 //!   `dataBase64`.
 //! * `raw`: the bytes cut into records of a fixed size.
 
-use std::io::{BufRead, Read};
+use std::fs::File;
+use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::path::Path;
 
 use base64::Engine as _;
 use md5::{Digest, Md5};
@@ -30,6 +32,21 @@ pub struct InputRecord {
     pub arrival: Option<i64>,
     /// Where it came from, for messages: "line 12" or "chunk 3".
     pub origin: u64,
+}
+
+/// Opens `--input`: the file, or stdin for `-` (with a reminder of how to end it when stdin is
+/// a terminal).
+pub(super) fn open(input: &str) -> Result<Box<dyn BufRead + Send>> {
+    if input == "-" {
+        if std::io::stdin().is_terminal() {
+            eprintln!("kcl run: reading records from the terminal, one per line; end with Ctrl-D (or pass --input FILE)");
+        }
+        Ok(Box::new(BufReader::new(std::io::stdin())))
+    } else {
+        let file =
+            File::open(input).map_err(|e| Error::file("open the input", Path::new(input), e))?;
+        Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
+    }
 }
 
 /// Reads records from the input in one of the formats.
