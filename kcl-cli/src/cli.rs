@@ -11,7 +11,7 @@ use crate::put::PutArgs;
 use crate::run::RunArgs;
 
 /// `run/shard.rs` still names `crate::cli::EndAction`; it lives in `run/args.rs` now.
-pub use crate::run::EndAction;
+pub(crate) use crate::run::EndAction;
 
 /// Run, configure and launch Amazon KCL MultiLangDaemon record processors.
 ///
@@ -20,7 +20,7 @@ pub use crate::run::EndAction;
 /// real one.
 #[derive(Debug, Parser)]
 #[command(name = "kcl", version, propagate_version = true, max_term_width = 100)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -28,7 +28,7 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Play the daemon locally: feed records from a file or stdin to a processor, one child per
     /// shard, with the daemon's exact protocol rules; checkpoints persist in a local file.
     Run(RunArgs),

@@ -25,7 +25,7 @@ Examples:
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["word", "file"]))]
-pub struct PutArgs {
+pub(crate) struct PutArgs {
     /// The stream.
     #[arg(long, value_name = "NAME")]
     pub stream: String,
@@ -82,7 +82,7 @@ pub struct PutArgs {
 
 /// The credentials `kcl put` signs with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum PutCredentials {
+pub(crate) enum PutCredentials {
     /// The fixed key `kcl-local` (emulators accept any credentials).
     Dummy,
     /// The AWS credential chain: environment, profile, SSO, instance role, ...
@@ -132,7 +132,7 @@ fn words(args: &PutArgs) -> Result<Vec<String>> {
 }
 
 /// Runs `kcl put`.
-pub fn command(args: PutArgs) -> Result<()> {
+pub(crate) fn command(args: PutArgs) -> Result<()> {
     let words = words(&args)?;
     let period =
         match args.period {

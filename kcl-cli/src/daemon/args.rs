@@ -21,7 +21,7 @@ Exit codes:
 /// `kcl daemon`.
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
-pub struct DaemonArgs {
+pub(crate) struct DaemonArgs {
     /// The daemon's properties file.
     #[arg(long, short, value_name = "FILE")]
     pub properties: PathBuf,

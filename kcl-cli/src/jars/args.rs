@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 
 /// `kcl jars`.
 #[derive(Debug, Args)]
-pub struct JarsArgs {
+pub(crate) struct JarsArgs {
     /// What to do.
     #[command(subcommand)]
     pub command: JarsCommand,
@@ -14,7 +14,7 @@ pub struct JarsArgs {
 
 /// Where the jar list comes from and where the jars live.
 #[derive(Debug, Args, Clone)]
-pub struct JarSet {
+pub(crate) struct JarSet {
     /// The KCL release whose pinned jar list to use.
     #[arg(long, value_name = "VERSION", default_value = super::DEFAULT_RELEASE)]
     pub release: String,
@@ -30,7 +30,7 @@ pub struct JarSet {
 
 /// `kcl jars` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum JarsCommand {
+pub(crate) enum JarsCommand {
     /// Download the jars (Maven repository layout), or copy them from a folder, checking each
     /// SHA-256; jars already present and valid are kept.
     Fetch(FetchArgs),
@@ -42,7 +42,7 @@ pub enum JarsCommand {
 
 /// `kcl jars fetch`.
 #[derive(Debug, Args)]
-pub struct FetchArgs {
+pub(crate) struct FetchArgs {
     /// Jar list and folder.
     #[command(flatten)]
     pub set: JarSet,
@@ -58,6 +58,7 @@ pub struct FetchArgs {
     pub allow_insecure_auth: bool,
 
     /// The largest jar accepted when the manifest pins no size (bytes, or with K, M, G).
+    // 64 MiB by default: the largest jar of KCL 3.1.3 is about 3 MiB.
     #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = super::parse_size)]
     pub max_jar_size: u64,
 
@@ -85,7 +86,7 @@ pub struct FetchArgs {
 
 /// `kcl jars verify`.
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// Jar list and folder.
     #[command(flatten)]
     pub set: JarSet,
@@ -97,7 +98,7 @@ pub struct VerifyArgs {
 
 /// `kcl jars path`.
 #[derive(Debug, Args)]
-pub struct PathArgs {
+pub(crate) struct PathArgs {
     /// Jar list and folder.
     #[command(flatten)]
     pub set: JarSet,

@@ -15,7 +15,7 @@ Examples:
 
 /// Retrieval modes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum RetrievalMode {
+pub(crate) enum RetrievalMode {
     /// GetRecords polling (works with emulators; the usual choice).
     Polling,
     /// Enhanced fan-out (SubscribeToShard over HTTP/2; extra AWS cost).
@@ -26,7 +26,7 @@ pub enum RetrievalMode {
 
 /// Initial positions of a new lease.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum InitialPosition {
+pub(crate) enum InitialPosition {
     /// The oldest record kept by the stream.
     TrimHorizon,
     /// Only records put after the application starts.
@@ -37,7 +37,7 @@ pub enum InitialPosition {
 
 /// CloudWatch metrics levels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum MetricsLevel {
+pub(crate) enum MetricsLevel {
     /// No metrics (no CloudWatch calls at all).
     None,
     /// Summary metrics.
@@ -49,7 +49,7 @@ pub enum MetricsLevel {
 /// `kcl properties`.
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
-pub struct PropertiesArgs {
+pub(crate) struct PropertiesArgs {
     /// Check this existing properties file for traps instead of writing one.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["stream", "stream_arn", "application", "executable", "output"])]
     pub check: Option<PathBuf>,

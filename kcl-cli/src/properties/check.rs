@@ -12,7 +12,7 @@ use super::safety;
 
 /// How serious a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
+pub(crate) enum Level {
     /// Worth knowing.
     Note,
     /// Probably not what was meant: the daemon ignores or misreads it.
@@ -23,7 +23,7 @@ pub enum Level {
 
 /// Something [`check`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding {
+pub(crate) struct Finding {
     /// How serious.
     pub level: Level,
     /// Where: the line in the file, if any.
@@ -62,7 +62,7 @@ impl Findings {
 
 /// Checks entries against the daemon's rules. `base` is the folder relative executables are
 /// looked up from (the daemon's working directory).
-pub fn check(entries: &[Entry], base: &Path) -> Vec<Finding> {
+pub(crate) fn check(entries: &[Entry], base: &Path) -> Vec<Finding> {
     let mut found = Findings(Vec::new());
     let mut values: BTreeMap<&'static str, (&str, usize)> = BTreeMap::new();
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
@@ -391,7 +391,7 @@ fn check_executable(found: &mut Findings, raw: &str, line: Option<usize>, base: 
 }
 
 /// The first `PATH` entry holding an executable file `program`.
-pub fn find_on_path(program: &str) -> Option<PathBuf> {
+pub(super) fn find_on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
@@ -413,7 +413,7 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// Prints findings to stderr; returns how many are errors.
-pub fn report(findings: &[Finding], source: &str) -> usize {
+pub(crate) fn report(findings: &[Finding], source: &str) -> usize {
     for finding in findings {
         eprintln!("{source}: {finding}");
     }

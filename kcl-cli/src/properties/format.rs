@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 
 /// One `key = value` of a properties file.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The key.
     pub key: String,
     /// The value (escapes resolved).
@@ -20,13 +20,7 @@ pub struct Entry {
 
 /// Reads a Java `.properties` text (ISO-8859-1, as `Properties.load(InputStream)` does):
 /// `#`/`!` comments, `=`, `:` or whitespace separators, `\` continuations and escapes.
-///
-/// ```
-/// let entries = kcl_cli::properties::parse(b"# c\nstreamName = a\\\n   b\nkey:v\\u00e9\n");
-/// assert_eq!(entries[0].value, "ab");
-/// assert_eq!((entries[1].key.as_str(), entries[1].value.as_str()), ("key", "vé"));
-/// ```
-pub fn parse(bytes: &[u8]) -> Vec<Entry> {
+pub(super) fn parse(bytes: &[u8]) -> Vec<Entry> {
     let text: String = bytes.iter().map(|&b| char::from(b)).collect();
     let physical: Vec<&str> = text.split('\n').collect();
     let mut entries = Vec::new();
@@ -127,7 +121,7 @@ fn unescape(text: &str) -> String {
 
 /// Whether `key` can be written as it is: letters, digits, `.`, `_` and `-` only, so that no
 /// separator, comment mark, escape or line break changes how the daemon reads the line.
-pub fn is_plain_key(key: &str) -> bool {
+pub(super) fn is_plain_key(key: &str) -> bool {
     !key.is_empty()
         && key
             .bytes()
@@ -135,7 +129,7 @@ pub fn is_plain_key(key: &str) -> bool {
 }
 
 /// Escapes a value for a properties file: ASCII only (the daemon reads ISO-8859-1).
-pub fn escape_value(value: &str) -> String {
+pub(super) fn escape_value(value: &str) -> String {
     let mut out = String::new();
     for (index, c) in value.chars().enumerate() {
         match c {
@@ -157,13 +151,13 @@ pub fn escape_value(value: &str) -> String {
 }
 
 /// Reads a properties file.
-pub fn read_file(path: &Path) -> Result<Vec<Entry>> {
+pub(crate) fn read_file(path: &Path) -> Result<Vec<Entry>> {
     let bytes = std::fs::read(path).map_err(|e| Error::file("read", path, e))?;
     Ok(parse(&bytes))
 }
 
 /// The last value of `key` (exact name).
-pub fn value<'a>(entries: &'a [Entry], key: &str) -> Option<&'a str> {
+pub(crate) fn value<'a>(entries: &'a [Entry], key: &str) -> Option<&'a str> {
     entries
         .iter()
         .rev()
@@ -234,5 +228,15 @@ mod tests {
         for key in ["", "a b", "a:b", "a=b", "#a", "!a", "a\\b", "a\nb", "é"] {
             assert!(!is_plain_key(key), "{key:?}");
         }
+    }
+
+    #[test]
+    fn parse_example() {
+        let entries = parse(b"# c\nstreamName = a\\\n   b\nkey:v\\u00e9\n");
+        assert_eq!(entries[0].value, "ab");
+        assert_eq!(
+            (entries[1].key.as_str(), entries[1].value.as_str()),
+            ("key", "vé")
+        );
     }
 }

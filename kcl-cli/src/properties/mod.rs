@@ -15,18 +15,21 @@ use crate::error::{Error, Result};
 
 mod args;
 mod check;
-pub mod endpoint;
+pub(crate) mod endpoint;
 mod format;
 mod keys;
 mod safety;
 mod write;
 
-pub use args::{InitialPosition, MetricsLevel, PropertiesArgs, RetrievalMode};
-pub use check::{check, find_on_path, report, Finding, Level};
-pub use format::{escape_value, is_plain_key, parse, read_file, value, Entry};
+pub(crate) use args::PropertiesArgs;
+pub(crate) use check::{check, report, Level};
+pub(crate) use format::{read_file, value};
+
+use check::Finding;
+use format::parse;
 
 /// Runs `kcl properties`.
-pub fn command(args: PropertiesArgs) -> Result<()> {
+pub(crate) fn command(args: PropertiesArgs) -> Result<()> {
     match &args.check {
         Some(path) => check_command(path),
         None => write_command(&args),

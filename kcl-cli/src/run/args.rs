@@ -20,7 +20,7 @@ Examples:
 
 /// Input formats of `kcl run`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum InputFormat {
+pub(crate) enum InputFormat {
     /// One record per line (terminator removed; bytes kept as they are).
     Lines,
     /// One JSON object per line: {"data": ..., "partitionKey": ...} (see `kcl run --help`).
@@ -31,7 +31,7 @@ pub enum InputFormat {
 
 /// What the driver sends after the last batch of a shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum EndAction {
+pub(crate) enum EndAction {
     /// `shutdownRequested` then `leaseLost`: a graceful worker shutdown (KCL 3).
     ShutdownRequested,
     /// `shardEnded`: the shard was closed (resharding); the child must checkpoint it.
@@ -42,7 +42,7 @@ pub enum EndAction {
 
 /// When to print progress lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Progress {
+pub(crate) enum Progress {
     /// Every second on a terminal, otherwise every --progress-every batches.
     Auto,
     /// Every --progress-every batches, as plain lines.
@@ -54,7 +54,7 @@ pub enum Progress {
 /// `kcl run`.
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Where records come from: a file, or `-` for stdin.
     #[arg(long, short, value_name = "FILE|-", default_value = "-")]
     pub input: String,

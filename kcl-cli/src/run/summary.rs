@@ -7,7 +7,7 @@ use super::shard::{describe, Exit, ShardReport};
 use crate::error::{Error, Result};
 
 /// Everything the summary shows.
-pub struct Summary<'a> {
+pub(super) struct Summary<'a> {
     /// One report per shard.
     pub shards: &'a [ShardReport],
     /// Records read from the input.
@@ -24,13 +24,13 @@ pub struct Summary<'a> {
 
 impl Summary<'_> {
     /// Whether anything failed.
-    pub fn failed(&self) -> bool {
+    pub(super) fn failed(&self) -> bool {
         self.input_error.is_some() || self.shards.iter().any(|s| !s.problems.is_empty())
     }
 
     /// The command's result: interrupted (by a signal that set `interrupted`) when nothing
     /// failed, else failed when a shard or the input did.
-    pub fn outcome(&self, interrupted: bool) -> Result<()> {
+    pub(super) fn outcome(&self, interrupted: bool) -> Result<()> {
         if interrupted && !self.failed() {
             return Err(Error::Interrupted);
         }
@@ -54,7 +54,7 @@ impl Summary<'_> {
     }
 
     /// The text: a table, the totals, then problems and notes per shard.
-    pub fn render(&self) -> String {
+    pub(super) fn render(&self) -> String {
         let mut out = String::new();
         let header = [
             "shard",
