@@ -2,33 +2,27 @@
 //! and the command line of the real MultiLangDaemon, then run it under `kcl` ([`supervise`]) or
 //! print it. Every failure of `kcl` itself exits with [`Error::LAUNCHER_EXIT_CODE`].
 
-pub mod classpath;
-pub mod supervise;
+mod args;
+pub(crate) mod classpath;
+pub(crate) mod supervise;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
-use crate::cli::DaemonArgs;
+pub(crate) use args::DaemonArgs;
+
 use crate::error::{Error, Result};
 use crate::jars::verify_dir;
 use crate::properties;
 
 /// The daemon's main class in KCL 2.x and 3.x.
-pub const MAIN_CLASS: &str = "software.amazon.kinesis.multilang.MultiLangDaemon";
+pub(crate) const MAIN_CLASS: &str = "software.amazon.kinesis.multilang.MultiLangDaemon";
 
 /// The oldest Java that runs the KCL 3.1.3 jars (all compiled for Java 8, class version 52).
-pub const MIN_JAVA: u32 = 8;
+pub(crate) const MIN_JAVA: u32 = 8;
 
 /// The major version in `java -version` output (`1.8.0_392` is 8, `17.0.15` is 17).
-///
-/// ```
-/// use kcl_cli::daemon::java_major_version;
-/// assert_eq!(java_major_version(r#"openjdk version "17.0.15" 2025-04-15"#), Some(17));
-/// assert_eq!(java_major_version(r#"java version "1.8.0_392""#), Some(8));
-/// assert_eq!(java_major_version(r#"openjdk version "25-ea" 2025-09-16"#), Some(25));
-/// assert_eq!(java_major_version("command not found"), None);
-/// ```
-pub fn java_major_version(output: &str) -> Option<u32> {
+pub(crate) fn java_major_version(output: &str) -> Option<u32> {
     let line = output.lines().find(|line| line.contains("version \""))?;
     let quoted = line.split('"').nth(1)?;
     let mut parts = quoted.split(['.', '-', '_', '+']);
@@ -94,12 +88,7 @@ fn check_java(java: &Path) -> Result<u32> {
 }
 
 /// Quotes a word for a POSIX shell when needed.
-///
-/// ```
-/// assert_eq!(kcl_cli::daemon::shell_quote("plain/path-1.jar"), "plain/path-1.jar");
-/// assert_eq!(kcl_cli::daemon::shell_quote("it's here"), r#"'it'\''s here'"#);
-/// ```
-pub fn shell_quote(word: &str) -> String {
+pub(crate) fn shell_quote(word: &str) -> String {
     let safe = !word.is_empty()
         && word
             .chars()
@@ -112,7 +101,7 @@ pub fn shell_quote(word: &str) -> String {
 }
 
 /// The daemon's command line: java, JVM options, classpath, main class, arguments.
-pub fn command_line(
+pub(crate) fn command_line(
     java: &Path,
     java_opts: &[String],
     classpath: &str,
@@ -135,7 +124,7 @@ pub fn command_line(
 
 /// Runs `kcl daemon`; the exit code is the daemon's, or [`Error::LAUNCHER_EXIT_CODE`] if `kcl`
 /// refused to start it (or could not).
-pub fn command(args: DaemonArgs) -> Result<ExitCode> {
+pub(crate) fn command(args: DaemonArgs) -> Result<ExitCode> {
     let words = prepare(&args).map_err(Error::launcher)?;
     if args.print_command {
         let quoted: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
@@ -223,4 +212,29 @@ fn prepare(args: &DaemonArgs) -> Result<Vec<String>> {
         &properties,
         args.log_configuration.as_deref(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_versions() {
+        assert_eq!(
+            java_major_version(r#"openjdk version "17.0.15" 2025-04-15"#),
+            Some(17)
+        );
+        assert_eq!(java_major_version(r#"java version "1.8.0_392""#), Some(8));
+        assert_eq!(
+            java_major_version(r#"openjdk version "25-ea" 2025-09-16"#),
+            Some(25)
+        );
+        assert_eq!(java_major_version("command not found"), None);
+    }
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote("plain/path-1.jar"), "plain/path-1.jar");
+        assert_eq!(shell_quote("it's here"), r#"'it'\''s here'"#);
+    }
 }

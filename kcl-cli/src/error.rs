@@ -4,7 +4,7 @@ use std::io;
 use std::path::Path;
 
 /// An error that ends a command. The binary prints `error: <message>` (and the hint) to stderr
-/// and exits with [`Error::exit_code`].
+/// and exits with `Error::exit_code`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The command line or an input file is wrong (exit code 2).
@@ -37,7 +37,7 @@ pub enum Error {
     },
     /// `kcl daemon` itself failed: it refused to start the daemon (bad properties, unverified
     /// jars, no usable Java, ...) or could not start or wait for it. Exit code
-    /// [`Error::LAUNCHER_EXIT_CODE`], which the daemon never uses, so a supervisor can tell "kcl
+    /// `Error::LAUNCHER_EXIT_CODE`, which the daemon never uses, so a supervisor can tell "kcl
     /// refused" from "the daemon exited 1".
     #[error("{0}")]
     Launcher(Box<Error>),
@@ -46,10 +46,10 @@ pub enum Error {
 impl Error {
     /// The exit code of [`Error::Launcher`] (125, like `env`, `timeout` and `nice` when they
     /// fail themselves rather than the command they run).
-    pub const LAUNCHER_EXIT_CODE: u8 = 125;
+    pub(crate) const LAUNCHER_EXIT_CODE: u8 = 125;
 
     /// Marks an error as `kcl daemon`'s own ([`Error::Launcher`]).
-    pub fn launcher(self) -> Self {
+    pub(crate) fn launcher(self) -> Self {
         match self {
             Error::Launcher(_) => self,
             other => Error::Launcher(Box::new(other)),
@@ -57,7 +57,7 @@ impl Error {
     }
 
     /// A usage error without a hint.
-    pub fn usage(message: impl Into<String>) -> Self {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
         Error::Usage {
             message: message.into(),
             hint: None,
@@ -65,7 +65,7 @@ impl Error {
     }
 
     /// A usage error with a hint.
-    pub fn usage_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub(crate) fn usage_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
         Error::Usage {
             message: message.into(),
             hint: Some(hint.into()),
@@ -73,7 +73,7 @@ impl Error {
     }
 
     /// A failure without a hint.
-    pub fn failed(message: impl Into<String>) -> Self {
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
         Error::Failed {
             message: message.into(),
             hint: None,
@@ -81,7 +81,7 @@ impl Error {
     }
 
     /// A failure with a hint.
-    pub fn failed_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub(crate) fn failed_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
         Error::Failed {
             message: message.into(),
             hint: Some(hint.into()),
@@ -89,7 +89,7 @@ impl Error {
     }
 
     /// An I/O error with what was being done.
-    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
         Error::Io {
             context: context.into(),
             source,
@@ -97,12 +97,12 @@ impl Error {
     }
 
     /// An I/O error on a file, named in the message.
-    pub fn file(action: &str, path: &Path, source: io::Error) -> Self {
+    pub(crate) fn file(action: &str, path: &Path, source: io::Error) -> Self {
         Error::io(format!("cannot {action} {}", path.display()), source)
     }
 
     /// What to do about it, if known.
-    pub fn hint(&self) -> Option<&str> {
+    pub(crate) fn hint(&self) -> Option<&str> {
         match self {
             Error::Usage { hint, .. } | Error::Failed { hint, .. } => hint.as_deref(),
             Error::Io { .. } | Error::Interrupted => None,
@@ -111,7 +111,7 @@ impl Error {
     }
 
     /// The process exit code for this error.
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Error::Usage { .. } => 2,
             Error::Interrupted => 130,

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The mode of a file the tool creates that holds state or settings (owner read/write only);
 /// a file that is replaced keeps its own mode instead.
-pub const PRIVATE_MODE: u32 = 0o600;
+pub(crate) const PRIVATE_MODE: u32 = 0o600;
 
 /// How many names [`TempFile::beside`] tries before it gives up.
 const TEMP_NAME_TRIES: u32 = 16;
@@ -20,7 +20,7 @@ const TEMP_NAME_TRIES: u32 = 16;
 /// or removed. It is deleted when dropped unless [`TempFile::persist`] renamed it into place.
 ///
 /// Its mode is that of the file it replaces, or `new_mode` if there is none yet.
-pub struct TempFile {
+pub(crate) struct TempFile {
     file: File,
     path: PathBuf,
     target: PathBuf,
@@ -30,7 +30,7 @@ pub struct TempFile {
 impl TempFile {
     /// Creates `.NAME.TAG-PID-N` (then, if that name is taken, `.NAME.TAG-PID-N-RANDOM`, a
     /// bounded number of times) in the folder of `target`.
-    pub fn beside(target: &Path, tag: &str, new_mode: u32) -> io::Result<TempFile> {
+    pub(crate) fn beside(target: &Path, tag: &str, new_mode: u32) -> io::Result<TempFile> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let dir = parent_dir(target);
         let name = target
@@ -81,7 +81,7 @@ impl TempFile {
 
     /// Flushes the data to disk, renames the file over its target and flushes the folder, so
     /// that the new content survives a crash. Readers see the old content or the new one.
-    pub fn persist(mut self) -> io::Result<()> {
+    pub(crate) fn persist(mut self) -> io::Result<()> {
         self.file.sync_all()?;
         fs::rename(&self.path, &self.target)?;
         self.persisted = true;
@@ -109,7 +109,7 @@ impl Drop for TempFile {
 
 /// Writes `bytes` to `path` atomically through a [`TempFile`]: readers see the old content or
 /// the new one, never a mix. A new file gets [`PRIVATE_MODE`]; a replaced one keeps its mode.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut temp = TempFile::beside(path, "tmp", PRIVATE_MODE)?;
     temp.write_all(bytes)?;
     temp.persist()
@@ -119,12 +119,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// process ends). The holder's pid is written into the file, for the message of whoever
 /// finds it taken. The lock file itself is left in place: removing it would let two
 /// processes lock two different files of the same name.
-pub struct FileLock {
+pub(crate) struct FileLock {
     _file: File,
 }
 
 /// Why [`FileLock::try_acquire`] got no lock.
-pub enum LockError {
+pub(crate) enum LockError {
     /// Another process holds it; its pid if the file names it.
     Held(Option<u32>),
     /// The lock file could not be opened or locked.
@@ -134,7 +134,7 @@ pub enum LockError {
 impl FileLock {
     /// Takes the lock on `path` (created [`PRIVATE_MODE`] if missing; a symbolic link there is
     /// refused) without waiting.
-    pub fn try_acquire(path: &Path) -> Result<FileLock, LockError> {
+    pub(crate) fn try_acquire(path: &Path) -> Result<FileLock, LockError> {
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true);
         #[cfg(unix)]
@@ -173,7 +173,7 @@ impl FileLock {
 }
 
 /// `path` with `suffix` appended to its last component (`cp.json` → `cp.json.lock`).
-pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut text = path.as_os_str().to_owned();
     text.push(suffix);
     PathBuf::from(text)
@@ -254,7 +254,7 @@ fn random() -> u64 {
 
 /// Writes `text` to stdout; `false` if stdout is gone (e.g. `kcl ... | head` exited), instead of
 /// the panic of `print!`.
-pub fn print_stdout(text: &str) -> bool {
+pub(crate) fn print_stdout(text: &str) -> bool {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())

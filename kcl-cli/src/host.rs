@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 /// Whether `host` is this machine's loopback: `localhost`, an address in 127.0.0.0/8, `::1`, or
 /// an IPv4-mapped 127.x address. Other names (even `*.localhost`) and `0.0.0.0` are not.
-pub fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     let host = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))

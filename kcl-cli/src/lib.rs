@@ -1,21 +1,27 @@
 //! The `kcl` command-line tool for Amazon KCL MultiLangDaemon record processors.
 //!
 //! * `kcl run` plays the daemon locally with its exact protocol rules ([`run`]);
-//! * `kcl properties` writes or checks a daemon properties file ([`properties`]);
+//! * `kcl properties` writes or checks a daemon properties file (`properties`);
 //! * `kcl jars` fetches and verifies the daemon's pinned jars ([`jars`]);
-//! * `kcl daemon` checks Java and the jars and starts the real daemon ([`daemon`]);
-//! * `kcl put` puts words into a stream ([`put`]).
+//! * `kcl daemon` checks Java and the jars and starts the real daemon (`daemon`);
+//! * `kcl put` puts words into a stream (`put`).
 //!
-//! The binary is a thin [`main`] over these modules; the library exists for its tests.
+//! The binary is a thin [`main`] over these modules. The library is not an API: it exists for
+//! `main.rs` and the integration tests, so it is hidden from the docs and makes public only
+//! [`main`], [`Error`], and the few `run` and `jars` functions the tests compare the binary's
+//! output with (sequence numbers, shard ids and indices, the pinned jar list, SHA-256).
 
-pub mod cli;
-pub mod daemon;
-pub mod error;
+#![doc(hidden)]
+#![warn(unreachable_pub)]
+
+mod cli;
+mod daemon;
+mod error;
 mod fsutil;
 mod host;
 pub mod jars;
-pub mod properties;
-pub mod put;
+mod properties;
+mod put;
 pub mod run;
 
 use std::process::ExitCode;

@@ -2,6 +2,7 @@
 //! emulator). Each word (or line) is one record whose partition key is the word itself.
 
 use std::io::BufRead;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_sdk_kinesis::config::retry::RetryConfig;
@@ -9,10 +10,84 @@ use aws_sdk_kinesis::config::timeout::TimeoutConfig;
 use aws_sdk_kinesis::config::{Credentials, Region};
 use aws_sdk_kinesis::error::DisplayErrorContext;
 use aws_sdk_kinesis::primitives::Blob;
+use clap::{Args, ValueEnum};
 
-use crate::cli::{PutArgs, PutCredentials};
 use crate::error::{Error, Result};
 use crate::properties::endpoint;
+
+/// Shown at the end of `--help`.
+const EXAMPLES: &str = "\
+Examples:
+  kcl put --stream words --endpoint http://127.0.0.1:4567 --word hello --word world --count 1
+  kcl put --stream words --file words.txt --period 2";
+
+/// `kcl put`.
+#[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["word", "file"]))]
+pub(crate) struct PutArgs {
+    /// The stream.
+    #[arg(long, value_name = "NAME")]
+    pub stream: String,
+
+    /// Endpoint URL of Kinesis (e.g. a local emulator). Without it, AWS.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// The region [default: $AWS_REGION, else us-east-1].
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// A word to put (repeatable); each is one record, its own partition key.
+    #[arg(long, value_name = "WORD")]
+    pub word: Vec<String>,
+
+    /// Put each line of this file (`-` for stdin) as one record.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Partition key of every record [default: the record's text].
+    #[arg(long, value_name = "KEY")]
+    pub partition_key: Option<String>,
+
+    /// Put everything again every SECONDS, until interrupted (or --count rounds).
+    #[arg(long, value_name = "SECONDS")]
+    pub period: Option<f64>,
+
+    /// Number of rounds [default: 1, or unlimited with --period].
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+
+    /// When a put fails (after its retries), report it and go on with the next word and round
+    /// instead of stopping; exit 1 at the end if any failed. Meant for --period loops.
+    #[arg(long)]
+    pub keep_going: bool,
+
+    /// Attempts per record, the first included: throttling, server errors, timeouts and
+    /// connection errors are retried with exponential backoff (at most 10 s between attempts).
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+
+    /// Which credentials sign the requests [default: dummy for an --endpoint on this machine
+    /// (127.0.0.1, ::1, localhost); aws otherwise, except dummy for another --endpoint when
+    /// none of AWS_ACCESS_KEY_ID, AWS_SESSION_TOKEN, AWS_PROFILE is set].
+    #[arg(long, value_enum, value_name = "WHICH")]
+    pub credentials: Option<PutCredentials>,
+
+    /// Allow AWS credentials to sign requests to a plain http:// --endpoint that is not on this
+    /// machine (the requests, and any session token, cross the network in clear).
+    #[arg(long)]
+    pub allow_plain_http: bool,
+}
+
+/// The credentials `kcl put` signs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PutCredentials {
+    /// The fixed key `kcl-local` (emulators accept any credentials).
+    Dummy,
+    /// The AWS credential chain: environment, profile, SSO, instance role, ...
+    Aws,
+}
 
 /// The words to put, from `--word` or the lines of `--file` (empty lines skipped).
 fn words(args: &PutArgs) -> Result<Vec<String>> {
@@ -57,7 +132,7 @@ fn words(args: &PutArgs) -> Result<Vec<String>> {
 }
 
 /// Runs `kcl put`.
-pub fn command(args: PutArgs) -> Result<()> {
+pub(crate) fn command(args: PutArgs) -> Result<()> {
     let words = words(&args)?;
     let period =
         match args.period {

@@ -15,7 +15,7 @@ use crate::jars::{classpath, Manifest};
 /// made canonical (as java will see it) and refused if it holds [`SEPARATOR`], with a message
 /// that says which of the daemon's inputs it came from; [`crate::jars::classpath::join`], the one
 /// place every classpath is joined, refuses it too.
-pub fn build(manifest: &Manifest, jar_dir: &Path, extra: &[PathBuf]) -> Result<String> {
+pub(crate) fn build(manifest: &Manifest, jar_dir: &Path, extra: &[PathBuf]) -> Result<String> {
     let extra: Vec<PathBuf> = extra
         .iter()
         .map(|path| {

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 ///
 /// Call it from the main thread: the parent-death signal fires when the *thread* that spawned
 /// the child ends, and the main thread lives as long as `kcl`.
-pub fn run(words: &[String]) -> Result<ExitCode> {
+pub(crate) fn run(words: &[String]) -> Result<ExitCode> {
     let mut command = Command::new(&words[0]);
     command.args(&words[1..]);
     #[cfg(unix)]
@@ -61,7 +61,7 @@ mod unix {
 
     /// Catches the forwarded signals (those arriving before [`forward`] wait for it), puts the
     /// child in its own process group and, on Linux, arranges its parent-death signal.
-    pub fn prepare(command: &mut Command) -> Result<Signals> {
+    pub(super) fn prepare(command: &mut Command) -> Result<Signals> {
         let signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGTSTP, SIGCONT])
             .map_err(|e| Error::io("cannot catch signals to forward them to the daemon", e))?;
         command.process_group(0);
@@ -94,7 +94,7 @@ mod unix {
 
     /// Forwards the caught signals to the child `pid` (the leader of its process group) on a
     /// thread of its own, until the returned handle is closed.
-    pub fn forward(mut signals: Signals, pid: u32) -> Handle {
+    pub(super) fn forward(mut signals: Signals, pid: u32) -> Handle {
         let handle = signals.handle();
         let pid = pid as libc::pid_t;
         std::thread::spawn(move || {

@@ -9,17 +9,11 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// The platform's classpath separator: `:`, or `;` on Windows.
-pub const SEPARATOR: char = if cfg!(windows) { ';' } else { ':' };
+pub(crate) const SEPARATOR: char = if cfg!(windows) { ';' } else { ':' };
 
 /// Joins `entries` with [`SEPARATOR`], refusing (with a usage error naming the entry) any entry
 /// that is empty, is not valid UTF-8, or contains the separator.
-///
-/// ```
-/// use kcl_cli::jars::classpath;
-/// assert_eq!(classpath::join(["/jars/a.jar", "/jars/b.jar"]).unwrap(), "/jars/a.jar:/jars/b.jar");
-/// assert!(classpath::join(["/tmp/a:b/x.jar"]).is_err());
-/// ```
-pub fn join<P: AsRef<Path>>(entries: impl IntoIterator<Item = P>) -> Result<String> {
+pub(crate) fn join<P: AsRef<Path>>(entries: impl IntoIterator<Item = P>) -> Result<String> {
     let mut joined = String::new();
     for (index, entry) in entries.into_iter().enumerate() {
         let entry = entry.as_ref();
@@ -87,5 +81,14 @@ mod tests {
         use std::os::unix::ffi::OsStrExt;
         let path = Path::new(std::ffi::OsStr::from_bytes(b"/x/\xff.jar"));
         assert!(join([path]).is_err());
+    }
+
+    #[test]
+    fn join_examples() {
+        assert_eq!(
+            join(["/jars/a.jar", "/jars/b.jar"]).unwrap(),
+            "/jars/a.jar:/jars/b.jar"
+        );
+        assert!(join(["/tmp/a:b/x.jar"]).is_err());
     }
 }

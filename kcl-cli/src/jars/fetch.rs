@@ -17,10 +17,6 @@ use crate::fsutil::TempFile;
 
 use crate::error::{Error, Result};
 
-/// The default size cap of one jar (64 MiB) when the manifest pins no size: the largest jar of
-/// KCL 3.1.3 is about 3 MiB.
-pub const DEFAULT_MAX_JAR_SIZE: u64 = 64 << 20;
-
 /// The mode of a jar this tool downloads (readable by the JVM of any user; it holds no secret).
 const JAR_MODE: u32 = 0o644;
 
@@ -30,7 +26,7 @@ const STALE_AFTER: Duration = Duration::from_secs(600);
 
 /// How to fetch.
 #[derive(Clone, Debug)]
-pub struct FetchOptions {
+pub(super) struct FetchOptions {
     /// Repository root: `http(s)://...`, `file://...` or a folder in Maven layout.
     pub repo: String,
     /// Credentials for an HTTP(S) repository from `KCL_MAVEN_USERNAME` / `KCL_MAVEN_PASSWORD`.
@@ -55,7 +51,7 @@ pub struct FetchOptions {
 
 /// What `fetch` did.
 #[derive(Debug, Default)]
-pub struct FetchSummary {
+pub(super) struct FetchSummary {
     /// Jars that were already present and valid.
     pub present: usize,
     /// Jars downloaded or copied.
@@ -67,7 +63,11 @@ pub struct FetchSummary {
 /// Brings every jar of `manifest` into `dir`; all problems are collected and reported together.
 /// Temporary files of interrupted downloads are removed first, and jars the manifest does not
 /// list are reported at the end.
-pub fn fetch(manifest: &Manifest, dir: &Path, options: &FetchOptions) -> Result<FetchSummary> {
+pub(super) fn fetch(
+    manifest: &Manifest,
+    dir: &Path,
+    options: &FetchOptions,
+) -> Result<FetchSummary> {
     let source = Source::new(options)?;
     fs::create_dir_all(dir).map_err(|e| Error::file("create the folder", dir, e))?;
     if !options.offline {

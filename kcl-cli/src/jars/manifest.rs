@@ -73,13 +73,13 @@ impl Manifest {
     }
 
     /// Reads a manifest file.
-    pub fn load(path: &Path) -> Result<Manifest> {
+    pub(crate) fn load(path: &Path) -> Result<Manifest> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::file("read", path, e))?;
         Manifest::parse(&path.display().to_string(), &text)
     }
 
     /// The list chosen by `--manifest` or `--release`.
-    pub fn select(manifest: Option<&Path>, release: &str) -> Result<Manifest> {
+    pub(crate) fn select(manifest: Option<&Path>, release: &str) -> Result<Manifest> {
         match manifest {
             Some(path) => Manifest::load(path),
             None => Manifest::builtin(release),
@@ -88,13 +88,7 @@ impl Manifest {
 
     /// Parses lines `group:artifact:version sha256 [bytes]`; `#` starts a comment. The optional
     /// third field pins the jar's size in bytes.
-    ///
-    /// ```
-    /// let sha = "0".repeat(64);
-    /// let m = kcl_cli::jars::Manifest::parse("test", &format!("# a comment\ng.h:art:1.0 {sha}\n")).unwrap();
-    /// assert_eq!(m.jars[0].repository_path(), "g/h/art/1.0/art-1.0.jar");
-    /// ```
-    pub fn parse(name: &str, text: &str) -> Result<Manifest> {
+    pub(crate) fn parse(name: &str, text: &str) -> Result<Manifest> {
         let mut jars: Vec<Jar> = Vec::new();
         for (index, raw) in text.lines().enumerate() {
             let line = raw.split('#').next().unwrap_or("").trim();
@@ -161,7 +155,7 @@ impl Manifest {
     }
 
     /// The jar with this file name, if listed.
-    pub fn by_file_name(&self, file_name: &str) -> Option<&Jar> {
+    pub(crate) fn by_file_name(&self, file_name: &str) -> Option<&Jar> {
         self.jars.iter().find(|jar| jar.file_name() == file_name)
     }
 }
@@ -217,5 +211,12 @@ mod tests {
             error.contains("m.txt, line 2: invalid group: a leading or trailing `.`"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn parse_example() {
+        let sha = "0".repeat(64);
+        let m = Manifest::parse("test", &format!("# a comment\ng.h:art:1.0 {sha}\n")).unwrap();
+        assert_eq!(m.jars[0].repository_path(), "g/h/art/1.0/art-1.0.jar");
     }
 }

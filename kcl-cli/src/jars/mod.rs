@@ -1,32 +1,36 @@
 //! `kcl jars`: the MultiLangDaemon's jars, pinned by SHA-256 ([`Manifest`]), fetched from a
-//! Maven-layout repository or a folder ([`fetch`]), and checked ([`verify_dir`]). Classpaths
-//! are joined by [`classpath::join`], which refuses entries holding the separator.
+//! Maven-layout repository or a folder (`fetch`), and checked (`verify_dir`). Classpaths
+//! are joined by `classpath::join`, which refuses entries holding the separator.
 
-pub mod classpath;
+mod args;
+pub(crate) mod classpath;
 mod fetch;
 mod manifest;
-pub mod repo_url;
+mod repo_url;
 mod verify;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use fetch::{fetch, FetchOptions, FetchSummary, DEFAULT_MAX_JAR_SIZE};
+pub(crate) use args::{JarSet, JarsArgs};
 pub use manifest::{Jar, Manifest};
-pub use verify::{extra_jars, is_jar_name, sha256_file, verify_dir, Report};
+pub use verify::sha256_file;
+pub(crate) use verify::verify_dir;
 
-use crate::cli::{FetchArgs, JarSet, JarsArgs, JarsCommand, PathArgs, VerifyArgs};
+use args::{FetchArgs, JarsCommand, PathArgs, VerifyArgs};
+use fetch::{fetch, FetchOptions};
+
 use crate::error::{Error, Result};
 
 /// The KCL release whose jar list is used by default.
-pub const DEFAULT_RELEASE: &str = "3.1.3";
+pub(crate) const DEFAULT_RELEASE: &str = "3.1.3";
 
 /// Maven Central.
-pub const DEFAULT_REPO: &str = "https://repo1.maven.org/maven2/";
+pub(crate) const DEFAULT_REPO: &str = "https://repo1.maven.org/maven2/";
 
 /// The default jar folder of a release: `$KCL_JARS_DIR`, else `$XDG_CACHE_HOME/kcl/jars/<release>`,
 /// else `~/.cache/kcl/jars/<release>`.
-pub fn default_dir(release: &str) -> Result<PathBuf> {
+pub(crate) fn default_dir(release: &str) -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("KCL_JARS_DIR").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
@@ -47,12 +51,12 @@ pub fn default_dir(release: &str) -> Result<PathBuf> {
 
 impl JarSet {
     /// The manifest chosen by `--manifest` / `--release`.
-    pub fn manifest(&self) -> Result<Manifest> {
+    pub(crate) fn manifest(&self) -> Result<Manifest> {
         Manifest::select(self.manifest.as_deref(), &self.release)
     }
 
     /// The folder: `explicit`, else `--dir`, else the default cache folder.
-    pub fn folder(&self, explicit: Option<&Path>) -> Result<PathBuf> {
+    pub(crate) fn folder(&self, explicit: Option<&Path>) -> Result<PathBuf> {
         match explicit.or(self.dir.as_deref()) {
             Some(dir) => Ok(dir.to_path_buf()),
             None => default_dir(&self.release),
@@ -61,7 +65,7 @@ impl JarSet {
 }
 
 /// Runs `kcl jars ...`.
-pub fn command(args: JarsArgs) -> Result<()> {
+pub(crate) fn command(args: JarsArgs) -> Result<()> {
     match args.command {
         JarsCommand::Fetch(args) => fetch_command(args),
         JarsCommand::Verify(args) => verify_command(args),
@@ -175,8 +179,8 @@ fn path_command(args: PathArgs) -> Result<()> {
 }
 
 /// The classpath: `extra` entries, then every jar of the manifest in `dir`, joined by
-/// [`classpath::join`] (an entry holding the separator is refused).
-pub fn classpath(manifest: &Manifest, dir: &Path, extra: &[PathBuf]) -> Result<String> {
+/// `classpath::join` (an entry holding the separator is refused).
+pub(crate) fn classpath(manifest: &Manifest, dir: &Path, extra: &[PathBuf]) -> Result<String> {
     classpath::join(
         extra
             .iter()
@@ -187,13 +191,7 @@ pub fn classpath(manifest: &Manifest, dir: &Path, extra: &[PathBuf]) -> Result<S
 
 /// Parses a size in bytes for `--max-jar-size`: a number with an optional `K`, `M` or `G`
 /// suffix (powers of 1024).
-///
-/// ```
-/// assert_eq!(kcl_cli::jars::parse_size("64M"), Ok(64 << 20));
-/// assert_eq!(kcl_cli::jars::parse_size("1000"), Ok(1000));
-/// assert!(kcl_cli::jars::parse_size("lots").is_err());
-/// ```
-pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> std::result::Result<u64, String> {
     let text = text.trim();
     let (number, shift) = match text.char_indices().last() {
         Some((i, 'k' | 'K')) => (&text[..i], 10),
@@ -209,4 +207,16 @@ pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
         .ok_or_else(|| {
             format!("`{text}` is not a size: give bytes, or a number with K, M or G (e.g. 64M)")
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert!(parse_size("lots").is_err());
+    }
 }

@@ -10,11 +10,11 @@ use base64::Engine;
 use crate::error::{Error, Result};
 
 /// At most this many redirects are followed per download.
-pub const MAX_REDIRECTS: usize = 10;
+pub(super) const MAX_REDIRECTS: usize = 10;
 
 /// A user name and password for HTTP Basic authentication.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
+pub(super) struct Credentials {
     /// The user name.
     pub username: String,
     /// The password (never displayed).
@@ -29,7 +29,7 @@ impl fmt::Debug for Credentials {
 
 impl Credentials {
     /// The credentials of `KCL_MAVEN_USERNAME` / `KCL_MAVEN_PASSWORD`, if either is set.
-    pub fn from_env() -> Option<Credentials> {
+    pub(super) fn from_env() -> Option<Credentials> {
         let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
         let (username, password) = (var("KCL_MAVEN_USERNAME"), var("KCL_MAVEN_PASSWORD"));
         if username.is_none() && password.is_none() {
@@ -137,14 +137,7 @@ impl<'a> Parts<'a> {
 
 /// `url` with any password replaced by `***` (`https://deploy:***@host/...`; a user name alone
 /// may be a token, so it becomes `***@host`). Text that is not a URL is returned unchanged.
-///
-/// ```
-/// use kcl_cli::jars::repo_url::redact;
-/// assert_eq!(redact("http://deploy:S3cret@h:81/m2/"), "http://deploy:***@h:81/m2/");
-/// assert_eq!(redact("https://TOKEN@h/"), "https://***@h/");
-/// assert_eq!(redact("https://h/"), "https://h/");
-/// ```
-pub fn redact(url: &str) -> String {
+pub(super) fn redact(url: &str) -> String {
     let Some((scheme, after)) = url.split_once("://") else {
         return url.to_string();
     };
@@ -188,7 +181,7 @@ fn percent_decode(text: &str) -> String {
 
 /// An HTTP(S) Maven repository: its base URL without credentials, and the credentials apart.
 #[derive(Clone, Debug)]
-pub struct Repository {
+pub(super) struct Repository {
     /// The base URL without credentials, ending in `/`.
     base: String,
     /// The base URL as displayed (password replaced by `***`).
@@ -204,7 +197,7 @@ pub struct Repository {
 impl Repository {
     /// Parses an `http(s)://` repository URL. Credentials come from the URL's `user:password@`
     /// or from `env` (`KCL_MAVEN_USERNAME` / `KCL_MAVEN_PASSWORD`), not both.
-    pub fn parse(url: &str, env: Option<Credentials>) -> Result<Repository> {
+    pub(super) fn parse(url: &str, env: Option<Credentials>) -> Result<Repository> {
         let parts = Parts::split(url).ok_or_else(|| {
             Error::usage_hint(
                 format!("invalid repository URL {}", redact(url)),
@@ -254,22 +247,22 @@ impl Repository {
     }
 
     /// The base URL as displayed: the password replaced by `***`.
-    pub fn shown(&self) -> &str {
+    pub(super) fn shown(&self) -> &str {
         &self.shown
     }
 
     /// Whether the repository is `https://`.
-    pub fn is_https(&self) -> bool {
+    pub(super) fn is_https(&self) -> bool {
         self.scheme == "https"
     }
 
     /// The URL of `path` under the base (without credentials).
-    pub fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// A URL as displayed: under the base it shows the (redacted) user.
-    pub fn show(&self, url: &str) -> String {
+    pub(super) fn show(&self, url: &str) -> String {
         match url.strip_prefix(&self.base) {
             Some(path) => format!("{}{path}", self.shown),
             None => redact(url),
@@ -278,7 +271,7 @@ impl Repository {
 
     /// Refuses to send credentials over plain `http://` to another machine, unless
     /// `allow_insecure` (`--allow-insecure-auth`).
-    pub fn check_transport(&self, allow_insecure: bool) -> Result<()> {
+    pub(super) fn check_transport(&self, allow_insecure: bool) -> Result<()> {
         let Some(credentials) = &self.credentials else {
             return Ok(());
         };
@@ -297,7 +290,7 @@ impl Repository {
 
     /// The `Authorization` header for a request to `url`: only to the repository's own host
     /// and port, and only over its scheme or https.
-    pub fn authorization(&self, url: &str) -> Option<String> {
+    pub(super) fn authorization(&self, url: &str) -> Option<String> {
         let credentials = self.credentials.as_ref()?;
         let parts = Parts::split(url)?;
         let same_place = parts.host == self.host && parts.port == self.port;
@@ -307,7 +300,11 @@ impl Repository {
 
     /// The URL a redirect from `current` to `location` leads to (credentials in it dropped), or
     /// why it is not followed: not http(s), or http from an https repository.
-    pub fn redirect(&self, current: &str, location: &str) -> std::result::Result<String, String> {
+    pub(super) fn redirect(
+        &self,
+        current: &str,
+        location: &str,
+    ) -> std::result::Result<String, String> {
         let current_parts =
             Parts::split(current).ok_or_else(|| format!("cannot parse {}", redact(current)))?;
         let location = location.trim();
@@ -445,5 +442,15 @@ mod tests {
         assert_eq!(redact("not a url"), "not a url");
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(percent_decode("%41%zz"), "A%zz");
+    }
+
+    #[test]
+    fn redact_examples() {
+        assert_eq!(
+            redact("http://deploy:S3cret@h:81/m2/"),
+            "http://deploy:***@h:81/m2/"
+        );
+        assert_eq!(redact("https://TOKEN@h/"), "https://***@h/");
+        assert_eq!(redact("https://h/"), "https://h/");
     }
 }

@@ -26,13 +26,13 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
 }
 
 /// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What a folder holds compared with a manifest.
 #[derive(Debug, Default)]
-pub struct Report {
+pub(crate) struct Report {
     /// Listed jars present with the right SHA-256 (or present, if hashes were not checked).
     pub ok: Vec<Jar>,
     /// Listed jars that are absent.
@@ -47,12 +47,12 @@ pub struct Report {
 
 impl Report {
     /// Whether every listed jar is present and valid (extra jars aside).
-    pub fn complete(&self) -> bool {
+    pub(crate) fn complete(&self) -> bool {
         self.missing.is_empty() && self.mismatched.is_empty()
     }
 
     /// One line per problem.
-    pub fn problems(&self) -> Vec<String> {
+    pub(crate) fn problems(&self) -> Vec<String> {
         let mut lines = Vec::new();
         for jar in &self.missing {
             lines.push(format!("missing: {} ({jar})", jar.file_name()));
@@ -78,7 +78,7 @@ impl Report {
 }
 
 /// Checks `dir` against `manifest`; with `hashes` false only presence is checked.
-pub fn verify_dir(manifest: &Manifest, dir: &Path, hashes: bool) -> io::Result<Report> {
+pub(crate) fn verify_dir(manifest: &Manifest, dir: &Path, hashes: bool) -> io::Result<Report> {
     let mut report = Report::default();
     for jar in &manifest.jars {
         let path = dir.join(jar.file_name());
@@ -107,13 +107,13 @@ pub fn verify_dir(manifest: &Manifest, dir: &Path, hashes: bool) -> io::Result<R
 
 /// Whether `java -cp 'DIR/*'` would take a file of this name: it ends with `.jar` in any letter
 /// case (Java takes `.jar` and `.JAR`).
-pub fn is_jar_name(name: &str) -> bool {
+pub(super) fn is_jar_name(name: &str) -> bool {
     let name = name.as_bytes();
     name.len() > 4 && name[name.len() - 4..].eq_ignore_ascii_case(b".jar")
 }
 
 /// The jar files in `dir` (see [`is_jar_name`]) that `manifest` does not list, sorted.
-pub fn extra_jars(manifest: &Manifest, dir: &Path) -> io::Result<Vec<PathBuf>> {
+pub(super) fn extra_jars(manifest: &Manifest, dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut extra = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

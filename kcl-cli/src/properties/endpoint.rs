@@ -1,7 +1,7 @@
 //! Where an endpoint URL sends its requests: the host, and whether that host is this machine's
 //! loopback. `kcl properties --check` (and so `kcl daemon`) and `kcl put` share these rules.
 
-pub use crate::host::is_loopback;
+pub(crate) use crate::host::is_loopback;
 
 /// The rest of `url` after `scheme` (compared without regard to case), if it starts with it.
 fn after_scheme<'a>(url: &'a str, scheme: &str) -> Option<&'a str> {
@@ -12,14 +12,7 @@ fn after_scheme<'a>(url: &'a str, scheme: &str) -> Option<&'a str> {
 
 /// The host of an `http://` or `https://` URL, without user info, port or IPv6 brackets; `None`
 /// for another scheme or an empty host.
-///
-/// ```
-/// use kcl_cli::properties::endpoint::host;
-/// assert_eq!(host("http://user@[::1]:4566/x"), Some("::1"));
-/// assert_eq!(host("HTTPS://kinesis.eu-west-1.amazonaws.com"), Some("kinesis.eu-west-1.amazonaws.com"));
-/// assert_eq!(host("ftp://example.com"), None);
-/// ```
-pub fn host(url: &str) -> Option<&str> {
+pub(crate) fn host(url: &str) -> Option<&str> {
     let url = url.trim();
     let rest = after_scheme(url, "http://").or_else(|| after_scheme(url, "https://"))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
@@ -34,19 +27,19 @@ pub fn host(url: &str) -> Option<&str> {
 }
 
 /// Whether `url` (http or https) goes to this machine's loopback.
-pub fn is_loopback_url(url: &str) -> bool {
+pub(crate) fn is_loopback_url(url: &str) -> bool {
     host(url).is_some_and(is_loopback)
 }
 
 /// For a plain `http://` URL to a host that is not loopback, that host: requests, their
 /// signatures and any session token would cross a network in clear.
-pub fn plain_http_to_other_host(url: &str) -> Option<&str> {
+pub(crate) fn plain_http_to_other_host(url: &str) -> Option<&str> {
     after_scheme(url.trim(), "http://")?;
     host(url).filter(|host| !is_loopback(host))
 }
 
 /// The words that say why such a URL is a risk: "is plain HTTP to HOST, which is not ...".
-pub fn plain_http_words(host: &str) -> String {
+pub(crate) fn plain_http_words(host: &str) -> String {
     format!("is plain HTTP to {host}, which is not this machine's loopback")
 }
 
@@ -116,5 +109,15 @@ mod tests {
         }
         assert!(is_loopback_url("https://localhost:4567"));
         assert!(!is_loopback_url("http://0.0.0.0:4567"));
+    }
+
+    #[test]
+    fn host_examples() {
+        assert_eq!(host("http://user@[::1]:4566/x"), Some("::1"));
+        assert_eq!(
+            host("HTTPS://kinesis.eu-west-1.amazonaws.com"),
+            Some("kinesis.eu-west-1.amazonaws.com")
+        );
+        assert_eq!(host("ftp://example.com"), None);
     }
 }

@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use super::check::{find_on_path, Findings, Level};
 use super::endpoint;
-use super::{find_on_path, Entry, Findings, Level};
+use super::format::Entry;
 
 /// Whether `key` names an endpoint (`kinesisEndpoint`, `dynamoDBEndpoint`, or any other key
 /// ending in `Endpoint`, whatever the case).

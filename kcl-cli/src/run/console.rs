@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::cli::Progress;
+use super::Progress;
 
 /// Counters shared by all shards, for progress lines and the summary.
 #[derive(Debug, Default)]
-pub struct Totals {
+pub(super) struct Totals {
     /// Records delivered.
     pub records: AtomicU64,
     /// Batches answered.
@@ -22,7 +22,7 @@ pub struct Totals {
 }
 
 /// The shared stderr writer.
-pub struct Console {
+pub(super) struct Console {
     mode: Progress,
     tty: bool,
     every: u64,
@@ -33,7 +33,7 @@ pub struct Console {
 
 impl Console {
     /// A console for the given progress mode.
-    pub fn new(mode: Progress, every: u64) -> Console {
+    pub(super) fn new(mode: Progress, every: u64) -> Console {
         Console {
             mode,
             tty: std::io::stderr().is_terminal(),
@@ -44,12 +44,12 @@ impl Console {
     }
 
     /// Whether progress is drawn every second on a terminal.
-    pub fn live(&self) -> bool {
+    pub(super) fn live(&self) -> bool {
         self.mode == Progress::Auto && self.tty
     }
 
     /// Writes a line to stderr, above the progress line if there is one.
-    pub fn line(&self, text: &str) {
+    pub(super) fn line(&self, text: &str) {
         let mut showing = self.showing.lock().unwrap_or_else(|e| e.into_inner());
         let mut err = std::io::stderr().lock();
         if *showing {
@@ -61,7 +61,7 @@ impl Console {
     }
 
     /// The progress text for `totals`.
-    pub fn progress_text(&self, totals: &Totals) -> String {
+    pub(super) fn progress_text(&self, totals: &Totals) -> String {
         format!(
             "[kcl run] {} records, {} batches, {} checkpoints ({} refused), {:.1} s",
             totals.records.load(Ordering::Relaxed),
@@ -73,7 +73,7 @@ impl Console {
     }
 
     /// Redraws the live progress line (terminal mode).
-    pub fn tick(&self, totals: &Totals) {
+    pub(super) fn tick(&self, totals: &Totals) {
         if !self.live() || self.started.elapsed().as_secs() < 1 {
             return;
         }
@@ -86,7 +86,7 @@ impl Console {
     }
 
     /// Called after each batch: prints a progress line every N batches (non-terminal mode).
-    pub fn batch_done(&self, totals: &Totals, batches: u64) {
+    pub(super) fn batch_done(&self, totals: &Totals, batches: u64) {
         let lines = match self.mode {
             Progress::Never => false,
             Progress::Always => true,
@@ -98,7 +98,7 @@ impl Console {
     }
 
     /// Removes the live progress line.
-    pub fn clear(&self) {
+    pub(super) fn clear(&self) {
         let mut showing = self.showing.lock().unwrap_or_else(|e| e.into_inner());
         if *showing {
             let _ = std::io::stderr().lock().write_all(b"\r\x1b[2K");
@@ -108,7 +108,7 @@ impl Console {
 }
 
 /// `text` cut to `limit` characters, with the full size noted.
-pub fn shorten(text: &str, limit: usize) -> String {
+pub(super) fn shorten(text: &str, limit: usize) -> String {
     if text.chars().count() <= limit {
         return text.to_string();
     }

@@ -9,17 +9,19 @@
 //!   `dataBase64`.
 //! * `raw`: the bytes cut into records of a fixed size.
 
-use std::io::{BufRead, Read};
+use std::fs::File;
+use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::path::Path;
 
 use base64::Engine as _;
 use md5::{Digest, Md5};
 
-use crate::cli::InputFormat;
+use super::InputFormat;
 use crate::error::{Error, Result};
 
 /// One input record, before it is given a shard and a sequence number.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InputRecord {
+pub(super) struct InputRecord {
     /// The payload.
     pub data: Vec<u8>,
     /// The partition key.
@@ -32,8 +34,23 @@ pub struct InputRecord {
     pub origin: u64,
 }
 
+/// Opens `--input`: the file, or stdin for `-` (with a reminder of how to end it when stdin is
+/// a terminal).
+pub(super) fn open(input: &str) -> Result<Box<dyn BufRead + Send>> {
+    if input == "-" {
+        if std::io::stdin().is_terminal() {
+            eprintln!("kcl run: reading records from the terminal, one per line; end with Ctrl-D (or pass --input FILE)");
+        }
+        Ok(Box::new(BufReader::new(std::io::stdin())))
+    } else {
+        let file =
+            File::open(input).map_err(|e| Error::file("open the input", Path::new(input), e))?;
+        Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
+    }
+}
+
 /// Reads records from the input in one of the formats.
-pub struct InputReader {
+pub(super) struct InputReader {
     reader: Box<dyn BufRead + Send>,
     format: InputFormat,
     partition_key: Option<String>,
@@ -44,7 +61,7 @@ pub struct InputReader {
 impl InputReader {
     /// A reader of `format` records; `partition_key` replaces the default key (the line or
     /// chunk number) in the `lines` and `raw` formats.
-    pub fn new(
+    pub(super) fn new(
         reader: Box<dyn BufRead + Send>,
         format: InputFormat,
         partition_key: Option<String>,
@@ -60,7 +77,7 @@ impl InputReader {
     }
 
     /// The next record, `None` at the end of the input.
-    pub fn next_record(&mut self) -> Result<Option<InputRecord>> {
+    pub(super) fn next_record(&mut self) -> Result<Option<InputRecord>> {
         loop {
             self.number += 1;
             let number = self.number;
@@ -203,14 +220,6 @@ fn parse_jsonl(line: &[u8], number: u64) -> Result<InputRecord> {
 /// The shard (0-based) that Kinesis would put a record in, for a stream of `shards` shards
 /// that split the hash key space evenly: the hash key is the explicit one or the MD5 of the
 /// partition key (a 128-bit big-endian number).
-///
-/// ```
-/// use kcl_cli::run::shard_index;
-/// assert_eq!(shard_index("anything", None, 1), 0);
-/// assert_eq!(shard_index("k", Some(0), 4), 0);
-/// assert_eq!(shard_index("k", Some(u128::MAX), 4), 3);
-/// assert_eq!(shard_index("k", Some(1u128 << 127), 2), 1);
-/// ```
 pub fn shard_index(partition_key: &str, explicit_hash_key: Option<u128>, shards: u32) -> u32 {
     let hash = explicit_hash_key.unwrap_or_else(|| {
         let digest = Md5::digest(partition_key.as_bytes());
@@ -228,13 +237,6 @@ pub fn shard_index(partition_key: &str, explicit_hash_key: Option<u128>, shards:
 
 /// The 56-digit sequence number of the input record with 0-based `index`: the same for the
 /// same input in every run, increasing with the position in the input.
-///
-/// ```
-/// let first = kcl_cli::run::sequence_number(0);
-/// assert_eq!(first.len(), 56);
-/// assert!(first.ends_with("00000000000000000001"));
-/// assert_eq!(kcl_cli::run::record_index(&first), Some(0));
-/// ```
 pub fn sequence_number(index: u64) -> String {
     format!("{SEQUENCE_PREFIX}{:020}", index + 1)
 }
@@ -354,5 +356,21 @@ mod tests {
         assert_eq!(record_index(&c), Some(10));
         assert_eq!(record_index("123"), None);
         assert_eq!(shard_id(3), "shardId-000000000003");
+    }
+
+    #[test]
+    fn shard_index_examples() {
+        assert_eq!(shard_index("anything", None, 1), 0);
+        assert_eq!(shard_index("k", Some(0), 4), 0);
+        assert_eq!(shard_index("k", Some(u128::MAX), 4), 3);
+        assert_eq!(shard_index("k", Some(1u128 << 127), 2), 1);
+    }
+
+    #[test]
+    fn sequence_number_examples() {
+        let first = sequence_number(0);
+        assert_eq!(first.len(), 56);
+        assert!(first.ends_with("00000000000000000001"));
+        assert_eq!(record_index(&first), Some(0));
     }
 }

@@ -44,7 +44,7 @@ struct Stored {
 }
 
 /// Shard checkpoints kept in a JSON file, locked for as long as the store lives.
-pub struct CheckpointStore {
+pub(super) struct CheckpointStore {
     path: PathBuf,
     content: Mutex<FileContent>,
     _lock: FileLock,
@@ -53,7 +53,7 @@ pub struct CheckpointStore {
 impl CheckpointStore {
     /// Opens (or starts) the file for a run with `shards` shards; `fresh` forgets what it holds.
     /// Refused (exit 2) while another run holds the file's lock, or if the file is damaged.
-    pub fn open(path: &Path, shards: u32, fresh: bool) -> Result<CheckpointStore> {
+    pub(super) fn open(path: &Path, shards: u32, fresh: bool) -> Result<CheckpointStore> {
         let lock = lock(path)?;
         let mut content = FileContent {
             version: 1,
@@ -108,12 +108,12 @@ impl CheckpointStore {
     }
 
     /// The file.
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The stored checkpoint of `shard_id`.
-    pub fn get(&self, shard_id: &str) -> Option<ExtendedSequenceNumber> {
+    pub(super) fn get(&self, shard_id: &str) -> Option<ExtendedSequenceNumber> {
         let content = self.content.lock().unwrap_or_else(|e| e.into_inner());
         content
             .checkpoints
@@ -122,7 +122,7 @@ impl CheckpointStore {
     }
 
     /// Stores a checkpoint of `shard_id` and rewrites the file.
-    pub fn set(&self, shard_id: &str, value: &ExtendedSequenceNumber) -> Result<()> {
+    pub(super) fn set(&self, shard_id: &str, value: &ExtendedSequenceNumber) -> Result<()> {
         let mut content = self.content.lock().unwrap_or_else(|e| e.into_inner());
         content.checkpoints.insert(
             shard_id.to_string(),

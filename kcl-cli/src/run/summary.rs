@@ -4,9 +4,10 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::shard::{describe, Exit, ShardReport};
+use crate::error::{Error, Result};
 
 /// Everything the summary shows.
-pub struct Summary<'a> {
+pub(super) struct Summary<'a> {
     /// One report per shard.
     pub shards: &'a [ShardReport],
     /// Records read from the input.
@@ -23,12 +24,37 @@ pub struct Summary<'a> {
 
 impl Summary<'_> {
     /// Whether anything failed.
-    pub fn failed(&self) -> bool {
+    pub(super) fn failed(&self) -> bool {
         self.input_error.is_some() || self.shards.iter().any(|s| !s.problems.is_empty())
     }
 
+    /// The command's result: interrupted (by a signal that set `interrupted`) when nothing
+    /// failed, else failed when a shard or the input did.
+    pub(super) fn outcome(&self, interrupted: bool) -> Result<()> {
+        if interrupted && !self.failed() {
+            return Err(Error::Interrupted);
+        }
+        if self.failed() {
+            let failed = self
+                .shards
+                .iter()
+                .filter(|r| !r.problems.is_empty())
+                .count();
+            return Err(Error::failed(format!(
+                "{failed} of {} shards failed{} (details above)",
+                self.shards.len(),
+                if self.input_error.is_some() {
+                    ", and the input had an error"
+                } else {
+                    ""
+                }
+            )));
+        }
+        Ok(())
+    }
+
     /// The text: a table, the totals, then problems and notes per shard.
-    pub fn render(&self) -> String {
+    pub(super) fn render(&self) -> String {
         let mut out = String::new();
         let header = [
             "shard",

@@ -1,0 +1,60 @@
+//! The flags of `kcl daemon`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::jars::JarSet;
+
+/// Shown at the end of `--help`.
+const EXAMPLES: &str = "\
+Examples:
+  kcl jars fetch && kcl daemon --properties app.properties
+  kcl daemon --properties app.properties --jars venv/lib/python3.11/site-packages/amazon_kclpy/jars
+  kcl daemon --properties app.properties --print-command
+
+Exit codes:
+  125    kcl did not start the daemon (bad properties, unverified jars, no usable Java, ...)
+  2      the command line is wrong (an unknown flag, a missing value)
+  other  the daemon's own exit code (128 + N if signal N ended it)";
+
+/// `kcl daemon`.
+#[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
+pub(crate) struct DaemonArgs {
+    /// The daemon's properties file.
+    #[arg(long, short, value_name = "FILE")]
+    pub properties: PathBuf,
+
+    /// Jar list and folder (`--jars` is the folder).
+    #[command(flatten)]
+    pub set: JarSet,
+
+    /// The jar folder (same as --dir).
+    #[arg(long, value_name = "DIR")]
+    pub jars: Option<PathBuf>,
+
+    /// The java executable [default: $JAVA_HOME/bin/java, else java on PATH].
+    #[arg(long, value_name = "PATH")]
+    pub java: Option<PathBuf>,
+
+    /// A logback configuration file replacing the daemon's bundled one.
+    #[arg(long, value_name = "FILE")]
+    pub log_configuration: Option<PathBuf>,
+
+    /// Extra classpath entries, before the jars (repeatable).
+    #[arg(long, short = 'c', value_name = "PATH")]
+    pub classpath: Vec<PathBuf>,
+
+    /// A JVM option, e.g. -Xmx256m (repeatable).
+    #[arg(long, value_name = "OPTION", allow_hyphen_values = true)]
+    pub java_opt: Vec<String>,
+
+    /// Print the command (shell-quoted) instead of running it.
+    #[arg(long)]
+    pub print_command: bool,
+
+    /// Only check that the jars are present, not their SHA-256.
+    #[arg(long)]
+    pub no_verify: bool,
+}

@@ -1,0 +1,254 @@
+//! The keys the KCL 3.1.3 MultiLangDaemon reads, each with the Java type that decides how its
+//! values apply ([`KEYS`]), and the lookups over them: exact name, and "did you mean".
+
+/// How the daemon reads a key's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Free text.
+    Text,
+    /// A Java `int` field: `0` (and any malformed number) is ignored.
+    Int,
+    /// A Java `long` field: `0` (and any malformed number) is ignored.
+    Long,
+    /// A Java `double` field: `0` is ignored.
+    Double,
+    /// A Java `boolean` field: `false` is ignored.
+    Bool,
+    /// A Java `Integer`: every value applies.
+    BoxedInt,
+    /// A Java `Long`: every value applies.
+    BoxedLong,
+    /// A Java `Boolean`: `false` applies.
+    BoxedBool,
+    /// One of these names (case-insensitive).
+    Enum(&'static [&'static str]),
+    /// An AWS region name.
+    Region,
+    /// An endpoint URL.
+    Url,
+    /// An ISO-8601 duration such as `PT12H`.
+    Duration,
+    /// An AWS SDK v2 credentials provider (chain).
+    Credentials,
+    /// Read, but has no effect.
+    NoEffect,
+}
+
+/// Which retrieval mode a key belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Group {
+    /// Read in every retrieval mode.
+    Any,
+    /// Read only when the daemon polls.
+    Polling,
+    /// Read only with enhanced fan-out.
+    Fanout,
+}
+
+/// One key of the daemon.
+pub(super) struct Key {
+    /// The exact (case-sensitive) name.
+    pub(super) name: &'static str,
+    /// How the daemon reads its value.
+    pub(super) kind: Kind,
+    /// The retrieval mode it belongs to.
+    pub(super) group: Group,
+}
+
+const fn key(name: &'static str, kind: Kind) -> Key {
+    Key {
+        name,
+        kind,
+        group: Group::Any,
+    }
+}
+
+const fn polling(name: &'static str, kind: Kind) -> Key {
+    Key {
+        name,
+        kind,
+        group: Group::Polling,
+    }
+}
+
+const fn fanout(name: &'static str, kind: Kind) -> Key {
+    Key {
+        name,
+        kind,
+        group: Group::Fanout,
+    }
+}
+
+const BILLING: Kind = Kind::Enum(&["PAY_PER_REQUEST", "PROVISIONED"]);
+
+/// Every key the KCL 3.1.3 MultiLangDaemon reads (setters of its configuration beans, plus the
+/// three the daemon reads itself), with the Java type that decides how values apply.
+pub(super) const KEYS: &[Key] = &[
+    key("executableName", Kind::Text),
+    key("processingLanguage", Kind::NoEffect),
+    key("maxActiveThreads", Kind::BoxedInt),
+    key("applicationName", Kind::Text),
+    key("streamName", Kind::Text),
+    key("streamArn", Kind::Text),
+    key("tableName", Kind::Text),
+    key("workerId", Kind::Text),
+    key("workerIdentifier", Kind::Text),
+    key("AwsCredentialsProvider", Kind::Credentials),
+    key("AwsCredentialsProviderDynamoDB", Kind::Credentials),
+    key("AwsCredentialsProviderCloudWatch", Kind::Credentials),
+    key("regionName", Kind::Region),
+    key("kinesisEndpoint", Kind::Url),
+    key("dynamoDBEndpoint", Kind::Url),
+    key(
+        "initialPositionInStream",
+        Kind::Enum(&["TRIM_HORIZON", "LATEST"]),
+    ),
+    key("initialPositionInStreamExtended", Kind::BoxedLong),
+    key(
+        "retrievalMode",
+        Kind::Enum(&["POLLING", "FANOUT", "DEFAULT"]),
+    ),
+    key("failoverTimeMillis", Kind::Long),
+    key("leaseAssignmentIntervalMillis", Kind::Long),
+    key("enablePriorityLeaseAssignment", Kind::BoxedBool),
+    key("leaseTableDeletionProtectionEnabled", Kind::BoxedBool),
+    key("leaseTablePitrEnabled", Kind::BoxedBool),
+    key("shardSyncIntervalMillis", Kind::Long),
+    key("cleanupLeasesUponShardCompletion", Kind::Bool),
+    key("ignoreUnexpectedChildShards", Kind::Bool),
+    key("maxLeasesForWorker", Kind::Int),
+    key("maxLeasesToStealAtOneTime", Kind::Int),
+    key("initialLeaseTableReadCapacity", Kind::Int),
+    key("initialLeaseTableWriteCapacity", Kind::Int),
+    key("maxLeaseRenewalThreads", Kind::Int),
+    key("listShardsBackoffTimeInMillis", Kind::Long),
+    key("maxListShardsRetryAttempts", Kind::Int),
+    key("callProcessRecordsEvenForEmptyRecordList", Kind::Bool),
+    key("parentShardPollIntervalMillis", Kind::Long),
+    key("shardPrioritization", Kind::Text),
+    key(
+        "skipShardSyncAtWorkerInitializationIfLeasesExist",
+        Kind::Bool,
+    ),
+    key("schedulerInitializationBackoffTimeMillis", Kind::Long),
+    key(
+        "clientVersionConfig",
+        Kind::Enum(&[
+            "CLIENT_VERSION_CONFIG_3X",
+            "CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X",
+            "CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X_PHASE1",
+        ]),
+    ),
+    key("taskBackoffTimeMillis", Kind::Long),
+    key("metricsBufferTimeMillis", Kind::Long),
+    key("metricsMaxQueueSize", Kind::Int),
+    key("metricsLevel", Kind::Enum(&["NONE", "SUMMARY", "DETAILED"])),
+    key("metricsEnabledDimensions", Kind::Text),
+    key("logWarningForTaskAfterMillis", Kind::BoxedLong),
+    key("validateSequenceNumberBeforeCheckpointing", Kind::NoEffect),
+    key("shutdownGraceMillis", Kind::Long),
+    key("timeoutInSeconds", Kind::BoxedInt),
+    polling("maxRecords", Kind::Int),
+    polling("idleTimeBetweenReadsInMillis", Kind::Long),
+    polling("millisBehindLatestThresholdForReducedTps", Kind::Long),
+    polling("retryGetRecordsInSeconds", Kind::BoxedInt),
+    polling("maxGetRecordsThreadPool", Kind::BoxedInt),
+    fanout("consumerArn", Kind::Text),
+    fanout("consumerName", Kind::Text),
+    fanout("maxDescribeStreamSummaryRetries", Kind::Int),
+    fanout("maxDescribeStreamConsumerRetries", Kind::Int),
+    fanout("registerStreamConsumerRetries", Kind::Int),
+    fanout("retryBackoffMillis", Kind::Long),
+    key("gracefulLeaseHandoffTimeoutMillis", Kind::BoxedLong),
+    key("isGracefulLeaseHandoffEnabled", Kind::BoxedBool),
+    key("inMemoryWorkerMetricsCaptureFrequencyMillis", Kind::Long),
+    key("workerMetricsReporterFreqInMillis", Kind::Long),
+    key("noOfPersistedMetricsPerWorkerMetrics", Kind::Int),
+    key("disableWorkerMetrics", Kind::BoxedBool),
+    key("maxThroughputPerHostKBps", Kind::Double),
+    key("dampeningPercentage", Kind::Int),
+    key("reBalanceThresholdPercentage", Kind::Int),
+    key("allowThroughputOvershoot", Kind::BoxedBool),
+    key("varianceBalancingFrequency", Kind::Int),
+    key("workerMetricsEMAAlpha", Kind::Double),
+    key("staleWorkerMetricsEntryCleanupDuration", Kind::Duration),
+    key("workerMetricsTableName", Kind::Text),
+    key("workerMetricsBillingMode", BILLING),
+    key("workerMetricsReadCapacity", Kind::Long),
+    key("workerMetricsWriteCapacity", Kind::Long),
+    key("workerMetricsPointInTimeRecoveryEnabled", Kind::BoxedBool),
+    key("workerMetricsDeletionProtectionEnabled", Kind::BoxedBool),
+    key("workerMetricsTags", Kind::Text),
+    key("coordinatorStateTableName", Kind::Text),
+    key("coordinatorStateBillingMode", BILLING),
+    key("coordinatorStateReadCapacity", Kind::Long),
+    key("coordinatorStateWriteCapacity", Kind::Long),
+    key(
+        "coordinatorStatePointInTimeRecoveryEnabled",
+        Kind::BoxedBool,
+    ),
+    key("coordinatorStateDeletionProtectionEnabled", Kind::BoxedBool),
+    key("coordinatorStateTags", Kind::Text),
+];
+
+/// The key named `name`: exact, except for the credentials keys, whose case does not matter.
+pub(super) fn lookup(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.name == name).or_else(|| {
+        // Only the credentials keys are matched without regard to case.
+        name.to_ascii_lowercase()
+            .starts_with("awscredentialsprovider")
+            .then(|| KEYS.iter().find(|k| k.name.eq_ignore_ascii_case(name)))
+            .flatten()
+    })
+}
+
+/// A key the daemon knows that looks like `name` (case or a small typo), for "did you mean".
+pub(super) fn suggestion(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    KEYS.iter()
+        .map(|k| (k.name, edit_distance(&lower, &k.name.to_ascii_lowercase())))
+        .filter(|(_, distance)| *distance <= 3.max(name.len() / 6))
+        .min_by_key(|(_, distance)| *distance)
+        .map(|(name, _)| name)
+}
+
+/// The Levenshtein distance of `a` and `b`, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(current + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::properties::format::is_plain_key;
+
+    #[test]
+    fn credentials_keys_ignore_case_only() {
+        assert!(lookup("AWSCredentialsProvider").is_some());
+        assert!(lookup("streamname").is_none());
+        assert_eq!(suggestion("streamname"), Some("streamName"));
+        assert_eq!(
+            suggestion("idleTimeBetweenReadsInMilis"),
+            Some("idleTimeBetweenReadsInMillis")
+        );
+        assert_eq!(suggestion("completelyDifferentThing"), None);
+    }
+
+    #[test]
+    fn every_key_is_plain() {
+        assert!(KEYS.iter().all(|k| is_plain_key(k.name)));
+    }
+}
