@@ -9,6 +9,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+mod support;
+use support::child_line::is_child_message;
+use support::input as lines;
+#[cfg(unix)]
+use support::status;
+#[cfg(unix)]
+use support::wire::{one_record_batch, NULL_REPLY};
+use support::wire::{seq, SEQ_BASE as SEQ1};
+
 /// Builds an example (once per test binary run) and returns its path.
 fn example(name: &str) -> PathBuf {
     static BUILD: Mutex<()> = Mutex::new(());
@@ -54,7 +63,7 @@ impl Run {
 }
 
 /// Runs an example with `input` on stdin, closes stdin, and waits (bounded) for it to exit.
-fn run_child(name: &str, input: &str) -> Run {
+fn run_child(name: &str, input: &[u8]) -> Run {
     let mut child = Command::new(example(name))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -76,7 +85,7 @@ fn run_child(name: &str, input: &str) -> Run {
     });
     {
         let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(input.as_bytes()).unwrap();
+        stdin.write_all(input).unwrap();
     }
     let closed = Instant::now();
     let deadline = closed + Duration::from_secs(20);
@@ -98,26 +107,6 @@ fn run_child(name: &str, input: &str) -> Run {
     }
 }
 
-const SEQ1: &str = "49590338271490256608559692538361571095921575989136588898";
-const SEQ2: &str = "49590338271490256608559692538361571095921575989136588899";
-
-fn lines(text: &[&str]) -> String {
-    text.iter().map(|l| format!("{l}\n")).collect()
-}
-
-fn is_protocol_line(value: &Value) -> bool {
-    let Some(object) = value.as_object() else {
-        return false;
-    };
-    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    match object.get("action").and_then(Value::as_str) {
-        Some("status") => keys == ["action", "responseFor"],
-        Some("checkpoint") => keys == ["action", "sequenceNumber", "subSequenceNumber"],
-        _ => false,
-    }
-}
-
 #[test]
 fn prints_from_user_code_never_reach_the_protocol_stdout() {
     let input = lines(&[
@@ -131,7 +120,7 @@ fn prints_from_user_code_never_reach_the_protocol_stdout() {
     let run = run_child("stdout_safety", &input);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     let protocol = run.protocol_lines();
-    assert!(protocol.iter().all(is_protocol_line), "{protocol:?}");
+    assert!(protocol.iter().all(is_child_message), "{protocol:?}");
     assert_eq!(
         protocol,
         [
@@ -190,13 +179,14 @@ fn a_panicking_handler_is_logged_with_its_shard_and_answered() {
 
 #[test]
 fn word_count_child_runs_a_lifecycle_and_exits_zero_on_eof() {
+    let seq2 = seq(1);
     let input = lines(&[
         r#"{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
         &format!(
-            r#"{{"action":"processRecords","records":[{{"data":"aGVsbG8gd29ybGQ=","partitionKey":"pk-1","sequenceNumber":"{SEQ1}","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}},{{"data":"/w==","partitionKey":"pk-2","sequenceNumber":"{SEQ2}","approximateArrivalTimestamp":1700000000500,"subSequenceNumber":0,"action":"record"}}],"millisBehindLatest":0}}"#
+            r#"{{"action":"processRecords","records":[{{"data":"aGVsbG8gd29ybGQ=","partitionKey":"pk-1","sequenceNumber":"{SEQ1}","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}},{{"data":"/w==","partitionKey":"pk-2","sequenceNumber":"{seq2}","approximateArrivalTimestamp":1700000000500,"subSequenceNumber":0,"action":"record"}}],"millisBehindLatest":0}}"#
         ),
         &format!(
-            r#"{{"action":"checkpoint","sequenceNumber":"{SEQ2}","subSequenceNumber":0,"error":null}}"#
+            r#"{{"action":"checkpoint","sequenceNumber":"{seq2}","subSequenceNumber":0,"error":null}}"#
         ),
         r#"{"action":"shardEnded"}"#,
         r#"{"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":null}"#,
@@ -207,7 +197,7 @@ fn word_count_child_runs_a_lifecycle_and_exits_zero_on_eof() {
         run.protocol_lines(),
         [
             json!({"action":"status","responseFor":"initialize"}),
-            json!({"action":"checkpoint","sequenceNumber":SEQ2,"subSequenceNumber":0}),
+            json!({"action":"checkpoint","sequenceNumber":seq2,"subSequenceNumber":0}),
             json!({"action":"status","responseFor":"processRecords"}),
             json!({"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}),
             json!({"action":"status","responseFor":"shardEnded"}),
@@ -240,7 +230,7 @@ fn child_exits_zero_when_stdin_closes_while_it_waits_for_a_checkpoint_reply() {
             json!({"action":"checkpoint","sequenceNumber":SEQ1,"subSequenceNumber":0}),
         ]
     );
-    assert!(protocol.iter().all(is_protocol_line));
+    assert!(protocol.iter().all(is_child_message));
     assert!(run.stderr.contains("closed stdin"), "{}", run.stderr);
 }
 
@@ -251,10 +241,10 @@ fn bundled_sample_session_runs_through_word_count() {
         "/examples/data/word_count.session"
     ))
     .unwrap();
-    let run = run_child("word_count", &session);
+    let run = run_child("word_count", session.as_bytes());
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     let protocol = run.protocol_lines();
-    assert!(protocol.iter().all(is_protocol_line));
+    assert!(protocol.iter().all(is_child_message));
     assert_eq!(
         protocol.last(),
         Some(&json!({"action":"status","responseFor":"leaseLost"}))
@@ -413,18 +403,7 @@ fn batch_of(payload: &str) -> String {
         "sleep" => "c2xlZXA=",
         other => panic!("no base64 for {other:?} here"),
     };
-    format!(
-        r#"{{"action":"processRecords","records":[{{"data":"{data}","partitionKey":"pk-1","sequenceNumber":"{SEQ1}","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}}],"millisBehindLatest":0}}"#
-    )
-}
-
-#[cfg(unix)]
-const NULL_REPLY: &str =
-    r#"{"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":null}"#;
-
-#[cfg(unix)]
-fn status(action: &str) -> Value {
-    json!({"action":"status","responseFor":action})
+    one_record_batch(data, r#""pk-1""#, "1700000000000")
 }
 
 #[cfg(unix)]

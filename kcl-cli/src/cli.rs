@@ -10,9 +10,6 @@ use crate::properties::PropertiesArgs;
 use crate::put::PutArgs;
 use crate::run::RunArgs;
 
-/// `run/shard.rs` still names `crate::cli::EndAction`; it lives in `run/args.rs` now.
-pub(crate) use crate::run::EndAction;
-
 /// Run, configure and launch Amazon KCL MultiLangDaemon record processors.
 ///
 /// The Java KCL MultiLangDaemon starts one child process per shard and talks JSON lines with it.

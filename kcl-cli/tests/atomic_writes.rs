@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{fixture, kcl, require_python3, run_kcl, temp_dir, text};
+use common::{kcl, run_kcl, scripted_child, temp_dir, text};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
@@ -20,15 +20,14 @@ fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// `kcl run --checkpoints cp.json ARGS -- python3 scripted_child.py good` in `dir`.
+/// `kcl run --checkpoints cp.json ARGS -- scripted_child good` in `dir`.
 fn scripted_run(dir: &Path, args: &[&str]) -> Command {
     let mut command = kcl();
     command
         .args(["run", "--checkpoints", "cp.json"])
         .args(args)
         .arg("--")
-        .arg("python3")
-        .arg(fixture("scripted_child.py"))
+        .arg(scripted_child())
         .arg("good")
         .current_dir(dir);
     command
@@ -52,7 +51,6 @@ fn run_lines(dir: &Path, count: usize, fresh: bool) {
 
 #[test]
 fn a_new_checkpoint_file_is_private_and_a_rewritten_one_keeps_its_mode() {
-    require_python3();
     let dir = temp_dir("mode-run");
     let checkpoints = dir.join("cp.json");
     run_lines(&dir, 5, true);
@@ -104,7 +102,6 @@ fn properties_written_with_force_keep_the_mode_of_the_file_they_replace() {
 
 #[test]
 fn a_symlink_planted_at_a_temporary_name_is_not_written_through() {
-    require_python3();
     let dir = temp_dir("planted");
     let victim = dir.join("victim.txt");
     std::fs::write(&victim, "precious\n").unwrap();

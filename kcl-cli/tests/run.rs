@@ -1,5 +1,5 @@
 //! `kcl run` against the workspace's examples and against scripted children that break the
-//! protocol on purpose (tests/fixtures/scripted_child.py).
+//! protocol on purpose (the `scripted_child` program of the `test-support` crate).
 
 mod common;
 
@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
-use common::{example, fixture, kcl, require_python3, temp_dir, text};
+use common::{example, kcl, scripted_child, temp_dir, text};
 
 /// Runs `kcl run ARGS -- CHILD...` in `dir`.
 fn run(dir: &Path, args: &[&str], child: &[&str]) -> Output {
@@ -35,14 +35,13 @@ fn row(stdout: &str, shard: &str) -> Vec<String> {
 
 fn scripted(mode: &str, log: &Path) -> Vec<String> {
     vec![
-        "python3".into(),
-        fixture("scripted_child.py").display().to_string(),
+        scripted_child().display().to_string(),
         mode.into(),
         log.display().to_string(),
     ]
 }
 
-/// Runs `kcl run ARGS -- python3 scripted_child.py MODE LOG` in `dir`.
+/// Runs `kcl run ARGS -- scripted_child MODE LOG` in `dir`.
 fn run_scripted(dir: &Path, args: &[&str], mode: &str, log: &Path) -> Output {
     let child = scripted(mode, log);
     run(
@@ -279,7 +278,6 @@ fn byte_count_takes_raw_and_jsonl_input_from_stdin() {
 
 #[test]
 fn noise_on_stdout_is_skipped_like_the_daemon_does() {
-    require_python3();
     let dir = temp_dir("run-noise");
     let log = dir.join("log");
     let input = lines_file(&dir, "in.txt", 5);
@@ -309,7 +307,6 @@ fn noise_on_stdout_is_skipped_like_the_daemon_does() {
 
 #[test]
 fn a_wrong_status_or_a_dead_child_is_a_protocol_failure() {
-    require_python3();
     let dir = temp_dir("run-violations");
     let input = lines_file(&dir, "in.txt", 3);
     let log = dir.join("log");
@@ -372,7 +369,6 @@ fn a_wrong_status_or_a_dead_child_is_a_protocol_failure() {
 
 #[test]
 fn silence_and_malformed_statuses_hit_the_timeout() {
-    require_python3();
     let dir = temp_dir("run-timeout");
     let input = lines_file(&dir, "in.txt", 3);
     for mode in ["silent", "extra-key"] {
@@ -409,7 +405,6 @@ fn silence_and_malformed_statuses_hit_the_timeout() {
 
 #[test]
 fn checkpoints_are_judged_like_the_kcl() {
-    require_python3();
     let dir = temp_dir("run-judge");
     let input = lines_file(&dir, "in.txt", 4);
     let log = dir.join("beyond.log");
@@ -474,7 +469,6 @@ fn replies(log: &Path) -> Vec<String> {
 
 #[test]
 fn a_checkpoint_below_the_last_checkpoint_is_refused_like_the_kcl() {
-    require_python3();
     let dir = temp_dir("run-backwards");
     let input = lines_file(&dir, "in.txt", 6);
     let log = dir.join("backwards.log");
@@ -509,7 +503,6 @@ fn a_checkpoint_below_the_last_checkpoint_is_refused_like_the_kcl() {
 
 #[test]
 fn checkpoints_during_initialize_and_lease_lost_get_invalid_state_like_the_daemon() {
-    require_python3();
     let dir = temp_dir("run-no-checkpointer");
     let input = lines_file(&dir, "in.txt", 4);
 
@@ -595,7 +588,6 @@ fn checkpoints_during_initialize_and_lease_lost_get_invalid_state_like_the_daemo
 
 #[test]
 fn injected_checkpoint_errors_reach_the_child() {
-    require_python3();
     let dir = temp_dir("run-inject");
     let input = lines_file(&dir, "in.txt", 6);
     let log = dir.join("retry.log");
@@ -663,7 +655,6 @@ fn injected_checkpoint_errors_reach_the_child() {
 
 #[test]
 fn a_child_that_ignores_eof_is_killed_after_the_exit_timeout() {
-    require_python3();
     let dir = temp_dir("run-noexit");
     let input = lines_file(&dir, "in.txt", 2);
     let log = dir.join("log");
@@ -686,7 +677,6 @@ fn a_child_that_ignores_eof_is_killed_after_the_exit_timeout() {
 
 #[test]
 fn the_child_can_come_from_a_properties_file_or_an_executable_name() {
-    require_python3();
     let dir = temp_dir("run-props");
     let input = lines_file(&dir, "in.txt", 3);
     let log = dir.join("log");
@@ -694,8 +684,8 @@ fn the_child_can_come_from_a_properties_file_or_an_executable_name() {
     std::fs::write(
         &properties,
         format!(
-            "executableName = python3 {} silent {}\ntimeoutInSeconds = 1\n",
-            fixture("scripted_child.py").display(),
+            "executableName = {} silent {}\ntimeoutInSeconds = 1\n",
+            scripted_child().display(),
             log.display()
         ),
     )
@@ -715,11 +705,7 @@ fn the_child_can_come_from_a_properties_file_or_an_executable_name() {
         "timeoutInSeconds applies: {stdout}"
     );
 
-    let name = format!(
-        "python3  {} good {}",
-        fixture("scripted_child.py").display(),
-        log.display()
-    );
+    let name = format!("{}  good {}", scripted_child().display(), log.display());
     let output = kcl()
         .args(["run", "--fresh", "--input"])
         .arg(&input)
@@ -840,7 +826,6 @@ fn trace_shows_both_directions() {
 
 #[test]
 fn an_interrupt_ends_every_shard_like_a_daemon_shutdown() {
-    require_python3();
     let dir = temp_dir("run-interrupt");
     let log = dir.join("log");
     let mut child = kcl()

@@ -8,17 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fixture, kcl, require_python3, temp_dir, text};
+use common::{kcl, scripted_child, temp_dir, text};
 
-/// `kcl run ARGS -- python3 scripted_child.py good LOG` in `dir`, not started yet.
+/// `kcl run ARGS -- scripted_child good LOG` in `dir`, not started yet.
 fn scripted_run(dir: &Path, args: &[&str], log: &Path) -> Command {
     let mut command = kcl();
     command
         .arg("run")
         .args(args)
         .arg("--")
-        .arg("python3")
-        .arg(fixture("scripted_child.py"))
+        .arg(scripted_child())
         .arg("good")
         .arg(log)
         .current_dir(dir);
@@ -77,7 +76,6 @@ fn wait_for(path: &Path, needle: &str, child: &mut Child) {
 
 #[test]
 fn a_second_run_on_the_same_checkpoint_file_is_refused_and_the_first_keeps_its_checkpoints() {
-    require_python3();
     let dir = temp_dir("run-lock");
     let checkpoints = dir.join("cp.json");
     let log_a = dir.join("a.log");
@@ -181,7 +179,6 @@ fn a_second_run_on_the_same_checkpoint_file_is_refused_and_the_first_keeps_its_c
 }
 
 fn refused_checkpoint(stored: &str) -> (String, PathBuf) {
-    require_python3();
     let dir = temp_dir("run-damaged");
     let checkpoints = dir.join("cp.json");
     std::fs::write(
@@ -232,7 +229,6 @@ fn a_negative_stored_sub_sequence_number_is_refused_on_load() {
 
 #[test]
 fn a_checkpoint_of_a_shard_the_run_does_not_have_is_refused_on_load() {
-    require_python3();
     let dir = temp_dir("run-damaged-shard");
     std::fs::write(
         dir.join("cp.json"),
@@ -258,7 +254,6 @@ fn a_checkpoint_of_a_shard_the_run_does_not_have_is_refused_on_load() {
 
 #[test]
 fn sentinels_and_sequence_numbers_are_accepted_on_load() {
-    require_python3();
     let dir = temp_dir("run-sentinels");
     std::fs::write(
         dir.join("cp.json"),

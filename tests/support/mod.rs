@@ -1,6 +1,12 @@
-//! What several test files share: running a runtime in-process on given input while capturing
-//! its `tracing` log, and reading what it wrote as JSON values.
-#![allow(dead_code)] // each test file uses a part
+//! The one harness of the facade's integration tests: running a runtime in-process on given
+//! input while capturing its `tracing` log ([`run_capturing`]), transcripts of daemon and child
+//! lines ([`transcript`]), the daemon's side of the wire as test data ([`wire`]) and the
+//! daemon's own reading of a child's line ([`child_line`]).
+#![allow(dead_code)] // each test binary uses a part
+
+pub mod child_line;
+pub mod transcript;
+pub mod wire;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -35,11 +41,16 @@ impl Captures {
     /// The captured log line containing every one of `needles`.
     #[track_caller]
     pub fn logged(&self, needles: &[&str]) -> &str {
-        self.log
-            .lines()
-            .find(|l| needles.iter().all(|n| l.contains(n)))
-            .unwrap_or_else(|| panic!("no log line contains {needles:?}; log:\n{}", self.log))
+        logged(&self.log, needles)
     }
+}
+
+/// The line of `log` containing every one of `needles`; panics showing the log if none does.
+#[track_caller]
+pub fn logged<'a>(log: &'a str, needles: &[&str]) -> &'a str {
+    log.lines()
+        .find(|l| needles.iter().all(|n| l.contains(n)))
+        .unwrap_or_else(|| panic!("no log line contains {needles:?}; log:\n{log}"))
 }
 
 /// Runs `runtime` on `input` with a `tracing` subscriber that captures the log.

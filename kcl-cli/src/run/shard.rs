@@ -21,7 +21,7 @@ use kcl_protocol::{CheckpointOutcome, DaemonError, ExtendedSequenceNumber, Lease
 use super::console::{shorten, Console, Totals};
 use super::input::record_index;
 use super::store::CheckpointStore;
-use crate::cli::EndAction;
+use crate::run::EndAction;
 
 /// A record on its way to a shard.
 #[derive(Clone, Debug)]

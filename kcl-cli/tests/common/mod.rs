@@ -303,11 +303,6 @@ pub fn require_program(program: &str, arg: &str) {
     }
 }
 
-/// Fails the test unless `python3` runs (the scripted children are Python scripts).
-pub fn require_python3() {
-    require_program("python3", "--version");
-}
-
 /// The folder of the real KCL 3.1.3 jars: $KCL_TEST_JARS_DIR, the end-to-end suite's venv, or
 /// the kclpy-ext wheel downloaded from PyPI into the test cache; `Err` says why there is none.
 pub fn real_jars() -> Result<PathBuf, String> {
@@ -385,4 +380,44 @@ pub fn real_jars() -> Result<PathBuf, String> {
             wheel.display()
         ))
     }
+}
+
+/// The `scripted_child` program (test-support/src/bin/scripted_child.rs), built once per run.
+///
+/// It is another package's binary, so Cargo gives no `CARGO_BIN_EXE_` for it here: the test builds
+/// it with the Cargo running the tests, into the same target folder and profile, and finds it next
+/// to this test's own executable (`<target>/<profile>/deps/run-…` → `<target>/<profile>/`).
+pub fn scripted_child() -> PathBuf {
+    static BUILD: Mutex<()> = Mutex::new(());
+    let _lock = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let exe = std::env::current_exe().expect("the test knows its executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test runs from <target>/<profile>/deps");
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "test-support",
+            "--bin",
+            "scripted_child",
+        ])
+        .arg("--manifest-path")
+        .arg(workspace().join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(profile_dir.parent().expect("a target folder"));
+    if profile_dir
+        .file_name()
+        .is_some_and(|name| name == "release")
+    {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "building scripted_child failed");
+    let program = profile_dir.join(format!("scripted_child{}", std::env::consts::EXE_SUFFIX));
+    assert!(program.is_file(), "no {}", program.display());
+    program
 }

@@ -9,12 +9,9 @@ use kcl::{
     StartingPosition,
 };
 
-#[path = "../examples/orders.rs"]
-#[allow(dead_code)]
-mod orders;
-#[path = "../examples/word_count.rs"]
-#[allow(dead_code)]
-mod word_count;
+#[cfg(feature = "tokio")]
+use crate::async_enrich;
+use crate::{clicks, orders, word_count};
 
 #[test]
 fn readme_example_revenue_with_a_throttled_checkpoint() {
@@ -379,10 +376,6 @@ fn interval_strategy_fires_on_an_empty_batch() {
     );
 }
 
-#[path = "../examples/clicks.rs"]
-#[allow(dead_code)]
-mod clicks;
-
 #[test]
 fn clicks_handler_is_called_per_record_and_stops_at_a_bad_click() {
     let mut daemon = TestDaemon::new(clicks::Handle);
@@ -406,11 +399,6 @@ fn clicks_handler_is_called_per_record_and_stops_at_a_bad_click() {
     );
     assert!(direct.is_ok());
 }
-
-#[cfg(feature = "tokio")]
-#[path = "../examples/async_enrich.rs"]
-#[allow(dead_code)]
-mod async_enrich;
 
 #[cfg(feature = "tokio")]
 #[test]

@@ -12,16 +12,14 @@ use kcl::{
 use serde_json::json;
 
 const INIT: &str = r#"{"action":"initialize","shardId":"shardId-000000000042","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#;
-const SEQ: &str = "49590338271490256608559692538361571095921575989136588898";
 
+/// A `processRecords` line with one record (key `pk-1`, sequence number [`SEQ`]) carrying `data`.
 fn batch(data: &str) -> String {
-    format!(
-        r#"{{"action":"processRecords","records":[{{"data":"{data}","partitionKey":"pk-1","sequenceNumber":"{SEQ}","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}}],"millisBehindLatest":0}}"#
-    )
+    one_record_batch(data, r#""pk-1""#, "1700000000000")
 }
 
-mod support;
-use support::{input, status, Captures};
+use crate::support::wire::{one_record_batch, SEQ_BASE as SEQ};
+use crate::support::{input, run_capturing, status, Captures};
 
 /// Runs `processor` with quick retries and the default failure policy.
 fn run<P: RecordProcessor>(processor: P, input: &[u8]) -> Captures {
@@ -32,7 +30,7 @@ fn run_with<P: RecordProcessor>(runtime: Runtime<P>, input: &[u8]) -> Captures {
     let runtime = runtime
         .checkpoint_retry(RetryPolicy::immediate(3))
         .failure_policy(FailurePolicy::stop().backoff(Duration::ZERO, Duration::ZERO));
-    support::run_capturing(runtime, input)
+    run_capturing(runtime, input)
 }
 
 fn quiet() -> impl RecordProcessor {

@@ -15,8 +15,7 @@ use kcl::{
 };
 use serde_json::json;
 
-mod support;
-use support::protocol_lines as lines;
+use crate::support::protocol_lines as lines;
 
 const POLICIES: [FailureAction; 3] = [
     FailureAction::Stop,
@@ -607,7 +606,7 @@ fn the_checkpointers_view_of_the_lease_delivered_and_lost() {
 /// not dead-lettered.
 #[test]
 fn skipping_and_checkpoint_errors_are_explained_in_the_log() {
-    let input = support::input(&[
+    let input = crate::support::input(&[
         r#"{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
         // alice, garbage, carol
         r#"{"action":"processRecords","records":[{"data":"eyJ1c2VyIjoiYWxpY2UifQ==","partitionKey":"k","sequenceNumber":"101","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"},{"data":"Z2FyYmFnZQ==","partitionKey":"k","sequenceNumber":"102","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"},{"data":"eyJ1c2VyIjoiY2Fyb2wifQ==","partitionKey":"k","sequenceNumber":"103","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
@@ -615,7 +614,7 @@ fn skipping_and_checkpoint_errors_are_explained_in_the_log() {
     let runtime = Runtime::new(Clicks::default())
         .checkpoint_strategy(CheckpointStrategy::Manual)
         .failure_policy(policy(FailureAction::Skip).attempts(1));
-    let run = support::run_capturing(runtime, &input);
+    let run = crate::support::run_capturing(runtime, &input);
     run.logged(&["going on with the records not yet handled (2 records, 101/0 ..= 103/0)"]);
     run.logged(&["batch (3 records, 101/0 ..= 103/0)"]);
 
@@ -625,7 +624,7 @@ fn skipping_and_checkpoint_errors_are_explained_in_the_log() {
     ) -> std::result::Result<(), CheckpointError> {
         cp.checkpoint_raw(&"9".repeat(60), None)
     }
-    let input = support::input(&[
+    let input = crate::support::input(&[
         r#"{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
         r#"{"action":"processRecords","records":[{"data":"YQ==","partitionKey":"k","sequenceNumber":"101","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
         r#"{"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":"IllegalArgumentException"}"#,
@@ -637,7 +636,7 @@ fn skipping_and_checkpoint_errors_are_explained_in_the_log() {
     ] {
         let runtime = Runtime::new(Checkpointing::new(true, past_everything))
             .failure_policy(policy(action).attempts(1));
-        let run = support::run_capturing(runtime, &input);
+        let run = crate::support::run_capturing(runtime, &input);
         let why = format!("a checkpoint error is not a failure of records, so the `{action:?}` policy does not apply to it");
         assert_eq!(run.log.contains(&why), explained, "{action:?}: {}", run.log);
         run.logged(&["The shard stalls: record 101/0 was not handled"]);
@@ -780,7 +779,7 @@ fn any_error_after_the_lease_or_the_daemon_was_lost_in_the_call_is_answered_only
         assert_eq!(*calls.borrow(), 1, "{action:?}: no retry");
 
         // The daemon is gone: stdin ends while the reply is awaited.
-        let input = support::input(&[
+        let input = crate::support::input(&[
             r#"{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
             r#"{"action":"processRecords","records":[{"data":"YQ==","partitionKey":"k","sequenceNumber":"101","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
             r#"{"action":"processRecords","records":[{"data":"Yg==","partitionKey":"k","sequenceNumber":"102","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
@@ -789,7 +788,7 @@ fn any_error_after_the_lease_or_the_daemon_was_lost_in_the_call_is_answered_only
         let runtime = Runtime::new(kcl::from_fn(handler(calls.clone())))
             .checkpoint_strategy(CheckpointStrategy::Manual)
             .failure_policy(policy(action));
-        let run = support::run_capturing(runtime, &input);
+        let run = crate::support::run_capturing(runtime, &input);
         assert!(run.result.is_ok(), "{action:?}: {:?}", run.result);
         assert_eq!(*calls.borrow(), 1, "{action:?}: no retry");
     }
@@ -799,7 +798,7 @@ fn any_error_after_the_lease_or_the_daemon_was_lost_in_the_call_is_answered_only
 /// failed one as if a later checkpoint could cover the records).
 #[test]
 fn after_a_lost_lease_the_runtime_does_not_try_its_own_checkpoint() {
-    let input = support::input(&[
+    let input = crate::support::input(&[
         r#"{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
         r#"{"action":"processRecords","records":[{"data":"YQ==","partitionKey":"k","sequenceNumber":"101","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
         r#"{"action":"checkpoint","sequenceNumber":"100","subSequenceNumber":0,"error":"ShutdownException"}"#,
@@ -811,7 +810,7 @@ fn after_a_lost_lease_the_runtime_does_not_try_its_own_checkpoint() {
         let _ = batch;
         Ok(())
     });
-    let run = support::run_capturing(Runtime::new(processor), &input);
+    let run = crate::support::run_capturing(Runtime::new(processor), &input);
     assert!(
         !run.log.contains("the next one covers these records"),
         "{}",
@@ -820,9 +819,9 @@ fn after_a_lost_lease_the_runtime_does_not_try_its_own_checkpoint() {
     assert_eq!(
         run.lines,
         [
-            support::status("initialize"),
+            crate::support::status("initialize"),
             json!({"action":"checkpoint","sequenceNumber":"100","subSequenceNumber":0}),
-            support::status("processRecords"),
+            crate::support::status("processRecords"),
         ]
     );
 }

@@ -9,14 +9,10 @@ use kcl::{CheckpointStrategy, RecordProcessor, Runtime};
 use serde_json::{json, Value};
 
 const INIT: &str = r#"{"action":"initialize","shardId":"shardId-000000000007","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#;
-const SEQ: &str = "49590338271490256608559692538361571095921575989136588898";
-
 /// A `processRecords` line in the daemon's form, with the record's `partitionKey` and
 /// `approximateArrivalTimestamp` given as raw JSON text.
 fn batch(key: &str, arrival: &str) -> String {
-    format!(
-        r#"{{"action":"processRecords","records":[{{"data":"aGVsbG8=","partitionKey":{key},"sequenceNumber":"{SEQ}","approximateArrivalTimestamp":{arrival},"subSequenceNumber":0,"action":"record"}}],"millisBehindLatest":0}}"#
-    )
+    one_record_batch("aGVsbG8=", key, arrival)
 }
 
 /// The same line as the serde path sees it (a space after the brace leaves the fast path).
@@ -24,8 +20,8 @@ fn spaced(line: &str) -> String {
     line.replacen('{', "{ ", 1)
 }
 
-mod support;
-use support::status;
+use crate::support::wire::one_record_batch;
+use crate::support::{input, logged, run_capturing, status};
 
 struct Run {
     lines: Vec<Value>,
@@ -38,10 +34,7 @@ impl Run {
     /// The captured log line containing every one of `needles`.
     #[track_caller]
     fn logged(&self, needles: &[&str]) -> &str {
-        self.log
-            .lines()
-            .find(|l| needles.iter().all(|n| l.contains(n)))
-            .unwrap_or_else(|| panic!("no log line contains {needles:?}; log:\n{}", self.log))
+        logged(&self.log, needles)
     }
 }
 
@@ -57,18 +50,14 @@ fn run(lines: &[&str]) -> Run {
         );
         Ok(())
     });
-    let input: Vec<u8> = lines
-        .iter()
-        .flat_map(|l| format!("{l}\n").into_bytes())
-        .collect();
-    let (lines, log) = run_on(processor, &input);
+    let (lines, log) = run_on(processor, &input(lines));
     let seen = seen.lock().unwrap().clone();
     Run { lines, log, seen }
 }
 
 fn run_on<P: RecordProcessor>(processor: P, input: &[u8]) -> (Vec<Value>, String) {
     let runtime = Runtime::new(processor).checkpoint_strategy(CheckpointStrategy::Manual);
-    let captures = support::run_capturing(runtime, input);
+    let captures = run_capturing(runtime, input);
     captures.result.expect("run_on");
     (captures.lines, captures.log)
 }
