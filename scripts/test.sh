@@ -10,13 +10,29 @@ for component in rustfmt clippy; do
   fi
 done
 
-echo "== cargo fmt --check"
-cargo fmt --all -- --check
-echo "== cargo clippy --all-targets -D warnings (default features, then tokio)"
-cargo clippy --workspace --all-targets -- -D warnings
-cargo clippy --workspace --all-targets --features tokio -- -D warnings
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; [ -n "$phase_name" ] && echo "   ($phase_name: $((SECONDS - phase_start)) s; $SECONDS s in all)"' EXIT
+# Each phase prints how long the previous one took, and the total so far.
+phase_start=$SECONDS
+phase_name=""
+phase() {
+  if [ -n "$phase_name" ]; then
+    echo "   ($phase_name: $((SECONDS - phase_start)) s; $SECONDS s so far)"
+  fi
+  phase_name=$1
+  phase_start=$SECONDS
+  echo "== $1"
+}
+
+phase "cargo fmt --check"
+cargo fmt --all -- --check
+# The `tokio` feature changes kcl, kcl-core and kcl-macros only (kcl-cli, kcl-protocol and
+# kcl-bench compile the same either way), so the second pass of lints and tests covers those.
+TOKIO=(-p kcl -p kcl-core -p kcl-macros --features kcl/tokio)
+phase "cargo clippy --all-targets -D warnings (default features, then tokio)"
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy "${TOKIO[@]}" --all-targets -- -D warnings
+
 # Ignored tests never report ok: say how many there were and which.
 report_ignored() {
   local count
@@ -24,18 +40,18 @@ report_ignored() {
   echo "== $count tests ignored in this run:"
   grep -E '^test .* \.\.\. ignored' "$log" | sed 's/^/   /' || true
 }
-echo "== the e2e suite's own process handling (python3 scripts/e2e/selftest.py)"
+phase "the e2e suite's own process handling (python3 scripts/e2e/selftest.py)"
 python3 scripts/e2e/selftest.py
-echo "== cargo test --workspace (default features: includes the compile-fail ui tests)"
+phase "cargo test --workspace (default features: includes the compile-fail ui tests)"
 cargo test --workspace 2>&1 | tee "$log"
 report_ignored
-echo "== cargo test --workspace --features tokio (async hooks and the async example)"
-cargo test --workspace --features tokio 2>&1 | tee "$log"
+phase "cargo test with the tokio feature: kcl, kcl-core, kcl-macros (async hooks and the async example)"
+cargo test "${TOKIO[@]}" 2>&1 | tee "$log"
 report_ignored
 # The kcl-cli tests that need java, javac, the KCL 3.1.3 jars or PyPI are #[ignore]d by default;
 # with CI or KCL_REQUIRE_PREREQUISITES set they run here, and fail when a prerequisite is missing.
 if [[ -n "${CI:-}" || -n "${KCL_REQUIRE_PREREQUISITES:-}" ]]; then
-  echo "== cargo test -p kcl-cli -- --ignored (java, the KCL jars, PyPI: required here)"
+  phase "cargo test -p kcl-cli -- --ignored (java, the KCL jars, PyPI: required here)"
   cargo test -p kcl-cli --tests -- --ignored
 else
   echo "== the ignored kcl-cli tests (java, the KCL jars, PyPI) did not run: KCL_REQUIRE_PREREQUISITES=1 bash scripts/test.sh runs them"

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 mod support;
 use support::child_line::is_child_message;
@@ -15,8 +15,8 @@ use support::input as lines;
 #[cfg(unix)]
 use support::status;
 #[cfg(unix)]
-use support::wire::{one_record_batch, NULL_REPLY};
-use support::wire::{seq, SEQ_BASE as SEQ1};
+use support::wire::{NULL_REPLY, one_record_batch};
+use support::wire::{SEQ_BASE as SEQ1, seq};
 
 /// Builds an example (once per test binary run) and returns its path.
 fn example(name: &str) -> PathBuf {

@@ -5,10 +5,10 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kcl_protocol::daemon::{parse_child_line, ChildLine};
+use kcl_protocol::daemon::{ChildLine, parse_child_line};
 
 use crate::proc_stats;
-use crate::workload::{initialize_line, BatchLine};
+use crate::workload::{BatchLine, initialize_line};
 
 /// What one run measured.
 #[derive(Debug, Clone)]

@@ -41,7 +41,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use kcl_protocol::daemon::{parse_child_line, CheckpointRequest, ChildLine};
+use kcl_protocol::daemon::{CheckpointRequest, ChildLine, parse_child_line};
 use kcl_protocol::{
     CheckpointOutcome, DaemonError, ExtendedSequenceNumber as Esn, LeaseCheckpointer, Position,
     StartingPosition,
@@ -50,7 +50,7 @@ use serde::Serialize;
 
 use crate::child::Running;
 use crate::proc_stats;
-use crate::workload::{initialize_line_at, records_line, sequence, Workload};
+use crate::workload::{Workload, initialize_line_at, records_line, sequence};
 
 /// How a soak run is driven.
 pub struct SoakConfig {
@@ -443,12 +443,12 @@ impl Daemon<'_> {
                 ChildLine::Status { response_for }
                     if response_for.as_deref() == Some("initialize") =>
                 {
-                    return Ok(())
+                    return Ok(());
                 }
                 ChildLine::Status { response_for } => {
                     return Err(io::Error::other(format!(
                         "status for {response_for:?} while initialize was pending"
-                    )))
+                    )));
                 }
                 ChildLine::Checkpoint(request) => {
                     self.report.checkpoints += 1;
@@ -528,12 +528,12 @@ impl Daemon<'_> {
                 ChildLine::Status { response_for }
                     if response_for.as_deref() == Some("processRecords") =>
                 {
-                    break
+                    break;
                 }
                 ChildLine::Status { response_for } => {
                     return Err(io::Error::other(format!(
                         "{span}: status for {response_for:?} while processRecords was pending"
-                    )))
+                    )));
                 }
                 ChildLine::Checkpoint(request) => request,
                 _ => {
@@ -686,12 +686,12 @@ impl Daemon<'_> {
                 ChildLine::Status { response_for }
                     if response_for.as_deref() == Some("shardEnded") =>
                 {
-                    break
+                    break;
                 }
                 ChildLine::Status { response_for } => {
                     return Err(io::Error::other(format!(
                         "status for {response_for:?} while shardEnded was pending"
-                    )))
+                    )));
                 }
                 ChildLine::Checkpoint(request) => request,
                 _ => {

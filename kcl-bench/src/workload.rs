@@ -1,8 +1,8 @@
 //! The daemon lines of a benchmark workload, built before the clock starts: Jackson-shaped
 //! `processRecords` lines with 56-digit sequence numbers and `"action":"record"` last.
 
-use kcl_protocol::message::{DaemonMessage, Initialize, ProcessRecordsMessage, WireRecord};
 use kcl_protocol::StartingPosition;
+use kcl_protocol::message::{DaemonMessage, Initialize, ProcessRecordsMessage, WireRecord};
 
 use base64::Engine as _;
 

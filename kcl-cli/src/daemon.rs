@@ -164,10 +164,10 @@ fn prepare(args: &DaemonArgs) -> Result<Vec<String>> {
         .properties
         .canonicalize()
         .map_err(|e| Error::file("resolve", &args.properties, e))?;
-    if let Some(log) = &args.log_configuration {
-        if !log.is_file() {
-            return Err(Error::usage(format!("{}: no such file", log.display())));
-        }
+    if let Some(log) = &args.log_configuration
+        && !log.is_file()
+    {
+        return Err(Error::usage(format!("{}: no such file", log.display())));
     }
     let manifest = args.set.manifest()?;
     let dir = args.set.folder(args.jars.as_deref())?;

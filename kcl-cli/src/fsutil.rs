@@ -66,7 +66,7 @@ impl TempFile {
                     return Err(io::Error::new(
                         e.kind(),
                         format!("cannot create {}: {e}", path.display()),
-                    ))
+                    ));
                 }
             }
         }

@@ -147,12 +147,12 @@ pub(crate) fn command(args: PutArgs) -> Result<()> {
     if rounds == 0 {
         return Err(Error::usage("--count must be at least 1"));
     }
-    if let Some(endpoint) = &args.endpoint {
-        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-            return Err(Error::usage(format!(
-                "--endpoint {endpoint}: expected an http:// or https:// URL"
-            )));
-        }
+    if let Some(endpoint) = &args.endpoint
+        && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+    {
+        return Err(Error::usage(format!(
+            "--endpoint {endpoint}: expected an http:// or https:// URL"
+        )));
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -188,21 +188,22 @@ fn choose_credentials(
             PutCredentials::Aws
         },
     );
-    if chosen == PutCredentials::Aws && !allow_plain_http {
-        if let Some(host) = endpoint::plain_http_to_other_host(endpoint) {
-            let why = if explicit.is_some() {
-                "--credentials aws".to_string()
-            } else {
-                format!("{} set", in_environment.join(", "))
-            };
-            return Err(Error::usage_hint(
-                format!(
-                    "--endpoint {endpoint} {}: your AWS credentials ({why}) would sign every request, and a session token would cross the network in clear",
-                    endpoint::plain_http_words(host)
-                ),
-                "use https://, or --credentials dummy for an emulator (it accepts any key), or --allow-plain-http if you trust that network",
-            ));
-        }
+    if chosen == PutCredentials::Aws
+        && !allow_plain_http
+        && let Some(host) = endpoint::plain_http_to_other_host(endpoint)
+    {
+        let why = if explicit.is_some() {
+            "--credentials aws".to_string()
+        } else {
+            format!("{} set", in_environment.join(", "))
+        };
+        return Err(Error::usage_hint(
+            format!(
+                "--endpoint {endpoint} {}: your AWS credentials ({why}) would sign every request, and a session token would cross the network in clear",
+                endpoint::plain_http_words(host)
+            ),
+            "use https://, or --credentials dummy for an emulator (it accepts any key), or --allow-plain-http if you trust that network",
+        ));
     }
     Ok(chosen)
 }

@@ -132,9 +132,11 @@ fn a_symlink_planted_at_a_temporary_name_is_not_written_through() {
     let checkpoints = dir.join("cp.json");
     let meta = std::fs::symlink_metadata(&checkpoints).unwrap();
     assert!(meta.file_type().is_file(), "cp.json is a regular file");
-    assert!(std::fs::read_to_string(&checkpoints)
-        .unwrap()
-        .contains(&kcl_cli::run::sequence_number(5)));
+    assert!(
+        std::fs::read_to_string(&checkpoints)
+            .unwrap()
+            .contains(&kcl_cli::run::sequence_number(5))
+    );
     for link in &planted {
         assert!(
             std::fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_symlink()),

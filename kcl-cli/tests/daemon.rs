@@ -10,7 +10,7 @@ use std::process::Stdio;
 
 use common::{kcl, require_program, require_real_jars, temp_dir, text};
 use daemon_support::{
-    daemon, daemon_with, daemon_without_paths, fake_java, pin_jars, setup, wait_ready, PROPERTIES,
+    PROPERTIES, daemon, daemon_with, daemon_without_paths, fake_java, pin_jars, setup, wait_ready,
 };
 
 /// The exit code of `kcl daemon` when it refuses to start the daemon.

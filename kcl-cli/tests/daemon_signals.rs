@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use daemon_support::{
-    daemon, pids, process_state, running, send, setup, wait_ready, wait_until, KillOnDrop,
+    KillOnDrop, daemon, pids, process_state, running, send, setup, wait_ready, wait_until,
 };
 
 #[test]

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use common::{kcl, require_real_jars, run_kcl, temp_dir, text, Response, Server};
+use common::{Response, Server, kcl, require_real_jars, run_kcl, temp_dir, text};
 
 struct FakeSet {
     /// A Maven-layout repository folder.
@@ -458,9 +458,11 @@ fn path_prints_the_folder_and_the_classpath() {
     );
     let unknown = run_kcl(&["jars", "path", "--release", "2.0.0"], &dir);
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(text(&unknown)
-        .1
-        .contains("no built-in jar list for KCL 2.0.0"));
+    assert!(
+        text(&unknown)
+            .1
+            .contains("no built-in jar list for KCL 2.0.0")
+    );
 }
 
 #[test]
@@ -655,9 +657,11 @@ fn repository_passwords_never_appear_in_messages() {
     );
     // Loopback over http: the credentials were sent (that is allowed).
     let requests = server.requests.lock().unwrap().clone();
-    assert!(requests
-        .iter()
-        .all(|r| r.header("authorization") == Some(basic("deploy", PASSWORD).as_str())));
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.header("authorization") == Some(basic("deploy", PASSWORD).as_str()))
+    );
 
     // 503, retried: in the retry notes and the final error.
     let repo = format!("http://deploy:{PASSWORD}@{authority}/flaky/");
@@ -719,9 +723,11 @@ fn repository_passwords_never_appear_in_messages() {
     assert!(stderr.contains("http://ci:***@127.0.0.1"), "{stderr}");
     let requests = server.requests.lock().unwrap().clone();
     assert!(!requests.is_empty());
-    assert!(requests
-        .iter()
-        .all(|r| r.header("authorization") == Some(basic("ci", PASSWORD).as_str())));
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.header("authorization") == Some(basic("ci", PASSWORD).as_str()))
+    );
 }
 
 #[test]
@@ -811,12 +817,15 @@ fn redirects_carry_the_credentials_only_to_the_same_host() {
         .filter(|s| s.path.starts_with("/good/"))
         .collect();
     assert_eq!((first.len(), second.len()), (3, 3), "{seen:?}");
-    assert!(first
-        .iter()
-        .all(|s| s.header("authorization") == Some(&expected)));
-    assert!(second.iter().all(|s| s
-        .header("host")
-        .is_some_and(|h| h.starts_with("localhost:"))));
+    assert!(
+        first
+            .iter()
+            .all(|s| s.header("authorization") == Some(&expected))
+    );
+    assert!(second.iter().all(|s| {
+        s.header("host")
+            .is_some_and(|h| h.starts_with("localhost:"))
+    }));
     assert!(
         second.iter().all(|s| s.header("authorization").is_none()),
         "no credentials after a redirect to another host: {second:?}"
@@ -829,9 +838,10 @@ fn redirects_carry_the_credentials_only_to_the_same_host() {
     assert!(output.status.success(), "{}", text(&output).1);
     let seen = server.seen();
     assert_eq!(seen.len(), 6, "{seen:?}");
-    assert!(seen
-        .iter()
-        .all(|s| s.header("authorization") == Some(&expected)));
+    assert!(
+        seen.iter()
+            .all(|s| s.header("authorization") == Some(&expected))
+    );
 }
 
 #[test]
@@ -895,7 +905,9 @@ fn downloads_stop_at_the_size_cap_without_retrying() {
     let stderr = text(&output).1;
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("announces 10737418240 bytes (Content-Length), more than the size cap of 67108864 bytes"),
+        stderr.contains(
+            "announces 10737418240 bytes (Content-Length), more than the size cap of 67108864 bytes"
+        ),
         "{stderr}"
     );
     assert!(jar_files(&dest).is_empty(), "{:?}", jar_files(&dest));

@@ -133,9 +133,12 @@ fn an_amazon_kclpy_processor_runs_resumes_and_ends_its_shards() {
             ["ThrottlingException", "ok", "ok", "ok"],
             "kclpy retried the throttled checkpoint, then checkpointed each batch and at shutdownRequested"
         );
-        assert!(events_first
-            .iter()
-            .any(|e| e[0] == "end" && e[1] == shard && e[2] == "shutdownRequested" && e[3] == "8"));
+        assert!(
+            events_first.iter().any(|e| e[0] == "end"
+                && e[1] == shard
+                && e[2] == "shutdownRequested"
+                && e[3] == "8")
+        );
     }
 
     // Second run: resumes after the stored checkpoints, then ends the shards.

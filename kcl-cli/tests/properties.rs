@@ -134,9 +134,11 @@ fn refuses_unknown_keys_and_warns_about_ignored_values() {
 
     let missing = run_kcl(&["properties", "--stream", "s"], &dir);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(text(&missing)
-        .1
-        .contains("missing --application, --executable"));
+    assert!(
+        text(&missing)
+            .1
+            .contains("missing --application, --executable")
+    );
     let at = run_kcl(
         &[BASE.as_slice(), &["--initial-position", "at-timestamp"]].concat(),
         &dir,

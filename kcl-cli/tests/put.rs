@@ -3,10 +3,10 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use common::{kcl, temp_dir, text, Response, Server};
+use common::{Response, Server, kcl, temp_dir, text};
 
 /// Answers PutRecord with shard 0 and an increasing sequence number.
 fn fake_kinesis() -> Server {
@@ -117,9 +117,11 @@ fn puts_the_lines_of_a_file_in_rounds() {
     assert_eq!(data, ["YWxwaGE=", "YmV0YQ==", "YWxwaGE=", "YmV0YQ=="]);
     assert!(bodies.iter().all(|b| b["PartitionKey"] == "same"));
     let requests = server.requests.lock().unwrap();
-    assert!(requests[0]
-        .header("authorization")
-        .is_some_and(|a| a.contains("Credential=x/") && a.contains("/eu-west-1/")));
+    assert!(
+        requests[0]
+            .header("authorization")
+            .is_some_and(|a| a.contains("Credential=x/") && a.contains("/eu-west-1/"))
+    );
 }
 
 #[test]
@@ -166,9 +168,11 @@ fn service_errors_and_unreachable_endpoints_are_reported() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output)
-        .1
-        .contains("PutRecord of \"a\" to stream s failed"));
+    assert!(
+        text(&output)
+            .1
+            .contains("PutRecord of \"a\" to stream s failed")
+    );
 }
 
 #[test]
@@ -355,9 +359,11 @@ fn plain_http_to_another_host_is_refused_while_aws_credentials_would_sign() {
         .unwrap();
     assert!(output.status.success(), "{}", text(&output).1);
     let requests = server.requests.lock().unwrap();
-    assert!(requests[0]
-        .header("authorization")
-        .is_some_and(|a| a.contains("Credential=AKIAREALLOOKINGKEY01/")));
+    assert!(
+        requests[0]
+            .header("authorization")
+            .is_some_and(|a| a.contains("Credential=AKIAREALLOOKINGKEY01/"))
+    );
 }
 
 #[test]

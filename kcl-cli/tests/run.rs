@@ -744,9 +744,11 @@ fn usage_errors_are_explained() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output)
-        .1
-        .contains("cannot open the input /no/such/file"));
+    assert!(
+        text(&output)
+            .1
+            .contains("cannot open the input /no/such/file")
+    );
 
     let input = lines_file(&dir, "in.txt", 1);
     let ok = run(
@@ -768,9 +770,11 @@ fn usage_errors_are_explained() {
         &["true"],
     );
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output)
-        .1
-        .contains("pass --shards 2 to resume it, or --fresh"));
+    assert!(
+        text(&output)
+            .1
+            .contains("pass --shards 2 to resume it, or --fresh")
+    );
 }
 
 #[test]

@@ -2,9 +2,9 @@
 //! fast scanner and the general parser), each record extracted as `Json<T>`, `String` or bytes.
 //! `cargo bench -p kcl-core`.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use kcl_core::message::{parse_line, DaemonMessage, ProcessRecordsMessage, WireRecord};
-use kcl_core::{from_fn, CheckpointStrategy, Json, Runtime};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use kcl_core::message::{DaemonMessage, ProcessRecordsMessage, WireRecord, parse_line};
+use kcl_core::{CheckpointStrategy, Json, Runtime, from_fn};
 
 #[derive(serde::Deserialize)]
 struct Event {

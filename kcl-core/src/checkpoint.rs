@@ -33,16 +33,22 @@ pub enum CheckpointError {
     Throttling,
     /// `ShutdownException`: this worker no longer holds the lease. Never retried; every later
     /// checkpoint of this shard fails the same way without contacting the daemon.
-    #[error("ShutdownException: this worker no longer holds the lease; nothing more can be checkpointed on this shard")]
+    #[error(
+        "ShutdownException: this worker no longer holds the lease; nothing more can be checkpointed on this shard"
+    )]
     Shutdown,
     /// `InvalidStateException`: no checkpointer in this phase, or the lease table is missing.
     #[error("InvalidStateException: the daemon cannot checkpoint now")]
     InvalidState,
     /// `KinesisClientLibDependencyException`: a dependency (DynamoDB) failed (retried before surfacing).
-    #[error("KinesisClientLibDependencyException: a dependency of the daemon failed while checkpointing")]
+    #[error(
+        "KinesisClientLibDependencyException: a dependency of the daemon failed while checkpointing"
+    )]
     Dependency,
     /// `IllegalArgumentException`: the position is outside [last checkpoint, largest delivered] or not a number.
-    #[error("IllegalArgumentException: the daemon refused the position (outside the delivered range or not a sequence number)")]
+    #[error(
+        "IllegalArgumentException: the daemon refused the position (outside the delivered range or not a sequence number)"
+    )]
     IllegalArgument,
     /// Any other exception name the daemon sent.
     #[error("{0}: the daemon failed to checkpoint")]
@@ -753,12 +759,12 @@ impl<'a> Checkpointer<'a> {
                     return Err(CheckpointError::ChannelClosed);
                 }
                 Ok(Reply::Unexpected(action)) => {
-                    return Err(CheckpointError::UnexpectedReply(action))
+                    return Err(CheckpointError::UnexpectedReply(action));
                 }
                 Ok(Reply::Malformed(cause)) => {
                     return Err(CheckpointError::UnexpectedReply(format!(
                         "a checkpoint reply that cannot be read ({cause})"
-                    )))
+                    )));
                 }
                 Err(error) => {
                     // The pipe to the daemon broke (EPIPE: it is gone): nothing more can be sent.

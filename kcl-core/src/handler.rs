@@ -2,7 +2,7 @@
 //! per-record loop. `#[kcl::processor]` and `#[kcl::on_records]` generate calls to exactly these;
 //! they can be used by hand in a [`RecordProcessor`](crate::RecordProcessor) too.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use crate::checkpoint::Checkpointer;

@@ -16,7 +16,7 @@
 //! the records before it are not handled: under `skip`, the bad record goes to `on_failure` and
 //! the handler gets the others.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::checkpoint::{CheckpointError, Checkpointer, Phase, Progress};
 use crate::error::Error;
@@ -145,7 +145,11 @@ impl<P: RecordProcessor> Engine<P> {
                 tracing::warn!(
                     "batch ({range}): handler {}. {}: answering the daemon; no retry, no on_failure, no exit. The next owner of the lease resumes from the last checkpoint",
                     failed.cause,
-                    if self.progress.lease_lost { "The lease moved to another worker" } else { "The daemon is gone" },
+                    if self.progress.lease_lost {
+                        "The lease moved to another worker"
+                    } else {
+                        "The daemon is gone"
+                    },
                 );
                 guard::drop_quietly(failed.error);
                 break;

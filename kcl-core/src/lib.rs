@@ -53,12 +53,12 @@ mod transport;
 /// no stability promise, may change in any release.
 #[doc(hidden)]
 pub mod __not_api {
-    pub use crate::scan::differential::{check, fast_path, serde_path, Outcome};
+    pub use crate::scan::differential::{Outcome, check, fast_path, serde_path};
 }
 
 pub use checkpoint::{CheckpointError, Checkpointer, RetryPolicy, Stall};
 pub use child::prepare;
-pub use deadline::{DeadlineAction, HookDeadline, DEADLINE_EXIT_CODE};
+pub use deadline::{DEADLINE_EXIT_CODE, DeadlineAction, HookDeadline};
 pub use error::{Error, Result};
 pub use failure::{Failure, FailureAction, FailurePolicy};
 pub use handler::{Checkpoint, FromBatch, HandlerOutput, MillisBehindLatest, ShardId};
@@ -67,8 +67,8 @@ pub use kcl_protocol::message::Initialize;
 pub use kcl_protocol::{Position, SequenceNumber, StartingPosition};
 pub use logging::init as init_logging;
 pub use payload::{FromRecord, Json, PayloadError, PayloadErrorKind};
-pub use processor::{from_fn, FnProcessor, RecordProcessor};
+pub use processor::{FnProcessor, RecordProcessor, from_fn};
 pub use record::{Batch, Record};
-pub use runtime::{run, run_main, run_main_with, Runtime};
+pub use runtime::{Runtime, run, run_main, run_main_with};
 pub use signals::{DEFAULT_SIGNAL_GRACE, SECOND_INTERRUPT_EXIT_CODE, SIGNAL_GRACE_ENV};
 pub use strategy::CheckpointStrategy;

@@ -58,7 +58,7 @@ pub trait RecordProcessor {
     /// error (or panicking) marks the batch failed: the runtime logs it, answers the daemon, and
     /// from then on refuses to checkpoint at or past the batch's first record.
     fn process_records(&mut self, batch: &Batch, checkpointer: &mut Checkpointer<'_>)
-        -> Result<()>;
+    -> Result<()>;
 
     /// The lease moved to another worker: release resources; checkpointing is impossible.
     fn lease_lost(&mut self) -> Result<()> {

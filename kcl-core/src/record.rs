@@ -1,8 +1,8 @@
 //! Records as user code sees them: decoded payload bytes plus their place in the shard.
 
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -177,9 +177,11 @@ impl Record {
         position: Position,
         arrival_millis: Option<i64>,
     ) -> Self {
-        debug_assert!(bytes
-            .get(key.0..key.1)
-            .is_some_and(|key| std::str::from_utf8(key).is_ok()));
+        debug_assert!(
+            bytes
+                .get(key.0..key.1)
+                .is_some_and(|key| std::str::from_utf8(key).is_ok())
+        );
         Record {
             bytes,
             data: span(data.0, data.1),

@@ -521,17 +521,17 @@ impl<P: RecordProcessor> Engine<P> {
             DaemonMessage::LeaseLost => self.lease_lost(),
             DaemonMessage::ShardEnded => self.shard_ended(transport),
             DaemonMessage::ShutdownRequested => self.shutdown_requested(transport),
-            DaemonMessage::Shutdown(reason) => {
-                match reason {
-                    ShutdownReason::Terminate => self.shard_ended(transport),
-                    ShutdownReason::Requested => self.shutdown_requested(transport),
-                    ShutdownReason::Zombie => self.lease_lost(),
-                    ShutdownReason::Other(reason) => {
-                        tracing::warn!("legacy shutdown with unknown reason {reason:?}: handled as a lost lease");
-                        self.lease_lost()
-                    }
+            DaemonMessage::Shutdown(reason) => match reason {
+                ShutdownReason::Terminate => self.shard_ended(transport),
+                ShutdownReason::Requested => self.shutdown_requested(transport),
+                ShutdownReason::Zombie => self.lease_lost(),
+                ShutdownReason::Other(reason) => {
+                    tracing::warn!(
+                        "legacy shutdown with unknown reason {reason:?}: handled as a lost lease"
+                    );
+                    self.lease_lost()
                 }
-            }
+            },
             DaemonMessage::CheckpointReply(_) => unreachable!("handled by the caller"),
         }
     }

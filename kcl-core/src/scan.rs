@@ -16,7 +16,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 
 use crate::payload::PayloadError;
-use crate::record::{Record, LENIENT_BASE64};
+use crate::record::{LENIENT_BASE64, Record};
 use kcl_protocol::Position;
 
 /// What every line the fast path takes starts with.
@@ -319,8 +319,8 @@ pub(crate) fn scan_process_records(line: &[u8]) -> Option<ScannedBatch> {
 /// the tests: whenever the fast path takes a line, it must give what the serde path gives.
 /// Not API: reached through `kcl_core::__not_api`, with no stability promise.
 pub mod differential {
-    use super::{scan_process_records, PREFIX};
-    use crate::message::{parse_line, DaemonMessage, ParsedLine};
+    use super::{PREFIX, scan_process_records};
+    use crate::message::{DaemonMessage, ParsedLine, parse_line};
     use crate::record::Record;
     use kcl_protocol::Position;
 
@@ -424,7 +424,7 @@ pub mod differential {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{parse_line, DaemonMessage, ParsedLine};
+    use crate::message::{DaemonMessage, ParsedLine, parse_line};
 
     const LINE: &str = r#"{"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"},{"data":"","partitionKey":"ключ-🔑","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","approximateArrivalTimestamp":null,"subSequenceNumber":2,"action":"record"},{"data":"aGk","partitionKey":"unpadded","sequenceNumber":"49590338271490256608559692538361571095921575989136588900","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":5}"#;
 

@@ -68,7 +68,9 @@ pub(crate) fn take() -> io::Result<(io::Stdin, io::Stdout)> {
     if let State::Taken = std::mem::replace(&mut *state, State::Taken) {
         return Err(already_taken());
     }
-    tracing::warn!("stdin/stdout isolation is not available on this platform; do not print to stdout or read stdin");
+    tracing::warn!(
+        "stdin/stdout isolation is not available on this platform; do not print to stdout or read stdin"
+    );
     Ok((io::stdin(), io::stdout()))
 }
 

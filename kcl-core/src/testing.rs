@@ -35,8 +35,8 @@ use std::io;
 use crate::checkpoint::RetryPolicy;
 use crate::failure::FailurePolicy;
 use crate::message::{
-    parse_line, CheckpointReply, ChildMessage, DaemonMessage, Initialize, ParsedLine,
-    ProcessRecordsMessage, ShutdownReason, WireRecord,
+    CheckpointReply, ChildMessage, DaemonMessage, Initialize, ParsedLine, ProcessRecordsMessage,
+    ShutdownReason, WireRecord, parse_line,
 };
 use crate::processor::RecordProcessor;
 use crate::record::Record;

@@ -3,7 +3,7 @@
 use std::io::{self, Read, Write};
 
 use crate::message::{
-    parse_line, unanswerable_known_action, CheckpointReply, ChildMessage, DaemonMessage, ParsedLine,
+    CheckpointReply, ChildMessage, DaemonMessage, ParsedLine, parse_line, unanswerable_known_action,
 };
 use crate::scan::{self, ScannedBatch};
 

@@ -3,7 +3,7 @@
 //! (thiserror's `fallback.rs`, tokio's "emit the item back").
 
 use proc_macro2::TokenStream;
-use quote::{quote, ToTokens};
+use quote::{ToTokens, quote};
 use syn::{Generics, ItemFn, Type};
 
 use crate::paths::{BATCH, CHECKPOINTER, RECORD_PROCESSOR, RESULT, UNREACHABLE};

@@ -686,7 +686,7 @@ mod json {
                         }
                     }
                     c if (c as u32) < 0x20 => {
-                        return self.fail("unescaped control character in a string")
+                        return self.fail("unescaped control character in a string");
                     }
                     c => out.push(c),
                 }

@@ -535,7 +535,7 @@ fn classify(raw: RawMessage) -> ParsedLine {
                 return ParsedLine::Malformed {
                     action: raw.action,
                     cause: "missing field `shardId`".into(),
-                }
+                };
             }
         },
         Action::ProcessRecords => match raw.records {
@@ -547,7 +547,7 @@ fn classify(raw: RawMessage) -> ParsedLine {
                 return ParsedLine::Malformed {
                     action: raw.action,
                     cause: "missing field `records`".into(),
-                }
+                };
             }
         },
         Action::LeaseLost => DaemonMessage::LeaseLost,

@@ -92,11 +92,7 @@ impl SequenceNumber {
 
     fn significant_digits(&self) -> &str {
         let trimmed = self.as_str().trim_start_matches('0');
-        if trimmed.is_empty() {
-            "0"
-        } else {
-            trimmed
-        }
+        if trimmed.is_empty() { "0" } else { trimmed }
     }
 }
 

@@ -637,7 +637,9 @@ fn skipping_and_checkpoint_errors_are_explained_in_the_log() {
         let runtime = Runtime::new(Checkpointing::new(true, past_everything))
             .failure_policy(policy(action).attempts(1));
         let run = crate::support::run_capturing(runtime, &input);
-        let why = format!("a checkpoint error is not a failure of records, so the `{action:?}` policy does not apply to it");
+        let why = format!(
+            "a checkpoint error is not a failure of records, so the `{action:?}` policy does not apply to it"
+        );
         assert_eq!(run.log.contains(&why), explained, "{action:?}: {}", run.log);
         run.logged(&["The shard stalls: record 101/0 was not handled"]);
     }

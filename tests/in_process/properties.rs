@@ -25,7 +25,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use kcl::handler::for_each_record;
-use kcl::testing::{sequence_number, Step, StoredCheckpoint, TestDaemon};
+use kcl::testing::{Step, StoredCheckpoint, TestDaemon, sequence_number};
 use kcl::{
     Batch, Checkpoint, CheckpointError, CheckpointStrategy, Checkpointer, Error, Failure,
     FailurePolicy, Position, Record, RecordProcessor, Result, StartingPosition,
@@ -135,7 +135,7 @@ impl Processor {
             match fault {
                 None | Some(Fault::BadPayload) => {}
                 Some(Fault::ErrAtRecord) => {
-                    return Err(Error::msg("poisoned").at_record(record.position().clone()))
+                    return Err(Error::msg("poisoned").at_record(record.position().clone()));
                 }
                 Some(Fault::Err) => return Err(Error::msg("poisoned")),
                 Some(Fault::Panic) => panic!("poisoned"),

@@ -18,8 +18,8 @@ fn batch(data: &str) -> String {
     one_record_batch(data, r#""pk-1""#, "1700000000000")
 }
 
-use crate::support::wire::{one_record_batch, SEQ_BASE as SEQ};
-use crate::support::{input, run_capturing, status, Captures};
+use crate::support::wire::{SEQ_BASE as SEQ, one_record_batch};
+use crate::support::{Captures, input, run_capturing, status};
 
 /// Runs `processor` with quick retries and the default failure policy.
 fn run<P: RecordProcessor>(processor: P, input: &[u8]) -> Captures {

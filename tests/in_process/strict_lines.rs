@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use kcl::{CheckpointStrategy, RecordProcessor, Runtime};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 const INIT: &str = r#"{"action":"initialize","shardId":"shardId-000000000007","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#;
 /// A `processRecords` line in the daemon's form, with the record's `partitionKey` and
@@ -134,9 +134,11 @@ fn a_known_action_that_is_not_the_first_key_is_logged_as_an_error() {
     // Junk that names no known action stays a warning.
     let other = run(&[INIT, r#"{"action":"wave",]"#, "DEBUG hello"]);
     assert_eq!(other.lines, [status("initialize")]);
-    assert!(other
-        .logged(&["not a protocol message", "wave"])
-        .contains("WARN"));
+    assert!(
+        other
+            .logged(&["not a protocol message", "wave"])
+            .contains("WARN")
+    );
     assert!(!other.log.contains("ERROR"), "{}", other.log);
 }
 

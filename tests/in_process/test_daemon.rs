@@ -3,10 +3,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use kcl::testing::{sequence_number, StoredCheckpoint, TestDaemon};
+use kcl::testing::{StoredCheckpoint, TestDaemon, sequence_number};
 use kcl::{
-    from_fn, Batch, CheckpointError, CheckpointStrategy, Checkpointer, Position, RecordProcessor,
-    StartingPosition,
+    Batch, CheckpointError, CheckpointStrategy, Checkpointer, Position, RecordProcessor,
+    StartingPosition, from_fn,
 };
 
 #[cfg(feature = "tokio")]
@@ -343,16 +343,20 @@ fn every_n_records_strategy_counts_handled_records() {
     let processor = from_fn(|_: &Batch, _: &mut Checkpointer<'_>| Ok(()));
     let mut daemon = TestDaemon::with_strategy(processor, CheckpointStrategy::every_records(5));
     daemon.initialize("shardId-000000000000");
-    assert!(daemon
-        .process_payloads(["1", "2", "3"])
-        .checkpoints
-        .is_empty());
+    assert!(
+        daemon
+            .process_payloads(["1", "2", "3"])
+            .checkpoints
+            .is_empty()
+    );
     assert_eq!(daemon.process_payloads(["4", "5"]).checkpoints.len(), 1);
     assert!(daemon.process_payloads(["6"]).checkpoints.is_empty());
-    assert!(daemon
-        .process_payloads(Vec::<&str>::new())
-        .checkpoints
-        .is_empty());
+    assert!(
+        daemon
+            .process_payloads(Vec::<&str>::new())
+            .checkpoints
+            .is_empty()
+    );
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! What the daemon makes of a line the child wrote: the daemon's own rule, named in this one place
 //! (review point G2), so a move of that rule changes one path.
 
-use kcl_protocol::daemon::{parse_child_line, CheckpointRequest, ChildLine};
-use serde_json::{json, Value};
+use kcl_protocol::daemon::{CheckpointRequest, ChildLine, parse_child_line};
+use serde_json::{Value, json};
 
 /// The daemon's reading of one line of the child's stdout (without its `\n`).
 pub fn daemon_reads(line: &str) -> ChildLine {
@@ -20,7 +20,7 @@ pub fn child_message(line: &str) -> Result<Value, String> {
             response_for: Some(response_for),
         } => json!({"action": "status", "responseFor": response_for}),
         ChildLine::Status { response_for: None } => {
-            return Err(format!("a status without responseFor: {line}"))
+            return Err(format!("a status without responseFor: {line}"));
         }
         ChildLine::Checkpoint(CheckpointRequest {
             sequence_number,
@@ -37,15 +37,15 @@ pub fn child_message(line: &str) -> Result<Value, String> {
             })
         }
         ChildLine::Checkpoint(_) => {
-            return Err(format!("a checkpoint request with an error: {line}"))
+            return Err(format!("a checkpoint request with an error: {line}"));
         }
         ChildLine::Skipped { reason } => {
-            return Err(format!("the daemon skips this line ({reason}): {line}"))
+            return Err(format!("the daemon skips this line ({reason}): {line}"));
         }
         ChildLine::OtherMessage { .. } | ChildLine::Blank => {
             return Err(format!(
                 "child line is neither a status nor a checkpoint: {line}"
-            ))
+            ));
         }
     };
     if value != form {

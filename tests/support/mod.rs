@@ -12,7 +12,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use kcl::{RecordProcessor, Runtime};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// Log lines captured from `tracing`.
 #[derive(Clone, Default)]

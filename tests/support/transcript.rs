@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::rc::Rc;
 use std::time::Duration;
 
-use kcl::message::{parse_line, ParsedLine};
+use kcl::message::{ParsedLine, parse_line};
 use kcl::{
     Batch, CheckpointStrategy, Checkpointer, Initialize, RecordProcessor, RetryPolicy, Runtime,
 };

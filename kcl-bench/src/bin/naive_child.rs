@@ -6,7 +6,7 @@
 use std::io::{self, BufRead, Write};
 
 use base64::Engine as _;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 fn send(out: &mut impl Write, message: &Value) -> io::Result<()> {
     writeln!(out)?;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::jars::classpath::SEPARATOR;
-use crate::jars::{classpath, Manifest};
+use crate::jars::{Manifest, classpath};
 
 /// The classpath for `manifest`'s jars in `jar_dir` after the `extra` entries. Every path is
 /// made canonical (as java will see it) and refused if it holds [`SEPARATOR`], with a message
@@ -32,7 +32,9 @@ pub(crate) fn build(manifest: &Manifest, jar_dir: &Path, extra: &[PathBuf]) -> R
     refuse_separator(
         &jar_dir,
         "the jar folder",
-        &format!("move or link the jars to a folder whose path has no '{SEPARATOR}', and pass it with --jars (or KCL_JARS_DIR)"),
+        &format!(
+            "move or link the jars to a folder whose path has no '{SEPARATOR}', and pass it with --jars (or KCL_JARS_DIR)"
+        ),
     )?;
     classpath(manifest, &jar_dir, &extra)
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 
 use super::manifest::{Jar, Manifest};
-use super::repo_url::{redact, Credentials, Repository, MAX_REDIRECTS};
-use super::verify::{extra_jars, hex, partial_downloads, sha256_file, PARTIAL_TAG};
+use super::repo_url::{Credentials, MAX_REDIRECTS, Repository, redact};
+use super::verify::{PARTIAL_TAG, extra_jars, hex, partial_downloads, sha256_file};
 use crate::fsutil::TempFile;
 
 use crate::error::{Error, Result};
@@ -315,7 +315,7 @@ impl Source {
                         Ok(bytes) => return Ok(bytes),
                         Err(Attempt::Final(problem)) => return Err(problem),
                         Err(Attempt::Retry(problem)) if attempt > options.retries => {
-                            return Err(format!("{problem} (after {attempt} attempts)"))
+                            return Err(format!("{problem} (after {attempt} attempts)"));
                         }
                         Err(Attempt::Retry(problem)) => {
                             note(
@@ -447,10 +447,10 @@ fn download(
             404 | 410 => {
                 return Err(Attempt::Final(format!(
                     "not found at {shown} (HTTP {status})"
-                )))
+                )));
             }
             500..=599 | 408 | 429 => {
-                return Err(Attempt::Retry(format!("GET {shown}: HTTP {status}")))
+                return Err(Attempt::Retry(format!("GET {shown}: HTTP {status}")));
             }
             _ => return Err(Attempt::Final(format!("GET {shown}: HTTP {status}"))),
         }
@@ -504,7 +504,7 @@ fn install(
             Err(e) => {
                 return Err(Attempt::Retry(format!(
                     "reading failed after {total} bytes: {e}"
-                )))
+                )));
             }
         };
         total += read as u64;

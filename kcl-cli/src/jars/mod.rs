@@ -18,7 +18,7 @@ pub use verify::sha256_file;
 pub(crate) use verify::verify_dir;
 
 use args::{FetchArgs, JarsCommand, PathArgs, VerifyArgs};
-use fetch::{fetch, FetchOptions};
+use fetch::{FetchOptions, fetch};
 
 use crate::error::{Error, Result};
 
@@ -42,7 +42,7 @@ pub(crate) fn default_dir(release: &str) -> Result<PathBuf> {
                 return Err(Error::usage_hint(
                     "cannot tell where the jar cache is: HOME is not set",
                     "pass --dir DIR or set KCL_JARS_DIR",
-                ))
+                ));
             }
         },
     };

@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::format::Entry;
-use super::keys::{lookup, suggestion, Group, Key, Kind, KEYS};
+use super::keys::{Group, KEYS, Key, Kind, lookup, suggestion};
 use super::safety;
 
 /// How serious a finding is.

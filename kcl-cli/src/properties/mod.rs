@@ -22,7 +22,7 @@ mod safety;
 mod write;
 
 pub(crate) use args::PropertiesArgs;
-pub(crate) use check::{check, report, Level};
+pub(crate) use check::{Level, check, report};
 pub(crate) use format::{read_file, value};
 
 use check::Finding;

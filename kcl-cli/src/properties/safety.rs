@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::check::{find_on_path, Findings, Level};
+use super::check::{Findings, Level, find_on_path};
 use super::endpoint;
 use super::format::Entry;
 
@@ -38,9 +38,10 @@ fn has_access_key_id(value: &str) -> bool {
 /// never repeated in the message.
 pub(super) fn check_entry(found: &mut Findings, entry: &Entry) {
     let line = Some(entry.line);
-    if is_endpoint_key(&entry.key) {
-        if let Some(host) = endpoint::plain_http_to_other_host(&entry.value) {
-            found.add(
+    if is_endpoint_key(&entry.key)
+        && let Some(host) = endpoint::plain_http_to_other_host(&entry.value)
+    {
+        found.add(
                 Level::Warning,
                 line,
                 format!(
@@ -50,7 +51,6 @@ pub(super) fn check_entry(found: &mut Findings, entry: &Entry) {
                     endpoint::plain_http_words(host)
                 ),
             );
-        }
     }
     let advice = "a properties file is often readable by others and kept in version control; remove it and let AwsCredentialsProvider find the credentials (environment, profile, instance role)";
     if is_secret_key(&entry.key) {
@@ -166,10 +166,9 @@ fn check_writable(found: &mut Findings, path: &Path, shown: &str, line: Option<u
         .canonicalize()
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
+        && !folders.contains(&real)
     {
-        if !folders.contains(&real) {
-            folders.push(real);
-        }
+        folders.push(real);
     }
     for folder in folders {
         let Some(folder_mode) = mode(&folder) else {

@@ -127,9 +127,7 @@ pub(super) fn build(args: &PropertiesArgs) -> Result<Vec<Line>> {
         let key = key.trim();
         if !is_plain_key(key) {
             return Err(Error::usage_hint(
-                format!(
-                    "--set {key:?}: a key may hold only letters, digits, '.', '_' and '-'"
-                ),
+                format!("--set {key:?}: a key may hold only letters, digits, '.', '_' and '-'"),
                 "every key the daemon knows does; a space, ':', '=', '#', '!', '\\' or a line break would change how the daemon reads the file",
             ));
         }

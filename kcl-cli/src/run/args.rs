@@ -186,13 +186,13 @@ impl RunArgs {
             .map(|text| parse_injection(text))
             .collect::<Result<Vec<_>>>()?;
         for injection in &injections {
-            if let Some(shard) = injection.shard {
-                if shard >= self.shards {
-                    return Err(Error::usage(format!(
-                        "--checkpoint-error: there is no shard {shard} with --shards {}",
-                        self.shards
-                    )));
-                }
+            if let Some(shard) = injection.shard
+                && shard >= self.shards
+            {
+                return Err(Error::usage(format!(
+                    "--checkpoint-error: there is no shard {shard} with --shards {}",
+                    self.shards
+                )));
             }
             if !KNOWN_ERRORS.contains(&injection.error.as_str()) {
                 eprintln!(

@@ -1,14 +1,14 @@
 //! The input thread that feeds the shards ([`Feeder`]) and the thread that redraws the progress
 //! line on a terminal ([`Ticker`]).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::console::{Console, Totals};
-use super::input::{sequence_number, shard_index, InputReader};
+use super::input::{InputReader, sequence_number, shard_index};
 use super::shard::ShardRecord;
 use crate::error::{Error, Result};
 

@@ -39,7 +39,9 @@ pub(super) struct InputRecord {
 pub(super) fn open(input: &str) -> Result<Box<dyn BufRead + Send>> {
     if input == "-" {
         if std::io::stdin().is_terminal() {
-            eprintln!("kcl run: reading records from the terminal, one per line; end with Ctrl-D (or pass --input FILE)");
+            eprintln!(
+                "kcl run: reading records from the terminal, one per line; end with Ctrl-D (or pass --input FILE)"
+            );
         }
         Ok(Box::new(BufReader::new(std::io::stdin())))
     } else {
@@ -195,7 +197,7 @@ fn parse_jsonl(line: &[u8], number: u64) -> Result<InputRecord> {
             other => {
                 return Err(bad(format!(
                     "unknown key {other:?} (known: data, dataBase64, partitionKey, explicitHashKey, approximateArrivalTimestamp)"
-                )))
+                )));
             }
         }
     }

@@ -16,9 +16,9 @@ mod shard;
 mod store;
 mod summary;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 

@@ -7,18 +7,18 @@
 
 use std::io::{BufReader, Write};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use kcl_protocol::daemon::{parse_child_line, CheckpointRequest, ChildLine, LineReader};
-use kcl_protocol::message::{DaemonMessage, Initialize, ProcessRecordsMessage, WireRecord};
 use kcl_protocol::StartingPosition;
+use kcl_protocol::daemon::{CheckpointRequest, ChildLine, LineReader, parse_child_line};
+use kcl_protocol::message::{DaemonMessage, Initialize, ProcessRecordsMessage, WireRecord};
 use kcl_protocol::{CheckpointOutcome, DaemonError, ExtendedSequenceNumber, Lease};
 
-use super::console::{shorten, Console, Totals};
+use super::console::{Console, Totals, shorten};
 use super::input::record_index;
 use super::store::CheckpointStore;
 use crate::run::EndAction;
@@ -310,13 +310,13 @@ impl ShardDriver {
 
         let mut end = self.settings.end;
         loop {
-            if let Some(max) = self.settings.max_batches {
-                if self.report.batches >= max {
-                    self.report
-                        .notes
-                        .push(format!("stopped after {max} batches (--max-batches)"));
-                    break;
-                }
+            if let Some(max) = self.settings.max_batches
+                && self.report.batches >= max
+            {
+                self.report
+                    .notes
+                    .push(format!("stopped after {max} batches (--max-batches)"));
+                break;
             }
             let Some(batch) = self.next_batch(records) else {
                 break;

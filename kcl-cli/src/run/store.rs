@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::shard_id;
 use crate::error::{Error, Result};
-use crate::fsutil::{with_suffix, write_atomically, FileLock, LockError};
+use crate::fsutil::{FileLock, LockError, with_suffix, write_atomically};
 
 /// What to do about a checkpoint file that cannot be read back.
 const DAMAGED_HINT: &str =

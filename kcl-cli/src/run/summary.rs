@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::shard::{describe, Exit, ShardReport};
+use super::shard::{Exit, ShardReport, describe};
 use crate::error::{Error, Result};
 
 /// Everything the summary shows.

@@ -9,8 +9,8 @@ use syn::{Ident, ItemFn, LitInt, ReturnType};
 use crate::ctxt::Ctxt;
 use crate::fallback;
 use crate::paths::{
-    CHECKPOINT_STRATEGY, DURATION_FROM_SECS, EXIT_CODE, FAILURE_POLICY, NONE, RUNTIME_NEW,
-    RUN_MAIN_WITH, SOME,
+    CHECKPOINT_STRATEGY, DURATION_FROM_SECS, EXIT_CODE, FAILURE_POLICY, NONE, RUN_MAIN_WITH,
+    RUNTIME_NEW, SOME,
 };
 use crate::signature;
 
