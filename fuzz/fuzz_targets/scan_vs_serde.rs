@@ -24,6 +24,10 @@ fn number(u: &mut Unstructured<'_>, clean: &mut bool, unsigned: bool) -> Result<
     } else {
         value as i128
     };
+    // |i64::MIN| = 2^63 is no Java `long`: Jackson never writes it, so the line is off.
+    if value > i128::from(i64::MAX) {
+        *clean = false;
+    }
     Ok(match u.int_in_range(0..=15)? {
         0..=9 => value.to_string(),
         other => {
