@@ -40,8 +40,9 @@ report_ignored() {
   echo "== $count tests ignored in this run:"
   grep -E '^test .* \.\.\. ignored' "$log" | sed 's/^/   /' || true
 }
-phase "the e2e suite's own process handling (python3 scripts/e2e/selftest.py)"
+phase "the e2e suite's own process handling (python3 scripts/e2e/selftest.py); README layout up to date"
 python3 scripts/e2e/selftest.py
+python3 scripts/layout.py
 phase "cargo test --workspace (default features: includes the compile-fail ui tests)"
 cargo test --workspace 2>&1 | tee "$log"
 report_ignored
