@@ -49,7 +49,7 @@
 //! Stdout belongs to the daemon: [`run`] moves the real stdout to a private handle, so `println!`
 //! anywhere in the process lands on stderr. Logs go to stderr through `tracing`, tagged with the
 //! shard id. Test processors in-process with [`testing::TestDaemon`].
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub use kcl_macros::{
     main, on_failure, on_initialize, on_lease_lost, on_records, on_shard_ended,

@@ -16,6 +16,8 @@
 //! every batch or answered a wrong status.
 
 mod child;
+// `sysconf(3)` for the clock tick and page size.
+#[allow(unsafe_code)]
 mod proc_stats;
 mod soak;
 mod workload;

@@ -4,6 +4,8 @@
 
 mod args;
 pub(crate) mod classpath;
+// The parent-death signal (`prctl(2)`, `getppid(2)`) and `kill(2)` to forward signals.
+#[allow(unsafe_code)]
 pub(crate) mod supervise;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,8 @@
 //! Linux), a SIGTERM right as `kcl` starts must not leave an orphan, and Ctrl-Z stops the JVM
 //! too. A fake `java` (a shell script) records its pid and the signals it gets.
 #![cfg(target_os = "linux")]
+// kill(2) on the processes the tests start.
+#![allow(unsafe_code)]
 
 mod common;
 mod daemon_support;

@@ -27,7 +27,7 @@
 //!     kcl_core::run(Echo)
 //! }
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 mod checkpoint;
 mod child;
@@ -40,10 +40,16 @@ mod handling;
 mod logging;
 mod payload;
 mod processor;
+// Partition keys read from the batch buffer, validated as UTF-8 when the batch is built.
+#[allow(unsafe_code)]
 mod record;
 mod runtime;
 mod scan;
+// Signal handlers, `poll(2)` and `_exit(2)` through libc.
+#[allow(unsafe_code)]
 mod signals;
+// Moving descriptors 0 and 1 (`fcntl(2)`, `dup2(2)`).
+#[allow(unsafe_code)]
 mod stdio;
 mod strategy;
 pub mod testing;

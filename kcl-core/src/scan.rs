@@ -318,7 +318,7 @@ pub(crate) fn scan_process_records(line: &[u8]) -> Option<ScannedBatch> {
 /// The two parsers of `processRecords` side by side, for the `scan_vs_serde` fuzz target and
 /// the tests: whenever the fast path takes a line, it must give what the serde path gives.
 /// Not API: reached through `kcl_core::__not_api`, with no stability promise.
-pub mod differential {
+pub(crate) mod differential {
     use super::{PREFIX, scan_process_records};
     use crate::message::{DaemonMessage, ParsedLine, parse_line};
     use crate::record::Record;

@@ -4,6 +4,8 @@
 
 mod args;
 pub(crate) mod classpath;
+// `kill(pid, 0)`: whether the process that left a partial download still runs.
+#[allow(unsafe_code)]
 mod fetch;
 mod manifest;
 mod repo_url;

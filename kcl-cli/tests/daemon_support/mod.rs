@@ -1,6 +1,8 @@
 //! The stand-ins shared by the `kcl daemon` tests: a jar set of two tiny pinned files, a
 //! properties file, and a fake `java` that records its arguments, its pid and the signals it gets.
 #![allow(dead_code)]
+// kill(2) on the processes the tests start.
+#![allow(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
