@@ -1,7 +1,7 @@
 //! The facade's in-process tests, one test binary (each file in `tests/` is a separately linked
 //! binary, so the topics are modules here rather than files there):
 //!
-//! - [`transcripts`]: exact daemon lines in, exact child lines out (protocol.md §7), by topic;
+//! - [`transcripts`]: exact daemon lines in, exact child lines out (docs/protocol.md §7), by topic;
 //! - [`robustness`]: the catalogue of bad inputs and misbehaving user code;
 //! - [`strict_lines`]: lines that are not quite what Jackson writes, on both parsing paths;
 //! - [`failure_policies`] and [`failure_kinds`]: what a failed handler call leads to;

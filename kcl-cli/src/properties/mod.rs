@@ -1,7 +1,7 @@
 //! `kcl properties`: write a MultiLangDaemon properties file from flags, or check one.
 //!
-//! The daemon is unforgiving in silent ways (protocol.md §5): unknown keys are ignored, `0` and
-//! `false` are ignored for number and switch keys (the KCL default stays), a malformed number
+//! The daemon is unforgiving in silent ways (docs/protocol.md §5): unknown keys are ignored, `0`
+//! and `false` are ignored for number and switch keys (the KCL default stays), a malformed number
 //! becomes 0 and is ignored too, and without `retrievalMode` it uses enhanced fan-out. The
 //! [`check`] function finds these; the writer refuses or flags them.
 //!

@@ -13,7 +13,7 @@ fn harness_self_check() {
         seq(10_000),
         "49590338271490256608559692538361571095921575989136598898"
     );
-    // The encoder agrees with the Jackson output quoted in protocol.md.
+    // The encoder agrees with the Jackson output quoted in docs/protocol.md.
     assert_eq!(base64(b"hello"), "aGVsbG8=");
     assert_eq!(base64(&[0x00, 0xff, 0x0a, 0x0d, 0x00, 0x22]), "AP8KDQAi");
     assert_eq!(base64("héllo\nwörld".as_bytes()), "aMOpbGxvCnfDtnJsZA==");
