@@ -10,7 +10,7 @@ use crate::deadline::Watchdog;
 use crate::message::ChildMessage;
 use crate::record::Record;
 use crate::transport::{Reply, Transport};
-use kcl_protocol::Position;
+use kcl_protocol::{DaemonError, Position};
 
 /// Why a checkpoint did not happen.
 ///
@@ -84,13 +84,13 @@ impl CheckpointError {
     /// assert_eq!(unknown.to_string(), "OutOfMemoryError: the daemon failed to checkpoint");
     /// ```
     pub fn from_daemon(error: &str) -> Self {
-        match error {
-            "ThrottlingException" => CheckpointError::Throttling,
-            "ShutdownException" => CheckpointError::Shutdown,
-            "InvalidStateException" => CheckpointError::InvalidState,
-            "KinesisClientLibDependencyException" => CheckpointError::Dependency,
-            "IllegalArgumentException" => CheckpointError::IllegalArgument,
-            other => CheckpointError::Other(other.to_owned()),
+        match DaemonError::from_java_name(error) {
+            Some(DaemonError::Throttling) => CheckpointError::Throttling,
+            Some(DaemonError::Shutdown) => CheckpointError::Shutdown,
+            Some(DaemonError::InvalidState) => CheckpointError::InvalidState,
+            Some(DaemonError::Dependency) => CheckpointError::Dependency,
+            Some(DaemonError::IllegalArgument) => CheckpointError::IllegalArgument,
+            None => CheckpointError::Other(error.to_owned()),
         }
     }
 

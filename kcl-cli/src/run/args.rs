@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use kcl_protocol::DaemonError;
 
 use super::shard::{Injection, Settings};
 use crate::error::{Error, Result};
@@ -194,11 +195,12 @@ impl RunArgs {
                     self.shards
                 )));
             }
-            if !KNOWN_ERRORS.contains(&injection.error.as_str()) {
+            if DaemonError::from_java_name(&injection.error).is_none() {
+                let known: Vec<&str> = DaemonError::ALL.iter().map(|e| e.java_name()).collect();
                 eprintln!(
                     "warning: {} is not an error the KCL sends ({}); sending it anyway",
                     injection.error,
-                    KNOWN_ERRORS.join(", ")
+                    known.join(", ")
                 );
             }
         }
@@ -227,15 +229,6 @@ impl RunArgs {
         })
     }
 }
-
-/// Java exception names a checkpoint reply can carry (others are accepted with a warning).
-const KNOWN_ERRORS: [&str; 5] = [
-    "ThrottlingException",
-    "ShutdownException",
-    "InvalidStateException",
-    "KinesisClientLibDependencyException",
-    "IllegalArgumentException",
-];
 
 /// Parses `--checkpoint-error [SHARD:]N=NAME`; SHARD is an index or a shard id.
 fn parse_injection(text: &str) -> Result<Injection> {
