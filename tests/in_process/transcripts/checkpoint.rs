@@ -9,14 +9,14 @@ fn t2_checkpoint_at_sequence_and_sub_sequence() {
     check(
         processor,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
             r#"D> {"action":"processRecords","records":[{"data":"ZXZ0LTA=","partitionKey":"u-a","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000001000,"subSequenceNumber":0,"action":"record"},{"data":"ZXZ0LTE=","partitionKey":"u-b","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000001000,"subSequenceNumber":1,"action":"record"},{"data":"ZXZ0LTI=","partitionKey":"u-c","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000001000,"subSequenceNumber":2,"action":"record"}],"millisBehindLatest":1200}"#,
             r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":2}"#,
             r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":2,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
-            r#"D> {"action":"leaseLost"}"#,
-            r#"C< {"action":"status","responseFor":"leaseLost"}"#,
+            C_PROCESSED,
+            D_LEASE_LOST,
+            C_LEASE_LOST,
         ],
     );
     let state = state.borrow();
@@ -28,16 +28,16 @@ fn t3_throttling_then_success_is_retried() {
     check(
         WordCount::default(),
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":"ThrottlingException"}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
-            r#"D> {"action":"leaseLost"}"#,
-            r#"C< {"action":"status","responseFor":"leaseLost"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_HELLO,
+            C_CHECKPOINT_SEQ0,
+            D_SEQ0_THROTTLED,
+            C_CHECKPOINT_SEQ0,
+            D_SEQ0_OK,
+            C_PROCESSED,
+            D_LEASE_LOST,
+            C_LEASE_LOST,
         ],
     );
 }
@@ -47,16 +47,16 @@ fn t3_dependency_exception_is_retried_like_throttling() {
     check(
         WordCount::default(),
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_HELLO,
+            C_CHECKPOINT_SEQ0,
             r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":"KinesisClientLibDependencyException"}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
+            C_CHECKPOINT_SEQ0,
             r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":"KinesisClientLibDependencyException"}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_CHECKPOINT_SEQ0,
+            D_SEQ0_OK,
+            C_PROCESSED,
         ],
     );
 }
@@ -69,18 +69,18 @@ fn t3_throttled_on_every_attempt_gives_up_and_still_sends_the_status() {
         processor,
         RetryPolicy::immediate(3),
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":"ThrottlingException"}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":"ThrottlingException"}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":"ThrottlingException"}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
-            r#"D> {"action":"leaseLost"}"#,
-            r#"C< {"action":"status","responseFor":"leaseLost"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_HELLO,
+            C_CHECKPOINT_SEQ0,
+            D_SEQ0_THROTTLED,
+            C_CHECKPOINT_SEQ0,
+            D_SEQ0_THROTTLED,
+            C_CHECKPOINT_SEQ0,
+            D_SEQ0_THROTTLED,
+            C_PROCESSED,
+            D_LEASE_LOST,
+            C_LEASE_LOST,
         ],
     );
     assert_eq!(state.borrow().records, 1, "the batch was still counted");
@@ -129,14 +129,14 @@ fn t4_shutdown_exception_is_not_retried() {
     check(
         WordCount::default(),
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_HELLO,
+            C_CHECKPOINT_SEQ0,
             r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":"ShutdownException"}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
-            r#"D> {"action":"leaseLost"}"#,
-            r#"C< {"action":"status","responseFor":"leaseLost"}"#,
+            C_PROCESSED,
+            D_LEASE_LOST,
+            C_LEASE_LOST,
         ],
     );
 }
@@ -177,20 +177,20 @@ fn t4_shutdown_exception_is_typed_and_later_checkpoints_fail_locally() {
     check(
         recorder,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_HELLO,
+            C_CHECKPOINT_SEQ0,
             r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":"ShutdownException"}"#,
             // The follow-up null checkpoint in the same handler is refused locally: no line.
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
             // Later checkpoints on this shard write nothing either.
             r#"D> {"action":"processRecords","records":[{"data":"d29ybGQ=","partitionKey":"pk-2","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","approximateArrivalTimestamp":1700000000500,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
-            r#"D> {"action":"shutdownRequested"}"#,
-            r#"C< {"action":"status","responseFor":"shutdownRequested"}"#,
-            r#"D> {"action":"leaseLost"}"#,
-            r#"C< {"action":"status","responseFor":"leaseLost"}"#,
+            C_PROCESSED,
+            D_SHUTDOWN_REQUESTED,
+            C_SHUTDOWN_REQUESTED,
+            D_LEASE_LOST,
+            C_LEASE_LOST,
         ],
     );
     assert_eq!(
@@ -222,17 +222,17 @@ fn t4_illegal_argument_exception_is_not_retried() {
     check(
         processor,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_HELLO,
+            C_CHECKPOINT_SEQ0,
             r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":"IllegalArgumentException"}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
             // Unlike ShutdownException, the shard can still checkpoint afterwards.
             r#"D> {"action":"processRecords","records":[{"data":"d29ybGQ=","partitionKey":"pk-2","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","approximateArrivalTimestamp":1700000000500,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
             r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","subSequenceNumber":0}"#,
             r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","subSequenceNumber":0,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
         ],
     );
     assert_eq!(
@@ -246,12 +246,12 @@ fn t4_illegal_argument_exception_with_word_count() {
     check(
         WordCount::default(),
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_HELLO,
+            C_CHECKPOINT_SEQ0,
             r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":"IllegalArgumentException"}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
         ],
     );
 }
@@ -270,16 +270,16 @@ fn t11_null_checkpoint_on_an_empty_batch_is_sent() {
     check(
         processor,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[],"millisBehindLatest":0}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_EMPTY_BATCH,
+            C_CHECKPOINT_NULL,
+            D_NULL_OK,
+            C_PROCESSED,
             r#"D> {"action":"processRecords","records":[],"millisBehindLatest":null}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_CHECKPOINT_NULL,
+            D_NULL_OK,
+            C_PROCESSED,
         ],
     );
     assert_eq!(*lags.borrow(), [(0, Some(0)), (0, None)]);
@@ -290,18 +290,18 @@ fn unsolicited_checkpoint_reply_is_ignored() {
     check(
         WordCount::default(),
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":null}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":"ThrottlingException"}"#,
-            r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_NULL_OK,
+            D_SEQ0_THROTTLED,
+            D_HELLO,
+            C_CHECKPOINT_SEQ0,
+            D_SEQ0_OK,
+            C_PROCESSED,
             // A duplicate reply after the status answers nothing.
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":null}"#,
-            r#"D> {"action":"leaseLost"}"#,
-            r#"C< {"action":"status","responseFor":"leaseLost"}"#,
+            D_SEQ0_OK,
+            D_LEASE_LOST,
+            C_LEASE_LOST,
         ],
     );
 }
@@ -311,23 +311,23 @@ fn junk_while_waiting_for_a_checkpoint_reply_is_skipped() {
     check(
         WordCount::default(),
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_HELLO,
+            C_CHECKPOINT_SEQ0,
             "D> DEBUG the daemon is thinking",
             "D> ",
             "D>   ",
             r#"D> {"foo":1}"#,
             "D> {not json",
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":"ThrottlingException"}"#,
+            D_SEQ0_THROTTLED,
             // The throttled reply was used (one retry follows), so the junk was not taken as a reply.
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
+            C_CHECKPOINT_SEQ0,
             "D> DEBUG still thinking",
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
-            r#"D> {"action":"leaseLost"}"#,
-            r#"C< {"action":"status","responseFor":"leaseLost"}"#,
+            D_SEQ0_OK,
+            C_PROCESSED,
+            D_LEASE_LOST,
+            C_LEASE_LOST,
         ],
     );
 }
@@ -345,13 +345,13 @@ fn another_action_instead_of_the_checkpoint_reply_fails_the_checkpoint_and_is_ha
     check(
         processor,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"D> {"action":"leaseLost"}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
-            r#"C< {"action":"status","responseFor":"leaseLost"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_HELLO,
+            C_CHECKPOINT_SEQ0,
+            D_LEASE_LOST,
+            C_PROCESSED,
+            C_LEASE_LOST,
         ],
     );
     assert_eq!(*errors.borrow(), [r#"UnexpectedReply("leaseLost")"#]);
@@ -377,11 +377,11 @@ fn null_checkpoint_before_any_record_keeps_the_resumed_position() {
         processor,
         &[
             r#"D> {"action":"initialize","shardId":"shardId-000000000002","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[],"millisBehindLatest":0}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_INITIALIZED,
+            D_EMPTY_BATCH,
+            C_CHECKPOINT_NULL,
+            D_NULL_OK,
+            C_PROCESSED,
         ],
     );
     let resumed = Some(Position::new(seq(0), 0));
@@ -399,10 +399,10 @@ fn t2_raw_checkpoint_without_sub_sequence_writes_null() {
     check(
         processor,
         &[
-            r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
+            D_HELLO,
             r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":null}"#,
             r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":null,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
         ],
     );
 }

@@ -18,24 +18,24 @@ fn t15e_panicking_handler_is_answered_and_the_shard_stalls() {
     check(
         processor,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
             // seq(0), seq(1): handled (this handler never checkpoints by itself).
             r#"D> {"action":"processRecords","records":[{"data":"YQ==","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"},{"data":"Yg==","partitionKey":"pk-2","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","approximateArrivalTimestamp":1700000000001,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
             // seq(2) "boom": the handler panics; only the status is written.
             r#"D> {"action":"processRecords","records":[{"data":"Ym9vbQ==","partitionKey":"pk-3","sequenceNumber":"49590338271490256608559692538361571095921575989136588900","approximateArrivalTimestamp":1700000000002,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
             // seq(3): the shard is stalled; the handler is not called.
             r#"D> {"action":"processRecords","records":[{"data":"Yw==","partitionKey":"pk-4","sequenceNumber":"49590338271490256608559692538361571095921575989136588901","approximateArrivalTimestamp":1700000000003,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
             // The default shutdown_requested checkpoints the last handled record, seq(1), not past it.
-            r#"D> {"action":"shutdownRequested"}"#,
+            D_SHUTDOWN_REQUESTED,
             r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","subSequenceNumber":0}"#,
             r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","subSequenceNumber":0,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"shutdownRequested"}"#,
-            r#"D> {"action":"leaseLost"}"#,
-            r#"C< {"action":"status","responseFor":"leaseLost"}"#,
+            C_SHUTDOWN_REQUESTED,
+            D_LEASE_LOST,
+            C_LEASE_LOST,
         ],
     );
     // The panicking batch is tried 3 times (the default failure policy), then the shard stalls.
@@ -79,17 +79,17 @@ fn t15e_after_a_failure_nothing_past_the_last_handled_record_can_be_checkpointed
             outcomes: outcomes.clone(),
         },
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
             r#"D> {"action":"processRecords","records":[{"data":"YQ==","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"},{"data":"Yg==","partitionKey":"pk-2","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","approximateArrivalTimestamp":1700000000001,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
             r#"D> {"action":"processRecords","records":[{"data":"Ym9vbQ==","partitionKey":"pk-3","sequenceNumber":"49590338271490256608559692538361571095921575989136588900","approximateArrivalTimestamp":1700000000002,"subSequenceNumber":0,"action":"record"},{"data":"Yw==","partitionKey":"pk-4","sequenceNumber":"49590338271490256608559692538361571095921575989136588901","approximateArrivalTimestamp":1700000000003,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
-            r#"D> {"action":"shutdownRequested"}"#,
+            C_PROCESSED,
+            D_SHUTDOWN_REQUESTED,
             // Only the allowed checkpoint reaches the daemon; the refused ones write nothing.
             r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","subSequenceNumber":0}"#,
             r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","subSequenceNumber":0,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"shutdownRequested"}"#,
+            C_SHUTDOWN_REQUESTED,
         ],
     );
     assert_eq!(
@@ -119,18 +119,18 @@ fn handler_error_is_answered_and_the_shard_stalls() {
     check(
         processor,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[{"data":"YQ==","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_A,
+            C_PROCESSED,
             r#"D> {"action":"processRecords","records":[{"data":"ZmFpbA==","partitionKey":"pk-2","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","approximateArrivalTimestamp":1700000000001,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
             r#"D> {"action":"processRecords","records":[{"data":"Yw==","partitionKey":"pk-3","sequenceNumber":"49590338271490256608559692538361571095921575989136588900","approximateArrivalTimestamp":1700000000002,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
-            r#"D> {"action":"shutdownRequested"}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"shutdownRequested"}"#,
+            C_PROCESSED,
+            D_SHUTDOWN_REQUESTED,
+            C_CHECKPOINT_SEQ0,
+            D_SEQ0_OK,
+            C_SHUTDOWN_REQUESTED,
         ],
     );
     // The failing batch is tried 3 times (the default failure policy), then the shard stalls.
@@ -163,22 +163,22 @@ fn strict_json_extraction_failure_is_answered_and_the_shard_stalls() {
     check(
         processor,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
             // {"id":1}
             r#"D> {"action":"processRecords","records":[{"data":"eyJpZCI6MX0=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_CHECKPOINT_SEQ0,
+            D_SEQ0_OK,
+            C_PROCESSED,
             // {"id":2}, then "not json": extract fails before any checkpoint.
             r#"D> {"action":"processRecords","records":[{"data":"eyJpZCI6Mn0=","partitionKey":"pk-2","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","approximateArrivalTimestamp":1700000000001,"subSequenceNumber":0,"action":"record"},{"data":"bm90IGpzb24=","partitionKey":"pk-3","sequenceNumber":"49590338271490256608559692538361571095921575989136588900","approximateArrivalTimestamp":1700000000002,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
             // {"id":3}: stalled, handler not called.
             r#"D> {"action":"processRecords","records":[{"data":"eyJpZCI6M30=","partitionKey":"pk-4","sequenceNumber":"49590338271490256608559692538361571095921575989136588901","approximateArrivalTimestamp":1700000000003,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
             // seq(0) is already checkpointed and nothing past it may be: nothing to send.
-            r#"D> {"action":"shutdownRequested"}"#,
-            r#"C< {"action":"status","responseFor":"shutdownRequested"}"#,
+            D_SHUTDOWN_REQUESTED,
+            C_SHUTDOWN_REQUESTED,
         ],
     );
     assert_eq!(*ids.borrow(), [1]);
@@ -197,20 +197,20 @@ fn invalid_base64_is_answered_without_calling_the_handler_and_the_shard_stalls()
     check(
         processor,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[{"data":"YQ==","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_A,
+            C_PROCESSED,
             r#"D> {"action":"processRecords","records":[{"data":"Yg==","partitionKey":"pk-2","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","approximateArrivalTimestamp":1700000000001,"subSequenceNumber":0,"action":"record"},{"data":"%%%%","partitionKey":"pk-3","sequenceNumber":"49590338271490256608559692538361571095921575989136588900","approximateArrivalTimestamp":1700000000002,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
             r#"D> {"action":"processRecords","records":[{"data":"Yw==","partitionKey":"pk-4","sequenceNumber":"49590338271490256608559692538361571095921575989136588901","approximateArrivalTimestamp":1700000000003,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
-            r#"D> {"action":"shutdownRequested"}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"shutdownRequested"}"#,
-            r#"D> {"action":"leaseLost"}"#,
-            r#"C< {"action":"status","responseFor":"leaseLost"}"#,
+            C_PROCESSED,
+            D_SHUTDOWN_REQUESTED,
+            C_CHECKPOINT_SEQ0,
+            D_SEQ0_OK,
+            C_SHUTDOWN_REQUESTED,
+            D_LEASE_LOST,
+            C_LEASE_LOST,
         ],
     );
     assert_eq!(*calls.borrow(), [vec!["a"]]);
@@ -250,19 +250,19 @@ fn malformed_process_records_is_answered_and_the_shard_stalls() {
     check(
         processor,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[{"data":"YQ==","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_A,
+            C_PROCESSED,
             r#"D> {"action":"processRecords","records":"nope","millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
             r#"D> {"action":"processRecords","records":[{"data":"Yw==","partitionKey":"pk-3","sequenceNumber":"49590338271490256608559692538361571095921575989136588900","approximateArrivalTimestamp":1700000000002,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
             // Only the record handled before the malformed batch may be checkpointed.
-            r#"D> {"action":"shutdownRequested"}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"shutdownRequested"}"#,
+            D_SHUTDOWN_REQUESTED,
+            C_CHECKPOINT_SEQ0,
+            D_SEQ0_OK,
+            C_SHUTDOWN_REQUESTED,
         ],
     );
     assert_eq!(
@@ -292,13 +292,13 @@ fn initialize_hook_failure_stalls_the_shard() {
             batches: batches.clone(),
         },
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[{"data":"YQ==","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_A,
+            C_PROCESSED,
             // Nothing was handled: neither the default shard_ended nor the runtime checkpoints.
-            r#"D> {"action":"shardEnded"}"#,
-            r#"C< {"action":"status","responseFor":"shardEnded"}"#,
+            D_SHARD_ENDED,
+            C_SHARD_ENDED,
         ],
     );
     assert_eq!(*batches.borrow(), 0);

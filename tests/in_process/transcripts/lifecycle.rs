@@ -15,14 +15,14 @@ fn t1_normal_lifecycle() {
     check(
         processor,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
             r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"},{"data":"d29ybGQ=","partitionKey":"pk-2","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","approximateArrivalTimestamp":1700000000500,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
-            r#"D> {"action":"leaseLost"}"#,
-            r#"C< {"action":"status","responseFor":"leaseLost"}"#,
+            C_CHECKPOINT_NULL,
+            D_NULL_OK,
+            C_PROCESSED,
+            D_LEASE_LOST,
+            C_LEASE_LOST,
         ],
     );
     assert_eq!(*seen.borrow(), ["hello", "world"]);
@@ -63,9 +63,9 @@ fn t5_initialize_has_no_checkpointer_and_exposes_the_resumed_position() {
         probe,
         &[
             r#"D> {"action":"initialize","shardId":"shardId-000000000002","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            C_INITIALIZED,
             r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
         ],
     );
     let resumed = Position::new(seq(0), 0);
@@ -87,7 +87,7 @@ fn t5_initialize_positions_inside_an_aggregate_and_sentinels() {
         probe,
         &[
             r#"D> {"action":"initialize","shardId":"shardId-000000000003","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":3}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            C_INITIALIZED,
         ],
     );
     assert_eq!(
@@ -129,12 +129,7 @@ fn t6_lease_lost_is_answered_with_a_status_only() {
     }
     check(
         Probe(lease_lost_calls.clone()),
-        &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"leaseLost"}"#,
-            r#"C< {"action":"status","responseFor":"leaseLost"}"#,
-        ],
+        &[D_INITIALIZE, C_INITIALIZED, D_LEASE_LOST, C_LEASE_LOST],
     );
     assert_eq!(*lease_lost_calls.borrow(), 1);
 
@@ -162,20 +157,20 @@ fn t8_shutdown_requested_then_process_records_then_lease_lost() {
     check(
         processor,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
             // Everything delivered (nothing yet) was handled: checkpoint_handled() sends a null checkpoint.
-            r#"D> {"action":"shutdownRequested"}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"shutdownRequested"}"#,
+            D_SHUTDOWN_REQUESTED,
+            C_CHECKPOINT_NULL,
+            D_NULL_OK,
+            C_SHUTDOWN_REQUESTED,
             // The child keeps running: a batch between shutdownRequested and leaseLost is handled.
             r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8gd29ybGQ=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
-            r#"D> {"action":"leaseLost"}"#,
-            r#"C< {"action":"status","responseFor":"leaseLost"}"#,
+            C_CHECKPOINT_SEQ0,
+            D_SEQ0_OK,
+            C_PROCESSED,
+            D_LEASE_LOST,
+            C_LEASE_LOST,
         ],
     );
     assert_eq!(state.borrow().total_words, 2);
@@ -186,11 +181,11 @@ fn t9_legacy_shutdown_terminate_checkpoints_like_shard_ended() {
     check(
         WordCount::default(),
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
             r#"D> {"action":"shutdown","reason":"TERMINATE"}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":null}"#,
+            C_CHECKPOINT_NULL,
+            D_NULL_OK,
             r#"C< {"action":"status","responseFor":"shutdown"}"#,
         ],
     );
@@ -201,12 +196,12 @@ fn t10_legacy_shutdown_zombie_is_a_lost_lease() {
     check(
         WordCount::default(),
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_HELLO,
+            C_CHECKPOINT_SEQ0,
+            D_SEQ0_OK,
+            C_PROCESSED,
             r#"D> {"action":"shutdown","reason":"ZOMBIE"}"#,
             r#"C< {"action":"status","responseFor":"shutdown"}"#,
         ],
@@ -219,12 +214,12 @@ fn t11_empty_batches_and_null_lag() {
     check(
         processor,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_EMPTY_BATCH,
+            C_PROCESSED,
             r#"D> {"action":"processRecords","records":[],"millisBehindLatest":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
         ],
     );
     assert_eq!(
@@ -239,12 +234,12 @@ fn unknown_action_is_answered_with_a_status() {
     check(
         WordCount::default(),
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
             r#"D> {"action":"wave"}"#,
             r#"C< {"action":"status","responseFor":"wave"}"#,
-            r#"D> {"action":"leaseLost"}"#,
-            r#"C< {"action":"status","responseFor":"leaseLost"}"#,
+            D_LEASE_LOST,
+            C_LEASE_LOST,
         ],
     );
 }

@@ -46,6 +46,62 @@ mod payloads;
 mod shard_end;
 mod strategies;
 
+// The script lines that most transcripts share (`D>` the daemon's, `C<` the child's), written
+// out once.
+
+/// The daemon's `initialize` of shard 1 at `TRIM_HORIZON`.
+const D_INITIALIZE: &str = r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#;
+
+/// The child's status for `initialize`.
+const C_INITIALIZED: &str = r#"C< {"action":"status","responseFor":"initialize"}"#;
+
+/// A `processRecords` of one record `hello` (key `pk-1`) at `seq(0)`.
+const D_HELLO: &str = r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#;
+
+/// A `processRecords` of one record `a` (key `pk-1`) at `seq(0)`.
+const D_A: &str = r#"D> {"action":"processRecords","records":[{"data":"YQ==","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#;
+
+/// A `processRecords` with no record.
+const D_EMPTY_BATCH: &str = r#"D> {"action":"processRecords","records":[],"millisBehindLatest":0}"#;
+
+/// The child's status for `processRecords`.
+const C_PROCESSED: &str = r#"C< {"action":"status","responseFor":"processRecords"}"#;
+
+/// The child's checkpoint at `seq(0)`, sub-sequence 0.
+const C_CHECKPOINT_SEQ0: &str = r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#;
+
+/// The daemon's successful reply to a checkpoint at `seq(0)`.
+const D_SEQ0_OK: &str = r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":null}"#;
+
+/// The daemon's `ThrottlingException` reply to a checkpoint at `seq(0)`.
+const D_SEQ0_THROTTLED: &str = r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":"ThrottlingException"}"#;
+
+/// The child's checkpoint with no position (`null`).
+const C_CHECKPOINT_NULL: &str =
+    r#"C< {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#;
+
+/// The daemon's successful reply to a `null` checkpoint.
+const D_NULL_OK: &str =
+    r#"D> {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":null}"#;
+
+/// The daemon's `leaseLost`.
+const D_LEASE_LOST: &str = r#"D> {"action":"leaseLost"}"#;
+
+/// The child's status for `leaseLost`.
+const C_LEASE_LOST: &str = r#"C< {"action":"status","responseFor":"leaseLost"}"#;
+
+/// The daemon's `shutdownRequested`.
+const D_SHUTDOWN_REQUESTED: &str = r#"D> {"action":"shutdownRequested"}"#;
+
+/// The child's status for `shutdownRequested`.
+const C_SHUTDOWN_REQUESTED: &str = r#"C< {"action":"status","responseFor":"shutdownRequested"}"#;
+
+/// The daemon's `shardEnded`.
+const D_SHARD_ENDED: &str = r#"D> {"action":"shardEnded"}"#;
+
+/// The child's status for `shardEnded`.
+const C_SHARD_ENDED: &str = r#"C< {"action":"status","responseFor":"shardEnded"}"#;
+
 /// A processor whose `shard_ended` forgets to checkpoint.
 struct ForgetfulShardEnd;
 

@@ -9,10 +9,10 @@ fn t12_unicode_and_binary_payloads() {
     check(
         processor,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
             r#"D> {"action":"processRecords","records":[{"data":"AP8KDQAi","partitionKey":"ключ-🔑","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000002000,"subSequenceNumber":0,"action":"record"},{"data":"aMOpbGxvCnfDtnJsZA==","partitionKey":"tab\tkey\u0001","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","approximateArrivalTimestamp":1700000002001,"subSequenceNumber":0,"action":"record"},{"data":"","partitionKey":"empty","sequenceNumber":"49590338271490256608559692538361571095921575989136588900","approximateArrivalTimestamp":1700000002002,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":5}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
         ],
     );
     assert_eq!(
@@ -46,12 +46,12 @@ fn t12_word_count_on_unicode_and_binary_payloads() {
     check(
         processor,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
             r#"D> {"action":"processRecords","records":[{"data":"AP8KDQAi","partitionKey":"ключ-🔑","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000002000,"subSequenceNumber":0,"action":"record"},{"data":"aMOpbGxvCnfDtnJsZA==","partitionKey":"tab\tkey\u0001","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","approximateArrivalTimestamp":1700000002001,"subSequenceNumber":0,"action":"record"},{"data":"","partitionKey":"empty","sequenceNumber":"49590338271490256608559692538361571095921575989136588900","approximateArrivalTimestamp":1700000002002,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":5}"#,
             r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588900","subSequenceNumber":0}"#,
             r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588900","subSequenceNumber":0,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
         ],
     );
     let state = state.borrow();
@@ -67,10 +67,10 @@ fn t12_partition_key_mangled_by_a_non_utf8_jvm_locale() {
     check(
         processor,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
             r#"D> {"action":"processRecords","records":[{"data":"AP8KDQAi","partitionKey":"ключ-??","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000002000,"subSequenceNumber":0,"action":"record"},{"data":"aMOpbGxvCnfDtnJsZA==","partitionKey":"????-??","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","approximateArrivalTimestamp":1700000002001,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":5}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
         ],
     );
     let seen = seen.borrow();
@@ -224,8 +224,8 @@ fn t14_junk_input_lines_are_skipped_without_output() {
             "D> DEBUG hello",
             r#"D> {"foo":1}"#,
             "D>    \t  ",
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
             "D> ",
             "D> DEBUG hello",
             r#"D> {"foo":1}"#,
@@ -234,13 +234,13 @@ fn t14_junk_input_lines_are_skipped_without_output() {
             "D> null",
             "D> {not json",
             "D>  ",
-            r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            D_HELLO,
+            C_CHECKPOINT_SEQ0,
+            D_SEQ0_OK,
+            C_PROCESSED,
             "D> DEBUG hello",
-            r#"D> {"action":"leaseLost"}"#,
-            r#"C< {"action":"status","responseFor":"leaseLost"}"#,
+            D_LEASE_LOST,
+            C_LEASE_LOST,
             "D> ",
             "D> DEBUG bye",
         ],
@@ -293,13 +293,13 @@ fn invalid_utf8_payload_is_skipped_by_word_count_and_the_batch_end_checkpointed(
     check(
         processor,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
             // "hello world", bytes FF FE FD (not UTF-8), "one two three"
             r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8gd29ybGQ=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"},{"data":"//79","partitionKey":"pk-2","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","approximateArrivalTimestamp":1700000000001,"subSequenceNumber":0,"action":"record"},{"data":"b25lIHR3byB0aHJlZQ==","partitionKey":"pk-3","sequenceNumber":"49590338271490256608559692538361571095921575989136588900","approximateArrivalTimestamp":1700000000002,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
             r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588900","subSequenceNumber":0}"#,
             r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588900","subSequenceNumber":0,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
         ],
     );
     let state = state.borrow();

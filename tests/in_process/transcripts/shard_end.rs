@@ -7,16 +7,16 @@ fn t7_shard_ended_checkpoints_null() {
     check(
         WordCount::default(),
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
-            r#"D> {"action":"shardEnded"}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"shardEnded"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_HELLO,
+            C_CHECKPOINT_SEQ0,
+            D_SEQ0_OK,
+            C_PROCESSED,
+            D_SHARD_ENDED,
+            C_CHECKPOINT_NULL,
+            D_NULL_OK,
+            C_SHARD_ENDED,
         ],
     );
 }
@@ -26,12 +26,12 @@ fn t7_shard_ended_shutdown_exception_is_not_retried() {
     check(
         WordCount::default(),
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"shardEnded"}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_SHARD_ENDED,
+            C_CHECKPOINT_NULL,
             r#"D> {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":"ShutdownException"}"#,
-            r#"C< {"action":"status","responseFor":"shardEnded"}"#,
+            C_SHARD_ENDED,
         ],
     );
 }
@@ -41,26 +41,26 @@ fn t7_runtime_checkpoints_the_shard_end_when_the_handler_forgot() {
     check(
         ForgetfulShardEnd,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[{"data":"aGVsbG8=","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
-            r#"D> {"action":"shardEnded"}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"shardEnded"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_HELLO,
+            C_PROCESSED,
+            D_SHARD_ENDED,
+            C_CHECKPOINT_NULL,
+            D_NULL_OK,
+            C_SHARD_ENDED,
         ],
     );
     // The runtime's own checkpoint is not retried on ShutdownException either.
     check(
         ForgetfulShardEnd,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"shardEnded"}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_SHARD_ENDED,
+            C_CHECKPOINT_NULL,
             r#"D> {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":"ShutdownException"}"#,
-            r#"C< {"action":"status","responseFor":"shardEnded"}"#,
+            C_SHARD_ENDED,
         ],
     );
 }
@@ -78,17 +78,17 @@ fn t15e_shard_end_is_not_checkpointed_after_a_failure() {
     check(
         processor,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"processRecords","records":[{"data":"YQ==","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000000000,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_A,
+            C_PROCESSED,
             r#"D> {"action":"processRecords","records":[{"data":"Ym9vbQ==","partitionKey":"pk-2","sequenceNumber":"49590338271490256608559692538361571095921575989136588899","approximateArrivalTimestamp":1700000000001,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
+            C_PROCESSED,
             // The default shard_ended checkpoints what was handled (seq(0)), never SHARD_END.
-            r#"D> {"action":"shardEnded"}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":0,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"shardEnded"}"#,
+            D_SHARD_ENDED,
+            C_CHECKPOINT_SEQ0,
+            D_SEQ0_OK,
+            C_SHARD_ENDED,
         ],
     );
 }
@@ -113,14 +113,14 @@ fn t7_explicit_checkpoint_at_the_last_record_completes_the_shard() {
     check(
         EndsAtLastRecord { last: None },
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
             r#"D> {"action":"processRecords","records":[{"data":"ZXZ0LTA=","partitionKey":"u-a","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000001000,"subSequenceNumber":0,"action":"record"},{"data":"ZXZ0LTE=","partitionKey":"u-b","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","approximateArrivalTimestamp":1700000001000,"subSequenceNumber":1,"action":"record"}],"millisBehindLatest":0}"#,
-            r#"C< {"action":"status","responseFor":"processRecords"}"#,
-            r#"D> {"action":"shardEnded"}"#,
+            C_PROCESSED,
+            D_SHARD_ENDED,
             r#"C< {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":1}"#,
             r#"D> {"action":"checkpoint","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","subSequenceNumber":1,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"shardEnded"}"#,
+            C_SHARD_ENDED,
         ],
     );
 }
@@ -130,14 +130,14 @@ fn t7_runtime_shard_end_checkpoint_is_retried_when_throttled() {
     check(
         ForgetfulShardEnd,
         &[
-            r#"D> {"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
-            r#"C< {"action":"status","responseFor":"initialize"}"#,
-            r#"D> {"action":"shardEnded"}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#,
+            D_INITIALIZE,
+            C_INITIALIZED,
+            D_SHARD_ENDED,
+            C_CHECKPOINT_NULL,
             r#"D> {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":"ThrottlingException"}"#,
-            r#"C< {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#,
-            r#"D> {"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":null}"#,
-            r#"C< {"action":"status","responseFor":"shardEnded"}"#,
+            C_CHECKPOINT_NULL,
+            D_NULL_OK,
+            C_SHARD_ENDED,
         ],
     );
 }
