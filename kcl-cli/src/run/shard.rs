@@ -305,8 +305,7 @@ impl ShardDriver {
             shard_id: self.shard_id.clone(),
             starting_position,
         });
-        self.send_message(&initialize)?;
-        self.await_status("initialize")?;
+        self.exchange(&initialize)?;
 
         let mut end = self.settings.end;
         loop {
@@ -339,12 +338,10 @@ impl ShardDriver {
         }
         match end {
             EndAction::LeaseLost => {
-                self.send_message(&DaemonMessage::LeaseLost)?;
-                self.await_status("leaseLost")?;
+                self.exchange(&DaemonMessage::LeaseLost)?;
             }
             EndAction::ShardEnded => {
-                self.send_message(&DaemonMessage::ShardEnded)?;
-                self.await_status("shardEnded")?;
+                self.exchange(&DaemonMessage::ShardEnded)?;
                 if !self.lease.checkpointer().last().is_shard_end() {
                     self.report.problems.push(format!(
                         "the child answered shardEnded without checkpointing the end of the shard (the checkpoint stays at {}): the KCL would retry the shard's shutdown forever and its child shards would never start; checkpoint with no sequence number (or at the last record, if not already checkpointed there) in shard_ended",
@@ -353,8 +350,9 @@ impl ShardDriver {
                 }
             }
             EndAction::ShutdownRequested => {
-                self.send_message(&DaemonMessage::ShutdownRequested)?;
-                match self.await_status("shutdownRequested") {
+                let shutdown = DaemonMessage::ShutdownRequested;
+                self.send_message(&shutdown)?;
+                match self.await_status(shutdown.action()) {
                     Ok(()) => {}
                     // The daemon only logs a failed shutdown notification, then goes on.
                     Err(Stop::Exit1(why)) => self.report.notes.push(format!(
@@ -362,8 +360,7 @@ impl ShardDriver {
                     )),
                     Err(halt) => return Err(halt),
                 }
-                self.send_message(&DaemonMessage::LeaseLost)?;
-                self.await_status("leaseLost")?;
+                self.exchange(&DaemonMessage::LeaseLost)?;
             }
         }
         Ok(())
@@ -433,14 +430,19 @@ impl ShardDriver {
             records,
             millis_behind_latest: Some(millis_behind_latest),
         });
-        self.send_message(&message)?;
-        self.await_status("processRecords")?;
+        self.exchange(&message)?;
         self.report.batches += 1;
         self.report.delivered += count;
         self.totals.records.fetch_add(count, Ordering::Relaxed);
         let batches = self.totals.batches.fetch_add(1, Ordering::Relaxed) + 1;
         self.console.batch_done(&self.totals, batches);
         Ok(())
+    }
+
+    /// Sends `message` and waits for the child's status for it.
+    fn exchange(&mut self, message: &DaemonMessage) -> Result<(), Stop> {
+        self.send_message(message)?;
+        self.await_status(message.action())
     }
 
     /// Sends `message`, after telling the lease which action is now in progress.
