@@ -44,6 +44,8 @@ mod processor;
 #[allow(unsafe_code)]
 mod record;
 mod runtime;
+// Builds records over the line it checked (`Record::in_buffer`, an `unsafe fn`).
+#[allow(unsafe_code)]
 mod scan;
 // Signal handlers, `poll(2)` and `_exit(2)` through libc.
 #[allow(unsafe_code)]

@@ -168,9 +168,13 @@ impl RecordsBuilder {
 }
 
 impl Record {
-    /// A record whose payload and key lie in `bytes` (shared with its batch). `key` must be a
-    /// range of valid UTF-8 (`partition_key` relies on it); `scan::layout` checks it.
-    pub(crate) fn in_buffer(
+    /// A record whose payload and key lie in `bytes` (shared with its batch).
+    ///
+    /// # Safety
+    ///
+    /// `bytes[key.0..key.1]` must be valid UTF-8: [`Record::partition_key`] reads it without
+    /// checking again. (`scan::layout` checks every key before the scanner calls this.)
+    pub(crate) unsafe fn in_buffer(
         bytes: Arc<Vec<u8>>,
         data: (usize, usize),
         key: (usize, usize),
@@ -270,9 +274,9 @@ impl Record {
     pub fn partition_key(&self) -> &str {
         let bytes = &self.bytes[self.key.0..self.key.1];
         // SAFETY: `key` is the exact range (no narrowing cast anywhere) where the key was put:
-        // copied from a `&str` (`RecordsBuilder`), or checked with `str::from_utf8` or empty
-        // (`scan::layout`, through `Record::in_buffer`); the buffer is never written after the
-        // records are made (it is behind an `Arc`).
+        // copied from a `&str` (`RecordsBuilder`), or promised valid UTF-8 by the caller of the
+        // `unsafe fn Record::in_buffer`; the buffer is never written after the records are made
+        // (it is behind an `Arc`).
         unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
