@@ -240,33 +240,26 @@ fn byte_count_takes_raw_and_jsonl_input_from_stdin() {
         "{\"dataBase64\":\"AP8KDQAi\",\"partitionKey\":\"k\"}\n\n{\"data\":{\"nested\":true}}\n",
     )
     .unwrap();
-    let output = run(
-        &dir,
-        &[
-            "--input",
-            jsonl.to_str().unwrap(),
-            "--format",
-            "jsonl",
-            "--fresh",
-        ],
-        &[byte_count.to_str().unwrap()],
-    );
+    let run_jsonl = || {
+        run(
+            &dir,
+            &[
+                "--input",
+                jsonl.to_str().unwrap(),
+                "--format",
+                "jsonl",
+                "--fresh",
+            ],
+            &[byte_count.to_str().unwrap()],
+        )
+    };
+    let output = run_jsonl();
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stderr.contains("records=2 bytes=21"), "{stderr}");
 
     std::fs::write(&jsonl, "{\"data\":\"a\",\"partitonKey\":\"typo\"}\n").unwrap();
-    let output = run(
-        &dir,
-        &[
-            "--input",
-            jsonl.to_str().unwrap(),
-            "--format",
-            "jsonl",
-            "--fresh",
-        ],
-        &[byte_count.to_str().unwrap()],
-    );
+    let output = run_jsonl();
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(1));
     assert!(
@@ -276,33 +269,78 @@ fn byte_count_takes_raw_and_jsonl_input_from_stdin() {
     assert!(stderr.contains("the input had an error"), "{stderr}");
 }
 
+/// One `kcl run` of a scripted child: its output and the output's text.
+struct Scripted {
+    output: Output,
+    stdout: String,
+    stderr: String,
+}
+
+impl Scripted {
+    /// The summary row of the first shard.
+    fn cells(&self) -> Vec<String> {
+        row(&self.stdout, "shardId-000000000000")
+    }
+
+    /// Asserts that `kcl run` succeeded.
+    #[track_caller]
+    fn succeeded(self) -> Self {
+        assert!(
+            self.output.status.success(),
+            "{}\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Runs `kcl run --input INPUT ARGS -- scripted_child MODE LOG` in `dir`.
+fn run_scripted_on(dir: &Path, input: &Path, args: &[&str], mode: &str, log: &Path) -> Scripted {
+    let mut all = vec!["--input", input.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let output = run_scripted(dir, &all, mode, log);
+    let (stdout, stderr) = text(&output);
+    Scripted {
+        output,
+        stdout,
+        stderr,
+    }
+}
+
+/// The checkpoint replies (`reply SEQUENCE ERROR`) a scripted child logged.
+fn replies(log: &Path) -> Vec<String> {
+    log_lines(log)
+        .into_iter()
+        .filter(|l| l.starts_with("reply"))
+        .collect()
+}
+
 #[test]
 fn noise_on_stdout_is_skipped_like_the_daemon_does() {
     let dir = temp_dir("run-noise");
-    let log = dir.join("log");
     let input = lines_file(&dir, "in.txt", 5);
-    let output = run_scripted(
+    let ran = run_scripted_on(
         &dir,
-        &["--input", input.to_str().unwrap(), "--batch-size", "5"],
+        &input,
+        &["--batch-size", "5"],
         "noise",
-        &log,
-    );
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    let cells = row(&stdout, "shardId-000000000000");
+        &dir.join("log"),
+    )
+    .succeeded();
+    let (stdout, stderr) = (&ran.stdout, &ran.stderr);
     assert_eq!(
-        cells[6], "2",
+        ran.cells()[6],
+        "2",
         "DEBUG hello and {{\"foo\":1}} are junk: {stdout}"
     );
-    assert!(
-        stderr.contains("stdout line skipped by the daemon"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("wrote a initialize message"), "{stderr}");
-    assert!(
-        stderr.contains("[shardId-000000000000] noise on stderr"),
-        "{stderr}"
-    );
+    for wanted in [
+        "stdout line skipped by the daemon",
+        "wrote a initialize message",
+        "[shardId-000000000000] noise on stderr",
+    ] {
+        assert!(stderr.contains(wanted), "{wanted:?} in {stderr}");
+    }
 }
 
 #[test]
@@ -310,52 +348,47 @@ fn a_wrong_status_or_a_dead_child_is_a_protocol_failure() {
     let dir = temp_dir("run-violations");
     let input = lines_file(&dir, "in.txt", 3);
     let log = dir.join("log");
-    let output = run_scripted(
-        &dir,
-        &["--input", input.to_str().unwrap()],
+    // Each MODE: kcl run exits 1 and says what the child did wrong.
+    let failed = |mode: &str, args: &[&str], says: &str| {
+        let ran = run_scripted_on(&dir, &input, args, mode, &log);
+        let (stdout, stderr) = (&ran.stdout, &ran.stderr);
+        assert_eq!(
+            ran.output.status.code(),
+            Some(1),
+            "{mode}: {stdout}\n{stderr}"
+        );
+        assert!(stdout.contains(says), "{mode}: {says:?} in {stdout}");
+        ran
+    };
+
+    let ran = failed(
         "wrong-status",
-        &log,
+        &[],
+        "answered initialize with a status for \"processRecords\"",
     );
-    let (stdout, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("answered initialize with a status for \"processRecords\""),
-        "{stdout}"
+        ran.stdout.contains("the real daemon would exit 1"),
+        "{}",
+        ran.stdout
     );
-    assert!(stdout.contains("the real daemon would exit 1"), "{stdout}");
-    assert!(stderr.contains("error: 1 of 1 shards failed"), "{stderr}");
+    assert!(
+        ran.stderr.contains("error: 1 of 1 shards failed"),
+        "{}",
+        ran.stderr
+    );
     assert!(
         log_lines(&log).contains(&"eof".to_string()),
         "stdin was closed"
     );
 
-    let output = run_scripted(
-        &dir,
-        &["--input", input.to_str().unwrap(), "--fresh"],
+    let ran = failed(
         "exit-mid",
-        &log,
+        &["--fresh"],
+        "closed its stdout (it exited?) while processRecords was outstanding",
     );
-    let (stdout, _) = text(&output);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stdout.contains("closed its stdout (it exited?) while processRecords was outstanding"),
-        "{stdout}"
-    );
-    assert_eq!(
-        row(&stdout, "shardId-000000000000")[8],
-        "3",
-        "exit code shown: {stdout}"
-    );
+    assert_eq!(ran.cells()[8], "3", "exit code shown: {}", ran.stdout);
 
-    let output = run_scripted(
-        &dir,
-        &["--input", input.to_str().unwrap(), "--fresh"],
-        "exit-nonzero",
-        &log,
-    );
-    let (stdout, _) = text(&output);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stdout.contains("the child exited with code 5"), "{stdout}");
+    failed("exit-nonzero", &["--fresh"], "the child exited with code 5");
 
     let output = run(
         &dir,
@@ -374,20 +407,13 @@ fn silence_and_malformed_statuses_hit_the_timeout() {
     for mode in ["silent", "extra-key"] {
         let log = dir.join(format!("{mode}.log"));
         let started = std::time::Instant::now();
-        let output = run_scripted(
-            &dir,
-            &[
-                "--input",
-                input.to_str().unwrap(),
-                "--fresh",
-                "--timeout",
-                "1",
-            ],
-            mode,
-            &log,
+        let ran = run_scripted_on(&dir, &input, &["--fresh", "--timeout", "1"], mode, &log);
+        let (stdout, stderr) = (&ran.stdout, &ran.stderr);
+        assert_eq!(
+            ran.output.status.code(),
+            Some(1),
+            "{mode}: {stdout}\n{stderr}"
         );
-        let (stdout, stderr) = text(&output);
-        assert_eq!(output.status.code(), Some(1), "{mode}: {stdout}\n{stderr}");
         assert!(
             stdout.contains("the real daemon would halt"),
             "{mode}: {stdout}"
@@ -408,18 +434,8 @@ fn checkpoints_are_judged_like_the_kcl() {
     let dir = temp_dir("run-judge");
     let input = lines_file(&dir, "in.txt", 4);
     let log = dir.join("beyond.log");
-    let output = run_scripted(
-        &dir,
-        &["--input", input.to_str().unwrap(), "--batch-size", "2"],
-        "beyond",
-        &log,
-    );
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    let replies: Vec<String> = log_lines(&log)
-        .into_iter()
-        .filter(|l| l.starts_with("reply"))
-        .collect();
+    let ran = run_scripted_on(&dir, &input, &["--batch-size", "2"], "beyond", &log).succeeded();
+    let replies = replies(&log);
     let beyond = kcl_cli::run::sequence_number(2);
     assert_eq!(
         replies[0],
@@ -427,44 +443,28 @@ fn checkpoints_are_judged_like_the_kcl() {
     );
     assert_eq!(replies[1], "reply None None");
     assert!(
-        stderr.contains("refused (IllegalArgumentException)"),
-        "{stderr}"
+        ran.stderr.contains("refused (IllegalArgumentException)"),
+        "{}",
+        ran.stderr
     );
-    assert_eq!(row(&stdout, "shardId-000000000000")[5], "2", "{stdout}");
+    assert_eq!(ran.cells()[5], "2", "{}", ran.stdout);
 
     // Checkpointing the last record again at shardEnded stores nothing: the shard never ends.
     let log = dir.join("repeat.log");
-    let output = run_scripted(
+    let ran = run_scripted_on(
         &dir,
-        &[
-            "--input",
-            input.to_str().unwrap(),
-            "--fresh",
-            "--end",
-            "shard-ended",
-        ],
+        &input,
+        &["--fresh", "--end", "shard-ended"],
         "repeat-at-end",
         &log,
     );
-    let (stdout, _) = text(&output);
-    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let stdout = &ran.stdout;
+    assert_eq!(ran.output.status.code(), Some(1), "{stdout}");
     assert!(
         stdout.contains("without checkpointing the end of the shard"),
         "{stdout}"
     );
-    assert_eq!(
-        row(&stdout, "shardId-000000000000")[7..9],
-        ["record", "4"],
-        "{stdout}"
-    );
-}
-
-/// The checkpoint replies (`reply SEQUENCE ERROR`) a scripted child logged.
-fn replies(log: &Path) -> Vec<String> {
-    log_lines(log)
-        .into_iter()
-        .filter(|l| l.starts_with("reply"))
-        .collect()
+    assert_eq!(ran.cells()[7..9], ["record", "4"], "{stdout}");
 }
 
 #[test]
@@ -472,14 +472,7 @@ fn a_checkpoint_below_the_last_checkpoint_is_refused_like_the_kcl() {
     let dir = temp_dir("run-backwards");
     let input = lines_file(&dir, "in.txt", 6);
     let log = dir.join("backwards.log");
-    let output = run_scripted(
-        &dir,
-        &["--input", input.to_str().unwrap(), "--batch-size", "2"],
-        "backwards",
-        &log,
-    );
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let ran = run_scripted_on(&dir, &input, &["--batch-size", "2"], "backwards", &log).succeeded();
     // Batch 1 checkpoints (null); batches 2 and 3 first ask for record 1 again, below the last
     // checkpoint: the KCL's ShardRecordProcessorCheckpointer throws IllegalArgumentException.
     let first = kcl_cli::run::sequence_number(0);
@@ -494,96 +487,83 @@ fn a_checkpoint_below_the_last_checkpoint_is_refused_like_the_kcl() {
             "reply None None",
             "reply None None", // shutdownRequested
         ],
-        "{stderr}"
+        "{}",
+        ran.stderr
     );
-    let cells = row(&stdout, "shardId-000000000000");
-    assert_eq!(cells[5], "2", "two refused: {stdout}");
-    assert_eq!(cells[7..9], ["record", "6"], "never moved back: {stdout}");
+    let cells = ran.cells();
+    assert_eq!(cells[5], "2", "two refused: {}", ran.stdout);
+    assert_eq!(
+        cells[7..9],
+        ["record", "6"],
+        "never moved back: {}",
+        ran.stdout
+    );
 }
+
+/// A scripted child that checkpoints where the daemon passes no checkpointer.
+struct NoCheckpointer {
+    /// What the case shows (also the name of the child's log).
+    name: &'static str,
+    mode: &'static str,
+    args: &'static [&'static str],
+    /// The checkpoint replies the child logged.
+    replies: &'static [&'static str],
+    /// (cell, value) of the shard's summary row.
+    cells: &'static [(usize, &'static str)],
+}
+
+const NO_CHECKPOINTER: [NoCheckpointer; 3] = [
+    // The daemon passes no checkpointer while it waits for the status of initialize: it answers
+    // every checkpoint there with InvalidStateException, and the shard goes on normally.
+    NoCheckpointer {
+        name: "initialize",
+        mode: "checkpoint-in-initialize",
+        args: &["--batch-size", "2"],
+        replies: &[
+            "reply None InvalidStateException",
+            "reply None None",
+            "reply None None",
+            "reply None None", // shutdownRequested
+        ],
+        cells: &[(5, "1"), (7, "record"), (8, "4")],
+    },
+    // Likewise during leaseLost (the lease is gone): nothing is stored (TRIM_HORIZON), even
+    // though the child never checkpointed the records it was given.
+    NoCheckpointer {
+        name: "lease-lost",
+        mode: "checkpoint-in-leaseLost",
+        args: &["--batch-size", "2", "--fresh", "--end", "lease-lost"],
+        replies: &["reply None InvalidStateException"],
+        cells: &[(1, "4"), (5, "1"), (7, "TRIM_HORIZON")],
+    },
+    // The leaseLost that follows shutdownRequested (the default end) has no checkpointer either.
+    NoCheckpointer {
+        name: "shutdown-lease-lost",
+        mode: "checkpoint-in-leaseLost",
+        args: &["--batch-size", "2", "--fresh"],
+        replies: &[
+            "reply None None", // shutdownRequested
+            "reply None InvalidStateException",
+        ],
+        cells: &[],
+    },
+];
 
 #[test]
 fn checkpoints_during_initialize_and_lease_lost_get_invalid_state_like_the_daemon() {
     let dir = temp_dir("run-no-checkpointer");
     let input = lines_file(&dir, "in.txt", 4);
-
-    // The daemon passes no checkpointer while it waits for the status of initialize: it answers
-    // every checkpoint there with InvalidStateException, and the shard goes on normally.
-    let log = dir.join("initialize.log");
-    let output = run_scripted(
-        &dir,
-        &["--input", input.to_str().unwrap(), "--batch-size", "2"],
-        "checkpoint-in-initialize",
-        &log,
-    );
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert_eq!(
-        replies(&log),
-        [
-            "reply None InvalidStateException",
-            "reply None None",
-            "reply None None",
-            "reply None None", // shutdownRequested
-        ],
-        "{stderr}"
-    );
-    let cells = row(&stdout, "shardId-000000000000");
-    assert_eq!(cells[5], "1", "{stdout}");
-    assert_eq!(cells[7..9], ["record", "4"], "{stdout}");
-
-    // Likewise during leaseLost (the lease is gone): nothing is stored, even though the child
-    // never checkpointed the records it was given.
-    let log = dir.join("lease-lost.log");
-    let output = run_scripted(
-        &dir,
-        &[
-            "--input",
-            input.to_str().unwrap(),
-            "--batch-size",
-            "2",
-            "--fresh",
-            "--end",
-            "lease-lost",
-        ],
-        "checkpoint-in-leaseLost",
-        &log,
-    );
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert_eq!(
-        replies(&log),
-        ["reply None InvalidStateException"],
-        "{stderr}"
-    );
-    let cells = row(&stdout, "shardId-000000000000");
-    assert_eq!(cells[1], "4", "{stdout}");
-    assert_eq!(cells[5], "1", "{stdout}");
-    assert_eq!(cells[7], "TRIM_HORIZON", "nothing stored: {stdout}");
-
-    // The leaseLost that follows shutdownRequested (the default end) has no checkpointer either.
-    let log = dir.join("shutdown-lease-lost.log");
-    let output = run_scripted(
-        &dir,
-        &[
-            "--input",
-            input.to_str().unwrap(),
-            "--batch-size",
-            "2",
-            "--fresh",
-        ],
-        "checkpoint-in-leaseLost",
-        &log,
-    );
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert_eq!(
-        replies(&log),
-        [
-            "reply None None", // shutdownRequested
-            "reply None InvalidStateException",
-        ],
-        "{stderr}"
-    );
+    for case in &NO_CHECKPOINTER {
+        let log = dir.join(format!("{}.log", case.name));
+        let ran = run_scripted_on(&dir, &input, case.args, case.mode, &log);
+        let (name, stdout, stderr) = (case.name, &ran.stdout, &ran.stderr);
+        assert!(ran.output.status.success(), "{name}: {stdout}\n{stderr}");
+        assert_eq!(replies(&log), case.replies, "{name}: {stderr}");
+        let cells = ran.cells();
+        for &(cell, value) in case.cells {
+            assert_eq!(cells[cell], value, "{name}: cell {cell}: {stdout}");
+        }
+    }
 }
 
 #[test]
@@ -591,11 +571,10 @@ fn injected_checkpoint_errors_reach_the_child() {
     let dir = temp_dir("run-inject");
     let input = lines_file(&dir, "in.txt", 6);
     let log = dir.join("retry.log");
-    let output = run_scripted(
+    let ran = run_scripted_on(
         &dir,
+        &input,
         &[
-            "--input",
-            input.to_str().unwrap(),
             "--batch-size",
             "3",
             "--checkpoint-error",
@@ -607,18 +586,14 @@ fn injected_checkpoint_errors_reach_the_child() {
         ],
         "retry",
         &log,
-    );
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    let replies: Vec<String> = log_lines(&log)
-        .into_iter()
-        .filter_map(|l| {
-            l.strip_prefix("reply ")
-                .map(|r| r.split(' ').nth(1).unwrap().to_string())
-        })
+    )
+    .succeeded();
+    let errors: Vec<String> = replies(&log)
+        .iter()
+        .map(|r| r.split(' ').nth(2).unwrap().to_string())
         .collect();
     assert_eq!(
-        replies,
+        errors,
         [
             "ThrottlingException",
             "ThrottlingException",
@@ -629,8 +604,10 @@ fn injected_checkpoint_errors_reach_the_child() {
         "batch 1: two throttles then ok; batch 2: shutdown (no retry); shutdownRequested: ok"
     );
     assert!(
-        stderr.contains("checkpoint request 4 answered with ShutdownException"),
-        "{stderr}"
+        ran.stderr
+            .contains("checkpoint request 4 answered with ShutdownException"),
+        "{}",
+        ran.stderr
     );
 
     for bad in [
