@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use common::{Response, Server, kcl, require_real_jars, run_kcl, temp_dir, text};
@@ -75,6 +76,20 @@ fn jar_files(dir: &Path) -> Vec<String> {
     names
 }
 
+/// `kcl jars SUBCOMMAND --manifest MANIFEST ARGS...`, run in `cwd`.
+fn jars(subcommand: &str, manifest: &Path, args: &[&str], cwd: &Path) -> Output {
+    let mut all = vec!["jars", subcommand, "--manifest", manifest.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run_kcl(&all, cwd)
+}
+
+/// `kcl jars fetch --manifest MANIFEST --dir DEST ARGS...`, run in `dest`.
+fn fetch_into(manifest: &Path, dest: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["--dir", dest.to_str().unwrap()];
+    all.extend_from_slice(args);
+    jars("fetch", manifest, &all, dest)
+}
+
 #[test]
 fn fetch_downloads_the_maven_layout_then_keeps_valid_jars() {
     let set = fake_set();
@@ -113,16 +128,7 @@ fn fetch_downloads_the_maven_layout_then_keeps_valid_jars() {
         "valid jars are not downloaded again"
     );
 
-    let verify = run_kcl(
-        &[
-            "jars",
-            "verify",
-            "--manifest",
-            set.manifest.to_str().unwrap(),
-            dest.to_str().unwrap(),
-        ],
-        &dest,
-    );
+    let verify = jars("verify", &set.manifest, &[dest.to_str().unwrap()], &dest);
     assert!(verify.status.success(), "{}", text(&verify).1);
     assert!(text(&verify).0.starts_with("ok:"));
 }
@@ -193,19 +199,7 @@ fn fetch_refuses_a_checksum_mismatch_and_does_not_retry_it() {
         }
     });
     let dest = temp_dir("mismatch-dest");
-    let output = run_kcl(
-        &[
-            "jars",
-            "fetch",
-            "--manifest",
-            set.manifest.to_str().unwrap(),
-            "--dir",
-            dest.to_str().unwrap(),
-            "--repo",
-            &server.url,
-        ],
-        &dest,
-    );
+    let output = fetch_into(&set.manifest, &dest, &["--repo", &server.url]);
     let (_, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(1));
     assert!(
@@ -236,20 +230,10 @@ fn not_found_is_final_and_named() {
     let set = fake_set();
     let server = Server::start(|_| Response::status(404));
     let dest = temp_dir("404-dest");
-    let output = run_kcl(
-        &[
-            "jars",
-            "fetch",
-            "--manifest",
-            set.manifest.to_str().unwrap(),
-            "--dir",
-            dest.to_str().unwrap(),
-            "--repo",
-            &server.url,
-            "--retries",
-            "5",
-        ],
+    let output = fetch_into(
+        &set.manifest,
         &dest,
+        &["--repo", &server.url, "--retries", "5"],
     );
     let (_, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(1));
@@ -262,18 +246,7 @@ fn offline_from_folder_file_repo_and_env_override() {
     let set = fake_set();
     let dest = temp_dir("offline-dest");
     let manifest = set.manifest.to_str().unwrap();
-    let offline = run_kcl(
-        &[
-            "jars",
-            "fetch",
-            "--manifest",
-            manifest,
-            "--dir",
-            dest.to_str().unwrap(),
-            "--offline",
-        ],
-        &dest,
-    );
+    let offline = fetch_into(Path::new(manifest), &dest, &["--offline"]);
     let (_, stderr) = text(&offline);
     assert_eq!(offline.status.code(), Some(1));
     assert!(stderr.contains("missing"), "{stderr}");
@@ -284,49 +257,19 @@ fn offline_from_folder_file_repo_and_env_override() {
     for (_, file, content) in &set.jars {
         std::fs::write(flat.join(file), content).unwrap();
     }
-    let from = run_kcl(
-        &[
-            "jars",
-            "fetch",
-            "--manifest",
-            manifest,
-            "--dir",
-            dest.to_str().unwrap(),
-            "--from",
-            flat.to_str().unwrap(),
-        ],
+    let from = fetch_into(
+        Path::new(manifest),
         &dest,
+        &["--from", flat.to_str().unwrap()],
     );
     assert!(from.status.success(), "{}", text(&from).1);
-    let offline = run_kcl(
-        &[
-            "jars",
-            "fetch",
-            "--manifest",
-            manifest,
-            "--dir",
-            dest.to_str().unwrap(),
-            "--offline",
-        ],
-        &dest,
-    );
+    let offline = fetch_into(Path::new(manifest), &dest, &["--offline"]);
     assert!(offline.status.success(), "{}", text(&offline).1);
 
     // A jar corrupted in the cache is fetched again (here from a file:// repository).
     let (_, first, _) = &set.jars[0];
     std::fs::write(dest.join(first), b"corrupt").unwrap();
-    let offline = run_kcl(
-        &[
-            "jars",
-            "fetch",
-            "--manifest",
-            manifest,
-            "--dir",
-            dest.to_str().unwrap(),
-            "--offline",
-        ],
-        &dest,
-    );
+    let offline = fetch_into(Path::new(manifest), &dest, &["--offline"]);
     assert!(text(&offline).1.contains("SHA-256 mismatch"));
     let repo = format!("file://{}", set.repo.display());
     let repair = kcl()
@@ -342,18 +285,10 @@ fn offline_from_folder_file_repo_and_env_override() {
     // --from a folder holding a wrong file: refused.
     std::fs::write(flat.join(&set.jars[2].1), b"wrong").unwrap();
     let other = temp_dir("from-bad");
-    let bad = run_kcl(
-        &[
-            "jars",
-            "fetch",
-            "--manifest",
-            manifest,
-            "--dir",
-            other.to_str().unwrap(),
-            "--from",
-            flat.to_str().unwrap(),
-        ],
+    let bad = fetch_into(
+        Path::new(manifest),
         &other,
+        &["--from", flat.to_str().unwrap()],
     );
     assert_eq!(bad.status.code(), Some(1));
     assert!(text(&bad).1.contains("SHA-256 mismatch"));
@@ -366,15 +301,10 @@ fn verify_lists_missing_mismatched_and_extra_jars() {
     std::fs::write(dir.join(&set.jars[0].1), &set.jars[0].2).unwrap();
     std::fs::write(dir.join(&set.jars[1].1), b"not the jar").unwrap();
     std::fs::write(dir.join("intruder-9.9.jar"), b"x").unwrap();
-    let output = run_kcl(
-        &[
-            "jars",
-            "verify",
-            "--manifest",
-            set.manifest.to_str().unwrap(),
-            "--dir",
-            dir.to_str().unwrap(),
-        ],
+    let output = jars(
+        "verify",
+        &set.manifest,
+        &["--dir", dir.to_str().unwrap()],
         &dir,
     );
     let (stdout, stderr) = text(&output);
@@ -413,32 +343,20 @@ fn path_prints_the_folder_and_the_classpath() {
         .output()
         .unwrap();
     assert_eq!(text(&output).0.trim(), dir.to_str().unwrap());
-    let output = run_kcl(
-        &[
-            "jars",
-            "path",
-            "--manifest",
-            manifest,
-            "--dir",
-            dir.to_str().unwrap(),
-            "--classpath",
-        ],
+    let output = jars(
+        "path",
+        Path::new(manifest),
+        &["--dir", dir.to_str().unwrap(), "--classpath"],
         &dir,
     );
     assert_eq!(output.status.code(), Some(1), "jars are missing");
     for (_, file, content) in &set.jars {
         std::fs::write(dir.join(file), content).unwrap();
     }
-    let output = run_kcl(
-        &[
-            "jars",
-            "path",
-            "--manifest",
-            manifest,
-            "--dir",
-            dir.to_str().unwrap(),
-            "--classpath",
-        ],
+    let output = jars(
+        "path",
+        Path::new(manifest),
+        &["--dir", dir.to_str().unwrap(), "--classpath"],
         &dir,
     );
     let classpath = text(&output).0;
@@ -981,16 +899,10 @@ fn a_folder_with_the_classpath_separator_is_refused() {
     for (_, file, content) in &set.jars {
         std::fs::write(dir.join(file), content).unwrap();
     }
-    let output = run_kcl(
-        &[
-            "jars",
-            "path",
-            "--manifest",
-            set.manifest.to_str().unwrap(),
-            "--dir",
-            dir.to_str().unwrap(),
-            "--classpath",
-        ],
+    let output = jars(
+        "path",
+        &set.manifest,
+        &["--dir", dir.to_str().unwrap(), "--classpath"],
         &dir,
     );
     let (stdout, stderr) = text(&output);
@@ -1012,16 +924,7 @@ fn verify_reports_upper_case_jars_and_interrupted_downloads() {
     }
     std::fs::write(dir.join("Evil.JAR"), b"PK").unwrap();
     std::fs::write(dir.join(".thing-1.0.jar.part-999"), b"PK half").unwrap();
-    let output = run_kcl(
-        &[
-            "jars",
-            "verify",
-            "--manifest",
-            set.manifest.to_str().unwrap(),
-            dir.to_str().unwrap(),
-        ],
-        &dir,
-    );
+    let output = jars("verify", &set.manifest, &[dir.to_str().unwrap()], &dir);
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
     assert!(
@@ -1102,16 +1005,7 @@ fn manifest_groups_with_empty_parts_are_refused() {
     for group in [".tmp", "org.", "org..x"] {
         let manifest = dir.join("m.txt");
         std::fs::write(&manifest, format!("{group}:art:1 {sha}\n")).unwrap();
-        let output = run_kcl(
-            &[
-                "jars",
-                "verify",
-                "--manifest",
-                manifest.to_str().unwrap(),
-                dir.to_str().unwrap(),
-            ],
-            &dir,
-        );
+        let output = jars("verify", &manifest, &[dir.to_str().unwrap()], &dir);
         let stderr = text(&output).1;
         assert_eq!(output.status.code(), Some(2), "{group}: {stderr}");
         assert!(
