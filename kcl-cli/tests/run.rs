@@ -22,6 +22,13 @@ fn run(dir: &Path, args: &[&str], child: &[&str]) -> Output {
         .expect("kcl runs")
 }
 
+/// Runs `kcl run --input INPUT ARGS -- CHILD` in `dir`.
+fn run_on(dir: &Path, input: &Path, args: &[&str], child: &Path) -> Output {
+    let mut all = vec!["--input", input.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run(dir, &all, &[child.to_str().unwrap()])
+}
+
 /// The summary row of a shard: the whitespace-separated cells.
 fn row(stdout: &str, shard: &str) -> Vec<String> {
     stdout
@@ -74,19 +81,11 @@ fn word_count_runs_to_the_end_of_two_shards() {
     let word_count = example("word_count");
     let dir = temp_dir("run-wc");
     let input = lines_file(&dir, "words.txt", 50);
-    let output = run(
+    let output = run_on(
         &dir,
-        &[
-            "--input",
-            input.to_str().unwrap(),
-            "--shards",
-            "2",
-            "--batch-size",
-            "7",
-            "--end",
-            "shard-ended",
-        ],
-        &[word_count.to_str().unwrap()],
+        &input,
+        &["--shards", "2", "--batch-size", "7", "--end", "shard-ended"],
+        &word_count,
     );
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
@@ -111,11 +110,7 @@ fn word_count_runs_to_the_end_of_two_shards() {
     assert_eq!(file.matches("SHARD_END").count(), 2, "{file}");
 
     // A finished shard is not processed again.
-    let again = run(
-        &dir,
-        &["--input", input.to_str().unwrap(), "--shards", "2"],
-        &[word_count.to_str().unwrap()],
-    );
+    let again = run_on(&dir, &input, &["--shards", "2"], &word_count);
     let (stdout, _) = text(&again);
     assert!(again.status.success(), "{stdout}");
     assert!(stdout.contains("no child was started"), "{stdout}");
@@ -728,17 +723,11 @@ fn usage_errors_are_explained() {
     );
 
     let input = lines_file(&dir, "in.txt", 1);
-    let ok = run(
+    let ok = run_on(
         &dir,
-        &[
-            "--input",
-            input.to_str().unwrap(),
-            "--shards",
-            "2",
-            "--end",
-            "lease-lost",
-        ],
-        &[example("byte_count").to_str().unwrap()],
+        &input,
+        &["--shards", "2", "--end", "lease-lost"],
+        &example("byte_count"),
     );
     assert!(ok.status.success(), "{}", text(&ok).0);
     let output = run(
@@ -759,17 +748,11 @@ fn progress_lines_appear_when_stderr_is_not_a_terminal() {
     let byte_count = example("byte_count");
     let dir = temp_dir("run-progress");
     let input = lines_file(&dir, "in.txt", 40);
-    let output = run(
+    let output = run_on(
         &dir,
-        &[
-            "--input",
-            input.to_str().unwrap(),
-            "--batch-size",
-            "5",
-            "--progress-every",
-            "2",
-        ],
-        &[byte_count.to_str().unwrap()],
+        &input,
+        &["--batch-size", "5", "--progress-every", "2"],
+        &byte_count,
     );
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}");
@@ -786,11 +769,7 @@ fn trace_shows_both_directions() {
     let word_count = example("word_count");
     let dir = temp_dir("run-trace");
     let input = lines_file(&dir, "in.txt", 2);
-    let output = run(
-        &dir,
-        &["--input", input.to_str().unwrap(), "--trace"],
-        &[word_count.to_str().unwrap()],
-    );
+    let output = run_on(&dir, &input, &["--trace"], &word_count);
     let (_, stderr) = text(&output);
     assert!(output.status.success());
     assert!(stderr.contains(r#"D> {"action":"initialize","shardId":"shardId-000000000000","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#), "{stderr}");
