@@ -31,6 +31,15 @@ fn run_to_end(dir: &Path, args: &[&str], log: &Path) -> Output {
         .expect("kcl runs")
 }
 
+/// `kcl run --checkpoints cp.json ARGS --input INPUT -- scripted_child good LOG` in `dir`, to its
+/// end.
+fn run_on_cp_json(dir: &Path, input: &Path, args: &[&str], log: &Path) -> Output {
+    let mut all = vec!["--checkpoints", "cp.json"];
+    all.extend_from_slice(args);
+    all.extend(["--input", input.to_str().unwrap()]);
+    run_to_end(dir, &all, log)
+}
+
 fn lines(range: std::ops::RangeInclusive<usize>) -> String {
     range.map(|i| format!("line {i}\n")).collect()
 }
@@ -106,17 +115,7 @@ fn a_second_run_on_the_same_checkpoint_file_is_refused_and_the_first_keeps_its_c
     // Run B, even with --fresh, refuses at once and leaves the file alone.
     let three = lines_file(&dir, "three.txt", 3);
     let started = Instant::now();
-    let b = run_to_end(
-        &dir,
-        &[
-            "--checkpoints",
-            "cp.json",
-            "--fresh",
-            "--input",
-            three.to_str().unwrap(),
-        ],
-        &dir.join("b.log"),
-    );
+    let b = run_on_cp_json(&dir, &three, &["--fresh"], &dir.join("b.log"));
     let (stdout, stderr) = text(&b);
     assert_eq!(b.status.code(), Some(2), "{stdout}\n{stderr}");
     assert!(
@@ -153,16 +152,7 @@ fn a_second_run_on_the_same_checkpoint_file_is_refused_and_the_first_keeps_its_c
     // A third run over 25 lines resumes after A's 20 and delivers only the last 5.
     let input = lines_file(&dir, "all.txt", 25);
     let log_c = dir.join("c.log");
-    let c = run_to_end(
-        &dir,
-        &[
-            "--checkpoints",
-            "cp.json",
-            "--input",
-            input.to_str().unwrap(),
-        ],
-        &log_c,
-    );
+    let c = run_on_cp_json(&dir, &input, &[], &log_c);
     let (stdout, stderr) = text(&c);
     assert!(c.status.success(), "{stdout}\n{stderr}");
     let cells = row(&stdout, "shardId-000000000000");
@@ -188,16 +178,7 @@ fn refused_checkpoint(stored: &str) -> (String, PathBuf) {
     .unwrap();
     let input = lines_file(&dir, "input.txt", 3);
     let log = dir.join("child.log");
-    let output = run_to_end(
-        &dir,
-        &[
-            "--checkpoints",
-            "cp.json",
-            "--input",
-            input.to_str().unwrap(),
-        ],
-        &log,
-    );
+    let output = run_on_cp_json(&dir, &input, &[], &log);
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(2), "{stdout}\n{stderr}");
     assert!(!log.exists(), "no child was started: {stdout}\n{stderr}");
@@ -236,16 +217,7 @@ fn a_checkpoint_of_a_shard_the_run_does_not_have_is_refused_on_load() {
     )
     .unwrap();
     let input = lines_file(&dir, "input.txt", 3);
-    let output = run_to_end(
-        &dir,
-        &[
-            "--checkpoints",
-            "cp.json",
-            "--input",
-            input.to_str().unwrap(),
-        ],
-        &dir.join("child.log"),
-    );
+    let output = run_on_cp_json(&dir, &input, &[], &dir.join("child.log"));
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(2), "{stdout}\n{stderr}");
     assert!(stderr.contains("shardId-000000000007"), "{stderr}");
@@ -263,18 +235,7 @@ fn sentinels_and_sequence_numbers_are_accepted_on_load() {
     )
     .unwrap();
     let input = lines_file(&dir, "input.txt", 6);
-    let output = run_to_end(
-        &dir,
-        &[
-            "--checkpoints",
-            "cp.json",
-            "--shards",
-            "2",
-            "--input",
-            input.to_str().unwrap(),
-        ],
-        &dir.join("child.log"),
-    );
+    let output = run_on_cp_json(&dir, &input, &["--shards", "2"], &dir.join("child.log"));
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
 }
