@@ -32,6 +32,7 @@
 mod checkpoint;
 mod child;
 mod deadline;
+pub mod engine;
 mod error;
 mod failure;
 mod guard;
@@ -72,7 +73,7 @@ pub use failure::{Failure, FailureAction, FailurePolicy};
 pub use handler::{Checkpoint, FromBatch, HandlerOutput, MillisBehindLatest, ShardId};
 pub use kcl_protocol::message;
 pub use kcl_protocol::message::Initialize;
-pub use kcl_protocol::{Position, SequenceNumber, StartingPosition};
+pub use kcl_protocol::{DaemonError, Position, SequenceNumber, StartingPosition};
 pub use logging::init as init_logging;
 pub use payload::{FromRecord, Json, PayloadError, PayloadErrorKind};
 pub use processor::{FnProcessor, RecordProcessor, from_fn};

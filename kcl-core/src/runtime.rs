@@ -170,6 +170,17 @@ impl<P> Runtime<P> {
 }
 
 impl<P: RecordProcessor> Runtime<P> {
+    /// The engine alone, for a driver other than the daemon's pipe (see [`crate::engine`]): the
+    /// processor with these settings, handling typed events.
+    ///
+    /// ```
+    /// let engine = kcl_core::Runtime::new(kcl_core::from_fn(|_, _| Ok(()))).shard_engine();
+    /// # let _ = engine;
+    /// ```
+    pub fn shard_engine(self) -> crate::engine::ShardEngine<P> {
+        crate::engine::ShardEngine::new(Engine::new(self.processor, self.settings))
+    }
+
     /// Runs on the process's stdin and stdout until stdin ends.
     ///
     /// Before reading anything it calls [`prepare`](crate::prepare): a `tracing` subscriber on
@@ -497,6 +508,28 @@ impl<P: RecordProcessor> Engine<P> {
         transport.send(&ChildMessage::Status {
             response_for: "processRecords".to_owned(),
         })
+    }
+
+    /// Handles a batch of records decoded by whoever drives the engine ([`crate::engine`]).
+    pub(crate) fn handle_decoded(
+        &mut self,
+        records: Vec<Record>,
+        millis_behind_latest: Option<u64>,
+        transport: &mut dyn Transport,
+    ) {
+        let span = tracing::error_span!("shard", id = %self.shard_id);
+        let _entered = span.enter();
+        let count = records.len();
+        let first = records.first().map(|r| r.position().clone());
+        let last = records.last().map(|r| r.position().clone());
+        self.process_batch(
+            first,
+            last,
+            count,
+            Ok(records),
+            millis_behind_latest,
+            transport,
+        );
     }
 
     fn dispatch(&mut self, message: DaemonMessage, transport: &mut dyn Transport) {
