@@ -584,7 +584,7 @@ impl<P: RecordProcessor> Engine<P> {
         first: Option<Position>,
         last: Option<Position>,
         count: usize,
-        records: std::result::Result<Vec<Record>, crate::payload::PayloadError>,
+        records: std::result::Result<Vec<Record>, crate::record::PayloadError>,
         lag: Option<u64>,
         transport: &mut dyn Transport,
     ) {

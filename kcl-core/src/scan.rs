@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 
-use crate::payload::PayloadError;
+use crate::record::PayloadError;
 use crate::record::{LENIENT_BASE64, Record};
 use kcl_protocol::Position;
 

@@ -7,8 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::message::WireRecord;
-use crate::payload::{FromRecord, PayloadError};
 use kcl_protocol::{Position, SequenceNumber};
+
+mod payload_error;
+
+pub use payload_error::{PayloadError, PayloadErrorKind};
 
 /// Standard alphabet, padding optional (the daemon always pads; hand-written input may not).
 pub(crate) const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -492,25 +495,6 @@ impl Batch {
 
     pub(crate) fn shard_id_arc(&self) -> Arc<str> {
         self.shard_id.clone()
-    }
-
-    /// Extracts every record's payload as `T`; the first record that does not decode fails it all.
-    ///
-    /// Use `Result<T, PayloadError>` as `T` to get one result per record instead.
-    ///
-    /// ```
-    /// use kcl_core::{Batch, PayloadError, Position, Record};
-    /// let batch = Batch::new("s", vec![
-    ///     Record::new("ok", "k", Position::new("1", 0)),
-    ///     Record::new(vec![0xff], "k", Position::new("2", 0)),
-    /// ], None);
-    /// assert!(batch.extract::<String>().is_err());
-    /// let lenient: Vec<Result<String, PayloadError>> = batch.extract().unwrap();
-    /// assert_eq!(lenient[0].as_deref().unwrap(), "ok");
-    /// assert!(lenient[1].is_err());
-    /// ```
-    pub fn extract<T: FromRecord>(&self) -> Result<Vec<T>, PayloadError> {
-        self.records.iter().map(T::from_record).collect()
     }
 }
 
