@@ -38,7 +38,6 @@ mod extract;
 mod failure;
 mod guard;
 pub mod handler;
-mod handling;
 mod logging;
 mod processor;
 // Partition keys read from the batch buffer, validated as UTF-8 when the batch is built.

@@ -33,6 +33,7 @@ use std::collections::VecDeque;
 use std::io;
 
 use crate::checkpoint::RetryPolicy;
+use crate::engine::Engine;
 use crate::failure::FailurePolicy;
 use crate::message::{
     CheckpointReply, ChildMessage, DaemonMessage, Initialize, ParsedLine, ProcessRecordsMessage,
@@ -40,7 +41,7 @@ use crate::message::{
 };
 use crate::processor::RecordProcessor;
 use crate::record::Record;
-use crate::runtime::{Engine, Runtime, Settings};
+use crate::runtime::{Runtime, Settings};
 use crate::strategy::CheckpointStrategy;
 use crate::transport::{Reply, Transport};
 use kcl_protocol::{ExtendedSequenceNumber, Lease};

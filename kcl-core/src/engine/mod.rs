@@ -7,6 +7,9 @@
 //! engine's checkpoint requests through a [`Driver`]. [`crate::testing::TestDaemon`] plays the
 //! daemon's lines; a native worker (one `ShardEngine` per lease it holds) is another driver.
 //!
+//! Inside: `dispatch.rs` is the state machine (one action to one hook, the strategy after it),
+//! `batch.rs` the handling of a batch's records (attempts, partial success, failure policies).
+//!
 //! A minimal in-memory driver, which stores every checkpoint it is asked for:
 //!
 //! ```
@@ -56,8 +59,12 @@ use kcl_protocol::{DaemonError, Position};
 use crate::RecordProcessor;
 use crate::message::Initialize;
 use crate::record::Record;
-use crate::runtime::Engine;
 use crate::transport::{Reply, Transport};
+
+mod batch;
+mod dispatch;
+
+pub(crate) use dispatch::Engine;
 
 /// One event of a shard lease, as whoever holds the lease delivers it.
 #[derive(Debug)]

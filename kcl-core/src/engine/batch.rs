@@ -18,6 +18,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use super::Engine;
 use crate::checkpoint::{CheckpointError, Checkpointer, Phase, Progress};
 use crate::error::Error;
 use crate::failure::{Failure, FailureAction};
@@ -25,7 +26,6 @@ use crate::guard;
 use crate::processor::RecordProcessor;
 use crate::record::PayloadError;
 use crate::record::{Batch, Record};
-use crate::runtime::Engine;
 use crate::transport::Transport;
 use kcl_protocol::Position;
 
