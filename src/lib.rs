@@ -60,10 +60,10 @@ pub use kcl_core::{
     Batch, Checkpoint, CheckpointError, CheckpointStrategy, Checkpointer, DEADLINE_EXIT_CODE,
     DEFAULT_SIGNAL_GRACE, DaemonError, DeadlineAction, Error, Failure, FailureAction,
     FailurePolicy, FnProcessor, FromBatch, FromRecord, HandlerOutput, HookDeadline, Initialize,
-    Json, MillisBehindLatest, PayloadError, PayloadErrorKind, Position, Record, RecordProcessor,
-    Result, RetryPolicy, Runtime, SECOND_INTERRUPT_EXIT_CODE, SIGNAL_GRACE_ENV, SequenceNumber,
-    ShardId, Stall, StartingPosition, engine, from_fn, handler, init_logging, message, prepare,
-    run, run_main, run_main_with, testing,
+    Json, MillisBehindLatest, PayloadError, PayloadErrorKind, PolicyExit, Position, Record,
+    RecordProcessor, Result, RetryPolicy, Runtime, SECOND_INTERRUPT_EXIT_CODE, SIGNAL_GRACE_ENV,
+    SequenceNumber, ShardId, Stall, StartingPosition, engine, from_fn, handler, init_logging,
+    message, prepare, run, run_main, run_main_with, testing,
 };
 
 /// What the attribute macros' expansions call, and nothing else: not public API, no stability

@@ -140,3 +140,45 @@ pub struct Failure<'a> {
     /// How many attempts were made.
     pub attempts: u32,
 }
+
+/// The error [`Runtime::run`](crate::Runtime::run) and
+/// [`Runtime::run_on`](crate::Runtime::run_on) end with when the failure policy `exit` fired:
+/// carried inside the `io::Error` they return, so a caller can tell it from a broken channel.
+///
+/// ```
+/// use kcl_core::{from_fn, FailurePolicy, PolicyExit, Runtime};
+/// let input = concat!(
+///     r#"{"action":"initialize","shardId":"s","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#, "\n",
+///     r#"{"action":"processRecords","records":[{"data":"eA==","partitionKey":"k","sequenceNumber":"1","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#, "\n",
+/// );
+/// let failing = from_fn(|_, _| Err(kcl_core::Error::msg("poison")));
+/// let error = Runtime::new(failing)
+///     .failure_policy(FailurePolicy::exit().attempts(1))
+///     .run_on(input.as_bytes(), Vec::new())
+///     .unwrap_err();
+/// let exit = PolicyExit::of(&error).expect("the failure policy ended the run");
+/// assert!(exit.reason().contains("poison"), "{exit}");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct PolicyExit {
+    reason: String,
+}
+
+impl PolicyExit {
+    pub(crate) fn new(reason: impl Into<String>) -> Self {
+        PolicyExit {
+            reason: reason.into(),
+        }
+    }
+
+    /// Why the run ended: the shard, the records and the cause.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// The `PolicyExit` inside an error returned by a run, if that is why it ended.
+    pub fn of(error: &std::io::Error) -> Option<&PolicyExit> {
+        error.get_ref()?.downcast_ref::<PolicyExit>()
+    }
+}

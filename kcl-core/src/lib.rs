@@ -69,7 +69,7 @@ pub use child::prepare;
 pub use deadline::{DEADLINE_EXIT_CODE, DeadlineAction, HookDeadline};
 pub use error::{Error, Result};
 pub use extract::{FromBatch, FromRecord, Json, MillisBehindLatest, ShardId};
-pub use failure::{Failure, FailureAction, FailurePolicy};
+pub use failure::{Failure, FailureAction, FailurePolicy, PolicyExit};
 pub use handler::{Checkpoint, HandlerOutput};
 pub use kcl_protocol::message;
 pub use kcl_protocol::message::Initialize;

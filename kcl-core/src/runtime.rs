@@ -306,7 +306,7 @@ fn serve_until_the_end<P: RecordProcessor, R: Read, W: Write>(
             return Err(error);
         }
         if let Some(reason) = engine.exit_reason() {
-            return Err(io::Error::other(reason.to_owned()));
+            return Err(io::Error::other(crate::failure::PolicyExit::new(reason)));
         }
     }
     tracing::debug!(shard = %engine.shard_id, "stdin closed; exiting");

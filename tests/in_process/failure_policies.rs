@@ -239,6 +239,8 @@ fn exit_ends_the_run_without_a_status_and_with_an_error() {
         error.to_string().contains("failure policy is `exit`"),
         "{error}"
     );
+    let exit = kcl::PolicyExit::of(&error).expect("a typed PolicyExit, not only a message");
+    assert_eq!(exit.reason(), error.to_string());
     let lines: Vec<&str> = std::str::from_utf8(&output)
         .unwrap()
         .lines()
