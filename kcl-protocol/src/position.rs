@@ -3,6 +3,10 @@
 //! Kinesis sequence numbers are decimal strings of up to 129 digits (real ones are about 56), far
 //! beyond `u128`, so they are kept as text and compared numerically by length, then digit by digit.
 //! A [`Position`] adds the sub-sequence number that identifies a user record inside a KPL aggregate.
+//!
+//! The small accessors and comparisons are `#[inline]`: the child runtime calls them for every
+//! record from another crate, and a user's release build usually has no link-time optimisation
+//! to inline them across crates otherwise.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -51,6 +55,7 @@ impl SequenceNumber {
 
     /// Copies `text` (inline when short enough).
     #[doc(hidden)]
+    #[inline]
     pub fn from_text(text: &str) -> Self {
         if text.len() <= INLINE {
             let mut bytes = [0u8; INLINE];
@@ -69,6 +74,7 @@ impl SequenceNumber {
     /// ```
     /// assert_eq!(kcl_protocol::SequenceNumber::new("7").as_str(), "7");
     /// ```
+    #[inline]
     pub fn as_str(&self) -> &str {
         match &self.0 {
             // SAFETY: the inline bytes are always copied from a `&str` of this length.
@@ -85,11 +91,13 @@ impl SequenceNumber {
     /// assert!(kcl_protocol::SequenceNumber::new("123").is_numeric());
     /// assert!(!kcl_protocol::SequenceNumber::new("LATEST").is_numeric());
     /// ```
+    #[inline]
     pub fn is_numeric(&self) -> bool {
         let text = self.as_str();
         !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
     }
 
+    #[inline]
     fn significant_digits(&self) -> &str {
         let trimmed = self.as_str().trim_start_matches('0');
         if trimmed.is_empty() { "0" } else { trimmed }
@@ -97,6 +105,7 @@ impl SequenceNumber {
 }
 
 impl Ord for SequenceNumber {
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
         match (self.is_numeric(), other.is_numeric()) {
             (true, true) => {
@@ -114,12 +123,14 @@ impl Ord for SequenceNumber {
 }
 
 impl PartialOrd for SequenceNumber {
+    #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
 impl PartialEq for SequenceNumber {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
         self.as_str() == other.as_str()
     }
@@ -128,6 +139,7 @@ impl PartialEq for SequenceNumber {
 impl Eq for SequenceNumber {}
 
 impl std::hash::Hash for SequenceNumber {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.as_str().hash(state);
     }
@@ -195,6 +207,7 @@ impl Position {
     /// ```
     /// assert_eq!(kcl_protocol::Position::new("42", 0).sequence_number().as_str(), "42");
     /// ```
+    #[inline]
     pub fn sequence_number(&self) -> &SequenceNumber {
         &self.sequence_number
     }
@@ -204,6 +217,7 @@ impl Position {
     /// ```
     /// assert_eq!(kcl_protocol::Position::new("42", 0).sub_sequence_number(), 0);
     /// ```
+    #[inline]
     pub fn sub_sequence_number(&self) -> u64 {
         self.sub_sequence_number
     }
