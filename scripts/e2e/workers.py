@@ -172,8 +172,8 @@ def _resumed_from_checkpoint(out, shards, since_ms, stored, wait_s=30):
 
     if not shards:
         return False, "the killed worker held no lease"
-    first = poll(lambda: (lambda f: f if len(f) == len(shards) else None)(first_initializations()), wait_s, 0.5)
-    first = first or first_initializations()
+    poll(lambda: len(first_initializations()) == len(shards), wait_s, 0.5)
+    first = first_initializations()
     for shard in shards:
         if shard not in first:
             return False, f"no: {short(shard)} not initialized by the new owner within {wait_s} s"
