@@ -50,7 +50,7 @@ use serde::Serialize;
 
 use crate::child::Running;
 use crate::proc_stats;
-use crate::workload::{Workload, initialize_line_at, records_line, sequence};
+use crate::workload::{Random, Workload, initialize_line_at, records_line, sequence};
 
 /// How a soak run is driven.
 pub struct SoakConfig {
@@ -139,23 +139,6 @@ impl SoakReport {
             + self.retry_violations
             + self.shard_end_violations
             + self.progress_violations
-    }
-}
-
-/// xorshift, seeded.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Uniform in `0..n` (n > 0), near enough.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 
@@ -260,7 +243,7 @@ pub fn run(command: &[String], config: &SoakConfig) -> io::Result<SoakReport> {
         command,
         config,
         total,
-        random: Random(config.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
+        random: Random::new(config.seed),
         child: None,
         judge: LeaseCheckpointer::new(Esn::trim_horizon()),
         process: ProcessLog::default(),

@@ -1,10 +1,8 @@
 //! The daemon lines of a benchmark workload, built before the clock starts: Jackson-shaped
 //! `processRecords` lines with 56-digit sequence numbers and `"action":"record"` last.
 
-use kcl_protocol::StartingPosition;
 use kcl_protocol::message::{DaemonMessage, Initialize, ProcessRecordsMessage, WireRecord};
-
-use base64::Engine as _;
+use kcl_protocol::{Position, SequenceNumber, StartingPosition};
 
 /// A workload: `batches` batches of `records` records of `payload_bytes` bytes each.
 #[derive(Clone, Copy, Debug)]
@@ -21,24 +19,36 @@ pub struct BatchLine {
     pub records: usize,
 }
 
-/// 40 fixed digits; a 16-digit counter follows (56 digits in all, like real sequence numbers).
-const SEQUENCE_PREFIX: &str = "4968044282525021313325896074382203563614";
-
+/// The `n`-th sequence number of the workload (56 digits, like real ones).
 pub fn sequence(n: u64) -> String {
-    format!("{SEQUENCE_PREFIX}{n:016}")
+    SequenceNumber::synthetic(n).as_str().to_owned()
 }
 
-/// Deterministic pseudo-random payload bytes (xorshift).
+/// Deterministic pseudo-random numbers (xorshift64), one stream per seed.
+pub struct Random(u64);
+
+impl Random {
+    pub fn new(seed: u64) -> Self {
+        Random(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Uniform in `0..n` (n > 0), near enough.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Deterministic pseudo-random payload bytes.
 fn payload(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
+    let mut random = Random::new(seed);
+    (0..len).map(|_| random.next() as u8).collect()
 }
 
 pub fn initialize_line() -> Vec<u8> {
@@ -81,14 +91,14 @@ pub fn batch_line(workload: Workload, n: &mut u64, batch: usize) -> Vec<u8> {
 /// A `processRecords` line with records number `first ..= first + count - 1` (the same record
 /// number always has the same sequence number, key and payload: redelivery after a restart).
 pub fn records_line(first: u64, count: usize, payload_bytes: usize, batch: usize) -> Vec<u8> {
-    let engine = base64::engine::general_purpose::STANDARD;
     let records: Vec<WireRecord> = (first..first + count as u64)
-        .map(|n| WireRecord {
-            data: Some(engine.encode(payload(n, payload_bytes))),
-            partition_key: format!("pk-{}", n % 1000),
-            sequence_number: sequence(n),
-            approximate_arrival_timestamp: Some(1_795_303_005_103 + n as i64),
-            sub_sequence_number: Some(0),
+        .map(|n| {
+            WireRecord::new(
+                &payload(n, payload_bytes),
+                format!("pk-{}", n % 1000),
+                &Position::new(SequenceNumber::synthetic(n), 0),
+                Some(1_795_303_005_103 + n as i64),
+            )
         })
         .collect();
     let mut line = DaemonMessage::ProcessRecords(ProcessRecordsMessage {

@@ -4,7 +4,7 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use kcl_core::message::{DaemonMessage, ProcessRecordsMessage, WireRecord, parse_line};
-use kcl_core::{CheckpointStrategy, Json, Runtime, from_fn};
+use kcl_core::{CheckpointStrategy, Json, Position, Runtime, SequenceNumber, from_fn};
 
 #[derive(serde::Deserialize)]
 struct Event {
@@ -16,7 +16,6 @@ struct Event {
 
 /// `batches` lines of `records` JSON events (about 200 bytes each), in the daemon's form.
 fn input(batches: usize, records: usize) -> Vec<u8> {
-    use base64::Engine as _;
     let mut out = Vec::new();
     let mut n = 0u64;
     for _ in 0..batches {
@@ -24,13 +23,8 @@ fn input(batches: usize, records: usize) -> Vec<u8> {
             .map(|_| {
                 n += 1;
                 let payload = format!(r#"{{"id":{n},"user":"user-{n:08}","url":"/products/{n}/reviews?page=2&sort=newest","agent":"Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/120.0"}}"#);
-                WireRecord {
-                    data: Some(base64::engine::general_purpose::STANDARD.encode(payload)),
-                    partition_key: format!("pk-{}", n % 100),
-                    sequence_number: format!("4968044282525021313325896074382203563614{n:016}"),
-                    approximate_arrival_timestamp: Some(1_795_303_005_103),
-                    sub_sequence_number: Some(0),
-                }
+                let position = Position::new(SequenceNumber::synthetic(n), 0);
+                WireRecord::new(payload.as_bytes(), format!("pk-{}", n % 100), &position, Some(1_795_303_005_103))
             })
             .collect();
         let line = DaemonMessage::ProcessRecords(ProcessRecordsMessage {

@@ -48,10 +48,8 @@ use kcl_protocol::{ExtendedSequenceNumber, Lease};
 use kcl_protocol::{Position, SequenceNumber, StartingPosition};
 use std::time::Duration;
 
-/// 36 fixed digits; a 20-digit counter follows, giving real-length (56-digit) sequence numbers.
-const SEQUENCE_PREFIX: &str = "495903382714902566085596925383615710";
-
-/// The `n`-th test sequence number: 56 digits, increasing with `n`.
+/// The `n`-th test sequence number: 56 digits, increasing with `n`
+/// ([`SequenceNumber::synthetic`], the series `kcl run` uses too).
 ///
 /// ```
 /// let s = kcl_core::testing::sequence_number(1);
@@ -59,7 +57,7 @@ const SEQUENCE_PREFIX: &str = "495903382714902566085596925383615710";
 /// assert!(kcl_core::testing::sequence_number(2) > s);
 /// ```
 pub fn sequence_number(n: u64) -> SequenceNumber {
-    SequenceNumber::new(format!("{SEQUENCE_PREFIX}{n:020}"))
+    SequenceNumber::synthetic(n)
 }
 
 /// The next decimal number after `sequence` (non-numeric text gets a `0` appended).
@@ -510,15 +508,15 @@ impl<P: RecordProcessor> TestDaemon<P> {
         records: Vec<Record>,
         millis_behind_latest: Option<u64>,
     ) -> Step {
-        use base64::Engine as _;
         let records: Vec<WireRecord> = records
             .iter()
-            .map(|record| WireRecord {
-                data: Some(base64::engine::general_purpose::STANDARD.encode(record.data())),
-                partition_key: record.partition_key().to_owned(),
-                sequence_number: record.sequence_number().as_str().to_owned(),
-                approximate_arrival_timestamp: record.approximate_arrival_millis(),
-                sub_sequence_number: Some(record.sub_sequence_number()),
+            .map(|record| {
+                WireRecord::new(
+                    record.data(),
+                    record.partition_key(),
+                    record.position(),
+                    record.approximate_arrival_millis(),
+                )
             })
             .collect();
         self.send(DaemonMessage::ProcessRecords(ProcessRecordsMessage {

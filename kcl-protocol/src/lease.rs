@@ -24,8 +24,7 @@ use crate::vocab::DaemonError;
 ///     starting_position: StartingPosition::TrimHorizon,
 /// }));
 /// assert_eq!(lease.checkpoint(None, None), Err(DaemonError::InvalidState)); // not during initialize
-/// let record = WireRecord { data: None, partition_key: "k".into(),
-///     sequence_number: "7".into(), approximate_arrival_timestamp: None, sub_sequence_number: None };
+/// let record = WireRecord::new(b"payload", "k", &kcl_protocol::Position::new("7", 0), None);
 /// lease.sending(&DaemonMessage::ProcessRecords(ProcessRecordsMessage { records: vec![record], millis_behind_latest: None }));
 /// assert_eq!(lease.checkpoint(None, None), Ok(CheckpointOutcome::Stored(E::new("7", 0))));
 /// lease.sending(&DaemonMessage::ShardEnded);
@@ -247,13 +246,7 @@ mod tests {
         DaemonMessage::ProcessRecords(ProcessRecordsMessage {
             records: sequence_numbers
                 .iter()
-                .map(|n| WireRecord {
-                    data: None,
-                    partition_key: "k".into(),
-                    sequence_number: (*n).into(),
-                    approximate_arrival_timestamp: None,
-                    sub_sequence_number: None,
-                })
+                .map(|n| WireRecord::new(b"", "k", &crate::Position::new(*n, 0), None))
                 .collect(),
             millis_behind_latest: None,
         })

@@ -182,6 +182,31 @@ pub struct WireRecord {
 }
 
 impl WireRecord {
+    /// A record as the daemon writes it: the payload in standard base64 (as Jackson writes
+    /// `byte[]`), the position's sequence and sub-sequence numbers.
+    ///
+    /// ```
+    /// use kcl_protocol::{message::WireRecord, Position};
+    /// let record = WireRecord::new(b"hi", "key", &Position::new("12", 3), Some(1_700_000_000_000));
+    /// assert_eq!(record.data.as_deref(), Some("aGk="));
+    /// assert_eq!(record.position(), Position::new("12", 3));
+    /// ```
+    pub fn new(
+        payload: &[u8],
+        partition_key: impl Into<String>,
+        position: &Position,
+        approximate_arrival_millis: Option<i64>,
+    ) -> Self {
+        use base64::Engine as _;
+        WireRecord {
+            data: Some(base64::engine::general_purpose::STANDARD.encode(payload)),
+            partition_key: partition_key.into(),
+            sequence_number: position.sequence_number().as_str().to_owned(),
+            approximate_arrival_timestamp: approximate_arrival_millis,
+            sub_sequence_number: Some(position.sub_sequence_number()),
+        }
+    }
+
     /// The record's position (sequence number + sub-sequence number, missing read as 0).
     ///
     /// ```

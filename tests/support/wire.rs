@@ -21,23 +21,8 @@ pub fn seq(n: u64) -> String {
 
 /// Standard base64 with padding, as Jackson writes `byte[]`.
 pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let group = (u32::from(chunk[0]) << 16)
-            | (u32::from(chunk.get(1).copied().unwrap_or(0)) << 8)
-            | u32::from(chunk.get(2).copied().unwrap_or(0));
-        for index in 0..4 {
-            if index <= chunk.len() {
-                out.push(char::from(
-                    ALPHABET[(group >> (18 - 6 * index)) as usize & 63],
-                ));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// Deterministic pseudo-random bytes (xorshift64), one stream per seed.
@@ -60,13 +45,12 @@ pub fn wire_record(
     sequence: String,
     arrival_millis: i64,
 ) -> WireRecord {
-    WireRecord {
-        data: Some(base64(payload)),
-        partition_key: key,
-        sequence_number: sequence,
-        approximate_arrival_timestamp: Some(arrival_millis),
-        sub_sequence_number: Some(0),
-    }
+    WireRecord::new(
+        payload,
+        key,
+        &kcl::Position::new(sequence, 0),
+        Some(arrival_millis),
+    )
 }
 
 pub fn process_records_line(records: Vec<WireRecord>, millis_behind_latest: Option<u64>) -> String {

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use super::console::{Console, Totals};
 use super::input::{InputReader, sequence_number, shard_index};
-use super::shard::ShardRecord;
+use super::shard::{ShardRecord, now_millis};
 use crate::error::{Error, Result};
 
 /// The input thread: reads records and sends each to its shard's channel, until the input
@@ -113,13 +113,6 @@ fn feed(
         }
     }
     Ok(())
-}
-
-fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Redraws the progress line every 250 ms while stderr is a live terminal.

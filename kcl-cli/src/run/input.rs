@@ -14,6 +14,7 @@ use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::Path;
 
 use base64::Engine as _;
+use kcl_protocol::SequenceNumber;
 use md5::{Digest, Md5};
 
 use super::InputFormat;
@@ -238,22 +239,18 @@ pub fn shard_index(partition_key: &str, explicit_hash_key: Option<u128>, shards:
 }
 
 /// The 56-digit sequence number of the input record with 0-based `index`: the same for the
-/// same input in every run, increasing with the position in the input.
+/// same input in every run, increasing with the position in the input
+/// ([`SequenceNumber::synthetic`] of `index + 1`: checkpoint files of earlier runs hold them).
 pub fn sequence_number(index: u64) -> String {
-    format!("{SEQUENCE_PREFIX}{:020}", index + 1)
+    SequenceNumber::synthetic(index + 1).as_str().to_owned()
 }
 
 /// The 0-based input index of a sequence number made by [`sequence_number`].
 pub fn record_index(sequence_number: &str) -> Option<u64> {
-    let digits = sequence_number.strip_prefix(SEQUENCE_PREFIX)?;
-    if digits.len() != 20 {
-        return None;
-    }
-    digits.parse::<u64>().ok()?.checked_sub(1)
+    SequenceNumber::new(sequence_number)
+        .synthetic_index()?
+        .checked_sub(1)
 }
-
-/// 36 fixed digits, then a 20-digit counter: real Kinesis sequence numbers have 56 digits.
-const SEQUENCE_PREFIX: &str = "496660000000000000000000000000000000";
 
 /// The shard id of shard `index`, as Kinesis names them.
 pub fn shard_id(index: u32) -> String {
@@ -372,7 +369,10 @@ mod tests {
     fn sequence_number_examples() {
         let first = sequence_number(0);
         assert_eq!(first.len(), 56);
-        assert!(first.ends_with("00000000000000000001"));
+        assert_eq!(
+            first,
+            "49666000000000000000000000000000000000000000000000000001"
+        );
         assert_eq!(record_index(&first), Some(0));
     }
 }

@@ -12,11 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use kcl_protocol::StartingPosition;
 use kcl_protocol::daemon::{CheckpointRequest, ChildLine, LineReader, parse_child_line};
 use kcl_protocol::message::{DaemonMessage, Initialize, ProcessRecordsMessage, WireRecord};
 use kcl_protocol::{CheckpointOutcome, DaemonError, ExtendedSequenceNumber, Lease};
+use kcl_protocol::{Position, StartingPosition};
 
 use super::console::{Console, Totals, shorten};
 use super::input::record_index;
@@ -418,12 +417,14 @@ impl ShardDriver {
         let count = batch.len() as u64;
         let records = batch
             .into_iter()
-            .map(|record| WireRecord {
-                data: Some(base64::engine::general_purpose::STANDARD.encode(&record.data)),
-                partition_key: record.partition_key,
-                sequence_number: record.sequence_number,
-                approximate_arrival_timestamp: Some(record.arrival),
-                sub_sequence_number: Some(0),
+            .map(|record| {
+                let position = Position::new(record.sequence_number, 0);
+                WireRecord::new(
+                    &record.data,
+                    record.partition_key,
+                    &position,
+                    Some(record.arrival),
+                )
             })
             .collect();
         let message = DaemonMessage::ProcessRecords(ProcessRecordsMessage {
@@ -712,7 +713,8 @@ fn exit_of(status: ExitStatus) -> Exit {
     Exit::Code(-1)
 }
 
-fn now_millis() -> i64 {
+/// The wall clock in epoch milliseconds, as the daemon stamps arrivals and lag.
+pub(super) fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
