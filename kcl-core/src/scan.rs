@@ -13,10 +13,8 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
-
-use crate::record::PayloadError;
-use crate::record::{LENIENT_BASE64, Record};
+use crate::record::decode::{SCRATCH, decode_range};
+use crate::record::{PayloadError, Record};
 use kcl_protocol::Position;
 
 /// What every line the fast path takes starts with.
@@ -183,7 +181,7 @@ pub(crate) fn decode_in_place(mut buffer: Vec<u8>, offset: usize, layout: Layout
     let last = layout.records.last().map(|f| f.position.clone());
     let count = layout.records.len();
     let mut decoded = Vec::with_capacity(count);
-    let mut scratch = [0u8; PIECE_DECODED];
+    let mut scratch = [0u8; SCRATCH];
     for fields in &layout.records {
         let (start, end) = (offset + fields.data.0, offset + fields.data.1);
         match decode_range(&mut buffer, start, end, &mut scratch) {
@@ -230,87 +228,6 @@ pub(crate) fn decode_in_place(mut buffer: Vec<u8>, offset: usize, layout: Layout
         millis_behind_latest: layout.millis_behind_latest,
         buffer,
     }
-}
-
-/// Base64 text decoded per SIMD call: a multiple of 4.
-const PIECE: usize = 4096;
-/// The most bytes one piece decodes to.
-const PIECE_DECODED: usize = PIECE / 4 * 3;
-
-/// Decodes `buffer[start..end]` into its own beginning; the decoded length, or the error the
-/// lenient engine gives for the text (the serde path's error, to the byte).
-///
-/// The SIMD decoder writes as it goes, also when the text turns out to be invalid, so the text
-/// is decoded in pieces, each written only where no text that is still needed lies: a piece
-/// whose output would overlap its own text goes through a small scratch array first (the
-/// first `3 * PIECE` bytes of text, so every usual payload), later ones are written straight to
-/// their place, which lies before their text. When a piece fails, the pieces before it were
-/// valid and are encoded back, and the text from the failing piece on is untouched: the
-/// original text is rebuilt and the lenient engine gives its error (or, should it accept what
-/// the SIMD engine refused, the payload).
-fn decode_range(
-    buffer: &mut [u8],
-    start: usize,
-    end: usize,
-    scratch: &mut [u8; PIECE_DECODED],
-) -> Result<usize, base64::DecodeError> {
-    if (end - start) % 4 != 0 {
-        // Unpadded: the SIMD engine refuses it; the lenient scalar engine reads the text, which
-        // nothing has touched yet.
-        let decoded = LENIENT_BASE64.decode(&buffer[start..end])?;
-        return Ok(place(buffer, start, &decoded));
-    }
-    let (mut read, mut written) = (start, start);
-    while read < end {
-        let piece_end = end.min(read + PIECE);
-        // Padding ends only the last piece (the engine would take it at a piece's end).
-        let padded_early = piece_end < end && buffer[piece_end - 1] == b'=';
-        let decoded = if padded_early {
-            None
-        } else if written + PIECE_DECODED <= read {
-            let (head, tail) = buffer.split_at_mut(read);
-            base64_simd::STANDARD
-                .decode(
-                    &tail[..piece_end - read],
-                    base64_simd::Out::from_slice(&mut head[written..written + PIECE_DECODED]),
-                )
-                .ok()
-                .map(|decoded| decoded.len())
-        } else {
-            match base64_simd::STANDARD.decode(
-                &buffer[read..piece_end],
-                base64_simd::Out::from_slice(&mut scratch[..]),
-            ) {
-                Ok(decoded) => {
-                    let len = decoded.len();
-                    buffer[written..written + len].copy_from_slice(&scratch[..len]);
-                    Some(len)
-                }
-                Err(_) => None,
-            }
-        };
-        match decoded {
-            Some(len) => {
-                written += len;
-                read = piece_end;
-            }
-            None => {
-                // Cold path: rebuild the text (valid pieces encoded back, the rest untouched).
-                let mut text: Vec<u8> = base64_simd::STANDARD.encode_type(&buffer[start..written]);
-                text.extend_from_slice(&buffer[read..end]);
-                debug_assert_eq!(text.len(), end - start);
-                let decoded = LENIENT_BASE64.decode(&text)?;
-                return Ok(place(buffer, start, &decoded));
-            }
-        }
-    }
-    Ok(written - start)
-}
-
-/// Writes `decoded` at `start` (never longer than the text it came from); its length.
-fn place(buffer: &mut [u8], start: usize, decoded: &[u8]) -> usize {
-    buffer[start..start + decoded.len()].copy_from_slice(decoded);
-    decoded.len()
 }
 
 /// Both passes on a borrowed line (copied first): for callers that do not own the buffer.
@@ -655,7 +572,7 @@ mod tests {
         }
         lines.push(line_of(&[ok(&format!("\"{long}\""))], "0"));
         let varied: Vec<u8> = (0..20_011u32).map(|i| (i * 7919 % 251) as u8).collect();
-        let varied = base64::engine::general_purpose::STANDARD.encode(varied);
+        let varied = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, varied);
         lines.push(line_of(&[ok(&format!("\"{varied}\""))], "0"));
         lines.push(line_of(
             &[ok(&format!("\"{}\"", varied.trim_end_matches('=')))],

@@ -1,23 +1,15 @@
 //! Records as user code sees them: decoded payload bytes plus their place in the shard.
 
-use base64::Engine as _;
-use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::message::WireRecord;
 use kcl_protocol::{Position, SequenceNumber};
 
+pub(crate) mod decode;
 mod payload_error;
 
 pub use payload_error::{PayloadError, PayloadErrorKind};
-
-/// Standard alphabet, padding optional (the daemon always pads; hand-written input may not).
-pub(crate) const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
 
 /// One Kinesis record, payload already decoded from base64.
 ///
@@ -109,16 +101,8 @@ impl RecordsBuilder {
         arrival_millis: Option<i64>,
     ) -> Result<(), PayloadError> {
         let start = self.bytes.len();
-        if base64_simd::STANDARD
-            .decode_append(base64, &mut self.bytes)
-            .is_err()
-        {
-            // Unpadded or otherwise unusual: the lenient scalar engine, then a clear error.
-            self.bytes.truncate(start);
-            if let Err(error) = LENIENT_BASE64.decode_vec(base64, &mut self.bytes) {
-                self.bytes.truncate(start);
-                return Err(PayloadError::invalid_base64(&position, key, error));
-            }
+        if let Err(error) = decode::decode_append(base64, &mut self.bytes) {
+            return Err(PayloadError::invalid_base64(&position, key, error));
         }
         self.push_decoded_end(start, key, position, arrival_millis);
         Ok(())
