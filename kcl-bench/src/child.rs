@@ -5,6 +5,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use kcl_protocol::Action;
 use kcl_protocol::daemon::{ChildLine, parse_child_line};
 
 use crate::proc_stats;
@@ -61,7 +62,7 @@ impl Running {
     /// the checkpoint requests' sequence numbers.
     fn await_status(
         &mut self,
-        action: &str,
+        action: Action,
         checkpoints: &mut Vec<Option<String>>,
     ) -> io::Result<()> {
         loop {
@@ -74,7 +75,7 @@ impl Running {
             match parse_child_line(&self.line) {
                 ChildLine::Status { response_for } => {
                     return match response_for.as_deref() {
-                        Some(r) if r == action => Ok(()),
+                        Some(r) if r == action.as_str() => Ok(()),
                         other => Err(protocol_error(format!(
                             "status for {other:?} while {action} was pending: the daemon would exit 1"
                         ))),
@@ -131,7 +132,7 @@ pub fn run(command: &[String], batches: &[BatchLine]) -> io::Result<Measurement>
     let mut checkpoints = Vec::new();
     child.stdin.write_all(&initialize_line())?;
     child.stdin.flush()?;
-    child.await_status("initialize", &mut checkpoints)?;
+    child.await_status(Action::Initialize, &mut checkpoints)?;
     let startup = spawned.elapsed();
 
     let started = Instant::now();
@@ -143,7 +144,7 @@ pub fn run(command: &[String], batches: &[BatchLine]) -> io::Result<Measurement>
         protocol_bytes += batch.line.len() as u64;
         records += batch.records as u64;
         let before = checkpoints.len();
-        child.await_status("processRecords", &mut checkpoints)?;
+        child.await_status(Action::ProcessRecords, &mut checkpoints)?;
         let last = checkpoints[before..].last().cloned().flatten();
         if last.as_deref() != Some(batch.last_sequence.as_str()) {
             return Err(protocol_error(format!(
@@ -166,7 +167,7 @@ pub fn run(command: &[String], batches: &[BatchLine]) -> io::Result<Measurement>
 
     child.stdin.write_all(b"{\"action\":\"leaseLost\"}\n")?;
     child.stdin.flush()?;
-    child.await_status("leaseLost", &mut checkpoints)?;
+    child.await_status(Action::LeaseLost, &mut checkpoints)?;
     let Running {
         mut child, stdin, ..
     } = child;

@@ -42,9 +42,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use kcl_protocol::daemon::{CheckpointRequest, ChildLine, parse_child_line};
+use kcl_protocol::message::DaemonMessage;
 use kcl_protocol::{
-    CheckpointOutcome, DaemonError, ExtendedSequenceNumber as Esn, LeaseCheckpointer, Position,
-    StartingPosition,
+    Action, CheckpointOutcome, DaemonError, ExtendedSequenceNumber as Esn, LeaseCheckpointer,
+    Position, StartingPosition,
 };
 use serde::Serialize;
 
@@ -356,7 +357,7 @@ impl Daemon<'_> {
         child.stdin_mut().flush()
     }
 
-    fn read(&mut self, pending: &str) -> io::Result<ChildLine> {
+    fn read(&mut self, pending: Action) -> io::Result<ChildLine> {
         let mut line = Vec::new();
         if self.child().stdout_mut().read_until(b'\n', &mut line)? == 0 {
             return Err(io::Error::other(format!(
@@ -422,9 +423,9 @@ impl Daemon<'_> {
         };
         self.send(&initialize_line_at(starting_position))?;
         loop {
-            match self.read("initialize")? {
+            match self.read(Action::Initialize)? {
                 ChildLine::Status { response_for }
-                    if response_for.as_deref() == Some("initialize") =>
+                    if response_for.as_deref() == Some(Action::Initialize.as_str()) =>
                 {
                     return Ok(());
                 }
@@ -507,9 +508,9 @@ impl Daemon<'_> {
         // Injected errors still due for the retries of the current position.
         let mut burst = 0u64;
         loop {
-            let request = match self.read("processRecords")? {
+            let request = match self.read(Action::ProcessRecords)? {
                 ChildLine::Status { response_for }
-                    if response_for.as_deref() == Some("processRecords") =>
+                    if response_for.as_deref() == Some(Action::ProcessRecords.as_str()) =>
                 {
                     break;
                 }
@@ -663,11 +664,11 @@ impl Daemon<'_> {
     /// `shardEnded`: the child checkpoints the end of the shard; then stdin is closed.
     fn shard_ended(&mut self) -> io::Result<()> {
         self.judge.shard_ended();
-        self.send(b"{\"action\":\"shardEnded\"}\n")?;
+        self.send(format!("{}\n", DaemonMessage::ShardEnded.to_json()).as_bytes())?;
         loop {
-            let request = match self.read("shardEnded")? {
+            let request = match self.read(Action::ShardEnded)? {
                 ChildLine::Status { response_for }
-                    if response_for.as_deref() == Some("shardEnded") =>
+                    if response_for.as_deref() == Some(Action::ShardEnded.as_str()) =>
                 {
                     break;
                 }

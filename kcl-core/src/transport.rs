@@ -6,6 +6,7 @@ use crate::message::{
     CheckpointReply, ChildMessage, DaemonMessage, ParsedLine, parse_line, unanswerable_known_action,
 };
 use crate::scan::{self, ScannedBatch};
+use kcl_protocol::Action;
 
 /// What came back after a checkpoint request.
 #[derive(Debug)]
@@ -253,13 +254,13 @@ impl<R: Read, W: Write> Transport for LineTransport<R, W> {
             }
             // The answer to this request, unreadable: not an action to handle later.
             Some(Incoming::Parsed(ParsedLine::Malformed { action, cause }))
-                if action == "checkpoint" =>
+                if action == Action::Checkpoint.as_str() =>
             {
                 Ok(Reply::Malformed(cause))
             }
             Some(other) => {
                 let action = match &other {
-                    Incoming::Batch(_) => "processRecords".to_owned(),
+                    Incoming::Batch(_) => Action::ProcessRecords.as_str().to_owned(),
                     Incoming::Parsed(ParsedLine::Message(message)) => message.action().to_owned(),
                     Incoming::Parsed(
                         ParsedLine::UnknownAction(action) | ParsedLine::Malformed { action, .. },

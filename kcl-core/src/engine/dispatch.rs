@@ -19,7 +19,7 @@ use crate::runtime::Settings;
 use crate::scan::ScannedBatch;
 use crate::strategy::CheckpointStrategy;
 use crate::transport::Transport;
-use kcl_protocol::Position;
+use kcl_protocol::{Action, Position};
 
 /// One shard's state machine: dispatches each daemon message to the processor.
 pub(crate) struct Engine<P> {
@@ -98,18 +98,21 @@ impl<P: RecordProcessor> Engine<P> {
                 action
             }
             ParsedLine::Malformed { action, cause } => {
-                if action == "checkpoint" {
+                let known = Action::from_wire(&action);
+                if known == Some(Action::Checkpoint) {
                     tracing::warn!(
                         "ignoring a malformed checkpoint reply that answers no request: {cause}"
                     );
                     return Ok(());
                 }
                 tracing::error!("malformed {action:?} message ({cause}); no hook called");
-                let consequence = match action.as_str() {
-                    "processRecords" => {
+                let consequence = match known {
+                    Some(Action::ProcessRecords) => {
                         "the batch's records are unknown, so they count as not handled"
                     }
-                    "initialize" => "the processor is not initialized, so no batch will be handled",
+                    Some(Action::Initialize) => {
+                        "the processor is not initialized, so no batch will be handled"
+                    }
                     _ => "",
                 };
                 if !consequence.is_empty() {
@@ -147,7 +150,7 @@ impl<P: RecordProcessor> Engine<P> {
             return Ok(());
         }
         transport.send(&ChildMessage::Status {
-            response_for: "processRecords".to_owned(),
+            response_for: Action::ProcessRecords.as_str().to_owned(),
         })
     }
 
