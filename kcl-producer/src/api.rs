@@ -56,16 +56,17 @@ impl std::fmt::Display for StreamRef {
     }
 }
 
-/// One entry of a `PutRecords` call.
+/// A record to write: its partition key, an optional explicit hash key, and its data (one entry
+/// of a `PutRecords` call).
 ///
 /// ```
-/// let entry = kcl_producer::api::Entry::new("user-1", "payload").explicit_hash_key("0");
+/// let entry = kcl_producer::api::Record::new("user-1", "payload").explicit_hash_key("0");
 /// assert_eq!(entry.partition_key, "user-1");
 /// assert_eq!(&entry.data[..], b"payload");
 /// assert_eq!(entry.explicit_hash_key.as_deref(), Some("0"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
+pub struct Record {
     /// The partition key (1 to 256 characters); its MD5 picks the shard unless an explicit hash
     /// key is given.
     pub partition_key: String,
@@ -75,15 +76,15 @@ pub struct Entry {
     pub data: Bytes,
 }
 
-impl Entry {
+impl Record {
     /// An entry routed by its partition key.
     ///
     /// ```
-    /// let entry = kcl_producer::api::Entry::new("k", vec![1u8, 2, 3]);
+    /// let entry = kcl_producer::api::Record::new("k", vec![1u8, 2, 3]);
     /// assert_eq!(entry.data.len(), 3);
     /// ```
     pub fn new(partition_key: impl Into<String>, data: impl Into<Bytes>) -> Self {
-        Entry {
+        Record {
             partition_key: partition_key.into(),
             explicit_hash_key: None,
             data: data.into(),
@@ -93,7 +94,7 @@ impl Entry {
     /// The same entry routed by an explicit hash key (decimal text of a 128-bit number).
     ///
     /// ```
-    /// let entry = kcl_producer::api::Entry::new("k", "x").explicit_hash_key("42");
+    /// let entry = kcl_producer::api::Record::new("k", "x").explicit_hash_key("42");
     /// assert_eq!(entry.explicit_hash_key.as_deref(), Some("42"));
     /// ```
     pub fn explicit_hash_key(mut self, hash_key: impl Into<String>) -> Self {
@@ -270,7 +271,7 @@ pub trait KinesisApi: Send + Sync + 'static {
     fn put_records(
         &self,
         stream: &StreamRef,
-        entries: &[Entry],
+        entries: &[Record],
     ) -> impl Future<Output = Result<Vec<EntryOutcome>, CallError>> + Send;
 
     /// `DescribeStreamSummary`: the stream's limits and distribution.

@@ -1,23 +1,34 @@
-//! A Kinesis producer that accounts for every record (in progress: see the README's producer
-//! section for what has landed).
+//! A Kinesis producer that accounts for every record.
+//!
+//! [`Producer`] takes records (`send` waits for room, `try_send` hands a record back when the
+//! buffer is full), checks each against the stream's limits, packs them into `PutRecords` calls
+//! within those limits (500 entries, 5 MiB, a linger of 100 ms), sends failed entries again with
+//! jittered exponential backoff, and answers every record it took exactly once, through its
+//! [`Ticket`]: delivered (shard, sequence number, attempts, whether it may be stored twice), or
+//! failed with the record handed back. `flush` waits for what was taken before it;
+//! `shutdown(deadline)` reports what was delivered, what failed, what was never sent and what
+//! was in a call left unanswered.
 //!
 //! - [`api`]: the calls a producer makes to Kinesis, as the trait [`KinesisApi`] with typed
 //!   outcomes, so that the AWS SDK client and the fake are interchangeable, and so that every
 //!   failure is classified once: refused (nothing written), throttled (nothing written, retry
-//!   later), or ambiguous (the records may or may not be in the stream).
+//!   later), ambiguous (the records may or may not be in the stream), or never sent.
 //! - [`limits`]: the stream's write limits and the validation of a record against them, before
 //!   anything is sent (one invalid entry fails a whole PutRecords call).
 //! - [`testing`]: [`FakeKinesis`](testing::FakeKinesis), an in-process Kinesis with shards,
 //!   per-shard write limits and injectable faults, deterministic under a seed.
 //!
+//! Not yet here (issue 14 goes on): the AWS SDK client, aggregation, per-key ordering, adaptive
+//! per-shard rates, the disk spool, metrics and a blocking API.
+//!
 //! ```
-//! use kcl_producer::api::{Entry, EntryOutcome, KinesisApi, StreamRef};
+//! use kcl_producer::api::{Record, EntryOutcome, KinesisApi, StreamRef};
 //! use kcl_producer::testing::FakeKinesis;
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 //! let kinesis = FakeKinesis::new("orders", 2);
 //! let stream = StreamRef::name("orders");
-//! let outcomes = kinesis.put_records(&stream, &[Entry::new("user-1", "hello")]).await.unwrap();
+//! let outcomes = kinesis.put_records(&stream, &[Record::new("user-1", "hello")]).await.unwrap();
 //! let EntryOutcome::Stored { shard_id, .. } = &outcomes[0] else { panic!("{outcomes:?}") };
 //! assert_eq!(kinesis.records(shard_id).len(), 1);
 //! # });
@@ -25,7 +36,15 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod api;
+mod config;
+mod dispatch;
 pub mod limits;
+mod outcome;
+mod producer;
 pub mod testing;
 
-pub use api::KinesisApi;
+pub use api::{KinesisApi, Record};
+pub use config::Config;
+pub use dispatch::StatsSnapshot;
+pub use outcome::{Delivery, FailReason, Failed, SendError, ShutdownReport, Ticket, TrySendError};
+pub use producer::{BuildError, Builder, Producer};

@@ -4,14 +4,14 @@
 //! in it, so every record is checked on its own, when it is handed to the producer.
 //!
 //! ```
-//! use kcl_producer::api::Entry;
+//! use kcl_producer::api::Record;
 //! use kcl_producer::limits::{Invalid, StreamLimits};
 //! let limits = StreamLimits::default();
-//! assert_eq!(limits.check(&Entry::new("user-1", "hello")), Ok(11));
-//! assert_eq!(limits.check(&Entry::new("", "hello")), Err(Invalid::EmptyPartitionKey));
+//! assert_eq!(limits.check(&Record::new("user-1", "hello")), Ok(11));
+//! assert_eq!(limits.check(&Record::new("", "hello")), Err(Invalid::EmptyPartitionKey));
 //! ```
 
-use crate::api::{Entry, StreamSummary};
+use crate::api::{Record, StreamSummary};
 
 /// The limits one `PutRecords` call and one record must keep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,15 +69,15 @@ impl StreamLimits {
     /// bytes) when it may be sent.
     ///
     /// ```
-    /// use kcl_producer::api::Entry;
+    /// use kcl_producer::api::Record;
     /// use kcl_producer::limits::{Invalid, StreamLimits};
     /// let limits = StreamLimits::default();
-    /// let big = Entry::new("k", vec![0u8; 1024 * 1024]);
+    /// let big = Record::new("k", vec![0u8; 1024 * 1024]);
     /// assert_eq!(limits.check(&big), Err(Invalid::TooLarge { bytes: 1024 * 1024 + 1, max: 1024 * 1024 }));
-    /// let routed = Entry::new("k", "x").explicit_hash_key("340282366920938463463374607431768211456");
+    /// let routed = Record::new("k", "x").explicit_hash_key("340282366920938463463374607431768211456");
     /// assert!(matches!(limits.check(&routed), Err(Invalid::ExplicitHashKey(_))));
     /// ```
-    pub fn check(&self, entry: &Entry) -> Result<usize, Invalid> {
+    pub fn check(&self, entry: &Record) -> Result<usize, Invalid> {
         let key = &entry.partition_key;
         if key.is_empty() {
             return Err(Invalid::EmptyPartitionKey);
@@ -165,16 +165,16 @@ mod tests {
     #[test]
     fn key_lengths_count_utf16_units_at_the_boundary() {
         let limits = StreamLimits::default();
-        assert!(limits.check(&Entry::new("k".repeat(256), "")).is_ok());
+        assert!(limits.check(&Record::new("k".repeat(256), "")).is_ok());
         assert_eq!(
-            limits.check(&Entry::new("k".repeat(257), "")),
+            limits.check(&Record::new("k".repeat(257), "")),
             Err(Invalid::PartitionKeyTooLong { units: 257 })
         );
         // 128 astral characters are 256 UTF-16 units (and 512 bytes, counted in the size).
         let astral = "🔑".repeat(128);
-        assert_eq!(limits.check(&Entry::new(astral.clone(), "ab")), Ok(514));
+        assert_eq!(limits.check(&Record::new(astral.clone(), "ab")), Ok(514));
         assert_eq!(
-            limits.check(&Entry::new(astral + "k", "")),
+            limits.check(&Record::new(astral + "k", "")),
             Err(Invalid::PartitionKeyTooLong { units: 257 })
         );
     }
@@ -182,9 +182,12 @@ mod tests {
     #[test]
     fn the_record_limit_counts_the_key_and_is_inclusive() {
         let limits = StreamLimits::default();
-        assert_eq!(limits.check(&Entry::new("kk", vec![0u8; MIB - 2])), Ok(MIB));
         assert_eq!(
-            limits.check(&Entry::new("kk", vec![0u8; MIB - 1])),
+            limits.check(&Record::new("kk", vec![0u8; MIB - 2])),
+            Ok(MIB)
+        );
+        assert_eq!(
+            limits.check(&Record::new("kk", vec![0u8; MIB - 1])),
             Err(Invalid::TooLarge {
                 bytes: MIB + 1,
                 max: MIB

@@ -10,13 +10,13 @@
 //! latency.
 //!
 //! ```
-//! use kcl_producer::api::{CallError, Entry, KinesisApi, StreamRef};
+//! use kcl_producer::api::{CallError, Record, KinesisApi, StreamRef};
 //! use kcl_producer::testing::{FakeKinesis, Faults};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 //! let kinesis = FakeKinesis::new("orders", 1).with_faults(Faults { lost_acks: 1.0, ..Faults::default() });
 //! let stream = StreamRef::name("orders");
-//! let answer = kinesis.put_records(&stream, &[Entry::new("k", "stored, but nobody hears it")]).await;
+//! let answer = kinesis.put_records(&stream, &[Record::new("k", "stored, but nobody hears it")]).await;
 //! assert!(matches!(answer, Err(CallError::Ambiguous { .. })));
 //! assert_eq!(kinesis.all_records().len(), 1);
 //! # });
@@ -30,7 +30,7 @@ use md5::{Digest, Md5};
 use tokio::time::Instant;
 
 use crate::api::{
-    CallError, Distribution, Entry, EntryOutcome, INTERNAL_FAILURE, KinesisApi, Shard, StreamRef,
+    CallError, Distribution, EntryOutcome, INTERNAL_FAILURE, KinesisApi, Record, Shard, StreamRef,
     StreamSummary, THROTTLED,
 };
 use crate::limits::{StreamLimits, parse_hash_key};
@@ -360,7 +360,7 @@ impl FakeShard {
 
 /// The hash key that routes `entry`: its explicit hash key, or the MD5 of its partition key
 /// read as a big-endian number.
-fn hash_key(entry: &Entry) -> u128 {
+fn hash_key(entry: &Record) -> u128 {
     match entry.explicit_hash_key.as_deref().and_then(parse_hash_key) {
         Some(hash_key) => hash_key,
         None => u128::from_be_bytes(Md5::digest(entry.partition_key.as_bytes()).into()),
@@ -392,7 +392,7 @@ impl State {
     }
 
     /// The whole-call checks AWS makes before storing anything.
-    fn validate(&mut self, entries: &[Entry]) -> Result<(), CallError> {
+    fn validate(&mut self, entries: &[Record]) -> Result<(), CallError> {
         let limits = StreamLimits::of(&self.summary());
         if entries.is_empty() || entries.len() > limits.max_entries {
             return Err(self.refuse(
@@ -434,7 +434,7 @@ impl State {
     }
 
     /// Stores or refuses one entry.
-    fn put(&mut self, entry: &Entry) -> EntryOutcome {
+    fn put(&mut self, entry: &Record) -> EntryOutcome {
         let open: Vec<usize> = (0..self.shards.len())
             .filter(|&i| self.shards[i].shard.open)
             .collect();
@@ -499,7 +499,7 @@ impl State {
     fn put_records(
         &mut self,
         stream: &StreamRef,
-        entries: &[Entry],
+        entries: &[Record],
     ) -> Result<Vec<EntryOutcome>, CallError> {
         self.stats.put_records_calls += 1;
         self.stats.entries_received += entries.len() as u64;
@@ -537,7 +537,7 @@ impl KinesisApi for FakeKinesis {
     async fn put_records(
         &self,
         stream: &StreamRef,
-        entries: &[Entry],
+        entries: &[Record],
     ) -> Result<Vec<EntryOutcome>, CallError> {
         let latency = self.lock().faults.latency;
         if !latency.is_zero() {
@@ -570,9 +570,9 @@ mod tests {
         StreamRef::name("s")
     }
 
-    fn entries(n: usize, bytes: usize) -> Vec<Entry> {
+    fn entries(n: usize, bytes: usize) -> Vec<Record> {
         (0..n)
-            .map(|i| Entry::new(format!("key-{i}"), vec![b'x'; bytes]))
+            .map(|i| Record::new(format!("key-{i}"), vec![b'x'; bytes]))
             .collect()
     }
 
@@ -581,7 +581,7 @@ mod tests {
         let kinesis = FakeKinesis::new("s", 4);
         let shards = kinesis.shards();
         let mut put = entries(200, 10);
-        put.push(Entry::new("k", "top").explicit_hash_key(u128::MAX.to_string()));
+        put.push(Record::new("k", "top").explicit_hash_key(u128::MAX.to_string()));
         let outcomes = kinesis.put_records(&stream(), &put).await.unwrap();
         assert_eq!(outcomes.len(), put.len());
         for (entry, outcome) in put.iter().zip(&outcomes) {
@@ -741,7 +741,7 @@ mod tests {
     #[tokio::test]
     async fn auto_distribution_ignores_the_keys() {
         let kinesis = FakeKinesis::new("s", 4).with_distribution(Distribution::Auto);
-        let same_key: Vec<Entry> = (0..100).map(|_| Entry::new("one-key", "x")).collect();
+        let same_key: Vec<Record> = (0..100).map(|_| Record::new("one-key", "x")).collect();
         kinesis.put_records(&stream(), &same_key).await.unwrap();
         let used = kinesis
             .shards()

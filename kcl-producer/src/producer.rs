@@ -1,0 +1,321 @@
+//! The producer's handle: validation, the memory budget, and the commands to its task.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::KinesisApi;
+use crate::api::{CallError, Record, StreamRef};
+use crate::config::Config;
+use crate::dispatch::{Command, Dispatcher, Pending, Stats};
+use crate::limits::StreamLimits;
+use crate::outcome::{SendError, ShutdownReport, Ticket, TrySendError};
+
+/// A batching Kinesis producer: records go out in `PutRecords` calls within the stream's
+/// limits, failed entries are sent again with jittered backoff, memory is bounded, and every
+/// record accepted gets one outcome through its [`Ticket`].
+///
+/// It runs a task on the tokio runtime it was built on.
+///
+/// ```
+/// use kcl_producer::{Producer, Record};
+/// use kcl_producer::api::StreamRef;
+/// use kcl_producer::testing::{FakeKinesis, Faults};
+/// use std::time::Duration;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let faults = Faults { throttled_entries: 0.2, ..Faults::default() };
+/// let kinesis = FakeKinesis::new("orders", 2).with_faults(faults);
+/// let producer = Producer::builder(kinesis.clone(), StreamRef::name("orders")).build().await.unwrap();
+/// let mut tickets = Vec::new();
+/// for n in 0..100 {
+///     tickets.push(producer.send(Record::new(format!("user-{n}"), format!("event {n}"))).await.unwrap());
+/// }
+/// let report = producer.shutdown(Duration::from_secs(30)).await;
+/// assert!(report.is_complete());
+/// assert_eq!(report.delivered, 100);
+/// for ticket in tickets {
+///     ticket.await.unwrap(); // delivered, some after a retry
+/// }
+/// assert_eq!(kinesis.all_records().len(), 100);
+/// # });
+/// ```
+pub struct Producer {
+    shared: Arc<Shared>,
+}
+
+/// What the handle and the task share.
+pub(crate) struct Shared {
+    pub(crate) limits: StreamLimits,
+    pub(crate) capacity_bytes: usize,
+    pub(crate) bytes: Arc<Semaphore>,
+    pub(crate) records: Arc<Semaphore>,
+    /// The next record id, and the channel: both under one lock, so ids reach the task in order.
+    pub(crate) sender: Mutex<Option<(u64, mpsc::UnboundedSender<Command>)>>,
+    pub(crate) stats: Arc<Stats>,
+}
+
+/// Builds a [`Producer`].
+pub struct Builder<K> {
+    client: K,
+    stream: StreamRef,
+    config: Config,
+    limits: Option<StreamLimits>,
+}
+
+/// Why a producer could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The stream's description could not be read.
+    #[error("cannot read the stream {stream}: {error}")]
+    Describe {
+        /// The stream.
+        stream: StreamRef,
+        /// The call's failure.
+        error: CallError,
+    },
+    /// The settings cannot work.
+    #[error("invalid producer settings: {0}")]
+    Settings(String),
+}
+
+impl Producer {
+    /// A builder for a producer writing to `stream` through `client`.
+    pub fn builder<K: KinesisApi>(client: K, stream: StreamRef) -> Builder<K> {
+        Builder {
+            client,
+            stream,
+            config: Config::default(),
+            limits: None,
+        }
+    }
+
+    /// Takes `record`, waiting while the buffer is full; its ticket resolves when it is
+    /// delivered or has failed. An invalid record is handed back at once.
+    pub async fn send(&self, record: Record) -> Result<Ticket, SendError> {
+        let bytes = match self.shared.limits.check(&record) {
+            Ok(bytes) => bytes,
+            Err(invalid) => return Err(SendError::Invalid(record, invalid)),
+        };
+        let permits = async {
+            let bytes = Arc::clone(&self.shared.bytes)
+                .acquire_many_owned(permits_for(bytes))
+                .await
+                .ok()?;
+            let records = Arc::clone(&self.shared.records)
+                .acquire_owned()
+                .await
+                .ok()?;
+            Some((bytes, records))
+        };
+        match permits.await {
+            Some(permits) => self.enqueue(record, bytes, permits),
+            None => Err(SendError::Closed(record)),
+        }
+    }
+
+    /// Takes `record` if the buffer has room now; hands it back otherwise.
+    pub fn try_send(&self, record: Record) -> Result<Ticket, TrySendError> {
+        let bytes = match self.shared.limits.check(&record) {
+            Ok(bytes) => bytes,
+            Err(invalid) => return Err(TrySendError::Invalid(record, invalid)),
+        };
+        let bytes_permit =
+            Arc::clone(&self.shared.bytes).try_acquire_many_owned(permits_for(bytes));
+        let record_permit = Arc::clone(&self.shared.records).try_acquire_owned();
+        match (bytes_permit, record_permit) {
+            (Ok(b), Ok(r)) => self.enqueue(record, bytes, (b, r)).map_err(|e| match e {
+                SendError::Closed(record) => TrySendError::Closed(record),
+                SendError::Invalid(record, invalid) => TrySendError::Invalid(record, invalid),
+            }),
+            (Err(tokio::sync::TryAcquireError::Closed), _)
+            | (_, Err(tokio::sync::TryAcquireError::Closed)) => Err(TrySendError::Closed(record)),
+            _ => Err(TrySendError::Full(record)),
+        }
+    }
+
+    fn enqueue(
+        &self,
+        record: Record,
+        bytes: usize,
+        permits: (
+            tokio::sync::OwnedSemaphorePermit,
+            tokio::sync::OwnedSemaphorePermit,
+        ),
+    ) -> Result<Ticket, SendError> {
+        let mut sender = self.shared.sender.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((next_id, channel)) = sender.as_mut() else {
+            return Err(SendError::Closed(record));
+        };
+        let (answer, receiver) = oneshot::channel();
+        let pending = Pending::new(*next_id, record, bytes, permits, answer);
+        *next_id += 1;
+        if let Err(mpsc::error::SendError(Command::Record(pending))) =
+            channel.send(Command::Record(pending))
+        {
+            return Err(SendError::Closed(pending.into_record()));
+        }
+        self.shared.stats.accepted();
+        Ok(Ticket { receiver })
+    }
+
+    /// Waits until every record taken before this call is delivered or failed (records still
+    /// lingering are sent at once).
+    pub async fn flush(&self) {
+        let receiver = {
+            let sender = self.shared.sender.lock().unwrap_or_else(|p| p.into_inner());
+            let Some((next_id, channel)) = sender.as_ref() else {
+                return;
+            };
+            let (reply, receiver) = oneshot::channel();
+            if channel
+                .send(Command::Flush {
+                    upto: *next_id,
+                    reply,
+                })
+                .is_err()
+            {
+                return;
+            }
+            receiver
+        };
+        let _ = receiver.await;
+    }
+
+    /// Stops taking records, sends what is buffered, and waits for the answers until
+    /// `deadline` has passed; then reports what was not delivered (nothing is dropped
+    /// unreported, and every ticket resolves).
+    pub async fn shutdown(self, deadline: Duration) -> ShutdownReport {
+        let channel = self
+            .shared
+            .sender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        // Senders waiting for room give up: the producer is closed.
+        self.shared.bytes.close();
+        self.shared.records.close();
+        let Some((_, channel)) = channel else {
+            return ShutdownReport::default();
+        };
+        let (reply, receiver) = oneshot::channel();
+        let deadline = Instant::now() + deadline;
+        if channel.send(Command::Shutdown { deadline, reply }).is_err() {
+            return ShutdownReport::default();
+        }
+        drop(channel);
+        receiver.await.unwrap_or_default()
+    }
+
+    /// Counters since the producer started.
+    pub fn stats(&self) -> crate::dispatch::StatsSnapshot {
+        self.shared.stats.snapshot(&self.shared)
+    }
+}
+
+/// Semaphore permits for `bytes` (a record is at most 10 MiB, far below `u32::MAX`).
+fn permits_for(bytes: usize) -> u32 {
+    u32::try_from(bytes.max(1)).unwrap_or(u32::MAX)
+}
+
+impl<K: KinesisApi> Builder<K> {
+    /// How long a record may wait for others to fill a call (default 100 ms).
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.config.linger = linger;
+        self
+    }
+
+    /// The most bytes (data and partition keys) held at once (default 64 MiB).
+    pub fn max_buffered_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_buffered_bytes = bytes;
+        self
+    }
+
+    /// The most records held at once (default 1,000,000).
+    pub fn max_buffered_records(mut self, records: usize) -> Self {
+        self.config.max_buffered_records = records;
+        self
+    }
+
+    /// The most `PutRecords` calls in flight at once (default 24).
+    pub fn max_in_flight(mut self, calls: usize) -> Self {
+        self.config.max_in_flight = calls;
+        self
+    }
+
+    /// The first and the longest pause before a failed record is sent again (defaults 100 ms
+    /// and 10 s; the pause doubles per attempt, with jitter).
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.config.initial_backoff = initial;
+        self.config.max_backoff = max;
+        self
+    }
+
+    /// How long a record may stay undelivered before it fails (default: no limit; it is retried
+    /// until delivered or the producer shuts down).
+    pub fn record_ttl(mut self, ttl: Duration) -> Self {
+        self.config.record_ttl = Some(ttl);
+        self
+    }
+
+    /// The seed of the backoff's jitter.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.config.seed = seed;
+        self
+    }
+
+    /// The settings so far.
+    pub fn settings(&self) -> &Config {
+        &self.config
+    }
+
+    /// Uses these limits instead of reading the stream's description at build time.
+    pub fn limits(mut self, limits: StreamLimits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// Reads the stream's limits (`DescribeStreamSummary`) and starts the producer's task on
+    /// the current tokio runtime.
+    pub async fn build(self) -> Result<Producer, BuildError> {
+        let Builder {
+            client,
+            stream,
+            config,
+            limits,
+        } = self;
+        let limits = match limits {
+            Some(limits) => limits,
+            None => match client.describe_stream_summary(&stream).await {
+                Ok(summary) => StreamLimits::of(&summary),
+                Err(error) => return Err(BuildError::Describe { stream, error }),
+            },
+        };
+        if config.max_buffered_bytes < limits.max_record_bytes {
+            return Err(BuildError::Settings(format!(
+                "max_buffered_bytes {} is below the stream's record limit {}: the largest record could never be taken",
+                config.max_buffered_bytes, limits.max_record_bytes
+            )));
+        }
+        if config.max_buffered_records == 0 || config.max_in_flight == 0 {
+            return Err(BuildError::Settings(
+                "max_buffered_records and max_in_flight must be at least 1".to_owned(),
+            ));
+        }
+        let (channel, commands) = mpsc::unbounded_channel();
+        let stats = Arc::new(Stats::default());
+        let shared = Arc::new(Shared {
+            limits,
+            capacity_bytes: config.max_buffered_bytes,
+            bytes: Arc::new(Semaphore::new(config.max_buffered_bytes)),
+            records: Arc::new(Semaphore::new(config.max_buffered_records)),
+            sender: Mutex::new(Some((0, channel))),
+            stats: Arc::clone(&stats),
+        });
+        let dispatcher = Dispatcher::new(Arc::new(client), stream, config, limits, stats);
+        tokio::spawn(dispatcher.run(commands));
+        Ok(Producer { shared })
+    }
+}
