@@ -18,7 +18,9 @@
 //! - [`testing`]: [`FakeKinesis`](testing::FakeKinesis), an in-process Kinesis with shards,
 //!   per-shard write limits and injectable faults, deterministic under a seed.
 //!
-//! Not yet here (issue 14 goes on): the AWS SDK client, aggregation, per-key ordering, adaptive
+//! - [`aws`] (feature `aws`, on by default): the AWS SDK's client as a [`KinesisApi`].
+//!
+//! Not yet here (issue 14 goes on): aggregation, per-key ordering, adaptive
 //! per-shard rates, the disk spool, metrics and a blocking API.
 //!
 //! ```
@@ -36,6 +38,8 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod api;
+#[cfg(feature = "aws")]
+pub mod aws;
 mod config;
 mod dispatch;
 pub mod limits;
