@@ -23,6 +23,8 @@ pub struct Config {
     /// How long a record may stay undelivered before it fails (`None`: retried until delivered
     /// or the producer shuts down).
     pub record_ttl: Option<Duration>,
+    /// How many calls may carry a record before it fails (`None`: no limit).
+    pub max_attempts: Option<u32>,
     /// The seed of the jitter (a fixed seed makes tests repeatable).
     pub seed: u64,
 }
@@ -37,6 +39,7 @@ impl Default for Config {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
             record_ttl: None,
+            max_attempts: None,
             seed: 0x6b63_6c2d_7072_6f64,
         }
     }

@@ -49,7 +49,6 @@ pub(crate) struct Pending {
     taken_at: Instant,
     /// When it joined `ready` (for the linger).
     ready_since: Instant,
-    last_error: Option<String>,
     answer: Option<oneshot::Sender<Result<Delivery, Failed>>>,
     _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 }
@@ -71,7 +70,6 @@ impl Pending {
             maybe_stored: false,
             taken_at: now,
             ready_since: now,
-            last_error: None,
             answer: Some(answer),
             _permits: permits,
         }
@@ -472,7 +470,21 @@ impl<K: KinesisApi> Dispatcher<K> {
                 return;
             }
         }
-        pending.last_error = Some(error);
+        if self
+            .config
+            .max_attempts
+            .is_some_and(|most| pending.attempts >= most)
+        {
+            let attempts = pending.attempts;
+            self.fail(
+                pending,
+                FailReason::Attempts {
+                    attempts,
+                    last_error: error,
+                },
+            );
+            return;
+        }
         let at = now + self.config.backoff(pending.attempts, &mut self.random);
         self.waiting.push(Reverse((at, pending.id)));
         self.waiting_records.insert(pending.id, pending);

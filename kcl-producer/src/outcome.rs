@@ -51,6 +51,14 @@ pub enum FailReason {
         /// The last error it got.
         last_error: String,
     },
+    /// It was still failing after the most attempts allowed.
+    #[error("still failing after {attempts} attempt(s); last error: {last_error}")]
+    Attempts {
+        /// The attempts made.
+        attempts: u32,
+        /// The last error it got.
+        last_error: String,
+    },
     /// The producer shut down before it was sent (or before it was sent again).
     #[error("not sent before the producer's shutdown deadline")]
     Unsent,

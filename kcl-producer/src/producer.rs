@@ -260,6 +260,12 @@ impl<K: KinesisApi> Builder<K> {
         self
     }
 
+    /// How many calls may carry a record before it fails (default: no limit; at least 1).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.config.max_attempts = Some(attempts.max(1));
+        self
+    }
+
     /// The seed of the backoff's jitter.
     pub fn seed(mut self, seed: u64) -> Self {
         self.config.seed = seed;

@@ -210,6 +210,27 @@ async fn a_record_past_its_time_to_live_fails_with_its_last_error() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_record_fails_after_the_most_attempts_allowed() {
+    let kinesis = FakeKinesis::new("s", 1).with_faults(Faults {
+        failed_entries: 1.0,
+        ..Faults::default()
+    });
+    let producer = builder(&kinesis).max_attempts(3).build().await.unwrap();
+    let failed = producer.send(record(1)).await.unwrap().await.unwrap_err();
+    assert_eq!(failed.attempts, 3);
+    match &failed.reason {
+        FailReason::Attempts {
+            attempts: 3,
+            last_error,
+        } => {
+            assert!(last_error.starts_with("InternalFailure"), "{last_error}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(kinesis.stats().entries_received, 3);
+}
+
+#[tokio::test(start_paused = true)]
 async fn shutdown_under_an_outage_keeps_its_deadline_and_reports_every_record() {
     let kinesis = FakeKinesis::new("s", 2).with_faults(Faults {
         server_errors: 1.0,
