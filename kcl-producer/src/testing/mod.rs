@@ -22,6 +22,11 @@
 //! # });
 //! ```
 
+#[cfg(feature = "serve")]
+mod serve;
+#[cfg(feature = "serve")]
+pub use serve::StubServer;
+
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -496,11 +501,20 @@ impl State {
         probability > 0.0 && self.random.f64() < probability
     }
 
-    fn put_records(
+    /// A `PutRecords` call: its answer, or the outcomes of an answer that is lost on the way.
+    fn put_records(&mut self, stream: &StreamRef, entries: &[Record]) -> Answer {
+        match self.put_records_answered(stream, entries) {
+            Err(error) => Answer::Answered(Err(error)),
+            Ok((outcomes, false)) => Answer::Answered(Ok(outcomes)),
+            Ok((_, true)) => Answer::Lost,
+        }
+    }
+
+    fn put_records_answered(
         &mut self,
         stream: &StreamRef,
         entries: &[Record],
-    ) -> Result<Vec<EntryOutcome>, CallError> {
+    ) -> Result<(Vec<EntryOutcome>, bool), CallError> {
         self.stats.put_records_calls += 1;
         self.stats.entries_received += entries.len() as u64;
         self.check_stream(stream)?;
@@ -525,11 +539,38 @@ impl State {
         let outcomes = entries.iter().map(|entry| self.put(entry)).collect();
         if lost {
             self.stats.failed_calls += 1;
-            return Err(CallError::Ambiguous {
-                cause: "the connection closed before the answer arrived".to_owned(),
-            });
         }
-        Ok(outcomes)
+        Ok((outcomes, lost))
+    }
+}
+
+/// What the caller of a `PutRecords` gets.
+pub(crate) enum Answer {
+    /// The answer Kinesis gave.
+    Answered(Result<Vec<EntryOutcome>, CallError>),
+    /// The call was handled, and its answer lost on the way (a cut connection).
+    Lost,
+}
+
+impl FakeKinesis {
+    /// A `PutRecords` call, after the injected latency.
+    pub(crate) async fn answer_put_records(
+        &self,
+        stream: &StreamRef,
+        entries: &[Record],
+    ) -> Answer {
+        let latency = self.lock().faults.latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        self.lock().put_records(stream, entries)
+    }
+
+    /// The stream's summary, or why it cannot be given.
+    pub(crate) fn summary_of(&self, stream: &StreamRef) -> Result<StreamSummary, CallError> {
+        let mut state = self.lock();
+        state.check_stream(stream)?;
+        Ok(state.summary())
     }
 }
 
@@ -539,20 +580,19 @@ impl KinesisApi for FakeKinesis {
         stream: &StreamRef,
         entries: &[Record],
     ) -> Result<Vec<EntryOutcome>, CallError> {
-        let latency = self.lock().faults.latency;
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
+        match self.answer_put_records(stream, entries).await {
+            Answer::Answered(answer) => answer,
+            Answer::Lost => Err(CallError::Ambiguous {
+                cause: "the connection closed before the answer arrived".to_owned(),
+            }),
         }
-        self.lock().put_records(stream, entries)
     }
 
     async fn describe_stream_summary(
         &self,
         stream: &StreamRef,
     ) -> Result<StreamSummary, CallError> {
-        let mut state = self.lock();
-        state.check_stream(stream)?;
-        Ok(state.summary())
+        self.summary_of(stream)
     }
 
     async fn list_shards(&self, stream: &StreamRef) -> Result<Vec<Shard>, CallError> {
