@@ -9,10 +9,10 @@
 #                                        and kcl-cli, run all 9 scenarios (1, 2, 4 and 5 a second
 #                                        time, as 1d 2d 4d 5d, with declared_sink), stop everything;
 #                                        last line "N passed, N failed"
-#   bash scripts/e2e.sh 1 4 7            only these scenarios (4 runs 4 and 4d; 4d runs only 4d). 2
-#                                        (SIGTERM) continues the application of 1, 2d the one of 1d,
-#                                        3 (restart) the one of 2: asking for 2 runs 1 too, asking
-#                                        for 3 runs 1 and 2 too.
+#   bash scripts/e2e.sh 1 4 7            only these scenarios (4 runs 4 and 4d; 4d runs only 4d),
+#                                        after the same installs and builds. 2 (SIGTERM) continues
+#                                        the application of 1, 2d the one of 1d, 3 (restart) the one
+#                                        of 2: asking for 2 runs 1 too, asking for 3 runs 1 and 2 too.
 #   bash scripts/e2e.sh demo [EXE ARGS]  one-command "run it for real": a local 2-shard stream, ~20
 #                                        text records, the real daemon running EXE (default: the
 #                                        word_count example) as its child, then SIGTERM and the final
@@ -23,12 +23,14 @@
 # Scenarios: 1 records across 2 shards + checkpoints, 2 SIGTERM, 3 restart resumes, 4 SplitShard and
 # MergeShards while running, 5 chaos (kill -9 of children and daemon), 6 two workers + failover,
 # 7 KPL-aggregated records, 8 the kcl tool drives it: `kcl put` puts 50 words and `kcl daemon` runs
-# the daemon (SIGTERM to `kcl` is forwarded; needs `cargo build -p kcl-cli`, done here), 9 Ctrl-C:
-# SIGINT to the process group of the daemon and its children (checkpoint_on_shutdown, which
-# checkpoints only on shutdownRequested: the checkpoints show the children served the shutdown).
+# the daemon (SIGTERM to `kcl` is forwarded), 9 Ctrl-C: SIGINT to the process group of the daemon
+# and its children (checkpoint_on_shutdown, which checkpoints only on shutdownRequested: the
+# checkpoints show the children served the shutdown).
 # 1d 2d 4d 5d: 1, 2, 4, 5 with declared_sink (the SDK's declared API: per-record handler, every-50
 # strategy, skip policy with an on_failure dead-letter file, default shutdown/shard-end hooks) and
 # poison/flaky records: no checkpoint ever passes a record missing from the sink and dead letters.
+# Every scenario (and the demo) uses the kcl tool (crate kcl-cli, built here whatever the selection):
+# `kcl properties` writes each worker's kcl.properties and `kcl jars verify` checks the daemon's jars.
 #
 # Environment: KCL_E2E_CACHE (default <repo>/.e2e-cache), KCL_E2E_KINESIS_PORT (14568, plain HTTP
 # and h2c), KCL_E2E_KINESIS_TLS_PORT (14567), KCL_E2E_DYNAMODB_PORT (14569), KCL_E2E_SEED (chaos
@@ -155,7 +157,7 @@ case "${1:-}" in
   demo)
     install_all
     if [ $# -le 1 ]; then build_examples word_count; fi
-    build_kcl_cli  # `kcl jars verify` checks the daemon's jars
+    build_kcl_cli  # `kcl properties` writes the worker's properties, `kcl jars verify` checks the jars
     exec "$CACHE/venv/bin/python" "$REPO/scripts/e2e/main.py" "$@"
     ;;
   *)
@@ -167,7 +169,8 @@ case "${1:-}" in
     done
     install_all
     build_examples file_sink declared_sink checkpoint_on_shutdown
-    build_kcl_cli  # scenario 8 runs it; every scenario's daemon jars are checked with `kcl jars verify`
+    build_kcl_cli  # every scenario: `kcl properties` writes each worker's properties file and
+                   # `kcl jars verify` checks the daemon's jars; scenario 8 also runs `kcl put` and `kcl daemon`
     exec "$CACHE/venv/bin/python" "$REPO/scripts/e2e/main.py" "$@"
     ;;
 esac

@@ -1,10 +1,16 @@
 """The real Java MultiLangDaemon (KCL 3.1.3) as one worker of an application.
 
-A `Worker` owns a folder `<scenario>/<worker id>/` that holds the generated properties file, a
-symlink `child` to the record-processor binary and the sink folder `out/`. The daemon runs with
+A `Worker` owns a folder `<scenario>/<worker id>/` that holds its properties file `kcl.properties`,
+a symlink `child` to the record-processor binary and the sink folder `out/`. The daemon runs with
 that folder as its working directory, so `executableName = ./child out` needs no absolute path
 (the daemon splits executableName on spaces, so paths with spaces cannot be given there). The
 same folder, workerId and sink are kept across restarts of the worker.
+
+The properties file is written by the kcl tool, `kcl properties --output FILE --force` (crate
+kcl-cli; scripts/e2e.sh builds it), from the wanted keys below: the keys it has a flag for through
+that flag (`FLAGS`), every other one as `--set KEY=VALUE`. A non-zero exit or a warning of the tool
+fails the worker with the tool's own words; the file is then read back into `Worker.properties`,
+and must hold exactly the wanted keys and values, so the suite runs on what the daemon reads.
 
 Property choices (all verified against the emulators, see the README section):
 - `retrievalMode = POLLING`: fan-out would need SubscribeToShard over HTTP/2 event streams.
@@ -18,6 +24,7 @@ Property choices (all verified against the emulators, see the README section):
 
 import os
 import signal
+import subprocess
 import time
 
 MAIN_CLASS = "software.amazon.kinesis.multilang.MultiLangDaemon"
@@ -36,6 +43,82 @@ BASE_PROPERTIES = {
     "metricsLevel": "NONE",
     "shutdownGraceMillis": "20000",
 }
+
+
+def _choice(value):
+    """The flag spelling of a daemon enum value: TRIM_HORIZON -> trim-horizon."""
+    return value.lower().replace("_", "-")
+
+
+# The keys `kcl properties` has a flag for: key -> (flag, the flag's spelling of the value).
+# Every other key goes through `--set KEY=VALUE`.
+FLAGS = {
+    "streamName": ("--stream", str),
+    "applicationName": ("--application", str),
+    "executableName": ("--executable", str),
+    "regionName": ("--region", str),
+    "kinesisEndpoint": ("--kinesis-endpoint", str),
+    "dynamoDBEndpoint": ("--dynamodb-endpoint", str),
+    "initialPositionInStream": ("--initial-position", _choice),
+    "retrievalMode": ("--retrieval-mode", _choice),
+    "metricsLevel": ("--metrics", _choice),
+    "AwsCredentialsProvider": ("--credentials-provider", str),
+    "workerId": ("--worker-id", str),
+    "shutdownGraceMillis": ("--shutdown-grace-millis", str),
+}
+
+
+def properties_argv(kcl, path, wanted):
+    """The `kcl properties` command line that writes the keys and values of `wanted` to `path`."""
+    argv = [kcl, "properties", "--output", path, "--force"]
+    for key, value in wanted.items():
+        if key in FLAGS:
+            flag, spell = FLAGS[key]
+            argv += [flag, spell(value)]
+        else:
+            argv += ["--set", f"{key}={value}"]
+    return argv
+
+
+def read_properties(path):
+    """The `key = value` (or `key=value`) lines of a properties file, as a dict; blank lines and
+    `#` / `!` comments are skipped. Enough for the plain files `kcl properties` writes here: a
+    line without `=`, or with a `\\` escape or continuation, raises ValueError."""
+    props = {}
+    with open(path, encoding="latin-1") as f:  # the daemon reads ISO-8859-1
+        for number, line in enumerate(f, 1):
+            text = line.strip()
+            if not text or text[0] in "#!":
+                continue
+            key, sep, value = text.partition("=")
+            if not sep or "\\" in text:
+                raise ValueError(f"{path}:{number}: not a plain `key = value` line: {line!r}")
+            props[key.strip()] = value.strip()
+    return props
+
+
+def write_properties(kcl, folder, wanted):
+    """Writes `<folder>/kcl.properties` with `kcl properties` (run in `folder`, the daemon's
+    working directory, so the tool checks that the relative executableName exists there) and
+    returns the keys and values read back from the file. Raises RuntimeError, with the tool's
+    stderr, when it is not built, exits non-zero, warns, or wrote other keys or values."""
+    path = os.path.join(folder, "kcl.properties")
+    if not os.access(kcl, os.X_OK):
+        raise RuntimeError(f"{kcl} is missing: build it with `cargo build -p kcl-cli` (scripts/e2e.sh does)")
+    argv = properties_argv(kcl, path, wanted)
+    done = subprocess.run(argv, cwd=folder, capture_output=True, text=True)
+    stderr = done.stderr.strip()
+    if done.returncode != 0 or "warning:" in stderr:
+        raise RuntimeError(f"kcl properties for {folder}: exit {done.returncode}: {stderr}")
+    written = read_properties(path)
+    if written != wanted:
+        wrong = sorted(
+            f"{key}: wanted {wanted.get(key)!r}, written {written.get(key)!r}"
+            for key in set(wanted) | set(written)
+            if wanted.get(key) != written.get(key)
+        )
+        raise RuntimeError(f"kcl properties wrote {path} with other values: {'; '.join(wrong)}")
+    return written
 
 
 class Worker:
@@ -67,11 +150,7 @@ class Worker:
             dynamoDBEndpoint=settings.dynamodb_endpoint,
         )
         props.update(extra or {})
-        self.properties = props
-        with open(os.path.join(folder, "kcl.properties"), "w") as f:
-            f.write(f"# generated by scripts/e2e for worker {worker_id}\n")
-            for key, value in props.items():
-                f.write(f"{key} = {value}\n")
+        self.properties = write_properties(settings.kcl, folder, props)  # what the file holds
 
     @property
     def grace_s(self):

@@ -3,7 +3,10 @@
 - one run per cache folder: a second driver on the same cache refuses to start;
 - leftovers of a killed run are stopped, but never the processes of a run whose driver still runs;
 - a live process with a reused PID outside the run folder is never taken for a record processor;
-- a listener on a non-loopback address anywhere in an emulator's process tree is seen.
+- a listener on a non-loopback address anywhere in an emulator's process tree is seen;
+- each worker's properties reach `kcl properties` through its flag or `--set` and are read back
+  as written; a warning of the tool fails the worker (these two need target/debug/kcl, built by
+  `cargo build -p kcl-cli`, and are skipped without it).
 
     python3 scripts/e2e/selftest.py
 """
@@ -20,8 +23,12 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import daemon  # noqa: E402
 import netstat  # noqa: E402
 import procs  # noqa: E402
+import settings  # noqa: E402
+
+KCL = settings.kcl_path(os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")))
 
 HOLD_LOCK = """
 import sys, time
@@ -151,6 +158,64 @@ class SuiteProcesses(unittest.TestCase):
         self.assertEqual(mine, [f"127.0.0.1:{loopback.getsockname()[1]}"])
         self.assertTrue(netstat.is_loopback("127.0.0.1") and netstat.is_loopback("::1"))
         loopback.close()
+
+
+class PropertiesFile(unittest.TestCase):
+    WANTED = {
+        **daemon.BASE_PROPERTIES,
+        "executableName": "./child out skip",
+        "streamName": "s",
+        "applicationName": "s-app",
+        "workerId": "w1",
+        "kinesisEndpoint": "http://127.0.0.1:1",
+        "dynamoDBEndpoint": "http://127.0.0.1:2",
+        "workerMetricsReporterFreqInMillis": "1000",
+        "shutdownGraceMillis": "10000",
+    }
+
+    def setUp(self):
+        self.folder = tempfile.mkdtemp(prefix="kcl-e2e-selftest-")
+        os.symlink(shutil.which("true"), os.path.join(self.folder, "child"))
+
+    def tearDown(self):
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def test_each_key_goes_through_its_flag_or_set(self):
+        argv = daemon.properties_argv("kcl", "out.properties", self.WANTED)
+        self.assertEqual(argv[:5], ["kcl", "properties", "--output", "out.properties", "--force"])
+        pairs = list(zip(argv[5::2], argv[6::2]))
+        self.assertEqual(len(pairs) * 2, len(argv) - 5)
+        self.assertIn(("--initial-position", "trim-horizon"), pairs)
+        self.assertIn(("--retrieval-mode", "polling"), pairs)
+        self.assertIn(("--metrics", "none"), pairs)
+        self.assertIn(("--executable", "./child out skip"), pairs)
+        self.assertIn(("--set", "maxRecords=100"), pairs)
+        flags = {flag for flag, _ in daemon.FLAGS.values()}
+        self.assertEqual({f for f, _ in pairs} - {"--set"}, flags)
+
+    def test_reading_back_skips_comments_and_refuses_escapes(self):
+        path = os.path.join(self.folder, "kcl.properties")
+        with open(path, "w") as f:
+            f.write("# a comment\n! another\n\nexecutableName = ./child out\nmaxRecords=100\n")
+        self.assertEqual(daemon.read_properties(path), {"executableName": "./child out", "maxRecords": "100"})
+        with open(path, "a") as f:
+            f.write("streamName = a\\\n  b\n")
+        with self.assertRaises(ValueError):
+            daemon.read_properties(path)
+
+    @unittest.skipUnless(os.access(KCL, os.X_OK), f"{KCL} is not built (cargo build -p kcl-cli)")
+    def test_kcl_properties_writes_what_the_worker_wants(self):
+        self.assertEqual(daemon.write_properties(KCL, self.folder, self.WANTED), self.WANTED)
+        with open(os.path.join(self.folder, "kcl.properties")) as f:
+            self.assertIn("written by `kcl properties`", f.read())
+
+    @unittest.skipUnless(os.access(KCL, os.X_OK), f"{KCL} is not built (cargo build -p kcl-cli)")
+    def test_a_warning_of_kcl_properties_fails_the_worker(self):
+        for change in ({"maxRecords": "0"}, {"executableName": "./missing out"}, {"maxRecord": "100"}):
+            with self.subTest(change=change), self.assertRaises(RuntimeError) as failed:
+                daemon.write_properties(KCL, self.folder, {**self.WANTED, **change})
+            key = next(iter(change))
+            self.assertIn(key if key != "executableName" else "./missing", str(failed.exception))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,12 @@ def _jars_dir():
     return jars
 
 
+def kcl_path(repo):
+    """target/debug/kcl of the checkout `repo` (cargo build -p kcl-cli; scripts/e2e.sh builds it)."""
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(repo, "target")
+    return os.path.join(target, "debug", "kcl")
+
+
 @dataclass
 class Settings:
     """Paths, ports and knobs of one run of the suite."""
@@ -95,8 +101,7 @@ class Settings:
     @property
     def kcl(self):
         """target/debug/kcl (cargo build -p kcl-cli; scripts/e2e.sh builds it)."""
-        target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(self.repo, "target")
-        return os.path.join(target, "debug", "kcl")
+        return kcl_path(self.repo)
 
     def daemon_classpath(self):
         """The daemon's classpath: the wheel's jars checked by `kcl jars verify` against the KCL
