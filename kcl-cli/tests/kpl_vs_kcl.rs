@@ -17,7 +17,7 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{require_program, require_real_jars, temp_dir, text};
+use common::{Rng, require_program, require_real_jars, temp_dir, text};
 use kcl_kpl::{
     AggregateBuilder, Delivered, ExplicitHashKey, HashKeyRange, NotAggregated, Outcome, decode,
     kcl_batch_view, kcl_view,
@@ -287,36 +287,6 @@ fn aggregate_of(key: &[u8], records: &[Vec<u8>]) -> Vec<u8> {
         msg.bytes(3, body);
     }
     framed(&msg.done())
-}
-
-/// SplitMix64: a seeded generator, so a failure is reproducible with the seed it prints.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<T: Clone>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())].clone()
-    }
-    fn u128(&mut self) -> u128 {
-        (u128::from(self.next()) << 64) | u128::from(self.next())
-    }
-    fn bytes(&mut self, max: usize) -> Vec<u8> {
-        (0..self.below(max + 1))
-            .map(|_| self.next() as u8)
-            .collect()
-    }
 }
 
 /// Bytes that make UTF-8 decoders disagree: ASCII, continuation bytes at the edges of their
