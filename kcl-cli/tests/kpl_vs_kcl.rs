@@ -808,6 +808,29 @@ fn hand_picked() -> Vec<Case> {
             framed(&msg.done())
         }),
         one(
+            "a length negative as a Java int",
+            framed(
+                &Msg::default()
+                    .key(1, 2)
+                    .raw(&[0xFF, 0xFF, 0xFF, 0xFF, 0x0F])
+                    .done(),
+            ),
+        ),
+        one("a tag with bits above the 32nd (Java keeps the low 32)", {
+            let mut msg = Msg::default();
+            varint(&mut msg.0, 10 | (1 << 35));
+            msg.raw(&[1, b'k']).bytes(3, &record(0, b"a"));
+            framed(&msg.done())
+        }),
+        one("a tag with bit 31 set: field 268435457, unknown", {
+            let mut msg = Msg::default();
+            varint(&mut msg.0, 0x8000_000A);
+            msg.raw(&[1, b'x'])
+                .bytes(1, b"k")
+                .bytes(3, &record(0, b"a"));
+            framed(&msg.done())
+        }),
+        one(
             "key not UTF-8",
             aggregate_of(b"\xED\xA0\x80-\xC3", &[record(0, b"a")]),
         ),
@@ -980,6 +1003,39 @@ fn digit_sweep() -> Vec<Case> {
         .collect()
 }
 
+/// Inputs of the `kpl_decode` fuzz target (a corpus folder named by `KCL_KPL_EXTRA_DIR`, none
+/// by default), made into Kinesis records the way the target makes them: first byte odd, the
+/// rest framed as an aggregate with its digest; even, the rest as is.
+fn extra_cases() -> Vec<Case> {
+    let Some(dir) = std::env::var_os("KCL_KPL_EXTRA_DIR") else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("KCL_KPL_EXTRA_DIR={}: {e}", dir.to_string_lossy()))
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|path| {
+            let input = std::fs::read(path).unwrap();
+            let (&mode, rest) = input.split_first()?;
+            let data = if mode & 1 == 1 {
+                framed(rest)
+            } else {
+                rest.to_vec()
+            };
+            let shard = match mode & 6 {
+                0 => Some(HashKeyRange::ALL),
+                2 => Some(HashKeyRange::new(0, u128::MAX / 2)),
+                4 => Some(HashKeyRange::new(u128::MAX / 2 + 1, u128::MAX)),
+                _ => None,
+            };
+            Some(Case::one("fuzz corpus", shard, data, "pk"))
+        })
+        .collect()
+}
+
 /// The first differing record of a case, readable.
 fn describe(case: &Case, ours: &str, theirs: &str) -> String {
     let first = ours
@@ -1049,11 +1105,13 @@ fn kcl_view_delivers_what_the_kcl_jar_delivers() {
     let picked = hand_picked();
     let utf8 = utf8_sweep();
     let digits = digit_sweep();
+    let extra = extra_cases();
     let cases: Vec<&Case> = generated
         .iter()
         .chain(&picked)
         .chain(&utf8)
         .chain(&digits)
+        .chain(&extra)
         .collect();
     let mut input = String::new();
     for case in &cases {
@@ -1104,12 +1162,13 @@ fn kcl_view_delivers_what_the_kcl_jar_delivers() {
     }
     let report: Vec<String> = seen.iter().map(|(k, n)| format!("  {n:>6}  {k}")).collect();
     eprintln!(
-        "{} batches ({} generated with seed {seed}, {} hand-picked, {} in the UTF-8 sweep, {} in the digit sweep), {delivered_records} records delivered: the jar took {java_time:.2?} (JVM start included), kcl_kpl {:.2?}\nwhat kcl_view saw per Kinesis record:\n{}",
+        "{} batches ({} generated with seed {seed}, {} hand-picked, {} in the UTF-8 sweep, {} in the digit sweep, {} from KCL_KPL_EXTRA_DIR), {delivered_records} records delivered: the jar took {java_time:.2?} (JVM start included), kcl_kpl {:.2?}\nwhat kcl_view saw per Kinesis record:\n{}",
         cases.len(),
         generated.len(),
         picked.len(),
         utf8.len(),
         digits.len(),
+        extra.len(),
         started.elapsed(),
         report.join("\n")
     );
@@ -1143,6 +1202,7 @@ fn kcl_view_delivers_what_the_kcl_jar_delivers() {
         ("passed through: protobuf: InvalidTag", 10),
         ("passed through: protobuf: RecursionLimit", 3),
         ("passed through: protobuf: MalformedVarint", 1),
+        ("passed through: protobuf: NegativeSize", 1),
     ] {
         assert!(
             count(needle) >= at_least,

@@ -133,6 +133,11 @@ pub struct KclView {
 /// An aggregate with no user record (a valid message holding only tables, or only unknown
 /// fields) delivers nothing.
 ///
+/// Afterwards `ProcessTask.filterAndGetMaxExtendedSequenceNumber` removes every record at or
+/// before the lease's checkpoint (sequence number, then sub-sequence number): a worker that
+/// resumes from a checkpoint inside an aggregate gets only its later user records. That
+/// depends on the checkpoint, not on the record, and is left to the caller.
+///
 /// ```
 /// use kcl_kpl::{AggregateBuilder, ExplicitHashKey, HashKeyRange, Outcome, kcl_view};
 /// let lower_half = HashKeyRange::new(0, u128::MAX / 2);
