@@ -81,6 +81,9 @@ done
 if [ "$mode" = "--smoke" ]; then
   python3 "$REPO/scripts/bench_report.py" --check "$results"
 else
-  python3 "$REPO/scripts/bench_report.py" "$results" > "$REPO/BENCHMARKS.md"
+  # The producer section (scripts/bench_producer.sh) is carried over.
+  python3 "$REPO/scripts/bench_report.py" "$results" \
+    | python3 "$REPO/scripts/bench_producer.py" --carry "$REPO/BENCHMARKS.md" > "$OUT/BENCHMARKS.md"
+  mv "$OUT/BENCHMARKS.md" "$REPO/BENCHMARKS.md"
   echo "[bench] wrote BENCHMARKS.md" >&2
 fi

@@ -10,7 +10,7 @@
 //!   did, so no path (not even a panic) leaves a ticket hanging.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -24,6 +24,9 @@ use crate::config::Config;
 use crate::limits::StreamLimits;
 use crate::outcome::{Delivery, FailReason, Failed, ShutdownReport};
 use crate::producer::Shared;
+
+/// The most commands taken in one go before calls are sent (a few full calls' worth).
+const BACKLOG: usize = 4096;
 
 /// What the handle asks of the task.
 pub(crate) enum Command {
@@ -83,10 +86,16 @@ impl Pending {
             .expect("a pending record holds its record")
     }
 
-    fn record(&self) -> &Record {
+    /// The record, lent to a call (cheap: the data is shared); [`Pending::return_record`] puts
+    /// it back when the call answers.
+    fn lend_record(&mut self) -> Record {
         self.record
-            .as_ref()
+            .take()
             .expect("a pending record holds its record")
+    }
+
+    fn return_record(&mut self, record: Record) {
+        self.record = Some(record);
     }
 
     fn deliver(mut self, shard_id: String, sequence_number: String) {
@@ -200,6 +209,24 @@ impl Stats {
     }
 }
 
+/// A flush waiting for the records taken before it.
+struct Flush {
+    /// Records with a smaller id count.
+    upto: u64,
+    /// How many of them are not answered yet.
+    remaining: usize,
+    reply: oneshot::Sender<()>,
+}
+
+/// A call in flight: its records' tickets and budgets, and the records it carries (shared with
+/// the call's task, and taken back when it answers).
+struct InFlight {
+    pendings: Vec<Pending>,
+    records: Arc<Vec<Record>>,
+}
+
+type CallAnswer = (u64, Result<Vec<EntryOutcome>, CallError>);
+
 /// The task's state.
 pub(crate) struct Dispatcher<K> {
     client: Arc<K>,
@@ -208,19 +235,21 @@ pub(crate) struct Dispatcher<K> {
     limits: StreamLimits,
     stats: Arc<Stats>,
     random: fastrand::Rng,
-    /// Records to send, oldest first, and their bytes.
-    ready: BTreeMap<u64, Pending>,
+    /// Records to send, in the order they became ready, and their bytes.
+    ready: VecDeque<Pending>,
     ready_bytes: usize,
     /// Records waiting for their backoff, by the time it ends.
     waiting: BinaryHeap<Reverse<(Instant, u64)>>,
     waiting_records: HashMap<u64, Pending>,
     /// Records in calls not yet answered, by call.
-    in_flight: HashMap<u64, Vec<Pending>>,
-    calls: JoinSet<(u64, Result<Vec<EntryOutcome>, CallError>)>,
+    in_flight: HashMap<u64, InFlight>,
+    calls: JoinSet<CallAnswer>,
     next_call: u64,
-    flushes: Vec<(u64, oneshot::Sender<()>)>,
-    /// Every record with a smaller id is sent without lingering.
-    hurry_below: u64,
+    /// Records held: ready, waiting or in flight.
+    held: usize,
+    flushes: Vec<Flush>,
+    /// Every handle is gone: nothing lingers any more.
+    closing: bool,
     shutdown: Option<(Instant, Option<oneshot::Sender<ShutdownReport>>)>,
     report: ShutdownReport,
 }
@@ -241,15 +270,16 @@ impl<K: KinesisApi> Dispatcher<K> {
             limits,
             stats,
             random,
-            ready: BTreeMap::new(),
+            ready: VecDeque::new(),
             ready_bytes: 0,
             waiting: BinaryHeap::new(),
             waiting_records: HashMap::new(),
             in_flight: HashMap::new(),
             calls: JoinSet::new(),
             next_call: 0,
+            held: 0,
             flushes: Vec::new(),
-            hurry_below: 0,
+            closing: false,
             shutdown: None,
             report: ShutdownReport::default(),
         }
@@ -257,12 +287,10 @@ impl<K: KinesisApi> Dispatcher<K> {
 
     /// Runs until the handle is gone (or shut down) and every record is answered.
     pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        let mut open = true;
         loop {
             self.release_waiting(Instant::now());
             self.send_calls(Instant::now());
-            self.answer_flushes();
-            if !open && self.is_idle() {
+            if self.closing && self.held == 0 {
                 break;
             }
             if let Some((deadline, _)) = &self.shutdown {
@@ -276,13 +304,20 @@ impl<K: KinesisApi> Dispatcher<K> {
             }
             let wake = self.next_wake();
             tokio::select! {
-                command = commands.recv(), if open => match command {
-                    Some(command) => self.take(command),
-                    None => {
-                        // Every handle is gone: send what is held, then stop.
-                        open = false;
-                        self.hurry_below = u64::MAX;
+                command = commands.recv(), if !self.closing => match command {
+                    Some(command) => {
+                        self.take(command);
+                        // Take the backlog before deciding on calls: a task that lags behind
+                        // its senders would otherwise send each lingered record alone.
+                        for _ in 0..BACKLOG {
+                            match commands.try_recv() {
+                                Ok(command) => self.take(command),
+                                Err(_) => break,
+                            }
+                        }
                     }
+                    // Every handle is gone: send what is held, then stop.
+                    None => self.closing = true,
                 },
                 Some(done) = self.calls.join_next(), if !self.calls.is_empty() => {
                     match done {
@@ -296,27 +331,34 @@ impl<K: KinesisApi> Dispatcher<K> {
         self.finish();
     }
 
-    fn is_idle(&self) -> bool {
-        self.ready.is_empty() && self.waiting_records.is_empty() && self.in_flight.is_empty()
-    }
-
     fn take(&mut self, command: Command) {
         match command {
             Command::Record(pending) => {
-                if self.shutdown.is_some() {
-                    self.hurry_below = self.hurry_below.max(pending.id + 1);
-                }
+                self.held += 1;
                 self.make_ready(pending);
             }
             Command::Flush { upto, reply } => {
-                self.hurry_below = self.hurry_below.max(upto);
-                self.flushes.push((upto, reply));
+                // Every record with a smaller id came through the channel before this flush,
+                // so the records held now are exactly the ones it waits for.
+                if self.held == 0 {
+                    let _ = reply.send(());
+                } else {
+                    self.flushes.push(Flush {
+                        upto,
+                        remaining: self.held,
+                        reply,
+                    });
+                }
             }
             Command::Shutdown { deadline, reply } => {
-                self.hurry_below = u64::MAX;
                 self.shutdown = Some((deadline, Some(reply)));
             }
         }
+    }
+
+    /// Whether records go out without lingering: a flush waits, or the producer is closing.
+    fn hurry(&self) -> bool {
+        !self.flushes.is_empty() || self.closing || self.shutdown.is_some()
     }
 
     /// The earliest moment something is due: a backoff ends, a record has lingered enough, or
@@ -325,8 +367,7 @@ impl<K: KinesisApi> Dispatcher<K> {
         let backoff = self.waiting.peek().map(|Reverse((at, _))| *at);
         let linger = self
             .ready
-            .values()
-            .next()
+            .front()
             .filter(|_| self.calls.len() < self.config.max_in_flight)
             .map(|oldest| oldest.ready_since + self.config.linger);
         let deadline = self.shutdown.as_ref().map(|(deadline, _)| *deadline);
@@ -349,10 +390,10 @@ impl<K: KinesisApi> Dispatcher<K> {
     /// Sends as many calls as are due and allowed.
     fn send_calls(&mut self, now: Instant) {
         while self.calls.len() < self.config.max_in_flight {
-            let Some((&oldest_id, oldest)) = self.ready.iter().next() else {
+            let Some(oldest) = self.ready.front() else {
                 return;
             };
-            let due = oldest_id < self.hurry_below
+            let due = self.hurry()
                 || oldest.ready_since + self.config.linger <= now
                 || self.fills_a_call();
             if !due {
@@ -364,7 +405,7 @@ impl<K: KinesisApi> Dispatcher<K> {
 
     fn make_ready(&mut self, pending: Pending) {
         self.ready_bytes += pending.bytes;
-        self.ready.insert(pending.id, pending);
+        self.ready.push_back(pending);
     }
 
     /// Whether `ready` holds a full call's worth.
@@ -374,45 +415,63 @@ impl<K: KinesisApi> Dispatcher<K> {
     }
 
     fn send_one_call(&mut self) {
-        let mut batch = Vec::new();
+        let mut pendings = Vec::new();
+        let mut records = Vec::new();
         let mut bytes = 0;
-        while let Some(entry) = self.ready.first_entry() {
-            let size = entry.get().bytes;
-            if batch.len() == self.limits.max_entries
-                || (!batch.is_empty() && bytes + size > self.limits.max_request_bytes)
+        while let Some(next) = self.ready.front() {
+            let size = next.bytes;
+            if pendings.len() == self.limits.max_entries
+                || (!pendings.is_empty() && bytes + size > self.limits.max_request_bytes)
             {
                 break;
             }
             bytes += size;
-            let mut pending = entry.remove();
+            let mut pending = self.ready.pop_front().expect("the front exists");
             self.ready_bytes -= size;
             if pending.attempts > 0 {
                 self.stats.entries_retried.fetch_add(1, Ordering::Relaxed);
             }
             pending.attempts += 1;
-            batch.push(pending);
+            records.push(pending.lend_record());
+            pendings.push(pending);
         }
-        let records: Vec<Record> = batch.iter().map(|p| p.record().clone()).collect();
         let call = self.next_call;
         self.next_call += 1;
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         self.stats
             .entries_sent
             .fetch_add(records.len() as u64, Ordering::Relaxed);
-        self.in_flight.insert(call, batch);
+        let records = Arc::new(records);
+        let carried = Arc::clone(&records);
+        self.in_flight.insert(call, InFlight { pendings, records });
         let (client, stream) = (Arc::clone(&self.client), Arc::clone(&self.stream));
         self.calls.spawn(async move {
-            let answer = client.put_records(&stream, &records).await;
+            let answer = client.put_records(&stream, &carried).await;
             (call, answer)
         });
     }
 
+    /// The call's records, back in their pendings.
+    fn land(call: InFlight) -> Vec<Pending> {
+        let InFlight {
+            mut pendings,
+            records,
+        } = call;
+        // The call's task has ended, and with it its share of the records.
+        let records = Arc::try_unwrap(records).unwrap_or_else(|shared| (*shared).clone());
+        for (pending, record) in pendings.iter_mut().zip(records) {
+            pending.return_record(record);
+        }
+        pendings
+    }
+
     /// Handles the answer to call `call`.
     fn judge(&mut self, call: u64, answer: Result<Vec<EntryOutcome>, CallError>) {
-        let batch = self
+        let call = self
             .in_flight
             .remove(&call)
             .expect("every answered call is in flight");
+        let batch = Self::land(call);
         let answer = match answer {
             Ok(outcomes) if outcomes.len() != batch.len() => Err(CallError::Ambiguous {
                 cause: format!(
@@ -433,6 +492,7 @@ impl<K: KinesisApi> Dispatcher<K> {
                         } => {
                             self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                             self.report.delivered += 1;
+                            self.answered(pending.id);
                             pending.deliver(shard_id, sequence_number);
                         }
                         EntryOutcome::Failed { code, message } => {
@@ -492,43 +552,38 @@ impl<K: KinesisApi> Dispatcher<K> {
 
     fn fail(&mut self, pending: Pending, reason: FailReason) {
         self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        self.answered(pending.id);
         let failed = pending.fail(reason);
         if self.shutdown.is_some() {
             self.report.failed.push(failed);
         }
     }
 
-    /// Resolves the flushes whose records are all answered.
-    fn answer_flushes(&mut self) {
+    /// Record `id` has its answer: it no longer counts as held, nor for the flushes.
+    fn answered(&mut self, id: u64) {
+        self.held -= 1;
         if self.flushes.is_empty() {
             return;
         }
-        let oldest = [
-            self.ready.keys().next().copied(),
-            self.waiting_records.keys().min().copied(),
-            self.in_flight
-                .values()
-                .flat_map(|batch| batch.iter().map(|p| p.id))
-                .min(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(u64::MAX);
-        let (done, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.flushes)
+        for flush in &mut self.flushes {
+            if id < flush.upto {
+                flush.remaining -= 1;
+            }
+        }
+        let (done, waiting): (Vec<Flush>, Vec<Flush>) = std::mem::take(&mut self.flushes)
             .into_iter()
-            .partition(|(upto, _)| *upto <= oldest);
-        self.flushes = kept;
-        for (_, reply) in done {
-            let _ = reply.send(());
+            .partition(|flush| flush.remaining == 0);
+        self.flushes = waiting;
+        for flush in done {
+            let _ = flush.reply.send(());
         }
     }
 
     /// Reports what is left, answers every ticket, and answers the shutdown.
     fn finish(mut self) {
         self.calls.abort_all();
-        for (_, batch) in std::mem::take(&mut self.in_flight) {
-            for pending in batch {
+        for (_, call) in std::mem::take(&mut self.in_flight) {
+            for pending in Self::land(call) {
                 let failed = pending.fail(FailReason::InDoubt);
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
                 self.report.in_doubt.push(failed.record);
@@ -536,7 +591,7 @@ impl<K: KinesisApi> Dispatcher<K> {
         }
         self.ready_bytes = 0;
         let unsent: Vec<Pending> = std::mem::take(&mut self.ready)
-            .into_values()
+            .into_iter()
             .chain(std::mem::take(&mut self.waiting_records).into_values())
             .collect();
         for pending in unsent {
@@ -544,8 +599,8 @@ impl<K: KinesisApi> Dispatcher<K> {
             self.stats.failed.fetch_add(1, Ordering::Relaxed);
             self.report.unsent.push(failed.record);
         }
-        for (_, reply) in std::mem::take(&mut self.flushes) {
-            let _ = reply.send(());
+        for flush in std::mem::take(&mut self.flushes) {
+            let _ = flush.reply.send(());
         }
         if let Some((_, Some(reply))) = self.shutdown.take() {
             let _ = reply.send(std::mem::take(&mut self.report));
