@@ -100,6 +100,26 @@ async fn calls_stay_within_the_entry_and_byte_limits_and_fill_up() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn records_taken_faster_than_the_task_runs_still_fill_calls() {
+    // With no linger every record is due at once: a task that decided after each record it
+    // took would send 1,000 calls of one.
+    let kinesis = FakeKinesis::new("s", 1);
+    let producer = builder(&kinesis)
+        .linger(Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+    let tickets: Vec<_> = (0..1_000)
+        .map(|n| producer.try_send(record(n)).unwrap())
+        .collect();
+    producer.flush().await;
+    assert_eq!(kinesis.stats().put_records_calls, 2);
+    for ticket in tickets {
+        ticket.await.unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_lone_record_leaves_after_the_linger() {
     let kinesis = FakeKinesis::new("s", 1);
     let producer = builder(&kinesis)
