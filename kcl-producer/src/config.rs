@@ -25,6 +25,8 @@ pub struct Config {
     pub record_ttl: Option<Duration>,
     /// How many calls may carry a record before it fails (`None`: no limit).
     pub max_attempts: Option<u32>,
+    /// Whether records are packed into KPL aggregates (default: off).
+    pub aggregation: crate::pack::Aggregation,
     /// The seed of the jitter (a fixed seed makes tests repeatable).
     pub seed: u64,
 }
@@ -40,6 +42,7 @@ impl Default for Config {
             max_backoff: Duration::from_secs(10),
             record_ttl: None,
             max_attempts: None,
+            aggregation: crate::pack::Aggregation::Off,
             seed: 0x6b63_6c2d_7072_6f64,
         }
     }

@@ -23,6 +23,7 @@ use crate::api::{CallError, EntryOutcome, Record, StreamRef};
 use crate::config::Config;
 use crate::limits::StreamLimits;
 use crate::outcome::{Delivery, FailReason, Failed, ShutdownReport};
+use crate::pack::{self, Group};
 use crate::producer::Shared;
 
 /// The most commands taken in one go before calls are sent (a few full calls' worth).
@@ -46,7 +47,7 @@ pub(crate) enum Command {
 pub(crate) struct Pending {
     id: u64,
     record: Option<Record>,
-    bytes: usize,
+    pub(crate) bytes: usize,
     attempts: u32,
     maybe_stored: bool,
     taken_at: Instant,
@@ -86,9 +87,16 @@ impl Pending {
             .expect("a pending record holds its record")
     }
 
+    /// The record (while it is not lent to a call).
+    pub(crate) fn record_ref(&self) -> &Record {
+        self.record
+            .as_ref()
+            .expect("a pending record holds its record")
+    }
+
     /// The record, lent to a call (cheap: the data is shared); [`Pending::return_record`] puts
     /// it back when the call answers.
-    fn lend_record(&mut self) -> Record {
+    pub(crate) fn lend_record(&mut self) -> Record {
         self.record
             .take()
             .expect("a pending record holds its record")
@@ -98,11 +106,17 @@ impl Pending {
         self.record = Some(record);
     }
 
-    fn deliver(mut self, shard_id: String, sequence_number: String) {
+    fn deliver(
+        mut self,
+        shard_id: String,
+        sequence_number: String,
+        sub_sequence_number: Option<u32>,
+    ) {
         if let Some(answer) = self.answer.take() {
             let _ = answer.send(Ok(Delivery {
                 shard_id,
                 sequence_number,
+                sub_sequence_number,
                 attempts: self.attempts,
                 maybe_duplicated: self.maybe_stored,
             }));
@@ -221,7 +235,7 @@ struct Flush {
 /// A call in flight: its records' tickets and budgets, and the records it carries (shared with
 /// the call's task, and taken back when it answers).
 struct InFlight {
-    pendings: Vec<Pending>,
+    groups: Vec<Group>,
     records: Arc<Vec<Record>>,
 }
 
@@ -415,25 +429,14 @@ impl<K: KinesisApi> Dispatcher<K> {
     }
 
     fn send_one_call(&mut self) {
-        let mut pendings = Vec::new();
-        let mut records = Vec::new();
-        let mut bytes = 0;
-        while let Some(next) = self.ready.front() {
-            let size = next.bytes;
-            if pendings.len() == self.limits.max_entries
-                || (!pendings.is_empty() && bytes + size > self.limits.max_request_bytes)
-            {
-                break;
-            }
-            bytes += size;
-            let mut pending = self.ready.pop_front().expect("the front exists");
-            self.ready_bytes -= size;
+        let (mut groups, records, bytes) =
+            pack::pack(&mut self.ready, self.config.aggregation, &self.limits);
+        self.ready_bytes -= bytes;
+        for pending in groups.iter_mut().flat_map(Group::pendings_mut) {
             if pending.attempts > 0 {
                 self.stats.entries_retried.fetch_add(1, Ordering::Relaxed);
             }
             pending.attempts += 1;
-            records.push(pending.lend_record());
-            pendings.push(pending);
         }
         let call = self.next_call;
         self.next_call += 1;
@@ -443,7 +446,7 @@ impl<K: KinesisApi> Dispatcher<K> {
             .fetch_add(records.len() as u64, Ordering::Relaxed);
         let records = Arc::new(records);
         let carried = Arc::clone(&records);
-        self.in_flight.insert(call, InFlight { pendings, records });
+        self.in_flight.insert(call, InFlight { groups, records });
         let (client, stream) = (Arc::clone(&self.client), Arc::clone(&self.stream));
         self.calls.spawn(async move {
             let answer = client.put_records(&stream, &carried).await;
@@ -451,18 +454,20 @@ impl<K: KinesisApi> Dispatcher<K> {
         });
     }
 
-    /// The call's records, back in their pendings.
-    fn land(call: InFlight) -> Vec<Pending> {
+    /// The call's groups, their lent records back in place.
+    fn land(call: InFlight) -> Vec<Group> {
         let InFlight {
-            mut pendings,
+            mut groups,
             records,
         } = call;
         // The call's task has ended, and with it its share of the records.
         let records = Arc::try_unwrap(records).unwrap_or_else(|shared| (*shared).clone());
-        for (pending, record) in pendings.iter_mut().zip(records) {
-            pending.return_record(record);
+        for (group, record) in groups.iter_mut().zip(records) {
+            if let Group::Plain(pending) = group {
+                pending.return_record(record);
+            }
         }
-        pendings
+        groups
     }
 
     /// Handles the answer to call `call`.
@@ -471,35 +476,42 @@ impl<K: KinesisApi> Dispatcher<K> {
             .in_flight
             .remove(&call)
             .expect("every answered call is in flight");
-        let batch = Self::land(call);
+        let groups = Self::land(call);
         let answer = match answer {
-            Ok(outcomes) if outcomes.len() != batch.len() => Err(CallError::Ambiguous {
+            Ok(outcomes) if outcomes.len() != groups.len() => Err(CallError::Ambiguous {
                 cause: format!(
                     "the answer has {} outcomes for {} entries",
                     outcomes.len(),
-                    batch.len()
+                    groups.len()
                 ),
             }),
             other => other,
         };
         match answer {
             Ok(outcomes) => {
-                for (pending, outcome) in batch.into_iter().zip(outcomes) {
+                for (group, outcome) in groups.into_iter().zip(outcomes) {
                     match outcome {
                         EntryOutcome::Stored {
                             shard_id,
                             sequence_number,
-                        } => {
-                            self.stats.delivered.fetch_add(1, Ordering::Relaxed);
-                            self.report.delivered += 1;
-                            self.answered(pending.id);
-                            pending.deliver(shard_id, sequence_number);
-                        }
+                        } => match group {
+                            Group::Plain(pending) => {
+                                self.delivered(pending, &shard_id, &sequence_number, None)
+                            }
+                            Group::Aggregate(pendings) => {
+                                for (index, pending) in pendings.into_iter().enumerate() {
+                                    let sub = u32::try_from(index).ok();
+                                    self.delivered(pending, &shard_id, &sequence_number, sub);
+                                }
+                            }
+                        },
                         EntryOutcome::Failed { code, message } => {
                             if code == crate::api::THROTTLED {
                                 self.stats.entries_throttled.fetch_add(1, Ordering::Relaxed);
                             }
-                            self.retry(pending, format!("{code}: {message}"), false);
+                            for pending in group.into_pendings() {
+                                self.retry(pending, format!("{code}: {message}"), false);
+                            }
                         }
                     }
                 }
@@ -510,7 +522,7 @@ impl<K: KinesisApi> Dispatcher<K> {
                 if ambiguous {
                     self.stats.calls_ambiguous.fetch_add(1, Ordering::Relaxed);
                 }
-                for pending in batch {
+                for pending in groups.into_iter().flat_map(Group::into_pendings) {
                     if error.is_retryable() {
                         self.retry(pending, error.to_string(), ambiguous);
                     } else {
@@ -519,6 +531,23 @@ impl<K: KinesisApi> Dispatcher<K> {
                 }
             }
         }
+    }
+
+    fn delivered(
+        &mut self,
+        pending: Pending,
+        shard_id: &str,
+        sequence_number: &str,
+        sub_sequence_number: Option<u32>,
+    ) {
+        self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+        self.report.delivered += 1;
+        self.answered(pending.id);
+        pending.deliver(
+            shard_id.to_owned(),
+            sequence_number.to_owned(),
+            sub_sequence_number,
+        );
     }
 
     fn retry(&mut self, mut pending: Pending, error: String, ambiguous: bool) {
@@ -583,7 +612,7 @@ impl<K: KinesisApi> Dispatcher<K> {
     fn finish(mut self) {
         self.calls.abort_all();
         for (_, call) in std::mem::take(&mut self.in_flight) {
-            for pending in Self::land(call) {
+            for pending in Self::land(call).into_iter().flat_map(Group::into_pendings) {
                 let failed = pending.fail(FailReason::InDoubt);
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
                 self.report.in_doubt.push(failed.record);
@@ -612,5 +641,21 @@ async fn sleep_until(wake: Option<Instant>) {
     match wake {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+impl Group {
+    fn pendings_mut(&mut self) -> &mut [Pending] {
+        match self {
+            Group::Plain(pending) => std::slice::from_mut(pending),
+            Group::Aggregate(pendings) => pendings,
+        }
+    }
+
+    fn into_pendings(self) -> Vec<Pending> {
+        match self {
+            Group::Plain(pending) => vec![pending],
+            Group::Aggregate(pendings) => pendings,
+        }
     }
 }

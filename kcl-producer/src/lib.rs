@@ -44,6 +44,7 @@ mod config;
 mod dispatch;
 pub mod limits;
 mod outcome;
+mod pack;
 mod producer;
 pub mod testing;
 
@@ -51,4 +52,5 @@ pub use api::{KinesisApi, Record};
 pub use config::Config;
 pub use dispatch::StatsSnapshot;
 pub use outcome::{Delivery, FailReason, Failed, SendError, ShutdownReport, Ticket, TrySendError};
+pub use pack::Aggregation;
 pub use producer::{BuildError, Builder, Producer};

@@ -15,8 +15,11 @@ use crate::limits::Invalid;
 pub struct Delivery {
     /// The shard that holds it.
     pub shard_id: String,
-    /// Its sequence number.
+    /// Its sequence number (with aggregation, the aggregate's, shared by its records).
     pub sequence_number: String,
+    /// Its index inside the KPL aggregate that carried it (`None`: it was sent alone). A KCL
+    /// consumer sees it with this sub-sequence number.
+    pub sub_sequence_number: Option<u32>,
     /// Attempts it took (1 when the first call stored it).
     pub attempts: u32,
     /// Whether an earlier attempt had an unknown outcome, so the stream may hold the record

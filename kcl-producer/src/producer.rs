@@ -266,6 +266,14 @@ impl<K: KinesisApi> Builder<K> {
         self
     }
 
+    /// Packs records into KPL aggregates ([`Aggregation::SameKey`]: records sharing their keys),
+    /// refused at build time on a stream with the `AUTO` distribution, where Kinesis ignores
+    /// the keys and the KCL would drop aggregates that land on another shard.
+    pub fn aggregation(mut self, aggregation: crate::Aggregation) -> Self {
+        self.config.aggregation = aggregation;
+        self
+    }
+
     /// The seed of the backoff's jitter.
     pub fn seed(mut self, seed: u64) -> Self {
         self.config.seed = seed;
@@ -295,7 +303,16 @@ impl<K: KinesisApi> Builder<K> {
         let limits = match limits {
             Some(limits) => limits,
             None => match client.describe_stream_summary(&stream).await {
-                Ok(summary) => StreamLimits::of(&summary),
+                Ok(summary) => {
+                    if summary.distribution == crate::api::Distribution::Auto
+                        && config.aggregation != crate::Aggregation::Off
+                    {
+                        return Err(BuildError::Settings(format!(
+                            "the stream {stream} spreads records with the AUTO distribution, which ignores partition keys: an aggregate could land on a shard its records do not hash to, and the KCL drops such aggregates whole; build without aggregation"
+                        )));
+                    }
+                    StreamLimits::of(&summary)
+                }
                 Err(error) => return Err(BuildError::Describe { stream, error }),
             },
         };

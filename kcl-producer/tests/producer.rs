@@ -7,7 +7,7 @@ use std::time::Duration;
 use kcl_producer::api::{CallError, EntryOutcome, KinesisApi, Shard, StreamRef, StreamSummary};
 use kcl_producer::limits::StreamLimits;
 use kcl_producer::testing::{FakeKinesis, Faults};
-use kcl_producer::{FailReason, Producer, Record, SendError, TrySendError};
+use kcl_producer::{Aggregation, FailReason, Producer, Record, SendError, TrySendError};
 
 fn stream() -> StreamRef {
     StreamRef::name("s")
@@ -374,5 +374,101 @@ async fn an_answer_with_the_wrong_count_is_an_unknown_outcome_and_is_retried() {
         kinesis.all_records().len(),
         6,
         "stored twice: the first answer was unusable"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn same_key_aggregates_reach_a_kcl_consumer_as_the_records_with_their_sub_sequence_numbers() {
+    let kinesis = FakeKinesis::new("s", 4).with_seed(5).with_faults(Faults {
+        throttled_entries: 0.1,
+        lost_acks: 0.05,
+        ..Faults::default()
+    });
+    let producer = builder(&kinesis)
+        .aggregation(Aggregation::SameKey {
+            max_bytes: 2_000,
+            max_records: 50,
+        })
+        .build()
+        .await
+        .unwrap();
+    // 10 keys, 3,000 records: aggregates of at most 50 records or 2,000 bytes.
+    let records: Vec<Record> = (0..3_000u64)
+        .map(|n| Record::new(format!("key-{}", n % 10), format!("record {n:08}")))
+        .collect();
+    let mut tickets = Vec::new();
+    for record in &records {
+        tickets.push(producer.send(record.clone()).await.unwrap());
+    }
+    let mut deliveries = Vec::new();
+    for ticket in tickets {
+        deliveries.push(ticket.await.unwrap());
+    }
+    producer.shutdown(Duration::from_secs(10)).await;
+
+    // What a KCL consumer reads from each shard, with kcl_kpl predicting the KCL exactly.
+    let shards = kinesis.shards();
+    let mut seen: HashMap<(String, String, u64), Vec<u8>> = HashMap::new();
+    for stored in kinesis.all_records() {
+        let shard = shards
+            .iter()
+            .find(|s| s.shard_id == stored.shard_id)
+            .unwrap();
+        let range = kcl_kpl::HashKeyRange::new(shard.starting_hash_key, shard.ending_hash_key);
+        let view = kcl_kpl::kcl_view(&stored.data, &stored.partition_key, range);
+        assert!(
+            matches!(
+                view.outcome,
+                kcl_kpl::Outcome::Deaggregated | kcl_kpl::Outcome::PassedThrough(_)
+            ),
+            "{:?}",
+            view.outcome
+        );
+        for delivered in view.records {
+            let key = (
+                stored.shard_id.clone(),
+                stored.sequence_number.clone(),
+                delivered.sub_sequence_number,
+            );
+            seen.insert(key, delivered.data.clone());
+        }
+    }
+    let mut aggregated = 0;
+    for (record, delivery) in records.iter().zip(&deliveries) {
+        let sub = delivery.sub_sequence_number.map_or(0, u64::from);
+        aggregated += usize::from(delivery.sub_sequence_number.is_some());
+        let key = (
+            delivery.shard_id.clone(),
+            delivery.sequence_number.clone(),
+            sub,
+        );
+        assert_eq!(seen.get(&key), Some(&record.data.to_vec()), "{delivery:?}");
+    }
+    assert!(
+        aggregated > 2_900,
+        "nearly every record went in an aggregate: {aggregated}"
+    );
+    let calls = kinesis.stats().put_records_calls;
+    assert!(
+        calls < 20,
+        "3,000 records in aggregates of 50 need few calls: {calls}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn aggregation_is_refused_on_a_stream_that_ignores_partition_keys() {
+    let kinesis = FakeKinesis::new("s", 2).with_distribution(kcl_producer::api::Distribution::Auto);
+    let refused = builder(&kinesis)
+        .aggregation(Aggregation::same_key())
+        .build()
+        .await;
+    assert!(
+        matches!(&refused, Err(kcl_producer::BuildError::Settings(why)) if why.contains("AUTO")),
+        "{:?}",
+        refused.err()
+    );
+    assert!(
+        builder(&kinesis).build().await.is_ok(),
+        "without aggregation it works"
     );
 }

@@ -5,7 +5,8 @@
 //!   producer (producer.md 8.0, the "kcl put today" baseline of T1);
 //! - `PutRecords` of 500 pre-built entries, one call after the other on one client: the ceiling
 //!   of a plain loop;
-//! - `kcl_producer::Producer` with its defaults, records taken one by one with `send`.
+//! - `kcl_producer::Producer` with its defaults, records taken one by one with `send`;
+//! - the same with same-key KPL aggregation, the records spread over 10 partition keys.
 //!
 //! ```text
 //! producer-bench [--records N] [--put-record-records N] [--payload BYTES] [--keys K]
@@ -25,7 +26,10 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use kcl_producer::api::StreamRef;
 use kcl_producer::aws::SdkKinesis;
 use kcl_producer::testing::{FakeKinesis, StubServer};
-use kcl_producer::{Producer, Record};
+use kcl_producer::{Aggregation, Producer, Record};
+
+/// The distinct partition keys of the aggregated row (producer.md T1: 10 keys).
+const SAME_KEY_KEYS: usize = 10;
 
 struct Args {
     records: usize,
@@ -131,22 +135,23 @@ async fn put_records_loop(args: &Args, client: &aws_sdk_kinesis::Client) -> Resu
     Ok(())
 }
 
-async fn producer_row(args: &Args, client: aws_sdk_kinesis::Client) -> Result<(), String> {
-    let in_flight = std::env::var("PB_IN_FLIGHT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(24);
-    let producer = Producer::builder(SdkKinesis::new(client), StreamRef::name("bench"))
-        .max_in_flight(in_flight)
-        .build()
-        .await
-        .map_err(|e| e.to_string())?;
+async fn producer_row(
+    args: &Args,
+    client: aws_sdk_kinesis::Client,
+    aggregated_keys: Option<usize>,
+) -> Result<(), String> {
+    let mut builder = Producer::builder(SdkKinesis::new(client), StreamRef::name("bench"));
+    if aggregated_keys.is_some() {
+        builder = builder.aggregation(Aggregation::same_key());
+    }
+    let producer = builder.build().await.map_err(|e| e.to_string())?;
     let mut tickets = Vec::with_capacity(args.records);
     for n in 0..args.records {
-        let ticket = producer
-            .send(record(n, args))
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut record = record(n, args);
+        if let Some(keys) = aggregated_keys {
+            record.partition_key = format!("k{}", n % keys);
+        }
+        let ticket = producer.send(record).await.map_err(|e| e.to_string())?;
         tickets.push(ticket);
     }
     for ticket in tickets {
@@ -170,18 +175,26 @@ async fn measure(args: &Args, row: &str, expected: usize) -> Result<Measured, St
     match row {
         "put_record" => put_record_loop(args, &client).await?,
         "put_records" => put_records_loop(args, &client).await?,
-        "producer" => producer_row(args, client).await?,
+        "producer" => producer_row(args, client, None).await?,
+        "producer_same_key" => producer_row(args, client, Some(SAME_KEY_KEYS)).await?,
         other => return Err(format!("no row {other}")),
     }
     let seconds = started.elapsed().as_secs_f64();
-    let stored = fake.all_records();
-    let mut numbers: Vec<&[u8]> = stored.iter().map(|r| &r.data[..12]).collect();
+    // Aggregates are opened as the KCL would open them.
+    let mut payloads: Vec<Vec<u8>> = Vec::new();
+    for stored in fake.all_records() {
+        match kcl_kpl::decode(&stored.data) {
+            Ok(records) => payloads.extend(records.into_iter().map(|r| r.data)),
+            Err(_) => payloads.push(stored.data.to_vec()),
+        }
+    }
+    let total = payloads.len();
+    let mut numbers: Vec<&[u8]> = payloads.iter().map(|data| &data[..12]).collect();
     numbers.sort_unstable();
     numbers.dedup();
-    if numbers.len() != expected || stored.len() != expected {
+    if numbers.len() != expected || total != expected {
         return Err(format!(
-            "{row}: the stub holds {} records ({} distinct), expected {expected}",
-            stored.len(),
+            "{row}: the stub holds {total} records ({} distinct), expected {expected}",
             numbers.len()
         ));
     }
@@ -211,6 +224,7 @@ fn main() -> ExitCode {
         ("put_record", args.put_record_records),
         ("put_records", args.records),
         ("producer", args.records),
+        ("producer_same_key", args.records),
     ];
     for run in 1..=args.runs {
         for (row, expected) in rows {
