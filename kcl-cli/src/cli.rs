@@ -1,6 +1,6 @@
 //! The command line (clap derive): the subcommands. Each subcommand's flags, help text and
 //! examples live in its own module (`run/args.rs`, `properties/args.rs`, `jars/args.rs`,
-//! `daemon/args.rs`, `put.rs`).
+//! `daemon/args.rs`, `put.rs`; the Kinesis flags in `kinesis.rs`).
 
 use clap::{Parser, Subcommand};
 
@@ -36,6 +36,7 @@ pub(crate) enum Command {
     Jars(JarsArgs),
     /// Check Java and the jars, then run the real MultiLangDaemon (or print its command).
     Daemon(DaemonArgs),
-    /// Put words or lines into a Kinesis stream (AWS, or a local emulator with --endpoint).
+    /// Put words or lines into a Kinesis stream (AWS, or a local emulator with --endpoint), in
+    /// batches, printing each record's shard and sequence number.
     Put(PutArgs),
 }

@@ -4,7 +4,8 @@
 //! * `kcl properties` writes or checks a daemon properties file (`properties`);
 //! * `kcl jars` fetches and verifies the daemon's pinned jars ([`jars`]);
 //! * `kcl daemon` checks Java and the jars and starts the real daemon (`daemon`);
-//! * `kcl put` puts words into a stream (`put`).
+//! * `kcl put` puts words into a stream (`put`), through the batching producer of
+//!   `kcl-producer` (the flags and client in `kinesis`).
 //!
 //! The binary is a thin [`main`] over these modules. The library is not an API: it exists for
 //! `main.rs` and the integration tests, so it is hidden from the docs and makes public only
@@ -20,6 +21,7 @@ mod error;
 mod fsutil;
 mod host;
 pub mod jars;
+mod kinesis;
 mod properties;
 mod put;
 pub mod run;
