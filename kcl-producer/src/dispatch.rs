@@ -260,7 +260,8 @@ impl<K: KinesisApi> Dispatcher<K> {
         let mut open = true;
         loop {
             self.release_waiting(Instant::now());
-            self.send_calls(Instant::now());
+            // Records already waiting in the channel may fill the call: take them first.
+            self.send_calls(Instant::now(), !commands.is_empty());
             self.answer_flushes();
             if !open && self.is_idle() {
                 break;
@@ -277,7 +278,17 @@ impl<K: KinesisApi> Dispatcher<K> {
             let wake = self.next_wake();
             tokio::select! {
                 command = commands.recv(), if open => match command {
-                    Some(command) => self.take(command),
+                    Some(command) => {
+                        self.take(command);
+                        // Take what else is waiting (a call's worth at most, to stay quick to
+                        // judge answers) before deciding what to send.
+                        for _ in 0..self.limits.max_entries {
+                            match commands.try_recv() {
+                                Ok(command) => self.take(command),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     None => {
                         // Every handle is gone: send what is held, then stop.
                         open = false;
@@ -346,15 +357,18 @@ impl<K: KinesisApi> Dispatcher<K> {
         }
     }
 
-    /// Sends as many calls as are due and allowed.
-    fn send_calls(&mut self, now: Instant) {
+    /// Sends as many calls as are due and allowed. While `more_waiting` (commands are queued
+    /// that the task has not taken yet) only full calls leave: records that queued up while
+    /// the task was busy have lingered already, and would otherwise go out a few at a time.
+    fn send_calls(&mut self, now: Instant, more_waiting: bool) {
         while self.calls.len() < self.config.max_in_flight {
             let Some((&oldest_id, oldest)) = self.ready.iter().next() else {
                 return;
             };
-            let due = oldest_id < self.hurry_below
-                || oldest.ready_since + self.config.linger <= now
-                || self.fills_a_call();
+            let due = self.fills_a_call()
+                || (!more_waiting
+                    && (oldest_id < self.hurry_below
+                        || oldest.ready_since + self.config.linger <= now));
             if !due {
                 return;
             }
