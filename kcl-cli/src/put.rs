@@ -205,7 +205,9 @@ fn why(failed: &Failed, max_attempts: u32) -> String {
         ),
     };
     if failed.maybe_stored {
-        text.push_str(" (an attempt went unanswered, so it may be in the stream all the same)");
+        text.push_str(
+            " (an attempt had an unknown outcome, so it may be in the stream all the same)",
+        );
     }
     text
 }
@@ -259,7 +261,7 @@ async fn put_round(
                 Ok(delivery) => {
                     if delivery.maybe_duplicated {
                         eprintln!(
-                            "kcl put: {}{} may be in the stream twice (an earlier attempt went unanswered)",
+                            "kcl put: {}{} may be in the stream twice (an earlier attempt had an unknown outcome)",
                             shown(word),
                             position(index, words.len(), round, rounds)
                         );
