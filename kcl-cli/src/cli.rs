@@ -1,11 +1,13 @@
 //! The command line (clap derive): the subcommands. Each subcommand's flags, help text and
 //! examples live in its own module (`run/args.rs`, `properties/args.rs`, `jars/args.rs`,
-//! `daemon/args.rs`, `put.rs`).
+//! `daemon/args.rs`, `put.rs`, `produce.rs`; the Kinesis flags `put` and `produce`
+//! share in `kinesis.rs`).
 
 use clap::{Parser, Subcommand};
 
 use crate::daemon::DaemonArgs;
 use crate::jars::JarsArgs;
+use crate::produce::ProduceArgs;
 use crate::properties::PropertiesArgs;
 use crate::put::PutArgs;
 use crate::run::RunArgs;
@@ -36,6 +38,10 @@ pub(crate) enum Command {
     Jars(JarsArgs),
     /// Check Java and the jars, then run the real MultiLangDaemon (or print its command).
     Daemon(DaemonArgs),
-    /// Put words or lines into a Kinesis stream (AWS, or a local emulator with --endpoint).
+    /// Put words or lines into a Kinesis stream (AWS, or a local emulator with --endpoint), in
+    /// batches, printing each record's shard and sequence number.
     Put(PutArgs),
+    /// Write a steady stream of generated records (or stdin's lines) into a Kinesis stream at a
+    /// rate, until --count, --duration, the end of stdin or SIGTERM; report what was delivered.
+    Produce(ProduceArgs),
 }

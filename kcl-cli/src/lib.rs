@@ -4,7 +4,12 @@
 //! * `kcl properties` writes or checks a daemon properties file (`properties`);
 //! * `kcl jars` fetches and verifies the daemon's pinned jars ([`jars`]);
 //! * `kcl daemon` checks Java and the jars and starts the real daemon (`daemon`);
-//! * `kcl put` puts words into a stream (`put`).
+//! * `kcl put` puts words into a stream (`put`);
+//! * `kcl produce` writes a steady stream of generated records, or of stdin's lines, into a
+//!   stream (`produce`);
+//!
+//! both through the batching producer of `kcl-producer`, with the flags and the client they
+//! share in `kinesis`.
 //!
 //! The binary is a thin [`main`] over these modules. The library is not an API: it exists for
 //! `main.rs` and the integration tests, so it is hidden from the docs and makes public only
@@ -20,6 +25,8 @@ mod error;
 mod fsutil;
 mod host;
 pub mod jars;
+mod kinesis;
+mod produce;
 mod properties;
 mod put;
 pub mod run;
@@ -39,6 +46,7 @@ pub fn main() -> ExitCode {
         cli::Command::Jars(args) => jars::command(args).map(|()| ExitCode::SUCCESS),
         cli::Command::Daemon(args) => daemon::command(args),
         cli::Command::Put(args) => put::command(args).map(|()| ExitCode::SUCCESS),
+        cli::Command::Produce(args) => produce::command(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

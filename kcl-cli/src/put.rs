@@ -1,42 +1,35 @@
 //! `kcl put`: the sample word putter of the official clients, for Kinesis (AWS or a local
-//! emulator). Each word (or line) is one record whose partition key is the word itself.
+//! emulator). Each word (or line) is one record whose partition key is the word itself; each
+//! round goes out as batched PutRecords calls through `kcl_producer::Producer`, and every word
+//! is answered: its shard and sequence number on stdout, in input order, or why it failed.
 
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aws_sdk_kinesis::config::retry::RetryConfig;
-use aws_sdk_kinesis::config::timeout::TimeoutConfig;
-use aws_sdk_kinesis::config::{Credentials, Region};
-use aws_sdk_kinesis::error::DisplayErrorContext;
-use aws_sdk_kinesis::primitives::Blob;
-use clap::{Args, ValueEnum};
+use clap::Args;
+use kcl_producer::{FailReason, Failed, Producer, Record, SendError};
+use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
-use crate::properties::endpoint;
+use crate::kinesis::{self, CredentialArgs, StreamArgs, count};
 
 /// Shown at the end of `--help`.
 const EXAMPLES: &str = "\
 Examples:
   kcl put --stream words --endpoint http://127.0.0.1:4567 --word hello --word world --count 1
-  kcl put --stream words --file words.txt --period 2";
+  kcl put --stream words --file words.txt --period 2
+  seq 1 5000 | kcl put --stream numbers --file - --partition-key numbers
+
+Output: one line per record put, in input order: shard id, sequence number, word (tab-separated).";
 
 /// `kcl put`.
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["word", "file"]))]
 pub(crate) struct PutArgs {
-    /// The stream.
-    #[arg(long, value_name = "NAME")]
-    pub stream: String,
-
-    /// Endpoint URL of Kinesis (e.g. a local emulator). Without it, AWS.
-    #[arg(long, value_name = "URL")]
-    pub endpoint: Option<String>,
-
-    /// The region [default: $AWS_REGION, else us-east-1].
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
+    #[command(flatten)]
+    pub target: StreamArgs,
 
     /// A word to put (repeatable); each is one record, its own partition key.
     #[arg(long, value_name = "WORD")]
@@ -63,30 +56,14 @@ pub(crate) struct PutArgs {
     #[arg(long)]
     pub keep_going: bool,
 
-    /// Attempts per record, the first included: throttling, server errors, timeouts and
-    /// connection errors are retried with exponential backoff (at most 10 s between attempts).
+    /// Attempts per record, the first included: throttled or failed entries, server errors,
+    /// timeouts and connection errors are retried with exponential backoff (at most 10 s
+    /// between attempts).
     #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
 
-    /// Which credentials sign the requests [default: dummy for an --endpoint on this machine
-    /// (127.0.0.1, ::1, localhost); aws otherwise, except dummy for another --endpoint when
-    /// none of AWS_ACCESS_KEY_ID, AWS_SESSION_TOKEN, AWS_PROFILE is set].
-    #[arg(long, value_enum, value_name = "WHICH")]
-    pub credentials: Option<PutCredentials>,
-
-    /// Allow AWS credentials to sign requests to a plain http:// --endpoint that is not on this
-    /// machine (the requests, and any session token, cross the network in clear).
-    #[arg(long)]
-    pub allow_plain_http: bool,
-}
-
-/// The credentials `kcl put` signs with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum PutCredentials {
-    /// The fixed key `kcl-local` (emulators accept any credentials).
-    Dummy,
-    /// The AWS credential chain: environment, profile, SSO, instance role, ...
-    Aws,
+    #[command(flatten)]
+    pub access: CredentialArgs,
 }
 
 /// The words to put, from `--word` or the lines of `--file` (empty lines skipped).
@@ -134,87 +111,22 @@ fn words(args: &PutArgs) -> Result<Vec<String>> {
 /// Runs `kcl put`.
 pub(crate) fn command(args: PutArgs) -> Result<()> {
     let words = words(&args)?;
-    let period =
-        match args.period {
-            None => None,
-            Some(seconds) => Some(Duration::try_from_secs_f64(seconds).map_err(|_| {
-                Error::usage(format!("--period {seconds}: not a number of seconds"))
-            })?),
-        };
+    let period = match args.period {
+        None => None,
+        Some(seconds) => Some(kinesis::seconds("--period", seconds)?),
+    };
     let rounds = args
         .count
         .unwrap_or(if period.is_some() { u64::MAX } else { 1 });
     if rounds == 0 {
         return Err(Error::usage("--count must be at least 1"));
     }
-    if let Some(endpoint) = &args.endpoint
-        && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
-    {
-        return Err(Error::usage(format!(
-            "--endpoint {endpoint}: expected an http:// or https:// URL"
-        )));
-    }
+    args.target.check_endpoint()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::io("cannot start the async runtime", e))?;
     runtime.block_on(put_all(&args, &words, period, rounds))
-}
-
-/// The names of the environment variables that make the AWS chain use someone's real
-/// credentials.
-fn credentials_in_environment() -> Vec<&'static str> {
-    ["AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "AWS_PROFILE"]
-        .into_iter()
-        .filter(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
-        .collect()
-}
-
-/// Which credentials sign the requests (see `--credentials`); refuses AWS credentials over plain
-/// HTTP to another host unless `allow_plain_http`.
-fn choose_credentials(
-    endpoint: Option<&str>,
-    explicit: Option<PutCredentials>,
-    allow_plain_http: bool,
-    in_environment: &[&str],
-) -> Result<PutCredentials> {
-    let Some(endpoint) = endpoint else {
-        return Ok(explicit.unwrap_or(PutCredentials::Aws));
-    };
-    let chosen = explicit.unwrap_or(
-        if endpoint::is_loopback_url(endpoint) || in_environment.is_empty() {
-            PutCredentials::Dummy
-        } else {
-            PutCredentials::Aws
-        },
-    );
-    if chosen == PutCredentials::Aws
-        && !allow_plain_http
-        && let Some(host) = endpoint::plain_http_to_other_host(endpoint)
-    {
-        let why = if explicit.is_some() {
-            "--credentials aws".to_string()
-        } else {
-            format!("{} set", in_environment.join(", "))
-        };
-        return Err(Error::usage_hint(
-            format!(
-                "--endpoint {endpoint} {}: your AWS credentials ({why}) would sign every request, and a session token would cross the network in clear",
-                endpoint::plain_http_words(host)
-            ),
-            "use https://, or --credentials dummy for an emulator (it accepts any key), or --allow-plain-http if you trust that network",
-        ));
-    }
-    Ok(chosen)
-}
-
-/// `n thing` or `n things`.
-fn count(n: usize, thing: &str) -> String {
-    if n == 1 {
-        format!("1 {thing}")
-    } else {
-        format!("{n} {thing}s")
-    }
 }
 
 /// Where word `index` of `words` stands in round `round` of `rounds`, when there is more than
@@ -234,15 +146,29 @@ fn position(index: usize, words: usize, round: u64, rounds: u64) -> String {
     }
 }
 
-/// What was not put when word `index` of round `round` failed and the command stops.
-fn not_put(words: &[String], index: usize, round: u64, rounds: u64) -> String {
-    const LISTED: usize = 10;
-    let left = &words[index..];
-    let mut listed: Vec<String> = left.iter().take(LISTED).map(|w| format!("{w:?}")).collect();
-    if left.len() > LISTED {
-        listed.push(format!("... ({} more)", left.len() - LISTED));
+/// A word as messages quote it: the first 40 characters of a longer one.
+fn shown(word: &str) -> String {
+    const LONGEST: usize = 40;
+    if word.chars().count() <= LONGEST {
+        format!("{word:?}")
+    } else {
+        format!("{:?}…", word.chars().take(LONGEST).collect::<String>())
     }
-    let mut text = match (words.len(), left.len()) {
+}
+
+/// What was not put when the words at `failed` (indices into `words`, in order) of round
+/// `round` failed and the command stops there.
+fn not_put(words: &[String], failed: &[usize], round: u64, rounds: u64) -> String {
+    const LISTED: usize = 10;
+    let mut listed: Vec<String> = failed
+        .iter()
+        .take(LISTED)
+        .map(|&index| shown(&words[index]))
+        .collect();
+    if failed.len() > LISTED {
+        listed.push(format!("... ({} more)", failed.len() - LISTED));
+    }
+    let mut text = match (words.len(), failed.len()) {
         (1, _) => format!("the word of round {round} was not put: {}", listed[0]),
         (all, 1) => format!(
             "1 of the {all} words of round {round} was not put: {}",
@@ -265,173 +191,195 @@ fn not_put(words: &[String], index: usize, round: u64, rounds: u64) -> String {
     text
 }
 
+/// Why a record was not put, as the end of "put of WORD to stream S failed ...".
+fn why(failed: &Failed, max_attempts: u32) -> String {
+    let mut text = match &failed.reason {
+        FailReason::Attempts { last_error, .. } => format!(
+            "(up to {}): {last_error}",
+            count(u64::from(max_attempts), "attempt")
+        ),
+        FailReason::Refused(error) => format!("(refused, not retried): {error}"),
+        other => format!(
+            "after {}: {other}",
+            count(u64::from(failed.attempts), "attempt")
+        ),
+    };
+    if failed.maybe_stored {
+        text.push_str(
+            " (an attempt had an unknown outcome, so it may be in the stream all the same)",
+        );
+    }
+    text
+}
+
+/// What became of one round.
+#[derive(Default)]
+struct Round {
+    /// The words that failed (indices), and what to say about each.
+    failed: Vec<(usize, String)>,
+    /// Stdout is gone (e.g. `kcl put ... | head` exited).
+    stdout_gone: bool,
+}
+
+/// Sends every word of round `round` to `producer` and prints each outcome in input order as
+/// it comes: the word's line on stdout, or (with --keep-going) its failure on stderr.
+async fn put_round(
+    producer: &Producer,
+    args: &PutArgs,
+    words: &[String],
+    round: u64,
+    rounds: u64,
+) -> Round {
+    let (tickets, mut answers) = mpsc::unbounded_channel();
+    let feed = async move {
+        for word in words {
+            let key = args.partition_key.as_deref().unwrap_or(word);
+            let sent = producer
+                .send(Record::new(key, word.clone().into_bytes()))
+                .await;
+            if tickets.send(sent).is_err() {
+                break; // the printer stopped: stdout is gone
+            }
+        }
+        drop(tickets);
+        // The round's last call leaves now rather than after the linger.
+        producer.flush().await;
+    };
+    let print = async {
+        let mut outcome = Round::default();
+        let mut index = 0;
+        while let Some(sent) = answers.recv().await {
+            let word = &words[index];
+            let answer = match sent {
+                Ok(ticket) => ticket
+                    .await
+                    .map_err(|failed| why(&failed, args.max_attempts)),
+                Err(SendError::Invalid(_, invalid)) => Err(format!("(not sent): {invalid}")),
+                Err(SendError::Closed(_)) => Err("(not sent): the producer is closed".into()),
+            };
+            match answer {
+                Ok(delivery) => {
+                    if delivery.maybe_duplicated {
+                        eprintln!(
+                            "kcl put: {}{} may be in the stream twice (an earlier attempt had an unknown outcome)",
+                            shown(word),
+                            position(index, words.len(), round, rounds)
+                        );
+                    }
+                    let line = format!(
+                        "{}\t{}\t{word}\n",
+                        delivery.shard_id, delivery.sequence_number
+                    );
+                    if !crate::fsutil::print_stdout(&line) {
+                        outcome.stdout_gone = true;
+                        break;
+                    }
+                }
+                Err(why) => {
+                    let what = format!(
+                        "put of {}{} to stream {} failed {why}",
+                        shown(word),
+                        position(index, words.len(), round, rounds),
+                        args.target.stream,
+                    );
+                    if args.keep_going {
+                        eprintln!("kcl put: {what}; going on (--keep-going)");
+                    }
+                    outcome.failed.push((index, what));
+                }
+            }
+            index += 1;
+        }
+        outcome
+    };
+    let ((), outcome) = tokio::join!(feed, print);
+    outcome
+}
+
 async fn put_all(
     args: &PutArgs,
     words: &[String],
     period: Option<Duration>,
     rounds: u64,
 ) -> Result<()> {
-    let credentials = choose_credentials(
-        args.endpoint.as_deref(),
-        args.credentials,
-        args.allow_plain_http,
-        &credentials_in_environment(),
-    )?;
-    let region = args
-        .region
-        .clone()
-        .or_else(|| std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()))
-        .unwrap_or_else(|| "us-east-1".to_string());
-    let mut loader =
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).region(Region::new(region));
-    if let Some(endpoint) = &args.endpoint {
-        loader = loader.endpoint_url(endpoint);
-    }
-    if credentials == PutCredentials::Dummy {
-        // Emulators accept any credentials; never hand them real ones by default.
-        loader = loader.credentials_provider(Credentials::new(
-            "kcl-local",
-            "kcl-local",
-            None,
-            None,
-            "kcl-put",
-        ));
-    }
-    let shared = loader.load().await;
-    let config = aws_sdk_kinesis::config::Builder::from(&shared)
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(args.max_attempts)
-                .with_max_backoff(Duration::from_secs(10)),
-        )
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(15))
-                .build(),
-        )
-        .build();
-    let client = aws_sdk_kinesis::Client::from_conf(config);
-    let mut hint = match &args.endpoint {
-        Some(endpoint) => {
-            format!("is the emulator running at {endpoint}, and does the stream exist there?")
-        }
-        None => {
-            "check the stream name, the region (--region / AWS_REGION) and your AWS credentials"
-                .to_string()
-        }
-    };
+    let client =
+        kinesis::sdk_client(&args.target, &args.access, "kcl-put", args.max_attempts).await?;
+    let mut hint = args.target.hint();
     if rounds > 1 && !args.keep_going {
         hint.push_str("; --keep-going reports a failed put and goes on");
     }
-    let attempts = count(args.max_attempts as usize, "attempt");
+    let settings = |builder: kcl_producer::Builder<_>| {
+        builder
+            .max_attempts(args.max_attempts)
+            .backoff(Duration::from_millis(100), Duration::from_secs(10))
+            // A round is flushed as soon as it is all taken: calls leave full, or at its end.
+            .linger(Duration::from_millis(500))
+    };
+    let producer = match kinesis::producer(client, &args.target.stream, "kcl put", settings).await {
+        Ok(producer) => producer,
+        Err(message) => {
+            let all: Vec<usize> = (0..words.len()).collect();
+            return Err(Error::failed_hint(
+                format!("{message}\n  {}", not_put(words, &all, 1, rounds)),
+                hint,
+            ));
+        }
+    };
     let (mut tried, mut failed) = (0u64, 0u64);
     let mut round = 0;
-    loop {
+    let result = loop {
         round += 1;
-        for (index, word) in words.iter().enumerate() {
-            tried += 1;
-            let key = args.partition_key.as_deref().unwrap_or(word);
-            let sent = client
-                .put_record()
-                .stream_name(&args.stream)
-                .partition_key(key)
-                .data(Blob::new(word.as_bytes()))
-                .send()
-                .await;
-            let output = match sent {
-                Ok(output) => output,
-                Err(error) => {
-                    let what = format!(
-                        "PutRecord of {word:?}{} to stream {} failed (up to {attempts}): {}",
-                        position(index, words.len(), round, rounds),
-                        args.stream,
-                        DisplayErrorContext(&error)
-                    );
-                    if !args.keep_going {
-                        return Err(Error::failed_hint(
-                            format!("{what}\n  {}", not_put(words, index, round, rounds)),
-                            hint,
-                        ));
-                    }
-                    eprintln!("kcl put: {what}; going on (--keep-going)");
-                    failed += 1;
-                    continue;
-                }
-            };
-            let line = format!(
-                "{}\t{}\t{word}\n",
-                output.shard_id(),
-                output.sequence_number()
-            );
-            if !crate::fsutil::print_stdout(&line) {
-                return Ok(()); // whoever read the output is gone
-            }
+        let outcome = put_round(&producer, args, words, round, rounds).await;
+        tried += words.len() as u64;
+        if outcome.stdout_gone {
+            break Ok(()); // whoever read the output is gone
         }
+        if !outcome.failed.is_empty() && !args.keep_going {
+            const SHOWN: usize = 10;
+            let mut lines: Vec<&str> = outcome
+                .failed
+                .iter()
+                .take(SHOWN)
+                .map(|(_, what)| what.as_str())
+                .collect();
+            let more = outcome.failed.len().saturating_sub(SHOWN);
+            let more = format!("... and {more} more");
+            if outcome.failed.len() > SHOWN {
+                lines.push(&more);
+            }
+            let indices: Vec<usize> = outcome.failed.iter().map(|(index, _)| *index).collect();
+            break Err(Error::failed_hint(
+                format!(
+                    "{}\n  {}",
+                    lines.join("\n  "),
+                    not_put(words, &indices, round, rounds)
+                ),
+                hint,
+            ));
+        }
+        failed += outcome.failed.len() as u64;
         if round >= rounds {
-            break;
+            break if failed > 0 {
+                Err(Error::failed_hint(
+                    format!("{failed} of {tried} puts failed (each is reported above)"),
+                    hint,
+                ))
+            } else {
+                Ok(())
+            };
         }
         if let Some(period) = period {
             tokio::time::sleep(period).await;
         }
-    }
-    if failed > 0 {
-        return Err(Error::failed_hint(
-            format!("{failed} of {tried} puts failed (each is reported above)"),
-            hint,
-        ));
-    }
-    Ok(())
+    };
+    // Every record taken has been answered (or stdout is gone and nobody reads the answers).
+    let _ = producer.shutdown(Duration::from_secs(1)).await;
+    result
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn credentials_by_endpoint() {
-        use PutCredentials::{Aws, Dummy};
-        let env: &[&str] = &["AWS_ACCESS_KEY_ID"];
-        let choose = |endpoint, explicit, allow, env| {
-            choose_credentials(endpoint, explicit, allow, env).map_err(|e| e.to_string())
-        };
-        assert_eq!(choose(None, None, false, env), Ok(Aws));
-        for loopback in [
-            "http://127.0.0.1:4567",
-            "http://localhost:1",
-            "https://[::1]:2",
-        ] {
-            assert_eq!(choose(Some(loopback), None, false, env), Ok(Dummy));
-            assert_eq!(choose(Some(loopback), Some(Aws), false, env), Ok(Aws));
-        }
-        assert_eq!(
-            choose(Some("https://kinesis.internal"), None, false, env),
-            Ok(Aws)
-        );
-        assert_eq!(
-            choose(Some("https://kinesis.internal"), None, false, &[]),
-            Ok(Dummy)
-        );
-        assert_eq!(
-            choose(Some("http://kinesis.internal"), None, false, &[]),
-            Ok(Dummy)
-        );
-        let refused = choose(Some("http://kinesis.internal"), None, false, env).unwrap_err();
-        assert!(
-            refused.contains("plain HTTP to kinesis.internal"),
-            "{refused}"
-        );
-        assert!(refused.contains("AWS_ACCESS_KEY_ID set"), "{refused}");
-        assert!(choose(Some("http://10.0.0.1"), Some(Aws), false, &[]).is_err());
-        assert_eq!(
-            choose(Some("http://10.0.0.1"), Some(Aws), true, &[]),
-            Ok(Aws)
-        );
-        assert_eq!(
-            choose(Some("http://10.0.0.1"), Some(Dummy), false, env),
-            Ok(Dummy)
-        );
-    }
 
     #[test]
     fn positions() {
@@ -444,22 +392,69 @@ mod tests {
     fn what_was_not_put() {
         let words: Vec<String> = (1..=13).map(|n| format!("w{n}")).collect();
         assert_eq!(
-            not_put(&words[..1], 0, 2, 2),
+            not_put(&words[..1], &[0], 2, 2),
             "the word of round 2 was not put: \"w1\""
         );
         assert_eq!(
-            not_put(&words[..3], 2, 1, 1),
+            not_put(&words[..3], &[2], 1, 1),
             "1 of the 3 words of round 1 was not put: \"w3\""
         );
         assert_eq!(
-            not_put(&words[..3], 0, 4, 5),
+            not_put(&words[..3], &[0, 1, 2], 4, 5),
             "3 of the 3 words of round 4 were not put: \"w1\", \"w2\", \"w3\"; 1 more round was not started"
         );
-        let long = not_put(&words, 1, 1, u64::MAX);
+        let all_but_first: Vec<usize> = (1..13).collect();
+        let long = not_put(&words, &all_but_first, 1, u64::MAX);
         assert!(
             long.starts_with("12 of the 13 words of round 1 were not put: \"w2\""),
             "{long}"
         );
         assert!(long.ends_with("\"w11\", ... (2 more)"), "{long}");
+        assert_eq!(
+            not_put(&words[..4], &[1, 3], 1, 1),
+            "2 of the 4 words of round 1 were not put: \"w2\", \"w4\""
+        );
+    }
+
+    #[test]
+    fn long_words_are_cut_in_messages() {
+        assert_eq!(shown("wörld"), "\"wörld\"");
+        let long = "é".repeat(41);
+        assert_eq!(shown(&long), format!("{:?}…", "é".repeat(40)));
+    }
+
+    #[test]
+    fn why_a_put_failed() {
+        let failed = |reason, attempts, maybe_stored| Failed {
+            record: Record::new("k", "w"),
+            reason,
+            attempts,
+            maybe_stored,
+        };
+        let attempts = FailReason::Attempts {
+            attempts: 2,
+            last_error: "InternalFailure: Internal Service Failure".into(),
+        };
+        assert_eq!(
+            why(&failed(attempts, 2, false), 2),
+            "(up to 2 attempts): InternalFailure: Internal Service Failure"
+        );
+        let refused = FailReason::Refused(kcl_producer::api::CallError::Refused {
+            code: "ResourceNotFoundException".into(),
+            message: "Stream s not found.".into(),
+        });
+        assert_eq!(
+            why(&failed(refused, 1, false), 6),
+            "(refused, not retried): ResourceNotFoundException: Stream s not found."
+        );
+        let unsure = why(&failed(FailReason::InDoubt, 3, true), 6);
+        assert!(
+            unsure.starts_with("after 3 attempts: a call carrying it was unanswered"),
+            "{unsure}"
+        );
+        assert!(
+            unsure.ends_with("may be in the stream all the same)"),
+            "{unsure}"
+        );
     }
 }

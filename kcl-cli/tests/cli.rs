@@ -16,6 +16,7 @@ fn every_command_has_help() {
         (&["jars", "path", "--help"][..], "--classpath"),
         (&["daemon", "--help"][..], "--print-command"),
         (&["put", "--help"][..], "--period"),
+        (&["produce", "--help"][..], "--shutdown-timeout"),
     ] {
         let output = kcl().args(args).output().unwrap();
         let (stdout, stderr) = text(&output);

@@ -120,6 +120,23 @@ async fn records_taken_faster_than_the_task_runs_still_fill_calls() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn records_that_queued_past_their_linger_still_leave_in_full_calls() {
+    let kinesis = FakeKinesis::new("s", 2);
+    let producer = producer(&kinesis).await;
+    // `try_send` never yields: the producer's task sees none of these records before the clock
+    // has moved past their linger, as when a fast sender keeps the task waiting.
+    let tickets: Vec<_> = (0..2_000)
+        .map(|n| producer.try_send(record(n)).unwrap())
+        .collect();
+    tokio::time::advance(Duration::from_millis(200)).await;
+    for ticket in tickets {
+        ticket.await.unwrap();
+    }
+    let stats = kinesis.stats();
+    assert_eq!(stats.put_records_calls, 4, "4 calls of 500: {stats:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_lone_record_leaves_after_the_linger() {
     let kinesis = FakeKinesis::new("s", 1);
     let producer = builder(&kinesis)

@@ -1,5 +1,6 @@
 //! Where an endpoint URL sends its requests: the host, and whether that host is this machine's
-//! loopback. `kcl properties --check` (and so `kcl daemon`) and `kcl put` share these rules.
+//! loopback. `kcl properties --check` (and so `kcl daemon`), `kcl put` and `kcl produce` share
+//! these rules.
 
 pub(crate) use crate::host::is_loopback;
 

@@ -1,6 +1,9 @@
 //! Helpers shared by the `kcl` integration tests: running the binary, temporary folders, the
-//! workspace's examples, and a tiny HTTP server on 127.0.0.1.
+//! workspace's examples, a tiny HTTP server on 127.0.0.1, and a fake Kinesis on it
+//! ([`kinesis`]).
 #![allow(dead_code)]
+
+pub mod kinesis;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -249,15 +252,19 @@ fn serve(
     };
     let response = handler(&request);
     seen.lock().unwrap().push(request);
-    let mut stream = stream;
-    write!(
-        stream,
+    // One write of the whole answer, without Nagle's delay: an answer split into small writes
+    // can wait for the client's delayed ACK (~40 ms a call), and every timing would show it.
+    let mut answer = format!(
         "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         response.status,
         response.content_type,
         response.body.len()
-    )?;
-    stream.write_all(&response.body)?;
+    )
+    .into_bytes();
+    answer.extend_from_slice(&response.body);
+    let mut stream = stream;
+    stream.set_nodelay(true)?;
+    stream.write_all(&answer)?;
     stream.flush()
 }
 
