@@ -8,11 +8,9 @@
 mod common;
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{require_program, require_real_jars, temp_dir, text};
+use common::{JavaProbe, require_program, require_real_jars};
 use kcl_protocol::{CheckpointOutcome, ExtendedSequenceNumber, LeaseCheckpointer};
 
 /// Reads scenario lines on stdin and writes one line per checkpoint request to the file named
@@ -464,20 +462,7 @@ fn lease_checkpointer_answers_like_the_kcl_jar() {
     let jars = require_real_jars();
     require_program("javac", "-version");
     require_program("java", "-version");
-    let dir = temp_dir("judge-diff");
-    std::fs::write(dir.join("CheckpointProbe.java"), PROBE).unwrap();
-    std::fs::write(
-        dir.join("logback.xml"),
-        r#"<configuration><root level="OFF"/></configuration>"#,
-    )
-    .unwrap();
-    let classpath = format!("{}/*", jars.display());
-    let compiled = Command::new("javac")
-        .args(["-nowarn", "-cp", &classpath, "CheckpointProbe.java"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert!(compiled.status.success(), "{}", text(&compiled).1);
+    let probe = JavaProbe::compile("CheckpointProbe", PROBE, &jars);
 
     let seed = std::env::var("KCL_JUDGE_SEED")
         .ok()
@@ -493,33 +478,8 @@ fn lease_checkpointer_answers_like_the_kcl_jar() {
     }
 
     let started = Instant::now();
-    let answers_file = dir.join("answers.txt");
-    let mut java = Command::new("java")
-        .arg(format!(
-            "-Dlogback.configurationFile={}",
-            dir.join("logback.xml").display()
-        ))
-        .args([
-            "-cp",
-            &format!("{classpath}:{}", dir.display()),
-            "CheckpointProbe",
-        ])
-        .arg(&answers_file)
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    java.stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let finished = java.wait_with_output().unwrap();
+    let kcl = probe.run(input);
     let java_time = started.elapsed();
-    assert!(finished.status.success(), "{}", text(&finished).1);
-    let kcl = std::fs::read_to_string(&answers_file).unwrap();
     let mut kcl = kcl.lines();
 
     let started = Instant::now();

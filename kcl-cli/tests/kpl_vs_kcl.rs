@@ -13,11 +13,9 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{Rng, require_program, require_real_jars, temp_dir, text};
+use common::{JavaProbe, Rng, require_program, require_real_jars};
 use kcl_kpl::{
     AggregateBuilder, Delivered, ExplicitHashKey, HashKeyRange, NotAggregated, Outcome, decode,
     kcl_batch_view, kcl_view,
@@ -1081,20 +1079,7 @@ fn kcl_view_delivers_what_the_kcl_jar_delivers() {
     let jars = require_real_jars();
     require_program("javac", "-version");
     require_program("java", "-version");
-    let dir = temp_dir("kpl-vs-kcl");
-    std::fs::write(dir.join("KplProbe.java"), PROBE).unwrap();
-    std::fs::write(
-        dir.join("logback.xml"),
-        r#"<configuration><root level="OFF"/></configuration>"#,
-    )
-    .unwrap();
-    let classpath = format!("{}/*", jars.display());
-    let compiled = Command::new("javac")
-        .args(["-nowarn", "-cp", &classpath, "KplProbe.java"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert!(compiled.status.success(), "{}", text(&compiled).1);
+    let probe = JavaProbe::compile("KplProbe", PROBE, &jars);
 
     let seed = std::env::var("KCL_KPL_SEED")
         .ok()
@@ -1120,27 +1105,8 @@ fn kcl_view_delivers_what_the_kcl_jar_delivers() {
     }
 
     let started = Instant::now();
-    let answers_file = dir.join("answers.txt");
-    let mut java = Command::new("java")
-        .arg(format!(
-            "-Dlogback.configurationFile={}",
-            dir.join("logback.xml").display()
-        ))
-        .args(["-cp", &format!("{classpath}:{}", dir.display()), "KplProbe"])
-        .arg(&answers_file)
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = java.stdin.take().unwrap();
-    let feeder = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let finished = java.wait_with_output().unwrap();
-    feeder.join().unwrap().unwrap();
+    let answers = probe.run(input);
     let java_time = started.elapsed();
-    assert!(finished.status.success(), "{}", text(&finished).1);
-    let answers = std::fs::read_to_string(&answers_file).unwrap();
     let answers: Vec<&str> = answers.lines().collect();
     assert_eq!(answers.len(), cases.len(), "one answer per case");
 

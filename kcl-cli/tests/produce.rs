@@ -12,24 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::kinesis::{Kinesis, error};
-use common::{kcl, text};
+use common::{kcl, kcl_without_aws, text};
 
 /// `kcl produce --stream s --endpoint URL ...` with no AWS settings from the environment.
 fn produce(kinesis: &Kinesis) -> Command {
-    let mut command = kcl();
-    command.args(["produce", "--stream", "s", "--endpoint", kinesis.url()]);
-    for name in [
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_KINESIS",
-    ] {
-        command.env_remove(name);
-    }
+    let mut command = kcl_without_aws("produce");
+    command.args(["--stream", "s", "--endpoint", kinesis.url()]);
     command
 }
 

@@ -9,25 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use common::kinesis::{Kinesis, error};
-use common::{kcl, temp_dir, text};
+use common::{kcl, kcl_without_aws, temp_dir, text};
 
 /// `kcl put ...` with no AWS settings from the environment.
 fn put() -> std::process::Command {
-    let mut command = kcl();
-    command.arg("put");
-    for name in [
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_KINESIS",
-    ] {
-        command.env_remove(name);
-    }
-    command
+    kcl_without_aws("put")
 }
 
 /// The JSON bodies of the PutRecords requests, in order.

@@ -141,29 +141,6 @@ pub(crate) enum JavaNumber {
     TooLarge,
 }
 
-/// The digit zero of every run of ten decimal digits (Unicode category Nd) in the Basic
-/// Multilingual Plane: what Java 17's `Character.digit(char, 10)` reads as a digit. Characters
-/// beyond the BMP are two surrogates to Java, which are not digits. (The same table serves
-/// `kcl_protocol`'s sequence numbers; kcl-cli's tests check both against the jar.)
-const BMP_DIGIT_ZEROS: [u32; 37] = [
-    0x0030, 0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6,
-    0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80,
-    0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0,
-    0xFF10,
-];
-
-/// A character's value as Java's `Character.digit(c, 10)` reads it.
-fn java_digit(c: char) -> Option<u8> {
-    if c.is_ascii_digit() {
-        return Some(c as u8 - b'0');
-    }
-    let code = u32::from(c);
-    BMP_DIGIT_ZEROS
-        .iter()
-        .find(|&&zero| (zero..zero + 10).contains(&code))
-        .map(|zero| (code - zero) as u8)
-}
-
 /// `new BigInteger(text)` (radix 10), or `None` where Java throws `NumberFormatException`:
 /// an optional single sign (`-` or `+`) first and nowhere else, then at least one decimal digit
 /// of any script of the BMP, nothing else (no spaces).
@@ -184,7 +161,7 @@ pub(crate) fn java_big_integer(text: &str) -> Option<JavaNumber> {
     let mut value: u128 = 0;
     let mut too_large = false;
     for c in digits.chars() {
-        let digit = java_digit(c)?;
+        let digit = kcl_protocol::java_digit(c)?;
         if !too_large {
             match value
                 .checked_mul(10)

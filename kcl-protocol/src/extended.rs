@@ -55,8 +55,21 @@ const BMP_DIGIT_ZEROS: [u32; 37] = [
     0xFF10,
 ];
 
-/// A digit's value as Java's `Character.digit(c, 10)` reads it, for a digit of the BMP.
-fn java_digit(c: char) -> Option<u8> {
+/// A character's value as Java 17's `Character.digit(c, 10)` reads it: the decimal digits of
+/// every script in the Basic Multilingual Plane, which `new BigInteger(text)` accepts too (the
+/// KCL reads sequence numbers and explicit hash keys that way).
+///
+/// ```
+/// use kcl_protocol::java_digit;
+/// assert_eq!(java_digit('7'), Some(7));
+/// assert_eq!(java_digit('٣'), Some(3)); // ARABIC-INDIC DIGIT THREE
+/// assert_eq!(java_digit('x'), None);
+/// assert_eq!(java_digit('𝟘'), None); // outside the BMP: two surrogates to Java
+/// ```
+pub fn java_digit(c: char) -> Option<u8> {
+    if c.is_ascii_digit() {
+        return Some(c as u8 - b'0');
+    }
     let code = u32::from(c);
     BMP_DIGIT_ZEROS
         .iter()

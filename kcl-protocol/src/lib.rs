@@ -30,7 +30,7 @@ pub mod message;
 mod position;
 mod vocab;
 
-pub use extended::{ExtendedSequenceNumber, NotASequenceNumber, SENTINELS};
+pub use extended::{ExtendedSequenceNumber, NotASequenceNumber, SENTINELS, java_digit};
 pub use lease::{CheckpointOutcome, Lease, LeaseCheckpointer};
 pub use position::{Position, SequenceNumber, StartingPosition};
 pub use vocab::{Action, DaemonError};

@@ -470,3 +470,89 @@ impl Rng {
             .collect()
     }
 }
+
+/// A small Java program compiled against the real KCL jars, which reads cases on stdin and
+/// writes one answer line per case to the file named by its argument (the KCL logs through
+/// logback, which may write to stdout; a logback.xml beside it turns that off).
+pub struct JavaProbe {
+    dir: PathBuf,
+    classpath: String,
+    class: String,
+}
+
+impl JavaProbe {
+    /// Writes `source` as `CLASS.java` into a new folder and compiles it with javac against
+    /// the jars in `jars`.
+    pub fn compile(class: &str, source: &str, jars: &Path) -> JavaProbe {
+        let dir = temp_dir(&format!("probe-{class}"));
+        std::fs::write(dir.join(format!("{class}.java")), source).unwrap();
+        std::fs::write(
+            dir.join("logback.xml"),
+            r#"<configuration><root level="OFF"/></configuration>"#,
+        )
+        .unwrap();
+        let classpath = format!("{}/*", jars.display());
+        let compiled = Command::new("javac")
+            .args(["-nowarn", "-cp", &classpath])
+            .arg(format!("{class}.java"))
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(compiled.status.success(), "{}", text(&compiled).1);
+        JavaProbe {
+            dir,
+            classpath,
+            class: class.to_owned(),
+        }
+    }
+
+    /// Runs the probe once with `input` on its stdin (fed from a thread, so a large input
+    /// cannot dead-lock against the probe's output) and returns its answers file.
+    pub fn run(&self, input: String) -> String {
+        use std::io::Write as _;
+        let answers = self.dir.join("answers.txt");
+        let mut java = Command::new("java")
+            .arg(format!(
+                "-Dlogback.configurationFile={}",
+                self.dir.join("logback.xml").display()
+            ))
+            .args([
+                "-cp",
+                &format!("{}:{}", self.classpath, self.dir.display()),
+                &self.class,
+            ])
+            .arg(&answers)
+            .current_dir(&self.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = java.stdin.take().unwrap();
+        let feeder = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+        let finished = java.wait_with_output().unwrap();
+        feeder.join().unwrap().unwrap();
+        assert!(finished.status.success(), "{}", text(&finished).1);
+        std::fs::read_to_string(&answers).unwrap()
+    }
+}
+
+/// `kcl SUBCOMMAND` with no AWS settings from the environment (no credentials, region,
+/// profile or endpoint of whoever runs the tests).
+pub fn kcl_without_aws(subcommand: &str) -> Command {
+    let mut command = kcl();
+    command.arg(subcommand);
+    for name in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_KINESIS",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
