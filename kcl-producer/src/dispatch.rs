@@ -258,6 +258,8 @@ pub(crate) struct Dispatcher<K> {
     /// Records in calls not yet answered, by call.
     in_flight: HashMap<u64, InFlight>,
     calls: JoinSet<CallAnswer>,
+    /// Which call each task carries (a task that panics returns no answer to read it from).
+    call_tasks: HashMap<tokio::task::Id, u64>,
     next_call: u64,
     /// Records held: ready, waiting or in flight.
     held: usize,
@@ -290,6 +292,7 @@ impl<K: KinesisApi> Dispatcher<K> {
             waiting_records: HashMap::new(),
             in_flight: HashMap::new(),
             calls: JoinSet::new(),
+            call_tasks: HashMap::new(),
             next_call: 0,
             held: 0,
             flushes: Vec::new(),
@@ -333,10 +336,22 @@ impl<K: KinesisApi> Dispatcher<K> {
                     // Every handle is gone: send what is held, then stop.
                     None => self.closing = true,
                 },
-                Some(done) = self.calls.join_next(), if !self.calls.is_empty() => {
+                Some(done) = self.calls.join_next_with_id(), if !self.calls.is_empty() => {
                     match done {
-                        Ok((call, answer)) => self.judge(call, answer),
-                        Err(error) => panic!("a PutRecords call task failed: {error}"),
+                        Ok((task, (call, answer))) => {
+                            self.call_tasks.remove(&task);
+                            self.judge(call, answer);
+                        }
+                        // The client panicked (or was cancelled) during the call: nobody knows
+                        // what it sent, so its records go again, flagged as maybe stored.
+                        Err(error) => {
+                            let call = self
+                                .call_tasks
+                                .remove(&error.id())
+                                .expect("every call task is known");
+                            let cause = format!("the PutRecords call failed in the client: {error}");
+                            self.judge(call, Err(CallError::Ambiguous { cause }));
+                        }
                     }
                 }
                 () = sleep_until(wake) => {}
@@ -448,10 +463,11 @@ impl<K: KinesisApi> Dispatcher<K> {
         let carried = Arc::clone(&records);
         self.in_flight.insert(call, InFlight { groups, records });
         let (client, stream) = (Arc::clone(&self.client), Arc::clone(&self.stream));
-        self.calls.spawn(async move {
+        let task = self.calls.spawn(async move {
             let answer = client.put_records(&stream, &carried).await;
             (call, answer)
         });
+        self.call_tasks.insert(task.id(), call);
     }
 
     /// The call's groups, their lent records back in place.

@@ -489,3 +489,49 @@ async fn aggregation_is_refused_on_a_stream_that_ignores_partition_keys() {
         "without aggregation it works"
     );
 }
+
+/// Panics in its first call, after storing nothing; a correct client afterwards.
+struct PanicsOnce(FakeKinesis, std::sync::atomic::AtomicBool);
+
+impl KinesisApi for PanicsOnce {
+    async fn put_records(
+        &self,
+        stream: &StreamRef,
+        entries: &[Record],
+    ) -> Result<Vec<EntryOutcome>, CallError> {
+        if !self.1.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            panic!("a client bug");
+        }
+        self.0.put_records(stream, entries).await
+    }
+
+    async fn describe_stream_summary(
+        &self,
+        stream: &StreamRef,
+    ) -> Result<StreamSummary, CallError> {
+        self.0.describe_stream_summary(stream).await
+    }
+
+    async fn list_shards(&self, stream: &StreamRef) -> Result<Vec<Shard>, CallError> {
+        self.0.list_shards(stream).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_panics_in_a_call_costs_a_retry_not_the_records() {
+    let kinesis = FakeKinesis::new("s", 1);
+    let client = PanicsOnce(kinesis.clone(), std::sync::atomic::AtomicBool::new(false));
+    let producer = Producer::builder(client, stream()).build().await.unwrap();
+    let tickets: Vec<_> = (0..3)
+        .map(|n| producer.try_send(record(n)).unwrap())
+        .collect();
+    for ticket in tickets {
+        let delivery = ticket.await.unwrap();
+        assert_eq!(delivery.attempts, 2);
+        assert!(
+            delivery.maybe_duplicated,
+            "the panicked call's outcome is unknown"
+        );
+    }
+    assert_eq!(kinesis.all_records().len(), 3);
+}
