@@ -27,8 +27,9 @@ phase() {
 phase "cargo fmt --check"
 cargo fmt --all -- --check
 # The `tokio` feature changes kcl, kcl-core and kcl-macros only (kcl-cli, kcl-protocol and
-# kcl-bench compile the same either way), so the second pass of lints and tests covers those.
-TOKIO=(-p kcl -p kcl-core -p kcl-macros --features kcl/tokio)
+# kcl-bench compile the same either way), so the second pass of lints and tests covers those;
+# it also turns on kcl's `producer` feature (the re-exported `kcl::producer` and `kcl::kpl`).
+TOKIO=(-p kcl -p kcl-core -p kcl-macros --features kcl/tokio,kcl/producer)
 phase "cargo clippy --all-targets -D warnings (default features, then tokio)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy "${TOKIO[@]}" --all-targets -- -D warnings

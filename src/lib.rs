@@ -66,6 +66,28 @@ pub use kcl_core::{
     message, prepare, run, run_main, run_main_with, testing,
 };
 
+/// The batching producer (feature `producer`): the crate `kcl-producer`, re-exported.
+///
+/// ```
+/// # #[cfg(feature = "producer")] {
+/// use kcl::producer::{Producer, Record, api::StreamRef, testing::FakeKinesis};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let kinesis = FakeKinesis::new("orders", 2);
+/// let producer = Producer::builder(kinesis.clone(), StreamRef::name("orders")).build().await.unwrap();
+/// let ticket = producer.send(Record::new("user-1", "hello")).await.unwrap();
+/// let delivery = ticket.await.unwrap();
+/// assert_eq!(kinesis.records(&delivery.shard_id).len(), 1);
+/// # });
+/// # }
+/// ```
+#[cfg(feature = "producer")]
+pub use kcl_producer as producer;
+
+/// The KPL aggregation codec (feature `producer`): the crate `kcl-kpl`, re-exported.
+#[cfg(feature = "producer")]
+pub use kcl_kpl as kpl;
+
 /// What the attribute macros' expansions call, and nothing else: not public API, no stability
 /// promise. Hand-written code uses the documented items (`kcl::handler::finish_batch`, ...),
 /// which these are.

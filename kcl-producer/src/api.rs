@@ -187,6 +187,21 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// The error code (for the `Ambiguous` and `NotSent` kinds, which have none from Kinesis,
+    /// the kind's name).
+    ///
+    /// ```
+    /// use kcl_producer::api::CallError;
+    /// assert_eq!(CallError::Ambiguous { cause: "timeout".into() }.code(), "Ambiguous");
+    /// ```
+    pub fn code(&self) -> &str {
+        match self {
+            CallError::Refused { code, .. } | CallError::Throttled { code, .. } => code,
+            CallError::Ambiguous { .. } => "Ambiguous",
+            CallError::NotSent { .. } => "NotSent",
+        }
+    }
+
     /// Whether asking again may succeed.
     ///
     /// ```

@@ -27,6 +27,9 @@ pub struct Config {
     pub max_attempts: Option<u32>,
     /// Whether records are packed into KPL aggregates (default: off).
     pub aggregation: crate::pack::Aggregation,
+    /// Whether the records of each partition key are stored in the order they were taken
+    /// (default: off; each key then has one entry out at a time).
+    pub ordered: bool,
     /// The seed of the jitter (a fixed seed makes tests repeatable).
     pub seed: u64,
 }
@@ -43,6 +46,7 @@ impl Default for Config {
             record_ttl: None,
             max_attempts: None,
             aggregation: crate::pack::Aggregation::Off,
+            ordered: false,
             seed: 0x6b63_6c2d_7072_6f64,
         }
     }

@@ -21,9 +21,11 @@ use tokio::time::Instant;
 use crate::KinesisApi;
 use crate::api::{CallError, EntryOutcome, Record, StreamRef};
 use crate::config::Config;
+use crate::lanes::{Lanes, Unit};
 use crate::limits::StreamLimits;
+use crate::metrics::{Metric, MetricsSink, Sample};
 use crate::outcome::{Delivery, FailReason, Failed, ShutdownReport};
-use crate::pack::{self, Group};
+use crate::pack::{self, Aggregation, Group};
 use crate::producer::Shared;
 
 /// The most commands taken in one go before calls are sent (a few full calls' worth).
@@ -237,6 +239,7 @@ struct Flush {
 struct InFlight {
     groups: Vec<Group>,
     records: Arc<Vec<Record>>,
+    sent_at: Instant,
 }
 
 type CallAnswer = (u64, Result<Vec<EntryOutcome>, CallError>);
@@ -245,6 +248,9 @@ type CallAnswer = (u64, Result<Vec<EntryOutcome>, CallError>);
 pub(crate) struct Dispatcher<K> {
     client: Arc<K>,
     stream: Arc<StreamRef>,
+    /// The stream, as the metrics name it.
+    stream_label: String,
+    metrics: Arc<dyn MetricsSink>,
     config: Config,
     limits: StreamLimits,
     stats: Arc<Stats>,
@@ -261,8 +267,10 @@ pub(crate) struct Dispatcher<K> {
     /// Which call each task carries (a task that panics returns no answer to read it from).
     call_tasks: HashMap<tokio::task::Id, u64>,
     next_call: u64,
-    /// Records held: ready, waiting or in flight.
+    /// Records held: ready, waiting, in flight, or queued in their key's lane.
     held: usize,
+    /// With per-key ordering: each key's lane.
+    lanes: Option<Lanes>,
     flushes: Vec<Flush>,
     /// Every handle is gone: nothing lingers any more.
     closing: bool,
@@ -277,10 +285,29 @@ impl<K: KinesisApi> Dispatcher<K> {
         config: Config,
         limits: StreamLimits,
         stats: Arc<Stats>,
+        metrics: Arc<dyn MetricsSink>,
     ) -> Self {
         let random = fastrand::Rng::with_seed(config.seed);
+        let lanes = config.ordered.then(|| {
+            Lanes::new(match config.aggregation {
+                Aggregation::Off => Unit {
+                    records: 1,
+                    bytes: usize::MAX,
+                },
+                Aggregation::SameKey {
+                    max_bytes,
+                    max_records,
+                } => Unit {
+                    records: max_records,
+                    bytes: max_bytes,
+                },
+            })
+        });
         Dispatcher {
+            lanes,
             client,
+            stream_label: stream.to_string(),
+            metrics,
             stream: Arc::new(stream),
             config,
             limits,
@@ -364,7 +391,14 @@ impl<K: KinesisApi> Dispatcher<K> {
         match command {
             Command::Record(pending) => {
                 self.held += 1;
-                self.make_ready(pending);
+                self.metric(Metric::UserRecordsReceived, 1.0, None, None);
+                let admitted = match &mut self.lanes {
+                    Some(lanes) => lanes.admit(pending),
+                    None => Some(pending),
+                };
+                if let Some(pending) = admitted {
+                    self.make_ready(pending);
+                }
             }
             Command::Flush { upto, reply } => {
                 // Every record with a smaller id came through the channel before this flush,
@@ -411,7 +445,15 @@ impl<K: KinesisApi> Dispatcher<K> {
             self.waiting.pop();
             if let Some(mut pending) = self.waiting_records.remove(&id) {
                 pending.ready_since = now;
+                let key = self.lanes.as_mut().map(|lanes| {
+                    let key = pending.record_ref().partition_key.clone();
+                    lanes.released(&key, pending.bytes);
+                    key
+                });
                 self.make_ready(pending);
+                if let Some(key) = key {
+                    self.refill(&key);
+                }
             }
         }
     }
@@ -443,10 +485,50 @@ impl<K: KinesisApi> Dispatcher<K> {
             || self.ready_bytes >= self.limits.max_request_bytes
     }
 
+    /// With per-key ordering: moves the records of `key` that may go now into `ready`.
+    fn refill(&mut self, key: &str) {
+        let Some(lanes) = &mut self.lanes else {
+            return;
+        };
+        for pending in lanes.refill(key) {
+            self.ready_bytes += pending.bytes;
+            self.ready.push_back(pending);
+        }
+    }
+
     fn send_one_call(&mut self) {
-        let (mut groups, records, bytes) =
-            pack::pack(&mut self.ready, self.config.aggregation, &self.limits);
+        let packed = match &self.lanes {
+            Some(lanes) => {
+                let busy = |key: &str| lanes.busy(key);
+                pack::pack(
+                    &mut self.ready,
+                    self.config.aggregation,
+                    &self.limits,
+                    Some(&busy),
+                )
+            }
+            None => pack::pack(&mut self.ready, self.config.aggregation, &self.limits, None),
+        };
+        let pack::Packed {
+            mut groups,
+            entries: records,
+            bytes,
+            left_over,
+        } = packed;
         self.ready_bytes -= bytes;
+        if let Some(lanes) = &mut self.lanes {
+            // An entry's key is its records' (an aggregate holds one key's records).
+            for (group, entry) in groups.iter_mut().zip(&records) {
+                for pending in group.pendings_mut() {
+                    lanes.sent(&entry.partition_key, pending.bytes);
+                }
+            }
+            lanes.put_back(left_over);
+        }
+        if groups.is_empty() {
+            // Every ready record was of a busy key: they wait in their lanes.
+            return;
+        }
         for pending in groups.iter_mut().flat_map(Group::pendings_mut) {
             if pending.attempts > 0 {
                 self.stats.entries_retried.fetch_add(1, Ordering::Relaxed);
@@ -459,9 +541,30 @@ impl<K: KinesisApi> Dispatcher<K> {
         self.stats
             .entries_sent
             .fetch_add(records.len() as u64, Ordering::Relaxed);
+        let user_records: usize = groups.iter_mut().map(|g| g.pendings_mut().len()).sum();
+        self.metric(Metric::UserRecordsPending, self.held as f64, None, None);
+        self.metric(
+            Metric::KinesisRecordsPerPutRecordsRequest,
+            records.len() as f64,
+            None,
+            None,
+        );
+        self.metric(
+            Metric::UserRecordsPerPutRecordsRequest,
+            user_records as f64,
+            None,
+            None,
+        );
         let records = Arc::new(records);
         let carried = Arc::clone(&records);
-        self.in_flight.insert(call, InFlight { groups, records });
+        self.in_flight.insert(
+            call,
+            InFlight {
+                groups,
+                records,
+                sent_at: Instant::now(),
+            },
+        );
         let (client, stream) = (Arc::clone(&self.client), Arc::clone(&self.stream));
         let task = self.calls.spawn(async move {
             let answer = client.put_records(&stream, &carried).await;
@@ -475,6 +578,7 @@ impl<K: KinesisApi> Dispatcher<K> {
         let InFlight {
             mut groups,
             records,
+            ..
         } = call;
         // The call's task has ended, and with it its share of the records.
         let records = Arc::try_unwrap(records).unwrap_or_else(|shared| (*shared).clone());
@@ -492,6 +596,20 @@ impl<K: KinesisApi> Dispatcher<K> {
             .in_flight
             .remove(&call)
             .expect("every answered call is in flight");
+        let sent_at = call.sent_at;
+        let now = Instant::now();
+        self.metric(
+            Metric::RequestTime,
+            millis(now.duration_since(sent_at)),
+            None,
+            None,
+        );
+        // Each entry's size as Kinesis counts it, data and partition key.
+        let entry_bytes: Vec<usize> = call
+            .records
+            .iter()
+            .map(|entry| entry.data.len() + entry.partition_key.len())
+            .collect();
         let groups = Self::land(call);
         let answer = match answer {
             Ok(outcomes) if outcomes.len() != groups.len() => Err(CallError::Ambiguous {
@@ -505,48 +623,90 @@ impl<K: KinesisApi> Dispatcher<K> {
         };
         match answer {
             Ok(outcomes) => {
-                for (group, outcome) in groups.into_iter().zip(outcomes) {
+                for ((group, outcome), bytes) in groups.into_iter().zip(outcomes).zip(entry_bytes) {
                     match outcome {
                         EntryOutcome::Stored {
                             shard_id,
                             sequence_number,
                         } => match group {
                             Group::Plain(pending) => {
-                                self.delivered(pending, &shard_id, &sequence_number, None)
+                                self.entry_stored(&shard_id, bytes, 1);
+                                self.delivered(pending, &shard_id, &sequence_number, None, sent_at)
                             }
                             Group::Aggregate(pendings) => {
+                                self.entry_stored(&shard_id, bytes, pendings.len());
                                 for (index, pending) in pendings.into_iter().enumerate() {
                                     let sub = u32::try_from(index).ok();
-                                    self.delivered(pending, &shard_id, &sequence_number, sub);
+                                    self.delivered(
+                                        pending,
+                                        &shard_id,
+                                        &sequence_number,
+                                        sub,
+                                        sent_at,
+                                    );
                                 }
                             }
                         },
                         EntryOutcome::Failed { code, message } => {
+                            self.error(&code);
                             if code == crate::api::THROTTLED {
                                 self.stats.entries_throttled.fetch_add(1, Ordering::Relaxed);
                             }
+                            let at = self.backoff_until(&group);
                             for pending in group.into_pendings() {
-                                self.retry(pending, format!("{code}: {message}"), false);
+                                self.retry(pending, format!("{code}: {message}"), false, at);
                             }
                         }
                     }
                 }
             }
             Err(error) => {
+                self.error(error.code());
                 self.stats.calls_failed.fetch_add(1, Ordering::Relaxed);
                 let ambiguous = !error.wrote_nothing();
                 if ambiguous {
                     self.stats.calls_ambiguous.fetch_add(1, Ordering::Relaxed);
                 }
-                for pending in groups.into_iter().flat_map(Group::into_pendings) {
-                    if error.is_retryable() {
-                        self.retry(pending, error.to_string(), ambiguous);
-                    } else {
-                        self.fail(pending, FailReason::Refused(error.clone()));
+                for group in groups {
+                    let at = self.backoff_until(&group);
+                    for pending in group.into_pendings() {
+                        if error.is_retryable() {
+                            self.retry(pending, error.to_string(), ambiguous, at);
+                        } else {
+                            self.fail(pending, FailReason::Refused(error.clone()));
+                        }
                     }
                 }
             }
         }
+    }
+
+    fn metric(&self, metric: Metric, value: f64, shard_id: Option<&str>, code: Option<&str>) {
+        let mut sample = Sample::new(metric, value, &self.stream_label);
+        sample.shard_id = shard_id;
+        sample.error_code = code;
+        self.metrics.record(&sample);
+    }
+
+    fn error(&self, code: &str) {
+        self.metric(Metric::ErrorsByCode, 1.0, None, Some(code));
+        self.metric(Metric::AllErrors, 1.0, None, None);
+    }
+
+    fn entry_stored(&self, shard_id: &str, bytes: usize, records: usize) {
+        self.metric(Metric::KinesisRecordsPut, 1.0, Some(shard_id), None);
+        self.metric(
+            Metric::KinesisRecordsDataPut,
+            bytes as f64,
+            Some(shard_id),
+            None,
+        );
+        self.metric(
+            Metric::UserRecordsPerKinesisRecord,
+            records as f64,
+            Some(shard_id),
+            None,
+        );
     }
 
     fn delivered(
@@ -555,10 +715,19 @@ impl<K: KinesisApi> Dispatcher<K> {
         shard_id: &str,
         sequence_number: &str,
         sub_sequence_number: Option<u32>,
+        sent_at: Instant,
     ) {
+        let shard = Some(shard_id);
+        self.metric(Metric::UserRecordsPut, 1.0, shard, None);
+        let data = pending.record_ref().data.len() as f64;
+        self.metric(Metric::UserRecordsDataPut, data, shard, None);
+        let retries = f64::from(pending.attempts.saturating_sub(1));
+        self.metric(Metric::RetriesPerRecord, retries, shard, None);
+        let buffered = millis(sent_at.saturating_duration_since(pending.taken_at));
+        self.metric(Metric::BufferingTime, buffered, shard, None);
         self.stats.delivered.fetch_add(1, Ordering::Relaxed);
         self.report.delivered += 1;
-        self.answered(pending.id);
+        self.answered(&pending);
         pending.deliver(
             shard_id.to_owned(),
             sequence_number.to_owned(),
@@ -566,11 +735,22 @@ impl<K: KinesisApi> Dispatcher<K> {
         );
     }
 
-    fn retry(&mut self, mut pending: Pending, error: String, ambiguous: bool) {
+    /// When the records of a failed entry go again: one jittered backoff for the whole entry, so
+    /// that they come back together, in order (per-key ordering relies on it).
+    fn backoff_until(&mut self, group: &Group) -> Instant {
+        let attempts = match group {
+            Group::Plain(pending) => pending.attempts,
+            Group::Aggregate(pendings) => pendings.iter().map(|p| p.attempts).max().unwrap_or(1),
+        };
+        Instant::now() + self.config.backoff(attempts, &mut self.random)
+    }
+
+    fn retry(&mut self, mut pending: Pending, error: String, ambiguous: bool, at: Instant) {
         pending.maybe_stored |= ambiguous;
         let now = Instant::now();
         if let Some(ttl) = self.config.record_ttl {
             if now.duration_since(pending.taken_at) >= ttl {
+                self.metric(Metric::UserRecordExpired, 1.0, None, None);
                 self.fail(pending, FailReason::Expired { last_error: error });
                 return;
             }
@@ -590,22 +770,29 @@ impl<K: KinesisApi> Dispatcher<K> {
             );
             return;
         }
-        let at = now + self.config.backoff(pending.attempts, &mut self.random);
         self.waiting.push(Reverse((at, pending.id)));
         self.waiting_records.insert(pending.id, pending);
     }
 
     fn fail(&mut self, pending: Pending, reason: FailReason) {
         self.stats.failed.fetch_add(1, Ordering::Relaxed);
-        self.answered(pending.id);
+        self.answered(&pending);
         let failed = pending.fail(reason);
         if self.shutdown.is_some() {
             self.report.failed.push(failed);
         }
     }
 
-    /// Record `id` has its answer: it no longer counts as held, nor for the flushes.
-    fn answered(&mut self, id: u64) {
+    /// `pending` has its answer: it no longer counts as held, nor for the flushes, and the
+    /// next records of its key may go.
+    fn answered(&mut self, pending: &Pending) {
+        let id = pending.id;
+        if let Some(lanes) = &mut self.lanes {
+            let key = &pending.record_ref().partition_key;
+            lanes.answered(key);
+            let key = key.clone();
+            self.refill(&key);
+        }
         self.held -= 1;
         if self.flushes.is_empty() {
             return;
@@ -635,9 +822,11 @@ impl<K: KinesisApi> Dispatcher<K> {
             }
         }
         self.ready_bytes = 0;
+        let queued = self.lanes.as_mut().map(Lanes::drain).unwrap_or_default();
         let unsent: Vec<Pending> = std::mem::take(&mut self.ready)
             .into_iter()
             .chain(std::mem::take(&mut self.waiting_records).into_values())
+            .chain(queued)
             .collect();
         for pending in unsent {
             let failed = pending.fail(FailReason::Unsent);
@@ -651,6 +840,10 @@ impl<K: KinesisApi> Dispatcher<K> {
             let _ = reply.send(std::mem::take(&mut self.report));
         }
     }
+}
+
+fn millis(duration: std::time::Duration) -> f64 {
+    duration.as_secs_f64() * 1_000.0
 }
 
 async fn sleep_until(wake: Option<Instant>) {

@@ -19,9 +19,13 @@
 //!   per-shard write limits and injectable faults, deterministic under a seed.
 //!
 //! - [`aws`] (feature `aws`, on by default): the AWS SDK's client as a [`KinesisApi`].
+//! - [`blocking`]: the same producer for code that does not run async, on a thread of its own.
 //!
-//! Not yet here (issue 14 goes on): aggregation, per-key ordering, adaptive
-//! per-shard rates, the disk spool, metrics and a blocking API.
+//! Options: [`Aggregation::SameKey`] packs records that share their keys into KPL aggregates;
+//! [`Builder::ordered`] stores the records of each partition key in the order they were taken.
+//!
+//! Not yet here (issue 14 goes on): shard-map aggregation, adaptive per-shard rates and the
+//! disk spool.
 //!
 //! ```
 //! use kcl_producer::api::{Record, EntryOutcome, KinesisApi, StreamRef};
@@ -40,9 +44,12 @@
 pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod blocking;
 mod config;
 mod dispatch;
+mod lanes;
 pub mod limits;
+pub mod metrics;
 mod outcome;
 mod pack;
 mod producer;

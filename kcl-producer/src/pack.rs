@@ -6,7 +6,7 @@
 //! its records hashes outside the shard it was read from (kcl_kpl::kcl_view); same-key
 //! aggregates can never meet that rule, with no shard map and across resharding.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use kcl_kpl::{AggregateBuilder, ExplicitHashKey, Full};
 
@@ -59,15 +59,32 @@ pub(crate) enum Group {
 /// protobuf tags, lengths and indexes (a few bytes each).
 const RECORD_OVERHEAD: usize = 64;
 
-/// Takes records from the front of `ready` into one call's entries; the bytes taken from
-/// `ready`'s count are returned with the groups and the entries.
+/// One call's worth, taken from the front of `ready`.
+pub(crate) struct Packed {
+    /// The call's entries, and the records each carries.
+    pub(crate) groups: Vec<Group>,
+    pub(crate) entries: Vec<Record>,
+    /// The bytes of every record taken out of `ready` (the groups' and the left-overs').
+    pub(crate) bytes: usize,
+    /// With one entry per key, the records of a key whose entry was already made, in order.
+    pub(crate) left_over: Vec<Pending>,
+}
+
+/// With per-key ordering: whether a partition key has a record in flight or waiting for its
+/// backoff.
+pub(crate) type Busy<'a> = &'a dyn Fn(&str) -> bool;
+
+/// Takes records from the front of `ready` into one call's entries. With `ordered` (per-key
+/// ordering), a partition key gets at most one entry in the call and none while it is busy; its
+/// records that may not go are taken out as left-overs.
 pub(crate) fn pack(
     ready: &mut VecDeque<Pending>,
     aggregation: Aggregation,
     limits: &StreamLimits,
-) -> (Vec<Group>, Vec<Record>, usize) {
+    ordered: Option<Busy<'_>>,
+) -> Packed {
     match aggregation {
-        Aggregation::Off => pack_plain(ready, limits),
+        Aggregation::Off => pack_plain(ready, limits, ordered),
         Aggregation::SameKey {
             max_bytes,
             max_records,
@@ -76,6 +93,7 @@ pub(crate) fn pack(
             limits,
             max_bytes.min(limits.max_record_bytes),
             max_records,
+            ordered,
         ),
     }
 }
@@ -83,20 +101,39 @@ pub(crate) fn pack(
 fn pack_plain(
     ready: &mut VecDeque<Pending>,
     limits: &StreamLimits,
-) -> (Vec<Group>, Vec<Record>, usize) {
+    ordered: Option<Busy<'_>>,
+) -> Packed {
     let (mut groups, mut entries, mut bytes) = (Vec::new(), Vec::new(), 0);
+    let mut left_over = Vec::new();
+    let mut keys = HashSet::new();
+    let mut left_bytes = 0;
     while let Some(next) = ready.front() {
+        let key = &next.record_ref().partition_key;
+        if ordered.is_some_and(|busy| busy(key) || keys.contains(key)) {
+            let pending = ready.pop_front().expect("the front exists");
+            left_bytes += pending.bytes;
+            left_over.push(pending);
+            continue;
+        }
         if groups.len() == limits.max_entries
             || (!groups.is_empty() && bytes + next.bytes > limits.max_request_bytes)
         {
             break;
         }
         let mut pending = ready.pop_front().expect("the front exists");
+        if ordered.is_some() {
+            keys.insert(pending.record_ref().partition_key.clone());
+        }
         bytes += pending.bytes;
         entries.push(pending.lend_record());
         groups.push(Group::Plain(pending));
     }
-    (groups, entries, bytes)
+    Packed {
+        groups,
+        entries,
+        bytes: bytes + left_bytes,
+        left_over,
+    }
 }
 
 /// An aggregate being filled: its builder and its records.
@@ -110,8 +147,15 @@ fn pack_same_key(
     limits: &StreamLimits,
     max_bytes: usize,
     max_records: usize,
-) -> (Vec<Group>, Vec<Record>, usize) {
+    ordered: Option<Busy<'_>>,
+) -> Packed {
+    let one_entry_per_key = ordered.is_some();
     let mut done: Vec<(Group, Record)> = Vec::new();
+    let mut left_over = Vec::new();
+    // With one entry per key: the partition keys whose entry is made (closed, or open under
+    // another explicit hash key), so their later records wait.
+    let mut closed: HashSet<String> = HashSet::new();
+    let mut open_keys: HashMap<String, Option<String>> = HashMap::new();
     let mut open: HashMap<(String, Option<String>), Open> = HashMap::new();
     // Entry order: the order in which keys first appeared.
     let mut order: Vec<(String, Option<String>)> = Vec::new();
@@ -125,6 +169,18 @@ fn pack_same_key(
             record.partition_key.clone(),
             record.explicit_hash_key.clone(),
         );
+        if ordered.is_some_and(|busy| {
+            busy(&key.0)
+                || closed.contains(&key.0)
+                || open_keys
+                    .get(&key.0)
+                    .is_some_and(|hash_key| *hash_key != key.1)
+        }) {
+            let pending = ready.pop_front().expect("the front exists");
+            taken_bytes += pending.bytes;
+            left_over.push(pending);
+            continue;
+        }
         let entries_after = done.len() + open.len() + usize::from(!open.contains_key(&key));
         if entries_after > limits.max_entries
             || call_bytes + open_bytes(&open) + next.bytes + RECORD_OVERHEAD
@@ -134,6 +190,9 @@ fn pack_same_key(
         }
         let pending = ready.pop_front().expect("the front exists");
         taken_bytes += pending.bytes;
+        if one_entry_per_key {
+            open_keys.insert(key.0.clone(), key.1.clone());
+        }
         let explicit = pending
             .record_ref()
             .explicit_hash_key
@@ -152,6 +211,16 @@ fn pack_same_key(
             .push(&record.partition_key, explicit.as_ref(), &record.data)
         {
             Ok(()) => slot.pendings.push(pending),
+            Err(Full::TooManyBytes | Full::TooManyRecords) if one_entry_per_key => {
+                // The key's one entry is full: the record waits for the next call.
+                closed.insert(key.0.clone());
+                left_over.push(pending);
+            }
+            Err(Full::RecordTooLarge) if one_entry_per_key && !slot.pendings.is_empty() => {
+                // It cannot join the key's aggregate, and may not overtake it.
+                closed.insert(key.0.clone());
+                left_over.push(pending);
+            }
             Err(Full::TooManyBytes | Full::TooManyRecords) => {
                 // Close this key's aggregate and start the next one with the record.
                 let closed = close(slot);
@@ -165,6 +234,9 @@ fn pack_same_key(
             }
             Err(Full::RecordTooLarge) => {
                 // Larger than an aggregate may be: it goes alone, as it is.
+                if one_entry_per_key {
+                    closed.insert(key.0.clone());
+                }
                 call_bytes += pending.bytes;
                 let mut pending = pending;
                 let entry = pending.lend_record();
@@ -180,7 +252,12 @@ fn pack_same_key(
         }
     }
     let (groups, entries) = done.into_iter().unzip();
-    (groups, entries, taken_bytes)
+    Packed {
+        groups,
+        entries,
+        bytes: taken_bytes,
+        left_over,
+    }
 }
 
 /// Finishes an open aggregate into its group and its entry; `slot` is empty afterwards. An

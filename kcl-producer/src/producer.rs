@@ -11,6 +11,7 @@ use crate::api::{CallError, Record, StreamRef};
 use crate::config::Config;
 use crate::dispatch::{Command, Dispatcher, Pending, Stats};
 use crate::limits::StreamLimits;
+use crate::metrics::{MetricsSink, TracingSink};
 use crate::outcome::{SendError, ShutdownReport, Ticket, TrySendError};
 
 /// A batching Kinesis producer: records go out in `PutRecords` calls within the stream's
@@ -63,6 +64,7 @@ pub struct Builder<K> {
     stream: StreamRef,
     config: Config,
     limits: Option<StreamLimits>,
+    metrics: Arc<dyn MetricsSink>,
 }
 
 /// Why a producer could not be built.
@@ -89,6 +91,7 @@ impl Producer {
             stream,
             config: Config::default(),
             limits: None,
+            metrics: Arc::new(TracingSink),
         }
     }
 
@@ -274,6 +277,23 @@ impl<K: KinesisApi> Builder<K> {
         self
     }
 
+    /// Stores the records of each partition key in the order they were taken, whatever fails
+    /// and is sent again (default: off). Each key then has one entry out at a time (ready, in
+    /// flight, or waiting for its backoff), the rest queued behind it: a key moves one record
+    /// per round trip, or with [`Aggregation::same_key`](crate::Aggregation::same_key) one
+    /// aggregate of up to 10,000 records. Records of different keys are not ordered.
+    pub fn ordered(mut self, ordered: bool) -> Self {
+        self.config.ordered = ordered;
+        self
+    }
+
+    /// Where the producer's metrics go (default: [`TracingSink`], `tracing` events at TRACE
+    /// level under the target `kcl_producer::metrics`). See [`crate::metrics`].
+    pub fn metrics(mut self, sink: impl MetricsSink) -> Self {
+        self.metrics = Arc::new(sink);
+        self
+    }
+
     /// The seed of the backoff's jitter.
     pub fn seed(mut self, seed: u64) -> Self {
         self.config.seed = seed;
@@ -299,6 +319,7 @@ impl<K: KinesisApi> Builder<K> {
             stream,
             config,
             limits,
+            metrics,
         } = self;
         let limits = match limits {
             Some(limits) => limits,
@@ -337,7 +358,7 @@ impl<K: KinesisApi> Builder<K> {
             sender: Mutex::new(Some((0, channel))),
             stats: Arc::clone(&stats),
         });
-        let dispatcher = Dispatcher::new(Arc::new(client), stream, config, limits, stats);
+        let dispatcher = Dispatcher::new(Arc::new(client), stream, config, limits, stats, metrics);
         tokio::spawn(dispatcher.run(commands));
         Ok(Producer { shared })
     }
