@@ -19,6 +19,7 @@ NAMES = {
     "put_records": "`PutRecords` of 500 entries, one call after another (a plain loop's ceiling)",
     "producer": "`kcl_producer::Producer`, defaults, `send` one record at a time",
     "producer_same_key": "the same with same-key KPL aggregation, over 10 partition keys",
+    "producer_shard_map": "the same with shard-map KPL aggregation, over all the keys",
 }
 
 
@@ -64,7 +65,7 @@ def section(rows):
         "| row | records | records/s | PutRecords calls | entries per call |",
         "|---|---:|---:|---:|---:|",
     ]
-    for name in ("put_record", "put_records", "producer", "producer_same_key"):
+    for name in ("put_record", "put_records", "producer", "producer_same_key", "producer_shard_map"):
         row = by_run[runs[0]][name]
         per_call = row["entries"] / row["calls"] if row["calls"] else 0
         calls = "—" if name == "put_record" else f"{row['calls']:,}"
@@ -75,6 +76,7 @@ def section(rows):
         f"- Producer vs `PutRecord` one at a time: **{ratio('producer', 'put_record'):.1f}x** (target: at least 50x).",
         f"- Producer vs the plain `PutRecords` loop: **{ratio('producer', 'put_records'):.2f}** of it (target: at least 0.80).",
         f"- Same-key aggregation over 10 keys vs the producer without it: **{ratio('producer_same_key', 'producer'):.1f}x** (target: at least 5x).",
+        f"- Shard-map aggregation over {first['keys']:,} keys vs the producer without it: **{ratio('producer_shard_map', 'producer'):.1f}x**.",
         "",
         "These figures are throughput on loopback with a stub that does no real work: they measure the client "
         "side (the SDK's JSON and base64, the producer's bookkeeping) and the stub's parsing, and they swing "

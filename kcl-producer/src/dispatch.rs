@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::KinesisApi;
-use crate::api::{CallError, EntryOutcome, Record, StreamRef};
+use crate::api::{CallError, EntryOutcome, Record, Shard, StreamRef};
 use crate::config::Config;
 use crate::lanes::{Lanes, Unit};
 use crate::limits::StreamLimits;
@@ -27,6 +27,10 @@ use crate::metrics::{Metric, MetricsSink, Sample};
 use crate::outcome::{Delivery, FailReason, Failed, ShutdownReport};
 use crate::pack::{self, Aggregation, Group};
 use crate::producer::Shared;
+use crate::shard_map::ShardMap;
+
+/// The error code of an aggregate stored on a shard some of its records do not hash to.
+const MISPLACED: &str = "AggregateOutsideShard";
 
 /// The most commands taken in one go before calls are sent (a few full calls' worth).
 const BACKLOG: usize = 4096;
@@ -271,6 +275,9 @@ pub(crate) struct Dispatcher<K> {
     held: usize,
     /// With per-key ordering: each key's lane.
     lanes: Option<Lanes>,
+    /// With shard-map aggregation: the shards as last read, and the reading under way.
+    shard_map: Option<ShardMap>,
+    refreshes: JoinSet<Result<Vec<Shard>, CallError>>,
     flushes: Vec<Flush>,
     /// Every handle is gone: nothing lingers any more.
     closing: bool,
@@ -286,6 +293,7 @@ impl<K: KinesisApi> Dispatcher<K> {
         limits: StreamLimits,
         stats: Arc<Stats>,
         metrics: Arc<dyn MetricsSink>,
+        shard_map: Option<ShardMap>,
     ) -> Self {
         let random = fastrand::Rng::with_seed(config.seed);
         let lanes = config.ordered.then(|| {
@@ -294,7 +302,12 @@ impl<K: KinesisApi> Dispatcher<K> {
                     records: 1,
                     bytes: usize::MAX,
                 },
+                // (Shard-map aggregation is refused with ordering at build time.)
                 Aggregation::SameKey {
+                    max_bytes,
+                    max_records,
+                }
+                | Aggregation::ShardMap {
                     max_bytes,
                     max_records,
                 } => Unit {
@@ -305,6 +318,8 @@ impl<K: KinesisApi> Dispatcher<K> {
         });
         Dispatcher {
             lanes,
+            shard_map,
+            refreshes: JoinSet::new(),
             client,
             stream_label: stream.to_string(),
             metrics,
@@ -379,6 +394,22 @@ impl<K: KinesisApi> Dispatcher<K> {
                             let cause = format!("the PutRecords call failed in the client: {error}");
                             self.judge(call, Err(CallError::Ambiguous { cause }));
                         }
+                    }
+                }
+                Some(read) = self.refreshes.join_next(), if !self.refreshes.is_empty() => {
+                    match read {
+                        Ok(Ok(shards)) => self.shard_map = Some(ShardMap::new(shards)),
+                        // The old map stays; the next misplaced aggregate asks again.
+                        Ok(Err(error)) => tracing::warn!(
+                            stream = %self.stream_label,
+                            %error,
+                            "cannot read the stream's shards again; aggregating on the old shard map"
+                        ),
+                        Err(error) => tracing::warn!(
+                            stream = %self.stream_label,
+                            %error,
+                            "the ListShards call failed in the client"
+                        ),
                     }
                 }
                 () = sleep_until(wake) => {}
@@ -505,9 +536,16 @@ impl<K: KinesisApi> Dispatcher<K> {
                     self.config.aggregation,
                     &self.limits,
                     Some(&busy),
+                    None,
                 )
             }
-            None => pack::pack(&mut self.ready, self.config.aggregation, &self.limits, None),
+            None => pack::pack(
+                &mut self.ready,
+                self.config.aggregation,
+                &self.limits,
+                None,
+                self.shard_map.as_ref(),
+            ),
         };
         let pack::Packed {
             mut groups,
@@ -633,6 +671,19 @@ impl<K: KinesisApi> Dispatcher<K> {
                                 self.entry_stored(&shard_id, bytes, 1);
                                 self.delivered(pending, &shard_id, &sequence_number, None, sent_at)
                             }
+                            Group::Aggregate(pendings)
+                                if !self.placed_well(&shard_id, &pendings) =>
+                            {
+                                // The KCL drops this aggregate whole: its records go again.
+                                self.error(MISPLACED);
+                                let at = Instant::now();
+                                let why = format!(
+                                    "{MISPLACED}: the aggregate landed on {shard_id}, which some of its records do not hash to (the shard map was stale); the KCL drops such an aggregate whole"
+                                );
+                                for pending in pendings {
+                                    self.retry(pending, why.clone(), true, at);
+                                }
+                            }
                             Group::Aggregate(pendings) => {
                                 self.entry_stored(&shard_id, bytes, pendings.len());
                                 for (index, pending) in pendings.into_iter().enumerate() {
@@ -679,6 +730,28 @@ impl<K: KinesisApi> Dispatcher<K> {
                 }
             }
         }
+    }
+
+    /// Whether a KCL consumer reads every record of an aggregate stored on `shard_id`: each
+    /// record hashes into that shard's range. Same-key aggregates always do; with a shard map,
+    /// an aggregate on a shard the map does not hold, or holding a record outside its range,
+    /// does not (and the map is read again).
+    fn placed_well(&mut self, shard_id: &str, pendings: &[Pending]) -> bool {
+        let Some(map) = &self.shard_map else {
+            return true;
+        };
+        let hash_keys = pendings
+            .iter()
+            .map(|pending| pack::record_hash_key(pending.record_ref()));
+        if map.holds_all(shard_id, hash_keys) == Some(true) {
+            return true;
+        }
+        if self.refreshes.is_empty() {
+            let (client, stream) = (Arc::clone(&self.client), Arc::clone(&self.stream));
+            self.refreshes
+                .spawn(async move { client.list_shards(&stream).await });
+        }
+        false
     }
 
     fn metric(&self, metric: Metric, value: f64, shard_id: Option<&str>, code: Option<&str>) {

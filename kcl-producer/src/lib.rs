@@ -21,11 +21,13 @@
 //! - [`aws`] (feature `aws`, on by default): the AWS SDK's client as a [`KinesisApi`].
 //! - [`blocking`]: the same producer for code that does not run async, on a thread of its own.
 //!
-//! Options: [`Aggregation::SameKey`] packs records that share their keys into KPL aggregates;
-//! [`Builder::ordered`] stores the records of each partition key in the order they were taken.
+//! Options: [`Aggregation::SameKey`] packs records that share their keys into KPL aggregates,
+//! [`Aggregation::ShardMap`] records bound for the same shard (each stored aggregate verified
+//! against the shard Kinesis put it on); [`Builder::ordered`] stores the records of each
+//! partition key in the order they were taken; [`Builder::metrics`] sends KPL-named metrics to
+//! a [`metrics::MetricsSink`].
 //!
-//! Not yet here (issue 14 goes on): shard-map aggregation, adaptive per-shard rates and the
-//! disk spool.
+//! Not yet here (issue 14 goes on): adaptive per-shard rates and the disk spool.
 //!
 //! ```
 //! use kcl_producer::api::{Record, EntryOutcome, KinesisApi, StreamRef};
@@ -53,6 +55,7 @@ pub mod metrics;
 mod outcome;
 mod pack;
 mod producer;
+mod shard_map;
 pub mod testing;
 
 pub use api::{KinesisApi, Record};

@@ -13,6 +13,7 @@ use kcl_kpl::{AggregateBuilder, ExplicitHashKey, Full};
 use crate::api::Record;
 use crate::dispatch::Pending;
 use crate::limits::StreamLimits;
+use crate::shard_map::ShardMap;
 
 /// Whether and how records are aggregated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,9 +31,38 @@ pub enum Aggregation {
         /// The most records in one aggregate.
         max_records: usize,
     },
+    /// KPL aggregates of records predicted to land on the same shard, whatever their keys, as
+    /// the KPL aggregates (far more records per aggregate than same-key when keys are many).
+    /// The shard map is read with `ListShards` at build time. Kinesis places an aggregate by its
+    /// first record's hash key; after a split the map is stale, and an aggregate may land on a
+    /// shard that some of its records do not hash to, which the KCL drops whole. Every stored
+    /// aggregate is therefore verified against the shard Kinesis reports: one that failed the
+    /// check has its records sent again (flagged as maybe duplicated, since non-KCL consumers
+    /// read the dropped aggregate) and the map is read again. Refused on streams with the
+    /// `AUTO` distribution and together with per-key ordering.
+    ShardMap {
+        /// The largest aggregate, in bytes.
+        max_bytes: usize,
+        /// The most records in one aggregate.
+        max_records: usize,
+    },
 }
 
 impl Aggregation {
+    /// Shard-map aggregation with the KPL's size limit (51,200 bytes) and at most 10,000
+    /// records.
+    ///
+    /// ```
+    /// use kcl_producer::Aggregation;
+    /// assert_eq!(Aggregation::shard_map(), Aggregation::ShardMap { max_bytes: 51_200, max_records: 10_000 });
+    /// ```
+    pub fn shard_map() -> Self {
+        Aggregation::ShardMap {
+            max_bytes: 51_200,
+            max_records: 10_000,
+        }
+    }
+
     /// Same-key aggregation with the KPL's size limit (51,200 bytes) and at most 10,000 records.
     ///
     /// ```
@@ -82,19 +112,53 @@ pub(crate) fn pack(
     aggregation: Aggregation,
     limits: &StreamLimits,
     ordered: Option<Busy<'_>>,
+    map: Option<&ShardMap>,
 ) -> Packed {
     match aggregation {
         Aggregation::Off => pack_plain(ready, limits, ordered),
         Aggregation::SameKey {
             max_bytes,
             max_records,
-        } => pack_same_key(
+        } => pack_aggregates(
             ready,
             limits,
             max_bytes.min(limits.max_record_bytes),
             max_records,
             ordered,
+            &|record| {
+                Some(Slot::Key(
+                    record.partition_key.clone(),
+                    record.explicit_hash_key.clone(),
+                ))
+            },
         ),
+        Aggregation::ShardMap {
+            max_bytes,
+            max_records,
+        } => {
+            let Some(map) = map else {
+                // No map yet: nothing is aggregated.
+                return pack_plain(ready, limits, ordered);
+            };
+            pack_aggregates(
+                ready,
+                limits,
+                max_bytes.min(limits.max_record_bytes),
+                max_records,
+                ordered,
+                &|record| map.predict(record_hash_key(record)).map(Slot::Shard),
+            )
+        }
+    }
+}
+
+/// The hash key that places `record`: its explicit hash key, else the MD5 of its partition key.
+pub(crate) fn record_hash_key(record: &Record) -> u128 {
+    match &record.explicit_hash_key {
+        Some(text) => {
+            crate::limits::parse_hash_key(text).expect("checked when the record was taken")
+        }
+        None => kcl_kpl::hash_key(&record.partition_key),
     }
 }
 
@@ -142,12 +206,21 @@ struct Open {
     pendings: Vec<Pending>,
 }
 
-fn pack_same_key(
+/// What records an aggregate may share: their keys (same-key), or their shard (shard map).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Slot {
+    Key(String, Option<String>),
+    Shard(usize),
+}
+
+fn pack_aggregates(
     ready: &mut VecDeque<Pending>,
     limits: &StreamLimits,
     max_bytes: usize,
     max_records: usize,
     ordered: Option<Busy<'_>>,
+    // The aggregate a record may join; `None`: it goes alone, as it is.
+    slot_of: &dyn Fn(&Record) -> Option<Slot>,
 ) -> Packed {
     let one_entry_per_key = ordered.is_some();
     let mut done: Vec<(Group, Record)> = Vec::new();
@@ -156,55 +229,67 @@ fn pack_same_key(
     // another explicit hash key), so their later records wait.
     let mut closed: HashSet<String> = HashSet::new();
     let mut open_keys: HashMap<String, Option<String>> = HashMap::new();
-    let mut open: HashMap<(String, Option<String>), Open> = HashMap::new();
-    // Entry order: the order in which keys first appeared.
-    let mut order: Vec<(String, Option<String>)> = Vec::new();
+    let mut open: HashMap<Slot, Open> = HashMap::new();
+    // Entry order: the order in which slots first appeared.
+    let mut order: Vec<Slot> = Vec::new();
     let (mut call_bytes, mut taken_bytes) = (0usize, 0usize);
-    let open_bytes = |open: &HashMap<(String, Option<String>), Open>| -> usize {
-        open.values().map(|o| o.builder.kinesis_size()).sum()
-    };
+    // The bytes of the open aggregates, kept up to date as they grow.
+    let mut open_bytes = 0usize;
     while let Some(next) = ready.front() {
         let record = next.record_ref();
-        let key = (
-            record.partition_key.clone(),
-            record.explicit_hash_key.clone(),
-        );
         if ordered.is_some_and(|busy| {
-            busy(&key.0)
-                || closed.contains(&key.0)
+            busy(&record.partition_key)
+                || closed.contains(&record.partition_key)
                 || open_keys
-                    .get(&key.0)
-                    .is_some_and(|hash_key| *hash_key != key.1)
+                    .get(&record.partition_key)
+                    .is_some_and(|hash_key| *hash_key != record.explicit_hash_key)
         }) {
             let pending = ready.pop_front().expect("the front exists");
             taken_bytes += pending.bytes;
             left_over.push(pending);
             continue;
         }
-        let entries_after = done.len() + open.len() + usize::from(!open.contains_key(&key));
+        let slot_key = slot_of(record);
+        let new_entry = slot_key.as_ref().is_none_or(|key| !open.contains_key(key));
+        let entries_after = done.len() + open.len() + usize::from(new_entry);
         if entries_after > limits.max_entries
-            || call_bytes + open_bytes(&open) + next.bytes + RECORD_OVERHEAD
-                > limits.max_request_bytes
+            || call_bytes + open_bytes + next.bytes + RECORD_OVERHEAD > limits.max_request_bytes
         {
             break;
         }
-        let pending = ready.pop_front().expect("the front exists");
+        let mut pending = ready.pop_front().expect("the front exists");
         taken_bytes += pending.bytes;
         if one_entry_per_key {
-            open_keys.insert(key.0.clone(), key.1.clone());
+            let record = pending.record_ref();
+            open_keys.insert(
+                record.partition_key.clone(),
+                record.explicit_hash_key.clone(),
+            );
         }
+        let Some(slot_key) = slot_key else {
+            call_bytes += pending.bytes;
+            let entry = pending.lend_record();
+            done.push((Group::Plain(pending), entry));
+            continue;
+        };
         let explicit = pending
             .record_ref()
             .explicit_hash_key
             .as_deref()
             .map(|text| ExplicitHashKey::parse(text).expect("checked when the record was taken"));
-        let slot = open.entry(key.clone()).or_insert_with(|| {
-            order.push(key.clone());
+        let created = !open.contains_key(&slot_key);
+        let slot = open.entry(slot_key.clone()).or_insert_with(|| {
+            order.push(slot_key.clone());
             Open {
                 builder: AggregateBuilder::new(max_bytes, max_records),
                 pendings: Vec::new(),
             }
         });
+        let before = if created {
+            0
+        } else {
+            slot.builder.kinesis_size()
+        };
         let record = pending.record_ref();
         match slot
             .builder
@@ -213,19 +298,19 @@ fn pack_same_key(
             Ok(()) => slot.pendings.push(pending),
             Err(Full::TooManyBytes | Full::TooManyRecords) if one_entry_per_key => {
                 // The key's one entry is full: the record waits for the next call.
-                closed.insert(key.0.clone());
+                closed.insert(pending.record_ref().partition_key.clone());
                 left_over.push(pending);
             }
             Err(Full::RecordTooLarge) if one_entry_per_key && !slot.pendings.is_empty() => {
                 // It cannot join the key's aggregate, and may not overtake it.
-                closed.insert(key.0.clone());
+                closed.insert(pending.record_ref().partition_key.clone());
                 left_over.push(pending);
             }
             Err(Full::TooManyBytes | Full::TooManyRecords) => {
-                // Close this key's aggregate and start the next one with the record.
-                let closed = close(slot);
-                call_bytes += closed.1.data.len() + closed.1.partition_key.len();
-                done.push(closed);
+                // Close this aggregate and start the next one with the record.
+                let finished = close(slot);
+                call_bytes += finished.1.data.len() + finished.1.partition_key.len();
+                done.push(finished);
                 let record = pending.record_ref();
                 slot.builder
                     .push(&record.partition_key, explicit.as_ref(), &record.data)
@@ -235,14 +320,14 @@ fn pack_same_key(
             Err(Full::RecordTooLarge) => {
                 // Larger than an aggregate may be: it goes alone, as it is.
                 if one_entry_per_key {
-                    closed.insert(key.0.clone());
+                    closed.insert(pending.record_ref().partition_key.clone());
                 }
                 call_bytes += pending.bytes;
-                let mut pending = pending;
                 let entry = pending.lend_record();
                 done.push((Group::Plain(pending), entry));
             }
         }
+        open_bytes = open_bytes + slot.builder.kinesis_size() - before;
     }
     for key in order {
         if let Some(mut slot) = open.remove(&key) {

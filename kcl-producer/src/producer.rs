@@ -337,6 +337,18 @@ impl<K: KinesisApi> Builder<K> {
                 Err(error) => return Err(BuildError::Describe { stream, error }),
             },
         };
+        let shard_map = match config.aggregation {
+            crate::Aggregation::ShardMap { .. } if config.ordered => {
+                return Err(BuildError::Settings(
+                    "per-key ordering needs one entry per key at a time, which shard-map aggregates (many keys each) cannot give; use same-key aggregation with ordering".to_owned(),
+                ));
+            }
+            crate::Aggregation::ShardMap { .. } => match client.list_shards(&stream).await {
+                Ok(shards) => Some(crate::shard_map::ShardMap::new(shards)),
+                Err(error) => return Err(BuildError::Describe { stream, error }),
+            },
+            _ => None,
+        };
         if config.max_buffered_bytes < limits.max_record_bytes {
             return Err(BuildError::Settings(format!(
                 "max_buffered_bytes {} is below the stream's record limit {}: the largest record could never be taken",
@@ -358,7 +370,15 @@ impl<K: KinesisApi> Builder<K> {
             sender: Mutex::new(Some((0, channel))),
             stats: Arc::clone(&stats),
         });
-        let dispatcher = Dispatcher::new(Arc::new(client), stream, config, limits, stats, metrics);
+        let dispatcher = Dispatcher::new(
+            Arc::new(client),
+            stream,
+            config,
+            limits,
+            stats,
+            metrics,
+            shard_map,
+        );
         tokio::spawn(dispatcher.run(commands));
         Ok(Producer { shared })
     }

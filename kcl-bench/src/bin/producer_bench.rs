@@ -135,14 +135,20 @@ async fn put_records_loop(args: &Args, client: &aws_sdk_kinesis::Client) -> Resu
     Ok(())
 }
 
+/// `aggregated_keys`: same-key aggregation over that many keys; `shard_map`: shard-map
+/// aggregation over the bench's keys.
 async fn producer_row(
     args: &Args,
     client: aws_sdk_kinesis::Client,
     aggregated_keys: Option<usize>,
+    shard_map: bool,
 ) -> Result<(), String> {
     let mut builder = Producer::builder(SdkKinesis::new(client), StreamRef::name("bench"));
     if aggregated_keys.is_some() {
         builder = builder.aggregation(Aggregation::same_key());
+    }
+    if shard_map {
+        builder = builder.aggregation(Aggregation::shard_map());
     }
     let producer = builder.build().await.map_err(|e| e.to_string())?;
     let mut tickets = Vec::with_capacity(args.records);
@@ -175,8 +181,9 @@ async fn measure(args: &Args, row: &str, expected: usize) -> Result<Measured, St
     match row {
         "put_record" => put_record_loop(args, &client).await?,
         "put_records" => put_records_loop(args, &client).await?,
-        "producer" => producer_row(args, client, None).await?,
-        "producer_same_key" => producer_row(args, client, Some(SAME_KEY_KEYS)).await?,
+        "producer" => producer_row(args, client, None, false).await?,
+        "producer_same_key" => producer_row(args, client, Some(SAME_KEY_KEYS), false).await?,
+        "producer_shard_map" => producer_row(args, client, None, true).await?,
         other => return Err(format!("no row {other}")),
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -225,6 +232,7 @@ fn main() -> ExitCode {
         ("put_records", args.records),
         ("producer", args.records),
         ("producer_same_key", args.records),
+        ("producer_shard_map", args.records),
     ];
     for run in 1..=args.runs {
         for (row, expected) in rows {
