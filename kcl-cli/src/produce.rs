@@ -383,6 +383,37 @@ fn watch(
     });
 }
 
+/// One line of the ledger, its fields in this order (absent ones left out; a delivered
+/// record's `sub_sequence_number` is null when it went alone).
+#[derive(serde::Serialize)]
+struct LedgerLine<'a> {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u64>,
+    partition_key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explicit_hash_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_base64: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sequence_number: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub_sequence_number: Option<Option<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    maybe_duplicated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    maybe_stored: Option<bool>,
+}
+
 /// `--ledger FILE`: one JSON line per record taken, written when its answer comes.
 struct Ledger {
     /// What `--ledger` named (`-`: stdout).
@@ -418,63 +449,63 @@ impl Ledger {
     }
 
     /// The ledger line of `record`'s answer.
-    fn line(
+    fn line<'a>(
         label: Label,
-        record: &Record,
-        answer: &std::result::Result<Delivery, Failed>,
-    ) -> serde_json::Value {
-        let mut line = serde_json::Map::new();
-        let status = match answer {
-            Ok(_) => "delivered",
-            Err(failed) => match failed.reason {
-                FailReason::Unsent => "unsent",
-                FailReason::InDoubt => "in_doubt",
-                _ => "failed",
-            },
+        record: &'a Record,
+        answer: &'a std::result::Result<Delivery, Failed>,
+    ) -> LedgerLine<'a> {
+        let (record_number, line_number) = match label {
+            Label::Record(n) => (Some(n), None),
+            Label::Line(n) => (None, Some(n)),
         };
-        line.insert("status".into(), status.into());
-        match label {
-            Label::Record(n) => line.insert("record".into(), n.into()),
-            Label::Line(n) => line.insert("line".into(), n.into()),
-        };
-        line.insert("partition_key".into(), record.partition_key.clone().into());
-        if let Some(hash_key) = &record.explicit_hash_key {
-            line.insert("explicit_hash_key".into(), hash_key.clone().into());
-        }
-        match std::str::from_utf8(&record.data) {
-            Ok(text) => line.insert("data".into(), text.into()),
-            Err(_) => line.insert(
-                "data_base64".into(),
-                base64::engine::general_purpose::STANDARD
-                    .encode(&record.data)
-                    .into(),
+        let (data, data_base64) = match std::str::from_utf8(&record.data) {
+            Ok(text) => (Some(text), None),
+            Err(_) => (
+                None,
+                Some(base64::engine::general_purpose::STANDARD.encode(&record.data)),
             ),
+        };
+        let mut line = LedgerLine {
+            status: "delivered",
+            record: record_number,
+            line: line_number,
+            partition_key: &record.partition_key,
+            explicit_hash_key: record.explicit_hash_key.as_deref(),
+            data,
+            data_base64,
+            shard_id: None,
+            sequence_number: None,
+            sub_sequence_number: None,
+            attempts: 0,
+            maybe_duplicated: None,
+            reason: None,
+            maybe_stored: None,
         };
         match answer {
             Ok(delivery) => {
-                line.insert("shard_id".into(), delivery.shard_id.clone().into());
-                line.insert(
-                    "sequence_number".into(),
-                    delivery.sequence_number.clone().into(),
-                );
-                line.insert(
-                    "sub_sequence_number".into(),
-                    delivery.sub_sequence_number.into(),
-                );
-                line.insert("attempts".into(), delivery.attempts.into());
-                line.insert("maybe_duplicated".into(), delivery.maybe_duplicated.into());
+                line.shard_id = Some(&delivery.shard_id);
+                line.sequence_number = Some(&delivery.sequence_number);
+                line.sub_sequence_number = Some(delivery.sub_sequence_number);
+                line.attempts = delivery.attempts;
+                line.maybe_duplicated = Some(delivery.maybe_duplicated);
             }
             Err(failed) => {
-                line.insert("reason".into(), failed.reason.to_string().into());
-                line.insert("attempts".into(), failed.attempts.into());
-                line.insert("maybe_stored".into(), failed.maybe_stored.into());
+                line.status = match failed.reason {
+                    FailReason::Unsent => "unsent",
+                    FailReason::InDoubt => "in_doubt",
+                    _ => "failed",
+                };
+                line.reason = Some(failed.reason.to_string());
+                line.attempts = failed.attempts;
+                line.maybe_stored = Some(failed.maybe_stored);
             }
         }
-        serde_json::Value::Object(line)
+        line
     }
 
     fn write(&self, label: Label, record: &Record, answer: &std::result::Result<Delivery, Failed>) {
-        let mut text = Self::line(label, record, answer).to_string();
+        let mut text = serde_json::to_string(&Self::line(label, record, answer))
+            .expect("a ledger line serializes");
         text.push('\n');
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if state.error.is_some() {
@@ -917,5 +948,53 @@ mod tests {
         );
         assert_eq!(Label::Line(3).to_string(), "line 3");
         assert_eq!(Stop::Signal("SIGTERM").to_string(), "SIGTERM received");
+    }
+
+    #[test]
+    fn ledger_lines_keep_their_order_and_leave_out_what_does_not_apply() {
+        let text = |label, record: &Record, answer| {
+            serde_json::to_string(&Ledger::line(label, record, &answer)).unwrap()
+        };
+        let record = Record::new("key-1", "produce-x");
+        let delivery = |sub_sequence_number| Delivery {
+            shard_id: "shardId-000000000001".into(),
+            sequence_number: "4959".into(),
+            sub_sequence_number,
+            attempts: 1,
+            maybe_duplicated: false,
+        };
+        assert_eq!(
+            text(Label::Record(7), &record, Ok(delivery(Some(3)))),
+            r#"{"status":"delivered","record":7,"partition_key":"key-1","data":"produce-x","shard_id":"shardId-000000000001","sequence_number":"4959","sub_sequence_number":3,"attempts":1,"maybe_duplicated":false}"#
+        );
+        assert_eq!(
+            text(Label::Record(7), &record, Ok(delivery(None))),
+            r#"{"status":"delivered","record":7,"partition_key":"key-1","data":"produce-x","shard_id":"shardId-000000000001","sequence_number":"4959","sub_sequence_number":null,"attempts":1,"maybe_duplicated":false}"#,
+            "sent alone: null"
+        );
+        let binary = Record::new("k", vec![0xff]).explicit_hash_key("5");
+        let in_doubt = Failed {
+            record: binary.clone(),
+            reason: FailReason::InDoubt,
+            attempts: 2,
+            maybe_stored: true,
+        };
+        assert_eq!(
+            text(Label::Line(3), &binary, Err(in_doubt)),
+            r#"{"status":"in_doubt","line":3,"partition_key":"k","explicit_hash_key":"5","data_base64":"/w==","reason":"a call carrying it was unanswered at the producer's shutdown deadline","attempts":2,"maybe_stored":true}"#
+        );
+        let refused = Failed {
+            record: record.clone(),
+            reason: FailReason::Attempts {
+                attempts: 1,
+                last_error: "InternalFailure: x".into(),
+            },
+            attempts: 1,
+            maybe_stored: false,
+        };
+        assert!(
+            text(Label::Record(0), &record, Err(refused))
+                .starts_with(r#"{"status":"failed","record":0,"#)
+        );
     }
 }
