@@ -53,7 +53,7 @@ SCENARIOS = {
     "7": ("KPL aggregated records", scenario_7),
     "8": ("kcl tool drives it: kcl put + kcl daemon", scenario_8),
     "9": ("Ctrl-C: SIGINT to the process group", scenario_9),
-    "10": ("producer with KPL aggregation: exactly once, reported sub-sequence numbers, split mid-run", scenario_10),
+    "10": ("producer + KPL aggregation, split mid-run", scenario_10),
 }
 # The scenario whose application (and running worker) each one continues.
 CONTINUES = {"2": "1", "3": "2", "2d": "1d"}
