@@ -6,7 +6,7 @@
 #
 #   bash scripts/e2e.sh                  install what is missing, build examples/file_sink,
 #                                        examples/declared_sink and examples/checkpoint_on_shutdown
-#                                        and kcl-cli, run all 9 scenarios (1, 2, 4 and 5 a second
+#                                        and kcl-cli, run all 10 scenarios (1, 2, 4 and 5 a second
 #                                        time, as 1d 2d 4d 5d, with declared_sink), stop everything;
 #                                        last line "N passed, N failed"
 #   bash scripts/e2e.sh 1 4 7            only these scenarios (4 runs 4 and 4d; 4d runs only 4d),
@@ -25,7 +25,11 @@
 # 7 KPL-aggregated records, 8 the kcl tool drives it: `kcl put` puts 50 words and `kcl daemon` runs
 # the daemon (SIGTERM to `kcl` is forwarded), 9 Ctrl-C: SIGINT to the process group of the daemon
 # and its children (checkpoint_on_shutdown, which checkpoints only on shutdownRequested: the
-# checkpoints show the children served the shutdown).
+# checkpoints show the children served the shutdown), 10 the SDK's producer with KPL aggregation:
+# two `kcl produce --aggregate --ledger` put records (over 8 keys: aggregates; over 1,000 keys:
+# records alone) while shard 0 is split; every record they reported delivered reaches file_sink
+# once, with the shard, sequence and sub-sequence number reported, and the open shards' leases end
+# at the last reported (sequence, sub-sequence) number, the parent's at SHARD_END.
 # 1d 2d 4d 5d: 1, 2, 4, 5 with declared_sink (the SDK's declared API: per-record handler, every-50
 # strategy, skip policy with an on_failure dead-letter file, default shutdown/shard-end hooks) and
 # poison/flaky records: no checkpoint ever passes a record missing from the sink and dead letters.
@@ -163,7 +167,7 @@ case "${1:-}" in
   *)
     for arg in "$@"; do
       case "$arg" in
-        [1-9] | [1245]d) ;;
+        [1-9] | 10 | [1245]d) ;;
         *) say "unknown argument '$arg'"; usage >&2; exit 2 ;;
       esac
     done

@@ -225,7 +225,8 @@ pub(crate) async fn producer(
         .map_err(|error| error.to_string())
 }
 
-fn is_access_denied(error: &CallError) -> bool {
+/// Whether a call was denied by the caller's policy (`AccessDeniedException`).
+pub(crate) fn is_access_denied(error: &CallError) -> bool {
     matches!(error, CallError::Refused { code, .. } if code == "AccessDeniedException")
 }
 

@@ -3,19 +3,28 @@
 //! consumer can check that none is missing; `--stdin` sends lines instead. It runs at a rate
 //! until a count, a duration, the end of the input or SIGINT/SIGTERM, then shuts the producer
 //! down within a deadline and reports every record it took: delivered, failed, unsent or in
-//! doubt. Nothing goes to stdout; progress and the report go to stderr.
+//! doubt. Progress and the report go to stderr; nothing goes to stdout but `--ledger -`.
+//! `--aggregate` packs records sharing a partition key into KPL aggregates; `--ledger FILE`
+//! writes one JSON line per record as its answer comes (what it was, and where it was stored or
+//! why it failed), so that a consumer's output can be reconciled with what the producer
+//! reported, record by record.
 
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
-use std::io::BufRead;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use base64::Engine as _;
 use clap::Args;
+use kcl_producer::api::{Distribution, StreamRef};
+use kcl_producer::limits::StreamLimits;
 use kcl_producer::{
-    Delivery, FailReason, Failed, Producer, Record, SendError, Ticket, TrySendError,
+    Aggregation, Delivery, FailReason, Failed, KinesisApi, Producer, Record, SendError, Ticket,
+    TrySendError,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -29,13 +38,25 @@ Examples:
   kcl produce --stream words --endpoint http://127.0.0.1:4567 --count 10000 --rate 1000
   kcl produce --stream load --rate 0 --duration 60 --keys 1000 --size 512
   tail -F app.log | kcl produce --stream logs --stdin --rate 0
+  kcl produce --stream s --count 5000 --keys 20 --aggregate --ledger put.jsonl
 
 Generated record n (from 0) is `produce-<run>-<n>` (a run id of 8 hex digits, n in 12 digits),
-padded with dots to --size bytes, with the partition key `key-<n mod K>`. Nothing is written to
-stdout. Stderr gets a progress line every --progress seconds and, at the end, the report:
+padded with dots to --size bytes, with the partition key `key-<n mod K>`. Nothing but the ledger
+of --ledger - is written to stdout. Stderr gets a progress line every --progress seconds and, at
+the end, the report:
   kcl produce: report: accepted=10000 delivered=10000 failed=0 unsent=0 in_doubt=0 invalid=0 ...
 Exit code 0 if every record taken was delivered, 1 otherwise. A second SIGINT or SIGTERM ends
-the command at once (exit 130), without the report.";
+the command at once (exit 130), without the report.
+
+--ledger FILE (`-`: stdout) gets one JSON line per record taken, written when its answer comes:
+  {\"status\":\"delivered\",\"record\":17,\"partition_key\":\"key-17\",\"data\":\"produce-...\",
+   \"shard_id\":\"shardId-000000000001\",\"sequence_number\":\"4959...\",\"sub_sequence_number\":3,
+   \"attempts\":1,\"maybe_duplicated\":false}
+  {\"status\":\"unsent\",\"record\":18,...,\"reason\":\"...\",\"attempts\":0,\"maybe_stored\":false}
+status is delivered, failed, unsent or in_doubt; `record` is the generated record's number
+(`line`, the line number, with --stdin); `data` is the record's data as text (`data_base64`
+instead when it is not UTF-8); sub_sequence_number is the record's index in the KPL aggregate
+that carried it (--aggregate), null when it went alone.";
 
 /// `kcl produce`.
 #[derive(Debug, Args)]
@@ -84,6 +105,19 @@ pub(crate) struct ProduceArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
     pub progress: f64,
 
+    /// Pack records that share a partition key into KPL aggregates (same-key aggregation): many
+    /// records per Kinesis record, each seen by a KCL consumer with the aggregate's sequence
+    /// number and its own sub-sequence number. Refused on a stream with the AUTO record
+    /// distribution, which ignores partition keys.
+    #[arg(long)]
+    pub aggregate: bool,
+
+    /// Write one JSON line per record taken to FILE (`-`: stdout), when its answer comes: its
+    /// number (or stdin line), partition key and data, and the shard, sequence number and
+    /// sub-sequence number it was stored at, or why it failed (see below).
+    #[arg(long, value_name = "FILE")]
+    pub ledger: Option<PathBuf>,
+
     #[command(flatten)]
     pub access: CredentialArgs,
 }
@@ -127,11 +161,13 @@ pub(crate) fn command(args: ProduceArgs) -> Result<()> {
         )));
     }
     args.target.check_endpoint()?;
+    // Opened first: a ledger that cannot be written stops the run before anything is sent.
+    let ledger = args.ledger.as_deref().map(Ledger::create).transpose()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::io("cannot start the async runtime", e))?;
-    runtime.block_on(produce(&args, &plan))
+    runtime.block_on(produce(&args, &plan, ledger.map(Arc::new)))
 }
 
 /// The data of generated record `n` of run `run`: `produce-<run>-<n>`, padded with dots to
@@ -268,6 +304,8 @@ struct Tally {
     delivered: u64,
     /// Delivered after an attempt whose outcome is unknown: maybe stored twice.
     maybe_duplicated: u64,
+    /// Delivered inside a KPL aggregate (with a sub-sequence number).
+    aggregated: u64,
     /// Failed before the shutdown's deadline (refused, out of attempts).
     failed: u64,
     unsent: u64,
@@ -289,6 +327,7 @@ impl Tally {
             Ok(delivery) => {
                 self.delivered += 1;
                 self.maybe_duplicated += u64::from(delivery.maybe_duplicated);
+                self.aggregated += u64::from(delivery.sub_sequence_number.is_some());
                 return;
             }
             Err(failed) => failed,
@@ -326,13 +365,178 @@ fn lock(tally: &Mutex<Tally>) -> MutexGuard<'_, Tally> {
     tally.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Counts `ticket`'s answer when it comes.
-fn watch(ticket: Ticket, label: Label, tally: &Arc<Mutex<Tally>>) {
+/// Counts `ticket`'s answer when it comes, after writing its ledger line (`ledger`: the ledger
+/// and a copy of the record, cheap: the data is shared).
+fn watch(
+    ticket: Ticket,
+    label: Label,
+    tally: &Arc<Mutex<Tally>>,
+    ledger: Option<(Arc<Ledger>, Record)>,
+) {
     let tally = Arc::clone(tally);
     tokio::spawn(async move {
         let answer = ticket.await;
+        if let Some((ledger, record)) = ledger {
+            ledger.write(label, &record, &answer);
+        }
         lock(&tally).count(label, answer);
     });
+}
+
+/// One line of the ledger, its fields in this order (absent ones left out; a delivered
+/// record's `sub_sequence_number` is null when it went alone).
+#[derive(serde::Serialize)]
+struct LedgerLine<'a> {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u64>,
+    partition_key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explicit_hash_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_base64: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sequence_number: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub_sequence_number: Option<Option<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    maybe_duplicated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    maybe_stored: Option<bool>,
+}
+
+/// `--ledger FILE`: one JSON line per record taken, written when its answer comes.
+struct Ledger {
+    /// What `--ledger` named (`-`: stdout).
+    name: String,
+    state: Mutex<LedgerState>,
+}
+
+struct LedgerState {
+    out: Box<dyn Write + Send>,
+    lines: u64,
+    /// The first write that failed (later lines are not written).
+    error: Option<std::io::Error>,
+}
+
+impl Ledger {
+    /// Creates (or truncates) `path`; `-` is stdout.
+    fn create(path: &Path) -> Result<Ledger> {
+        let out: Box<dyn Write + Send> = if path == Path::new("-") {
+            Box::new(std::io::BufWriter::new(std::io::stdout()))
+        } else {
+            let file = std::fs::File::create(path)
+                .map_err(|e| Error::file("create the --ledger file", path, e))?;
+            Box::new(std::io::BufWriter::new(file))
+        };
+        Ok(Ledger {
+            name: path.display().to_string(),
+            state: Mutex::new(LedgerState {
+                out,
+                lines: 0,
+                error: None,
+            }),
+        })
+    }
+
+    /// The ledger line of `record`'s answer.
+    fn line<'a>(
+        label: Label,
+        record: &'a Record,
+        answer: &'a std::result::Result<Delivery, Failed>,
+    ) -> LedgerLine<'a> {
+        let (record_number, line_number) = match label {
+            Label::Record(n) => (Some(n), None),
+            Label::Line(n) => (None, Some(n)),
+        };
+        let (data, data_base64) = match std::str::from_utf8(&record.data) {
+            Ok(text) => (Some(text), None),
+            Err(_) => (
+                None,
+                Some(base64::engine::general_purpose::STANDARD.encode(&record.data)),
+            ),
+        };
+        let mut line = LedgerLine {
+            status: "delivered",
+            record: record_number,
+            line: line_number,
+            partition_key: &record.partition_key,
+            explicit_hash_key: record.explicit_hash_key.as_deref(),
+            data,
+            data_base64,
+            shard_id: None,
+            sequence_number: None,
+            sub_sequence_number: None,
+            attempts: 0,
+            maybe_duplicated: None,
+            reason: None,
+            maybe_stored: None,
+        };
+        match answer {
+            Ok(delivery) => {
+                line.shard_id = Some(&delivery.shard_id);
+                line.sequence_number = Some(&delivery.sequence_number);
+                line.sub_sequence_number = Some(delivery.sub_sequence_number);
+                line.attempts = delivery.attempts;
+                line.maybe_duplicated = Some(delivery.maybe_duplicated);
+            }
+            Err(failed) => {
+                line.status = match failed.reason {
+                    FailReason::Unsent => "unsent",
+                    FailReason::InDoubt => "in_doubt",
+                    _ => "failed",
+                };
+                line.reason = Some(failed.reason.to_string());
+                line.attempts = failed.attempts;
+                line.maybe_stored = Some(failed.maybe_stored);
+            }
+        }
+        line
+    }
+
+    fn write(&self, label: Label, record: &Record, answer: &std::result::Result<Delivery, Failed>) {
+        let mut text = serde_json::to_string(&Self::line(label, record, answer))
+            .expect("a ledger line serializes");
+        text.push('\n');
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.error.is_some() {
+            return;
+        }
+        match state.out.write_all(text.as_bytes()) {
+            Ok(()) => state.lines += 1,
+            Err(error) => state.error = Some(error),
+        }
+    }
+
+    /// Flushes the ledger: the lines written, or the first error.
+    fn finish(&self) -> Result<u64> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.error.is_none()
+            && let Err(error) = state.out.flush()
+        {
+            state.error = Some(error);
+        }
+        match state.error.take() {
+            None => Ok(state.lines),
+            Some(error) => Err(Error::io(
+                format!(
+                    "cannot write the --ledger {} (it holds the first {} only)",
+                    self.name,
+                    count(state.lines, "line")
+                ),
+                error,
+            )),
+        }
+    }
 }
 
 /// Where records come from.
@@ -404,6 +608,7 @@ async fn feed(
     mut source: Source,
     stopper: &Stopper,
     tally: &Arc<Mutex<Tally>>,
+    ledger: Option<&Arc<Ledger>>,
 ) -> Fed {
     let mut taken = 0u64;
     let mut invalid = 0u64;
@@ -448,17 +653,18 @@ async fn feed(
             },
         };
         let record = Record::new(format!("key-{}", taken % args.keys), data);
+        let kept = ledger.map(|ledger| (Arc::clone(ledger), record.clone()));
         taken += 1;
         let refused = match producer.try_send(record) {
             Ok(ticket) => {
-                watch(ticket, label, tally);
+                watch(ticket, label, tally, kept);
                 continue;
             }
             Err(TrySendError::Full(record)) => match stopper.unless(producer.send(record)).await {
                 // The record was not taken: it is not counted anywhere.
                 Err(stop) => break Fed::from(stop),
                 Ok(Ok(ticket)) => {
-                    watch(ticket, label, tally);
+                    watch(ticket, label, tally, kept);
                     continue;
                 }
                 Ok(Err(SendError::Invalid(_, why))) => why,
@@ -508,11 +714,59 @@ async fn progress(producer: &Producer, every: Option<Duration>, start: Instant) 
     }
 }
 
-async fn produce(args: &ProduceArgs, plan: &Plan) -> Result<()> {
+/// With `--aggregate`: reads the stream's description once, refuses a stream with the AUTO
+/// distribution in `--aggregate`'s words, and returns its limits for the producer (which then
+/// does not read the description again). `None`: the description may not be read (denied), the
+/// producer's builder goes on as without `--aggregate` (and says so).
+async fn limits_for_aggregation(
+    client: &kcl_producer::aws::SdkKinesis,
+    args: &ProduceArgs,
+    hint: &str,
+) -> Result<Option<StreamLimits>> {
+    let stream = &args.target.stream;
+    match client
+        .describe_stream_summary(&StreamRef::name(stream))
+        .await
+    {
+        Ok(summary) if summary.distribution == Distribution::Auto => Err(Error::usage_hint(
+            format!(
+                "--aggregate: stream {stream} spreads its records with the AUTO distribution (RecordDistributionStrategy AUTO), which ignores partition keys: an aggregate could land on a shard its records do not hash to, and a KCL consumer drops such an aggregate whole\n  nothing was sent"
+            ),
+            "run without --aggregate on this stream (each record then goes alone)",
+        )),
+        Ok(summary) => Ok(Some(StreamLimits::of(&summary))),
+        Err(error) if kinesis::is_access_denied(&error) => {
+            eprintln!(
+                "kcl produce: --aggregate: cannot read how stream {stream} spreads its records ({error}); aggregating all the same: on a stream with the AUTO distribution a KCL consumer would drop aggregates"
+            );
+            Ok(None)
+        }
+        Err(error) => Err(Error::failed_hint(
+            format!(
+                "cannot read stream {stream} (DescribeStreamSummary): {error}\n  nothing was sent"
+            ),
+            hint,
+        )),
+    }
+}
+
+async fn produce(args: &ProduceArgs, plan: &Plan, ledger: Option<Arc<Ledger>>) -> Result<()> {
     let client = kinesis::sdk_client(&args.target, &args.access, "kcl-produce", 3).await?;
     let hint = args.target.hint();
+    let known_limits = if args.aggregate {
+        limits_for_aggregation(&client, args, &hint).await?
+    } else {
+        None
+    };
     let producer = kinesis::producer(client, &args.target.stream, "kcl produce", |builder| {
-        builder.backoff(Duration::from_millis(100), Duration::from_secs(10))
+        let mut builder = builder.backoff(Duration::from_millis(100), Duration::from_secs(10));
+        if args.aggregate {
+            builder = builder.aggregation(Aggregation::same_key());
+        }
+        if let Some(limits) = known_limits {
+            builder = builder.limits(limits);
+        }
+        builder
     })
     .await
     .map_err(|message| {
@@ -540,13 +794,18 @@ async fn produce(args: &ProduceArgs, plan: &Plan) -> Result<()> {
         format!("{}-byte records", args.size)
     };
     eprintln!(
-        "kcl produce: run {run}: {what} into stream {}, {rate}, over {}; SIGINT or SIGTERM stops it",
+        "kcl produce: run {run}: {what} into stream {}, {rate}, over {}{}; SIGINT or SIGTERM stops it",
         args.target.stream,
         count(args.keys, "partition key"),
+        if args.aggregate {
+            ", aggregated by partition key"
+        } else {
+            ""
+        },
     );
     let tally = Arc::new(Mutex::new(Tally::default()));
     let fed = tokio::select! {
-        fed = feed(&producer, args, plan, source, &stopper, &tally) => fed,
+        fed = feed(&producer, args, plan, source, &stopper, &tally, ledger.as_ref()) => fed,
         never = progress(&producer, plan.progress, start) => match never {},
     };
     let taking = start.elapsed();
@@ -568,7 +827,7 @@ async fn produce(args: &ProduceArgs, plan: &Plan) -> Result<()> {
     let tally = lock(&tally);
     let seconds = start.elapsed().as_secs_f64();
     eprintln!(
-        "kcl produce: report: accepted={accepted} delivered={} failed={} unsent={} in_doubt={} invalid={} maybe_stored={} maybe_duplicated={} seconds={seconds:.2} delivered_per_second={:.0}",
+        "kcl produce: report: accepted={accepted} delivered={} failed={} unsent={} in_doubt={} invalid={} maybe_stored={} maybe_duplicated={} aggregated={} seconds={seconds:.2} delivered_per_second={:.0}",
         tally.delivered,
         tally.failed,
         tally.unsent,
@@ -576,8 +835,10 @@ async fn produce(args: &ProduceArgs, plan: &Plan) -> Result<()> {
         fed.invalid,
         tally.maybe_stored,
         tally.maybe_duplicated,
+        tally.aggregated,
         tally.delivered as f64 / seconds.max(1e-3),
     );
+    let ledger = ledger.map(|ledger| ledger.finish()).transpose();
     let accounted = tally.delivered + tally.failed + tally.unsent + tally.in_doubt;
     if accounted != accepted
         || report.delivered != tally.delivered
@@ -594,6 +855,7 @@ async fn produce(args: &ProduceArgs, plan: &Plan) -> Result<()> {
     if let Some(error) = fed.error {
         return Err(error);
     }
+    ledger?;
     if accounted == accepted && tally.delivered == accepted && fed.invalid == 0 {
         return Ok(());
     }
@@ -686,5 +948,53 @@ mod tests {
         );
         assert_eq!(Label::Line(3).to_string(), "line 3");
         assert_eq!(Stop::Signal("SIGTERM").to_string(), "SIGTERM received");
+    }
+
+    #[test]
+    fn ledger_lines_keep_their_order_and_leave_out_what_does_not_apply() {
+        let text = |label, record: &Record, answer| {
+            serde_json::to_string(&Ledger::line(label, record, &answer)).unwrap()
+        };
+        let record = Record::new("key-1", "produce-x");
+        let delivery = |sub_sequence_number| Delivery {
+            shard_id: "shardId-000000000001".into(),
+            sequence_number: "4959".into(),
+            sub_sequence_number,
+            attempts: 1,
+            maybe_duplicated: false,
+        };
+        assert_eq!(
+            text(Label::Record(7), &record, Ok(delivery(Some(3)))),
+            r#"{"status":"delivered","record":7,"partition_key":"key-1","data":"produce-x","shard_id":"shardId-000000000001","sequence_number":"4959","sub_sequence_number":3,"attempts":1,"maybe_duplicated":false}"#
+        );
+        assert_eq!(
+            text(Label::Record(7), &record, Ok(delivery(None))),
+            r#"{"status":"delivered","record":7,"partition_key":"key-1","data":"produce-x","shard_id":"shardId-000000000001","sequence_number":"4959","sub_sequence_number":null,"attempts":1,"maybe_duplicated":false}"#,
+            "sent alone: null"
+        );
+        let binary = Record::new("k", vec![0xff]).explicit_hash_key("5");
+        let in_doubt = Failed {
+            record: binary.clone(),
+            reason: FailReason::InDoubt,
+            attempts: 2,
+            maybe_stored: true,
+        };
+        assert_eq!(
+            text(Label::Line(3), &binary, Err(in_doubt)),
+            r#"{"status":"in_doubt","line":3,"partition_key":"k","explicit_hash_key":"5","data_base64":"/w==","reason":"a call carrying it was unanswered at the producer's shutdown deadline","attempts":2,"maybe_stored":true}"#
+        );
+        let refused = Failed {
+            record: record.clone(),
+            reason: FailReason::Attempts {
+                attempts: 1,
+                last_error: "InternalFailure: x".into(),
+            },
+            attempts: 1,
+            maybe_stored: false,
+        };
+        assert!(
+            text(Label::Record(0), &record, Err(refused))
+                .starts_with(r#"{"status":"failed","record":0,"#)
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! `kcl produce` against the fake Kinesis of `common::kinesis` (which keeps every record it
 //! stored): counted runs, the rate and the duration, SIGTERM while producing fast, an outage
-//! at shutdown, stdin, and argument errors.
+//! at shutdown, stdin, argument errors, `--aggregate` (checked by decoding the aggregates the
+//! stub stored) and `--ledger` (a JSON line per record, reconciled with what the stub stored).
 #![cfg(unix)]
 
 mod common;
@@ -12,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::kinesis::{Kinesis, error};
-use common::{kcl, kcl_without_aws, text};
+use common::{kcl, kcl_without_aws, temp_dir, text};
+use serde_json::Value;
 
 /// `kcl produce --stream s --endpoint URL ...` with no AWS settings from the environment.
 fn produce(kinesis: &Kinesis) -> Command {
@@ -382,6 +384,266 @@ fn a_missing_stream_is_reported_before_anything_is_sent() {
         "{stderr}"
     );
     assert!(kinesis.calls().is_empty());
+}
+
+/// The JSON lines of a ledger.
+fn ledger_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}")))
+        .collect()
+}
+
+#[test]
+fn aggregate_packs_each_key_and_the_ledger_gives_every_record_its_place_in_its_aggregate() {
+    let kinesis = Kinesis::start(4);
+    let dir = temp_dir("produce-aggregate");
+    let ledger = dir.join("ledger.jsonl");
+    let output = produce(&kinesis)
+        .args([
+            "--count",
+            "1000",
+            "--rate",
+            "0",
+            "--keys",
+            "5",
+            "--size",
+            "40",
+            "--aggregate",
+        ])
+        .arg("--ledger")
+        .arg(&ledger)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(stdout, "", "nothing on stdout");
+    assert!(stderr.contains("aggregated by partition key"), "{stderr}");
+    let r = accounted(&stderr);
+    assert_eq!((r["accepted"], r["delivered"]), (1000.0, 1000.0));
+
+    // Far fewer Kinesis records than records: the stub stored aggregates.
+    let stored = kinesis.stored();
+    let entries: usize = kinesis.calls().iter().map(Vec::len).sum();
+    assert!(stored.len() < 100, "{} Kinesis records", stored.len());
+    assert_eq!(
+        entries,
+        stored.len(),
+        "every entry stored once, none retried"
+    );
+
+    // One ledger line per record, each number once, all delivered.
+    let lines = ledger_lines(&std::fs::read_to_string(&ledger).unwrap());
+    assert_eq!(lines.len(), 1000);
+    let mut numbers: Vec<u64> = lines
+        .iter()
+        .map(|l| l["record"].as_u64().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (0..1000).collect::<Vec<_>>(), "each record once");
+    let aggregated = lines
+        .iter()
+        .filter(|l| !l["sub_sequence_number"].is_null())
+        .count();
+    assert_eq!(r["aggregated"], aggregated as f64, "{stderr}");
+    assert!(aggregated > 900, "{aggregated} of 1000 in aggregates");
+
+    // Grouped by the Kinesis record they went in: sub-sequence numbers 0..n, and the stored
+    // aggregate holds exactly those records, in that order, under their partition key.
+    let mut by_record: HashMap<(String, String), Vec<&Value>> = HashMap::new();
+    for line in &lines {
+        assert_eq!(line["status"], "delivered", "{line}");
+        assert_eq!(line["maybe_duplicated"], false, "{line}");
+        assert_eq!(line["attempts"], 1, "{line}");
+        let n = line["record"].as_u64().unwrap();
+        assert_eq!(line["partition_key"], format!("key-{}", n % 5), "{line}");
+        let (_, number) = generated(line["data"].as_str().unwrap().as_bytes());
+        assert_eq!(number, n, "{line}");
+        let place = (
+            line["shard_id"].as_str().unwrap().to_owned(),
+            line["sequence_number"].as_str().unwrap().to_owned(),
+        );
+        by_record.entry(place).or_default().push(line);
+    }
+    assert_eq!(
+        by_record.len(),
+        stored.len(),
+        "the ledger names every Kinesis record"
+    );
+    for record in &stored {
+        let place = (record.shard_id.clone(), record.sequence_number.clone());
+        let mut members = by_record
+            .remove(&place)
+            .expect("a stored record in the ledger");
+        members.sort_by_key(|l| l["sub_sequence_number"].as_u64());
+        if members.len() == 1 && members[0]["sub_sequence_number"].is_null() {
+            // A record that went alone (a key's last record in a call), as it is.
+            assert_eq!(record.data, members[0]["data"].as_str().unwrap().as_bytes());
+            continue;
+        }
+        let subs: Vec<u64> = members
+            .iter()
+            .map(|l| {
+                l["sub_sequence_number"]
+                    .as_u64()
+                    .expect("an aggregate's record")
+            })
+            .collect();
+        assert_eq!(
+            subs,
+            (0..members.len() as u64).collect::<Vec<_>>(),
+            "{place:?}"
+        );
+        let users = kcl_kpl::decode(&record.data).expect("a KPL aggregate");
+        assert_eq!(users.len(), members.len(), "{place:?}");
+        for (user, line) in users.iter().zip(&members) {
+            assert_eq!(user.data, line["data"].as_str().unwrap().as_bytes());
+            assert_eq!(user.partition_key, record.partition_key);
+            assert_eq!(line["partition_key"], record.partition_key.as_str());
+        }
+    }
+}
+
+#[test]
+fn the_ledger_on_stdout_is_all_stdout_has_and_names_what_it_cannot_show_as_text() {
+    let kinesis = Kinesis::start(2);
+    let mut child = produce(&kinesis)
+        .args(["--stdin", "--rate", "0", "--keys", "2", "--ledger", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"alpha\n\xff\xfe binary\ngamma\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let mut lines = ledger_lines(&stdout);
+    assert_eq!(lines.len(), 3, "{stdout}");
+    lines.sort_by_key(|l| l["line"].as_u64());
+    assert_eq!(lines[0]["data"], "alpha");
+    assert_eq!(lines[1]["data_base64"], "//4gYmluYXJ5", "not UTF-8: base64");
+    assert!(lines[1].get("data").is_none());
+    assert_eq!(lines[2]["data"], "gamma");
+    let stored = kinesis.stored();
+    for line in &lines {
+        assert_eq!(line["status"], "delivered");
+        assert!(line["sub_sequence_number"].is_null(), "sent alone: {line}");
+        let twin = stored
+            .iter()
+            .find(|s| line["sequence_number"] == s.sequence_number.as_str())
+            .expect("the sequence number the stub gave");
+        assert_eq!(line["shard_id"], twin.shard_id.as_str());
+        assert_eq!(line["partition_key"], twin.partition_key.as_str());
+    }
+}
+
+#[test]
+fn the_ledger_names_every_record_not_delivered_and_why() {
+    let kinesis = Kinesis::builder(2)
+        .intercept(|request| {
+            (request.header("x-amz-target") == Some("Kinesis_20131202.PutRecords"))
+                .then(|| error(500, "InternalFailure", "down"))
+        })
+        .start();
+    let dir = temp_dir("produce-ledger-outage");
+    let ledger = dir.join("ledger.jsonl");
+    let output = produce(&kinesis)
+        .args([
+            "--count",
+            "50",
+            "--rate",
+            "0",
+            "--shutdown-timeout",
+            "1",
+            "--aggregate",
+        ])
+        .arg("--ledger")
+        .arg(&ledger)
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let r = accounted(&stderr);
+    let lines = ledger_lines(&std::fs::read_to_string(&ledger).unwrap());
+    assert_eq!(lines.len(), 50, "every record taken has its line");
+    let status = |s: &str| lines.iter().filter(|l| l["status"] == s).count() as f64;
+    assert_eq!(status("unsent"), r["unsent"], "{stderr}");
+    assert_eq!(status("in_doubt"), r["in_doubt"], "{stderr}");
+    assert_eq!(status("unsent") + status("in_doubt"), 50.0);
+    for line in &lines {
+        assert!(
+            line["reason"].as_str().unwrap().contains("shutdown"),
+            "{line}"
+        );
+        assert!(line.get("sequence_number").is_none(), "{line}");
+        assert_eq!(
+            line["maybe_stored"], true,
+            "a 500 is an unknown outcome: {line}"
+        );
+    }
+}
+
+#[test]
+fn aggregate_is_refused_on_a_stream_with_the_auto_distribution() {
+    let auto = || {
+        Kinesis::builder(2)
+            .intercept(|request| {
+                (request.header("x-amz-target") == Some("Kinesis_20131202.DescribeStreamSummary"))
+                    .then(|| {
+                        common::Response::ok(
+                            "application/x-amz-json-1.1",
+                            r#"{"StreamDescriptionSummary":{"StreamName":"s","StreamARN":"arn:aws:kinesis:us-east-1:000000000000:stream/s","StreamStatus":"ACTIVE","StreamModeDetails":{"StreamMode":"ON_DEMAND"},"RetentionPeriodHours":24,"StreamCreationTimestamp":1.7E9,"EnhancedMonitoring":[{"ShardLevelMetrics":[]}],"EncryptionType":"NONE","OpenShardCount":2,"RecordDistributionStrategy":"AUTO"}}"#,
+                        )
+                    })
+            })
+            .start()
+    };
+    let kinesis = auto();
+    let output = produce(&kinesis)
+        .args(["--count", "5", "--aggregate"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains(
+            "--aggregate: stream s spreads its records with the AUTO distribution (RecordDistributionStrategy AUTO), which ignores partition keys"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    assert!(stderr.contains("run without --aggregate"), "{stderr}");
+    assert_eq!(kinesis.operations(), ["DescribeStreamSummary"]);
+
+    // Without --aggregate the same stream takes the records.
+    let kinesis = auto();
+    let output = produce(&kinesis).args(["--count", "5"]).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output).1);
+    assert_eq!(kinesis.stored().len(), 5);
+}
+
+#[test]
+fn a_ledger_that_cannot_be_created_stops_the_run_before_anything_is_sent() {
+    let kinesis = Kinesis::start(1);
+    let dir = temp_dir("produce-ledger-missing");
+    let output = produce(&kinesis)
+        .args(["--count", "5", "--ledger"])
+        .arg(dir.join("no such folder").join("ledger.jsonl"))
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot create the --ledger file"),
+        "{stderr}"
+    );
+    assert!(kinesis.operations().is_empty(), "nothing was asked");
 }
 
 /// Records per second of `kcl produce --rate 0` into the stub (100,000 records of 100 bytes on

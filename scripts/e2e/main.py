@@ -1,6 +1,6 @@
 """Driver of the end-to-end suite (run through scripts/e2e.sh, with the cache's Python).
 
-    main.py [N ...]            run scenarios N (default: all, 1-9); 2 needs 1, 3 needs 2.
+    main.py [N ...]            run scenarios N (default: all, 1-10); 2 needs 1, 3 needs 2.
                                1, 2, 4 and 5 run twice: with examples/file_sink, then as 1d, 2d,
                                4d, 5d with examples/declared_sink (declared.py); `1d` (etc.) alone
                                runs only that pass (2d needs 1d)
@@ -32,6 +32,7 @@ from declared import DECLARED  # noqa: E402
 from emulators import Emulators  # noqa: E402
 from report import Report, note, out  # noqa: E402
 from netstat import is_loopback  # noqa: E402
+from producer import scenario_10  # noqa: E402
 from reshard import scenario_4  # noqa: E402
 from settings import Settings  # noqa: E402
 from tool import scenario_8  # noqa: E402
@@ -52,6 +53,7 @@ SCENARIOS = {
     "7": ("KPL aggregated records", scenario_7),
     "8": ("kcl tool drives it: kcl put + kcl daemon", scenario_8),
     "9": ("Ctrl-C: SIGINT to the process group", scenario_9),
+    "10": ("producer + KPL aggregation, split mid-run", scenario_10),
 }
 # The scenario whose application (and running worker) each one continues.
 CONTINUES = {"2": "1", "3": "2", "2d": "1d"}
