@@ -7,7 +7,7 @@
 //!
 //! | what happened | kind |
 //! |---|---|
-//! | a throttling code (`ProvisionedThroughputExceededException`, `KMSThrottlingException`, `LimitExceededException`, `ThrottlingException`, ...) | `Throttled` |
+//! | a throttling code (`ProvisionedThroughputExceededException`, `KMSThrottlingException`, `LimitExceededException`, `ThrottlingException`, ...) or `ResourceInUseException` (the stream is not ACTIVE yet) | `Throttled` |
 //! | another error answered with a 5xx status | `Ambiguous` |
 //! | another error answered with a 4xx status (validation, access, not found, KMS) | `Refused` |
 //! | a timeout, a connection lost, an answer that cannot be read | `Ambiguous` |
@@ -56,6 +56,9 @@ const THROTTLING_CODES: &[&str] = &[
     "Throttling",
     "RequestLimitExceeded",
     "TooManyRequestsException",
+    // The stream is not ACTIVE (still being created, or in an update that refuses writes):
+    // nothing was written, and it will take writes again.
+    "ResourceInUseException",
 ];
 
 /// The one place an SDK error becomes a [`CallError`] (the table in the module's doc).

@@ -81,6 +81,16 @@ pub enum BuildError {
     /// The settings cannot work.
     #[error("invalid producer settings: {0}")]
     Settings(String),
+    /// Aggregation was asked for on a stream with the `AUTO` distribution, which places records
+    /// without their partition keys: an aggregate could land on a shard its records do not hash
+    /// to, and the KCL drops such an aggregate whole. Build without aggregation.
+    #[error(
+        "the stream {stream} spreads records with the AUTO distribution, which ignores partition keys: an aggregate could land on a shard its records do not hash to, and the KCL drops such aggregates whole; build without aggregation"
+    )]
+    AggregationOnAuto {
+        /// The stream.
+        stream: StreamRef,
+    },
 }
 
 impl Producer {
@@ -305,7 +315,9 @@ impl<K: KinesisApi> Builder<K> {
         &self.config
     }
 
-    /// Uses these limits instead of reading the stream's description at build time.
+    /// Uses these limits instead of reading the stream's description at build time. That also
+    /// skips the refusal of aggregation on an `AUTO` stream
+    /// ([`BuildError::AggregationOnAuto`]): check the distribution yourself.
     pub fn limits(mut self, limits: StreamLimits) -> Self {
         self.limits = Some(limits);
         self
@@ -328,9 +340,7 @@ impl<K: KinesisApi> Builder<K> {
                     if summary.distribution == crate::api::Distribution::Auto
                         && config.aggregation != crate::Aggregation::Off
                     {
-                        return Err(BuildError::Settings(format!(
-                            "the stream {stream} spreads records with the AUTO distribution, which ignores partition keys: an aggregate could land on a shard its records do not hash to, and the KCL drops such aggregates whole; build without aggregation"
-                        )));
+                        return Err(BuildError::AggregationOnAuto { stream });
                     }
                     StreamLimits::of(&summary)
                 }

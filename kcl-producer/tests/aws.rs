@@ -120,6 +120,10 @@ fn each_failed_call_is_classified_and_never_retried_by_the_sdk() {
         (400, error("KMSThrottlingException"), |e| {
             matches!(e, CallError::Throttled { .. })
         }),
+        // A stream not ACTIVE yet (being created): nothing written, ask again later.
+        (400, error("ResourceInUseException"), |e| {
+            matches!(e, CallError::Throttled { .. })
+        }),
         (500, error("InternalFailure"), |e| {
             matches!(e, CallError::Ambiguous { .. })
         }),

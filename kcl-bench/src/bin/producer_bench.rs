@@ -38,6 +38,8 @@ struct Args {
     keys: usize,
     shards: u32,
     runs: usize,
+    /// Only these rows (`--only producer_same_key`, repeatable; default every row).
+    only: Vec<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -48,9 +50,15 @@ fn parse_args() -> Result<Args, String> {
         keys: 1_000,
         shards: 4,
         runs: 3,
+        only: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--only" {
+            let row = args.next().ok_or("--only needs a row name")?;
+            parsed.only.push(row);
+            continue;
+        }
         let value: usize = args
             .next()
             .and_then(|v| v.parse().ok())
@@ -236,6 +244,9 @@ fn main() -> ExitCode {
     ];
     for run in 1..=args.runs {
         for (row, expected) in rows {
+            if !args.only.is_empty() && !args.only.iter().any(|only| only == row) {
+                continue;
+            }
             match runtime.block_on(measure(&args, row, expected)) {
                 Ok(m) => println!(
                     "{{\"row\":\"{row}\",\"run\":{run},\"records\":{},\"seconds\":{:.4},\"records_per_second\":{:.0},\"calls\":{},\"entries\":{},\"payload\":{},\"keys\":{},\"shards\":{}}}",
