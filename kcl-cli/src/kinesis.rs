@@ -213,6 +213,11 @@ pub(crate) async fn producer(
                 "cannot read stream {stream} (DescribeStreamSummary): {error}"
             ));
         }
+        Err(BuildError::ListShards { error, .. }) => {
+            return Err(format!(
+                "cannot read the shards of stream {stream} (ListShards): {error}"
+            ));
+        }
         Err(other) => return Err(other.to_string()),
     };
     eprintln!(

@@ -105,12 +105,28 @@ pub(crate) struct ProduceArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
     pub progress: f64,
 
-    /// Pack records that share a partition key into KPL aggregates (same-key aggregation): many
-    /// records per Kinesis record, each seen by a KCL consumer with the aggregate's sequence
-    /// number and its own sub-sequence number. Refused on a stream with the AUTO record
-    /// distribution, which ignores partition keys.
+    /// Pack records into KPL aggregates: many records per Kinesis record, each seen by a KCL
+    /// consumer with the aggregate's sequence number and its own sub-sequence number.
+    /// `same-key` (the default) packs records sharing a partition key; `shard-map` packs
+    /// records bound for the same shard whatever their keys (from ListShards; each stored
+    /// aggregate is checked against its shard, and sent again after a split made the map
+    /// stale). Refused on a stream with the AUTO record distribution, which ignores partition
+    /// keys.
+    #[arg(
+        long,
+        value_name = "HOW",
+        value_enum,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "same-key"
+    )]
+    pub aggregate: Option<AggregateMode>,
+
+    /// Store the records of each partition key in the order they were taken, whatever fails and
+    /// is sent again (each key then has one entry out at a time). Not with
+    /// --aggregate=shard-map.
     #[arg(long)]
-    pub aggregate: bool,
+    pub ordered: bool,
 
     /// Write one JSON line per record taken to FILE (`-`: stdout), when its answer comes: its
     /// number (or stdin line), partition key and data, and the shard, sequence number and
@@ -750,19 +766,38 @@ async fn limits_for_aggregation(
     }
 }
 
+/// How `--aggregate` packs records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum AggregateMode {
+    /// Records sharing a partition key.
+    SameKey,
+    /// Records bound for the same shard.
+    ShardMap,
+}
+
+impl AggregateMode {
+    fn aggregation(self) -> Aggregation {
+        match self {
+            AggregateMode::SameKey => Aggregation::same_key(),
+            AggregateMode::ShardMap => Aggregation::shard_map(),
+        }
+    }
+}
+
 async fn produce(args: &ProduceArgs, plan: &Plan, ledger: Option<Arc<Ledger>>) -> Result<()> {
     let client = kinesis::sdk_client(&args.target, &args.access, "kcl-produce", 3).await?;
     let hint = args.target.hint();
-    let known_limits = if args.aggregate {
+    let known_limits = if args.aggregate.is_some() {
         limits_for_aggregation(&client, args, &hint).await?
     } else {
         None
     };
     let producer = kinesis::producer(client, &args.target.stream, "kcl produce", |builder| {
         let mut builder = builder.backoff(Duration::from_millis(100), Duration::from_secs(10));
-        if args.aggregate {
-            builder = builder.aggregation(Aggregation::same_key());
+        if let Some(mode) = args.aggregate {
+            builder = builder.aggregation(mode.aggregation());
         }
+        builder = builder.ordered(args.ordered);
         if let Some(limits) = known_limits {
             builder = builder.limits(limits);
         }
@@ -797,10 +832,10 @@ async fn produce(args: &ProduceArgs, plan: &Plan, ledger: Option<Arc<Ledger>>) -
         "kcl produce: run {run}: {what} into stream {}, {rate}, over {}{}; SIGINT or SIGTERM stops it",
         args.target.stream,
         count(args.keys, "partition key"),
-        if args.aggregate {
-            ", aggregated by partition key"
-        } else {
-            ""
+        match args.aggregate {
+            Some(AggregateMode::SameKey) => ", aggregated by partition key",
+            Some(AggregateMode::ShardMap) => ", aggregated by shard",
+            None => "",
         },
     );
     let tally = Arc::new(Mutex::new(Tally::default()));

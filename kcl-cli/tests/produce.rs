@@ -504,6 +504,69 @@ fn aggregate_packs_each_key_and_the_ledger_gives_every_record_its_place_in_its_a
 }
 
 #[test]
+fn aggregate_shard_map_packs_many_keys_per_shard_and_the_ledger_places_every_record() {
+    let kinesis = Kinesis::start(4);
+    let dir = temp_dir("produce-shard-map");
+    let ledger = dir.join("ledger.jsonl");
+    let output = produce(&kinesis)
+        .args([
+            "--count", "1000", "--rate", "0", "--keys", "200", "--size", "40",
+        ])
+        .arg("--aggregate=shard-map")
+        .arg("--ledger")
+        .arg(&ledger)
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("aggregated by shard"), "{stderr}");
+    let r = accounted(&stderr);
+    assert_eq!((r["accepted"], r["delivered"]), (1000.0, 1000.0));
+    // 200 keys: same-key aggregation could not go below 200 Kinesis records per call.
+    let stored = kinesis.stored();
+    assert!(stored.len() < 40, "{} Kinesis records", stored.len());
+    let by_place: HashMap<(String, String), &_> = stored
+        .iter()
+        .map(|record| {
+            (
+                (record.shard_id.clone(), record.sequence_number.clone()),
+                record,
+            )
+        })
+        .collect();
+    let lines = ledger_lines(&std::fs::read_to_string(&ledger).unwrap());
+    assert_eq!(lines.len(), 1000);
+    for line in &lines {
+        let place = (
+            line["shard_id"].as_str().unwrap().to_owned(),
+            line["sequence_number"].as_str().unwrap().to_owned(),
+        );
+        let record = by_place
+            .get(&place)
+            .expect("the ledger names a stored record");
+        let data = line["data"].as_str().unwrap().as_bytes();
+        match line["sub_sequence_number"].as_u64() {
+            None => assert_eq!(record.data, data),
+            Some(sub) => {
+                let users = kcl_kpl::decode(&record.data).expect("a KPL aggregate");
+                let user = &users[sub as usize];
+                assert_eq!(user.data, data, "{line}");
+                assert_eq!(user.partition_key, line["partition_key"].as_str().unwrap());
+            }
+        }
+    }
+
+    // Ordering needs one entry per key at a time, which shard-map aggregates cannot give.
+    let output = produce(&kinesis)
+        .args(["--count", "5", "--aggregate=shard-map", "--ordered"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(stderr.contains("per-key ordering"), "{stderr}");
+}
+
+#[test]
 fn the_ledger_on_stdout_is_all_stdout_has_and_names_what_it_cannot_show_as_text() {
     let kinesis = Kinesis::start(2);
     let mut child = produce(&kinesis)

@@ -78,6 +78,14 @@ pub enum BuildError {
         /// The call's failure.
         error: CallError,
     },
+    /// The stream's shards could not be read (`ListShards`, for shard-map aggregation).
+    #[error("cannot read the shards of the stream {stream}: {error}")]
+    ListShards {
+        /// The stream.
+        stream: StreamRef,
+        /// The call's failure.
+        error: CallError,
+    },
     /// The settings cannot work.
     #[error("invalid producer settings: {0}")]
     Settings(String),
@@ -355,7 +363,7 @@ impl<K: KinesisApi> Builder<K> {
             }
             crate::Aggregation::ShardMap { .. } => match client.list_shards(&stream).await {
                 Ok(shards) => Some(crate::shard_map::ShardMap::new(shards)),
-                Err(error) => return Err(BuildError::Describe { stream, error }),
+                Err(error) => return Err(BuildError::ListShards { stream, error }),
             },
             _ => None,
         };

@@ -1,5 +1,5 @@
 //! A fake Kinesis stream over HTTP on 127.0.0.1 for the `kcl put` and `kcl produce` tests: the
-//! JSON 1.1 calls the AWS SDK makes (`DescribeStreamSummary`, `PutRecords` with one outcome per
+//! JSON 1.1 calls the AWS SDK makes (`DescribeStreamSummary`, `ListShards`, `PutRecords` with one outcome per
 //! entry, and `PutRecord`, which the `kcl put` of before the producer used), with faults to
 //! inject per entry or per call. It keeps every record it stored, and every call's entries.
 //!
@@ -135,6 +135,30 @@ impl Builder {
                 r#"{{"StreamDescriptionSummary":{{"StreamName":"{0}","StreamARN":"arn:aws:kinesis:us-east-1:000000000000:stream/{0}","StreamStatus":"ACTIVE","RetentionPeriodHours":24,"StreamCreationTimestamp":1.7E9,"EnhancedMonitoring":[{{"ShardLevelMetrics":[]}}],"EncryptionType":"NONE","OpenShardCount":{1}}}}}"#,
                 self.stream, self.shards
             )),
+            // The shards `store` places records on: shard i holds the hashes whose top 64 bits
+            // times the shard count, shifted down 64 bits, give i.
+            "ListShards" => {
+                let n = u128::from(self.shards);
+                let top = |i: u128| (i * (1u128 << 64)).div_ceil(n);
+                let shards: Vec<serde_json::Value> = (0..n)
+                    .map(|i| {
+                        let end = if i + 1 == n {
+                            u128::MAX
+                        } else {
+                            (top(i + 1) << 64) - 1
+                        };
+                        serde_json::json!({
+                            "ShardId": format!("shardId-{i:012}"),
+                            "HashKeyRange": {
+                                "StartingHashKey": (top(i) << 64).to_string(),
+                                "EndingHashKey": end.to_string(),
+                            },
+                            "SequenceNumberRange": {"StartingSequenceNumber": "0"},
+                        })
+                    })
+                    .collect();
+                json(serde_json::json!({ "Shards": shards }).to_string())
+            }
             "PutRecords" => {
                 let mut failed = 0;
                 let mut results = Vec::new();
