@@ -30,6 +30,9 @@ pub struct Config {
     /// Whether the records of each partition key are stored in the order they were taken
     /// (default: off; each key then has one entry out at a time).
     pub ordered: bool,
+    /// Each shard's write limit, which the producer paces records to (default: none; records
+    /// go out as fast as calls allow, and throttled ones are sent again).
+    pub rate_limit: Option<crate::rates::ShardRate>,
     /// The seed of the jitter (a fixed seed makes tests repeatable).
     pub seed: u64,
 }
@@ -47,6 +50,7 @@ impl Default for Config {
             max_attempts: None,
             aggregation: crate::pack::Aggregation::Off,
             ordered: false,
+            rate_limit: None,
             seed: 0x6b63_6c2d_7072_6f64,
         }
     }

@@ -27,6 +27,7 @@ use crate::metrics::{Metric, MetricsSink, Sample};
 use crate::outcome::{Delivery, FailReason, Failed, ShutdownReport};
 use crate::pack::{self, Aggregation, Group};
 use crate::producer::Shared;
+use crate::rates::Rates;
 use crate::shard_map::ShardMap;
 
 /// The error code of an aggregate stored on a shard some of its records do not hash to.
@@ -59,6 +60,9 @@ pub(crate) struct Pending {
     taken_at: Instant,
     /// When it joined `ready` (for the linger).
     ready_since: Instant,
+    /// With a rate limit: its shard's tokens are taken (released from parking), so it goes in
+    /// the next call without asking again.
+    pub(crate) paid: bool,
     answer: Option<oneshot::Sender<Result<Delivery, Failed>>>,
     _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 }
@@ -80,9 +84,15 @@ impl Pending {
             maybe_stored: false,
             taken_at: now,
             ready_since: now,
+            paid: false,
             answer: Some(answer),
             _permits: permits,
         }
+    }
+
+    /// Its number, in the order records were taken.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     /// The record back, unanswered (it was never taken).
@@ -277,6 +287,8 @@ pub(crate) struct Dispatcher<K> {
     lanes: Option<Lanes>,
     /// With shard-map aggregation: the shards as last read, and the reading under way.
     shard_map: Option<ShardMap>,
+    /// With a rate limit: each shard's bucket, and the records parked until it refills.
+    rates: Option<Rates>,
     refreshes: JoinSet<Result<Vec<Shard>, CallError>>,
     flushes: Vec<Flush>,
     /// Every handle is gone: nothing lingers any more.
@@ -316,9 +328,17 @@ impl<K: KinesisApi> Dispatcher<K> {
                 },
             })
         });
+        let rates = config.rate_limit.zip(shard_map.clone()).map(|(rate, map)| {
+            // With aggregation, an entry carries many records: only bytes are counted.
+            let count_records = config.aggregation == Aggregation::Off;
+            Rates::new(rate, count_records, map)
+        });
+        let shard_map =
+            shard_map.filter(|_| matches!(config.aggregation, Aggregation::ShardMap { .. }));
         Dispatcher {
             lanes,
             shard_map,
+            rates,
             refreshes: JoinSet::new(),
             client,
             stream_label: stream.to_string(),
@@ -348,6 +368,7 @@ impl<K: KinesisApi> Dispatcher<K> {
     pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         loop {
             self.release_waiting(Instant::now());
+            self.release_parked(Instant::now());
             self.send_calls(Instant::now());
             if self.closing && self.held == 0 {
                 break;
@@ -398,7 +419,7 @@ impl<K: KinesisApi> Dispatcher<K> {
                 }
                 Some(read) = self.refreshes.join_next(), if !self.refreshes.is_empty() => {
                     match read {
-                        Ok(Ok(shards)) => self.shard_map = Some(ShardMap::new(shards)),
+                        Ok(Ok(shards)) => self.new_shard_map(ShardMap::new(shards)),
                         // The old map stays; the next misplaced aggregate asks again.
                         Ok(Err(error)) => tracing::warn!(
                             stream = %self.stream_label,
@@ -465,7 +486,11 @@ impl<K: KinesisApi> Dispatcher<K> {
             .filter(|_| self.calls.len() < self.config.max_in_flight)
             .map(|oldest| oldest.ready_since + self.config.linger);
         let deadline = self.shutdown.as_ref().map(|(deadline, _)| *deadline);
-        [backoff, linger, deadline].into_iter().flatten().min()
+        let parked = self.rates.as_ref().and_then(Rates::next_release);
+        [backoff, linger, deadline, parked]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn release_waiting(&mut self, now: Instant) {
@@ -498,11 +523,92 @@ impl<K: KinesisApi> Dispatcher<K> {
             let due = self.hurry()
                 || oldest.ready_since + self.config.linger <= now
                 || self.fills_a_call();
-            if !due {
+            if !due || !self.send_one_call() {
                 return;
             }
-            self.send_one_call();
         }
+    }
+
+    /// With a rate limit: the parked records whose shards have refilled go first.
+    fn release_parked(&mut self, now: Instant) {
+        let Some(rates) = &mut self.rates else {
+            return;
+        };
+        let released = rates.release(now);
+        self.put_in_front(released);
+    }
+
+    /// Puts records back at the front of `ready`, in their order.
+    fn put_in_front(&mut self, pendings: Vec<Pending>) {
+        for pending in pendings.into_iter().rev() {
+            self.ready_bytes += pending.bytes;
+            self.ready.push_front(pending);
+        }
+    }
+
+    /// The shards as read again: the aggregation map (with shard-map aggregation) and the rate
+    /// limit's map, whose parked records are placed again.
+    fn new_shard_map(&mut self, map: ShardMap) {
+        if self.shard_map.is_some() {
+            self.shard_map = Some(map.clone());
+        }
+        if let Some(rates) = &mut self.rates {
+            let parked = rates.refresh(map);
+            self.put_in_front(parked);
+        }
+    }
+
+    /// With a rate limit: a throttled entry slows its shard; an entry stored on a shard the map
+    /// does not hold means the map is stale (a reshard), so it is read again.
+    fn pace(&mut self, outcome: &EntryOutcome, bound_for: Option<&str>, now: Instant) {
+        let Some(rates) = &mut self.rates else {
+            return;
+        };
+        match outcome {
+            EntryOutcome::Stored { shard_id, .. } if !rates.knows(shard_id) => {
+                self.read_shards_again();
+            }
+            EntryOutcome::Failed { code, .. } if code == crate::api::THROTTLED => {
+                if let Some(shard) = bound_for {
+                    rates.throttled(shard, now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Asks for the shard map again, unless a reading is under way.
+    fn read_shards_again(&mut self) {
+        if self.refreshes.is_empty() {
+            let (client, stream) = (Arc::clone(&self.client), Arc::clone(&self.stream));
+            self.refreshes
+                .spawn(async move { client.list_shards(&stream).await });
+        }
+    }
+
+    /// With a rate limit: takes from the front of `ready` what the shards' buckets allow, about
+    /// one call's worth; the rest of what it looked at is parked by shard.
+    fn admitted(&mut self, rates_now: Instant) -> VecDeque<Pending> {
+        let mut admitted = VecDeque::new();
+        let Some(rates) = &mut self.rates else {
+            return admitted;
+        };
+        let most_entries = match self.config.aggregation {
+            Aggregation::Off => self.limits.max_entries,
+            _ => usize::MAX,
+        };
+        let mut bytes = 0;
+        while admitted.len() < most_entries && bytes < self.limits.max_request_bytes {
+            let Some(pending) = self.ready.pop_front() else {
+                break;
+            };
+            self.ready_bytes -= pending.bytes;
+            if let Some(pending) = rates.admit(pending, rates_now) {
+                bytes += pending.bytes;
+                admitted.push_back(pending);
+            }
+        }
+        admitted
     }
 
     fn make_ready(&mut self, pending: Pending) {
@@ -527,7 +633,36 @@ impl<K: KinesisApi> Dispatcher<K> {
         }
     }
 
-    fn send_one_call(&mut self) {
+    /// Sends one call of what is ready; `false` when nothing could go (every ready record was
+    /// parked by the rate limit, or waits behind its key).
+    fn send_one_call(&mut self) -> bool {
+        if self.rates.is_some() {
+            let mut admitted = self.admitted(Instant::now());
+            if admitted.is_empty() {
+                return false;
+            }
+            // Pack from the admitted records; what the call has no room for goes back.
+            std::mem::swap(&mut self.ready, &mut admitted);
+            let ready_bytes = std::mem::replace(
+                &mut self.ready_bytes,
+                self.ready.iter().map(|p| p.bytes).sum(),
+            );
+            let sent = self.pack_and_send();
+            std::mem::swap(&mut self.ready, &mut admitted);
+            let rest: Vec<Pending> = admitted.into_iter().collect();
+            if let Some(rates) = &mut self.rates {
+                for pending in &rest {
+                    rates.refund(pending);
+                }
+            }
+            self.ready_bytes = ready_bytes;
+            self.put_in_front(rest);
+            return sent;
+        }
+        self.pack_and_send()
+    }
+
+    fn pack_and_send(&mut self) -> bool {
         let packed = match &self.lanes {
             Some(lanes) => {
                 let busy = |key: &str| lanes.busy(key);
@@ -565,7 +700,7 @@ impl<K: KinesisApi> Dispatcher<K> {
         }
         if groups.is_empty() {
             // Every ready record was of a busy key: they wait in their lanes.
-            return;
+            return false;
         }
         for pending in groups.iter_mut().flat_map(Group::pendings_mut) {
             if pending.attempts > 0 {
@@ -609,6 +744,7 @@ impl<K: KinesisApi> Dispatcher<K> {
             (call, answer)
         });
         self.call_tasks.insert(task.id(), call);
+        true
     }
 
     /// The call's groups, their lent records back in place.
@@ -648,6 +784,15 @@ impl<K: KinesisApi> Dispatcher<K> {
             .iter()
             .map(|entry| entry.data.len() + entry.partition_key.len())
             .collect();
+        // With a rate limit: the shard each entry was bound for, by the map.
+        let entry_shards: Vec<Option<String>> = match &self.rates {
+            Some(rates) => call
+                .records
+                .iter()
+                .map(|entry| rates.shard_of_entry(entry))
+                .collect(),
+            None => Vec::new(),
+        };
         let groups = Self::land(call);
         let answer = match answer {
             Ok(outcomes) if outcomes.len() != groups.len() => Err(CallError::Ambiguous {
@@ -661,7 +806,17 @@ impl<K: KinesisApi> Dispatcher<K> {
         };
         match answer {
             Ok(outcomes) => {
-                for ((group, outcome), bytes) in groups.into_iter().zip(outcomes).zip(entry_bytes) {
+                for (index, ((group, outcome), bytes)) in groups
+                    .into_iter()
+                    .zip(outcomes)
+                    .zip(entry_bytes)
+                    .enumerate()
+                {
+                    self.pace(
+                        &outcome,
+                        entry_shards.get(index).and_then(Option::as_deref),
+                        now,
+                    );
                     match outcome {
                         EntryOutcome::Stored {
                             shard_id,
@@ -746,11 +901,7 @@ impl<K: KinesisApi> Dispatcher<K> {
         if map.holds_all(shard_id, hash_keys) == Some(true) {
             return true;
         }
-        if self.refreshes.is_empty() {
-            let (client, stream) = (Arc::clone(&self.client), Arc::clone(&self.stream));
-            self.refreshes
-                .spawn(async move { client.list_shards(&stream).await });
-        }
+        self.read_shards_again();
         false
     }
 
@@ -895,7 +1046,8 @@ impl<K: KinesisApi> Dispatcher<K> {
             }
         }
         self.ready_bytes = 0;
-        let queued = self.lanes.as_mut().map(Lanes::drain).unwrap_or_default();
+        let mut queued = self.lanes.as_mut().map(Lanes::drain).unwrap_or_default();
+        queued.extend(self.rates.as_mut().map(Rates::drain).unwrap_or_default());
         let unsent: Vec<Pending> = std::mem::take(&mut self.ready)
             .into_iter()
             .chain(std::mem::take(&mut self.waiting_records).into_values())

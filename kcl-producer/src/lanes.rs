@@ -89,13 +89,17 @@ impl Lanes {
     }
 
     /// Records taken out of `ready` that the call had no room for (a key has one entry per
-    /// call): back to the front of their lanes, in order.
+    /// call, none while it is busy): back into their lanes, where the queue stays in the order
+    /// records were taken (with a rate limit, a key's records may come back one call at a time).
     pub(crate) fn put_back(&mut self, pendings: Vec<Pending>) {
-        for pending in pendings.into_iter().rev() {
+        for pending in pendings {
             let lane = self.lane(&pending.record_ref().partition_key);
             lane.in_ready -= 1;
             lane.ready_bytes -= pending.bytes;
-            lane.queue.push_front(pending);
+            let at = lane
+                .queue
+                .partition_point(|queued| queued.id() < pending.id());
+            lane.queue.insert(at, pending);
         }
     }
 

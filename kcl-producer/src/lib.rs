@@ -24,10 +24,9 @@
 //! Options: [`Aggregation::SameKey`] packs records that share their keys into KPL aggregates,
 //! [`Aggregation::ShardMap`] records bound for the same shard (each stored aggregate verified
 //! against the shard Kinesis put it on); [`Builder::ordered`] stores the records of each
-//! partition key in the order they were taken; [`Builder::metrics`] sends KPL-named metrics to
-//! a [`metrics::MetricsSink`].
-//!
-//! Not yet here (issue 14 goes on): adaptive per-shard rates and the disk spool.
+//! partition key in the order they were taken; [`Builder::rate_limit`] paces each shard to its
+//! write limit, slower when it throttles anyway; [`Builder::metrics`] sends KPL-named metrics
+//! to a [`metrics::MetricsSink`].
 //!
 //! ```
 //! use kcl_producer::api::{Record, EntryOutcome, KinesisApi, StreamRef};
@@ -55,6 +54,7 @@ pub mod metrics;
 mod outcome;
 mod pack;
 mod producer;
+mod rates;
 mod shard_map;
 pub mod testing;
 
@@ -64,3 +64,4 @@ pub use dispatch::StatsSnapshot;
 pub use outcome::{Delivery, FailReason, Failed, SendError, ShutdownReport, Ticket, TrySendError};
 pub use pack::Aggregation;
 pub use producer::{BuildError, Builder, Producer};
+pub use rates::ShardRate;

@@ -305,6 +305,24 @@ impl<K: KinesisApi> Builder<K> {
         self
     }
 
+    /// Paces the records bound for each shard to `rate` (see [`ShardRate`](crate::ShardRate)):
+    /// a record whose shard has used its second's worth waits in the producer, parked behind
+    /// that shard's earlier records, instead of being sent to be throttled; other shards'
+    /// records go on. A shard that throttles anyway (other writers share it) is paced slower
+    /// and recovers while it stops throttling. Reads the shard map with `ListShards` at build
+    /// time, and again when a record lands on a shard the map does not hold.
+    ///
+    /// ```
+    /// use kcl_producer::{Producer, ShardRate, api::StreamRef, testing::FakeKinesis};
+    /// let builder = Producer::builder(FakeKinesis::new("s", 2), StreamRef::name("s"))
+    ///     .rate_limit(ShardRate::kinesis());
+    /// assert_eq!(builder.settings().rate_limit, Some(ShardRate::kinesis()));
+    /// ```
+    pub fn rate_limit(mut self, rate: crate::rates::ShardRate) -> Self {
+        self.config.rate_limit = Some(rate);
+        self
+    }
+
     /// Where the producer's metrics go (default: [`TracingSink`], `tracing` events at TRACE
     /// level under the target `kcl_producer::metrics`). See [`crate::metrics`].
     pub fn metrics(mut self, sink: impl MetricsSink) -> Self {
@@ -355,17 +373,34 @@ impl<K: KinesisApi> Builder<K> {
                 Err(error) => return Err(BuildError::Describe { stream, error }),
             },
         };
-        let shard_map = match config.aggregation {
-            crate::Aggregation::ShardMap { .. } if config.ordered => {
-                return Err(BuildError::Settings(
-                    "per-key ordering needs one entry per key at a time, which shard-map aggregates (many keys each) cannot give; use same-key aggregation with ordering".to_owned(),
-                ));
-            }
-            crate::Aggregation::ShardMap { .. } => match client.list_shards(&stream).await {
+        let shard_map_aggregation =
+            matches!(config.aggregation, crate::Aggregation::ShardMap { .. });
+        if shard_map_aggregation && config.ordered {
+            return Err(BuildError::Settings(
+                "per-key ordering needs one entry per key at a time, which shard-map aggregates (many keys each) cannot give; use same-key aggregation with ordering".to_owned(),
+            ));
+        }
+        if config.ordered && config.rate_limit.is_some() {
+            return Err(BuildError::Settings(
+                "per-key ordering and a rate limit together are not supported yet: records parked by their shard's rate would have to keep each key's order across parking, retries and refills; choose one".to_owned(),
+            ));
+        }
+        if config
+            .rate_limit
+            .is_some_and(|rate| rate.records_per_second == 0 || rate.bytes_per_second == 0)
+        {
+            return Err(BuildError::Settings(
+                "a rate limit of 0 records or 0 bytes per second would never send anything"
+                    .to_owned(),
+            ));
+        }
+        let shard_map = if shard_map_aggregation || config.rate_limit.is_some() {
+            match client.list_shards(&stream).await {
                 Ok(shards) => Some(crate::shard_map::ShardMap::new(shards)),
                 Err(error) => return Err(BuildError::ListShards { stream, error }),
-            },
-            _ => None,
+            }
+        } else {
+            None
         };
         if config.max_buffered_bytes < limits.max_record_bytes {
             return Err(BuildError::Settings(format!(

@@ -34,6 +34,17 @@ impl ShardMap {
         self.open[index].contains(hash_key).then_some(index)
     }
 
+    /// The id of the open shard `hash_key` goes to.
+    pub(crate) fn predict_id(&self, hash_key: u128) -> Option<&str> {
+        self.predict(hash_key)
+            .map(|index| self.open[index].shard_id.as_str())
+    }
+
+    /// Whether the map holds the shard `shard_id` (open or closed).
+    pub(crate) fn knows(&self, shard_id: &str) -> bool {
+        self.by_id.contains_key(shard_id)
+    }
+
     /// Whether every hash key of `hash_keys` falls in the range of the shard `shard_id`; `None`
     /// when the map does not know that shard.
     pub(crate) fn holds_all(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use kcl_producer::api::StreamRef;
 use kcl_producer::limits::StreamLimits;
 use kcl_producer::testing::{FakeKinesis, Faults};
-use kcl_producer::{Aggregation, Producer, Record};
+use kcl_producer::{Aggregation, Producer, Record, ShardRate};
 
 const KEYS: u64 = 12;
 
@@ -39,7 +39,7 @@ struct Run {
 }
 
 async fn run(aggregation: Aggregation, ordered: bool, total: u64) -> Run {
-    run_with(aggregation, ordered, total, StreamLimits::default()).await
+    run_with(aggregation, ordered, total, StreamLimits::default(), None).await
 }
 
 async fn run_with(
@@ -47,18 +47,20 @@ async fn run_with(
     ordered: bool,
     total: u64,
     limits: StreamLimits,
+    rate: Option<ShardRate>,
 ) -> Run {
     let kinesis = FakeKinesis::new("s", 3)
         .with_faults(every_fault())
         .with_seed(11);
-    let producer = Producer::builder(kinesis.clone(), StreamRef::name("s"))
+    let mut builder = Producer::builder(kinesis.clone(), StreamRef::name("s"))
         .aggregation(aggregation)
         .ordered(ordered)
         .limits(limits)
-        .seed(7)
-        .build()
-        .await
-        .unwrap();
+        .seed(7);
+    if let Some(rate) = rate {
+        builder = builder.rate_limit(rate);
+    }
+    let producer = builder.build().await.unwrap();
     let mut tickets = Vec::new();
     for n in 0..total {
         tickets.push((n, producer.send(record(n)).await.unwrap()));
@@ -169,8 +171,22 @@ async fn ordered_aggregates_stay_in_order_when_calls_fill_up_in_the_middle_of_a_
         max_bytes: 400,
         max_records: 20,
     };
-    let run = run_with(small, true, 4_000, limits).await;
+    let run = run_with(small, true, 4_000, limits, None).await;
     assert_in_order(&run, 4_000);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ordering_with_a_rate_limit_is_refused_at_build() {
+    let refused = Producer::builder(FakeKinesis::new("s", 1), StreamRef::name("s"))
+        .ordered(true)
+        .rate_limit(ShardRate::kinesis())
+        .build()
+        .await;
+    assert!(
+        matches!(&refused, Err(kcl_producer::BuildError::Settings(why)) if why.contains("rate limit")),
+        "{:?}",
+        refused.err()
+    );
 }
 
 #[tokio::test(start_paused = true)]
