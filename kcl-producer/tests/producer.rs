@@ -588,3 +588,47 @@ async fn two_hundred_thousand_records_under_the_test_plans_faults_lose_nothing()
         "{stats:?}"
     );
 }
+
+/// producer.md T1b and T14 at light load (100 records/s for 10 s, linger 100 ms, on the paused
+/// clock): one call per linger at most (plus one), and every record delivered within the
+/// linger and the call's 20 ms.
+#[tokio::test(start_paused = true)]
+async fn at_light_load_calls_leave_once_per_linger_and_records_wait_no_longer() {
+    let kinesis = FakeKinesis::new("s", 4).with_faults(Faults {
+        latency: Duration::from_millis(20),
+        ..Faults::default()
+    });
+    let producer = producer(&kinesis).await;
+    let mut waiters = Vec::new();
+    for n in 0..1_000u64 {
+        let sent = tokio::time::Instant::now();
+        let ticket = producer.send(record(n)).await.unwrap();
+        // Each record's wait, from `send` to its delivery.
+        waiters.push(tokio::spawn(async move {
+            ticket.await.unwrap();
+            sent.elapsed()
+        }));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut longest = Duration::ZERO;
+    for waiter in waiters {
+        longest = longest.max(waiter.await.unwrap());
+    }
+    // 10 s of records: at most one call per 100 ms linger, plus one.
+    let calls = kinesis.stats().put_records_calls;
+    assert!(calls <= 101, "{calls} calls");
+    assert!(
+        calls >= 90,
+        "{calls} calls: records are not held back longer than the linger"
+    );
+    assert!(
+        producer
+            .shutdown(Duration::from_secs(1))
+            .await
+            .is_complete()
+    );
+    assert!(
+        longest <= Duration::from_millis(100 + 20 + 1),
+        "a record waited {longest:?}"
+    );
+}
