@@ -33,6 +33,9 @@ use crate::shard_map::ShardMap;
 /// The error code of an aggregate stored on a shard some of its records do not hash to.
 const MISPLACED: &str = "AggregateOutsideShard";
 
+/// With per-key ordering and a rate limit: the most ready records looked at for one call.
+const SCAN_LIMIT: usize = 20_000;
+
 /// The most commands taken in one go before calls are sent (a few full calls' worth).
 const BACKLOG: usize = 4096;
 
@@ -480,11 +483,15 @@ impl<K: KinesisApi> Dispatcher<K> {
     /// the shutdown deadline.
     fn next_wake(&self) -> Option<Instant> {
         let backoff = self.waiting.peek().map(|Reverse((at, _))| *at);
+        // A linger already over is no reason to wake: `send_calls` just ran, and what it did
+        // not send waits for an answer, a backoff or its shard's tokens (each a wake of its own).
+        let now = Instant::now();
         let linger = self
             .ready
             .front()
             .filter(|_| self.calls.len() < self.config.max_in_flight)
-            .map(|oldest| oldest.ready_since + self.config.linger);
+            .map(|oldest| oldest.ready_since + self.config.linger)
+            .filter(|at| *at > now);
         let deadline = self.shutdown.as_ref().map(|(deadline, _)| *deadline);
         let parked = self.rates.as_ref().and_then(Rates::next_release);
         [backoff, linger, deadline, parked]
@@ -598,6 +605,42 @@ impl<K: KinesisApi> Dispatcher<K> {
             _ => usize::MAX,
         };
         let mut bytes = 0;
+        if self.lanes.is_some() {
+            // With per-key ordering nothing leaves `ready` to be parked: a record whose shard
+            // has no tokens stays in its place (and so do the later records of that shard), so
+            // each key's records keep the order the lanes gave them.
+            let mut skipped = VecDeque::new();
+            let mut exhausted = std::collections::HashSet::new();
+            rates.begin_scan();
+            let mut scanned = 0;
+            while admitted.len() < most_entries
+                && bytes < self.limits.max_request_bytes
+                && scanned < SCAN_LIMIT
+            {
+                let Some(pending) = self.ready.pop_front() else {
+                    break;
+                };
+                scanned += 1;
+                let shard = rates.shard_of(&pending);
+                let blocked = shard
+                    .as_ref()
+                    .is_some_and(|shard| exhausted.contains(shard));
+                if !blocked && rates.try_take(shard.as_deref(), &pending, rates_now) {
+                    bytes += pending.bytes;
+                    self.ready_bytes -= pending.bytes;
+                    admitted.push_back(pending);
+                } else {
+                    if let Some(shard) = shard {
+                        exhausted.insert(shard);
+                    }
+                    skipped.push_back(pending);
+                }
+            }
+            for pending in skipped.into_iter().rev() {
+                self.ready.push_front(pending);
+            }
+            return admitted;
+        }
         while admitted.len() < most_entries && bytes < self.limits.max_request_bytes {
             let Some(pending) = self.ready.pop_front() else {
                 break;

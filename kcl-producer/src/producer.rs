@@ -380,11 +380,6 @@ impl<K: KinesisApi> Builder<K> {
                 "per-key ordering needs one entry per key at a time, which shard-map aggregates (many keys each) cannot give; use same-key aggregation with ordering".to_owned(),
             ));
         }
-        if config.ordered && config.rate_limit.is_some() {
-            return Err(BuildError::Settings(
-                "per-key ordering and a rate limit together are not supported yet: records parked by their shard's rate would have to keep each key's order across parking, retries and refills; choose one".to_owned(),
-            ));
-        }
         if config
             .rate_limit
             .is_some_and(|rate| rate.records_per_second == 0 || rate.bytes_per_second == 0)

@@ -87,6 +87,9 @@ pub(crate) struct Rates {
     map: ShardMap,
     buckets: HashMap<String, Bucket>,
     parked: HashMap<String, VecDeque<Pending>>,
+    /// With per-key ordering (records left in place, not parked): when the first record the
+    /// last scan left behind may go.
+    left_behind: Option<Instant>,
 }
 
 impl Rates {
@@ -97,6 +100,7 @@ impl Rates {
             map,
             buckets: HashMap::new(),
             parked: HashMap::new(),
+            left_behind: None,
         }
     }
 
@@ -143,6 +147,35 @@ impl Rates {
         }
     }
 
+    /// A scan of `ready` begins (per-key ordering: records stay in place).
+    pub(crate) fn begin_scan(&mut self) {
+        self.left_behind = None;
+    }
+
+    /// Takes the tokens of `pending`, bound for `shard` (unknown: it goes), if its shard has
+    /// them; otherwise notes when they will be there.
+    pub(crate) fn try_take(
+        &mut self,
+        shard: Option<&str>,
+        pending: &Pending,
+        now: Instant,
+    ) -> bool {
+        let Some(shard) = shard else {
+            return true;
+        };
+        let (rate, count_records) = (self.rate, self.count_records);
+        let bucket = self
+            .buckets
+            .entry(shard.to_owned())
+            .or_insert_with(|| Bucket::full(rate, now));
+        if bucket.take(rate, count_records, pending.bytes, now) {
+            return true;
+        }
+        let at = bucket.ready_at(rate, count_records, pending.bytes);
+        self.left_behind = Some(self.left_behind.map_or(at, |earlier| earlier.min(at)));
+        false
+    }
+
     /// Gives back the tokens of a record admitted but not sent.
     pub(crate) fn refund(&mut self, pending: &Pending) {
         if let Some(bucket) = self
@@ -178,16 +211,21 @@ impl Rates {
         out
     }
 
-    /// When the first parked record may go.
+    /// When the first parked (or left behind) record may go.
     pub(crate) fn next_release(&self) -> Option<Instant> {
-        self.parked
+        let parked = self
+            .parked
             .iter()
             .filter_map(|(shard, queue)| {
                 let front = queue.front()?;
                 let bucket = self.buckets.get(shard)?;
                 Some(bucket.ready_at(self.rate, self.count_records, front.bytes))
             })
-            .min()
+            .min();
+        // A time already passed was for a scan that has not run again (the calls in flight are
+        // at their most): the next answer wakes the producer, not this.
+        let left_behind = self.left_behind.filter(|at| *at > Instant::now());
+        [parked, left_behind].into_iter().flatten().min()
     }
 
     /// A shard refused an entry for its rate: pace it slower, from now.

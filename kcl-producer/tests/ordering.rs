@@ -176,17 +176,17 @@ async fn ordered_aggregates_stay_in_order_when_calls_fill_up_in_the_middle_of_a_
 }
 
 #[tokio::test(start_paused = true)]
-async fn ordering_with_a_rate_limit_is_refused_at_build() {
-    let refused = Producer::builder(FakeKinesis::new("s", 1), StreamRef::name("s"))
-        .ordered(true)
-        .rate_limit(ShardRate::kinesis())
-        .build()
-        .await;
-    assert!(
-        matches!(&refused, Err(kcl_producer::BuildError::Settings(why)) if why.contains("rate limit")),
-        "{:?}",
-        refused.err()
-    );
+async fn ordered_records_held_back_by_the_rate_limit_keep_their_order() {
+    // 100 records/s per shard: most records wait for their shard's tokens, under every fault.
+    let slow = Some(ShardRate::new(100, 1_000_000));
+    let plain = run_with(Aggregation::Off, true, 3_000, StreamLimits::default(), slow).await;
+    assert_in_order(&plain, 3_000);
+    let small = Aggregation::SameKey {
+        max_bytes: 400,
+        max_records: 20,
+    };
+    let aggregated = run_with(small, true, 3_000, StreamLimits::default(), slow).await;
+    assert_in_order(&aggregated, 3_000);
 }
 
 #[tokio::test(start_paused = true)]
