@@ -139,6 +139,7 @@ impl Producer {
             }
             Err(TrySendError::Invalid(record, invalid)) => Err(SendError::Invalid(record, invalid)),
             Err(TrySendError::Closed(record)) => Err(SendError::Closed(record)),
+            Err(TrySendError::Spool(record, error)) => Err(SendError::Spool(record, error)),
         };
         ticket.map(|inner| Ticket { inner })
     }
@@ -196,6 +197,7 @@ impl Drop for Producer {
                 failed = report.failed.len(),
                 unsent = report.unsent.len(),
                 in_doubt = report.in_doubt.len(),
+                spooled = report.spooled,
                 "the blocking producer was dropped before every record was delivered; call shutdown to read the report"
             );
         }

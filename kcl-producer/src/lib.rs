@@ -24,8 +24,11 @@
 //! Options: [`Aggregation::SameKey`] packs records that share their keys into KPL aggregates;
 //! [`Builder::ordered`] stores the records of each partition key in the order they were taken.
 //!
-//! Not yet here (issue 14 goes on): shard-map aggregation, adaptive per-shard rates and the
-//! disk spool.
+//! [`Builder::spool`] appends every record taken to a disk spool before its ticket is returned,
+//! so that a producer built on the same directory after a `kill -9` sends what the killed one
+//! had not delivered ([`Producer::recovered`]).
+//!
+//! Not yet here (issue 14 goes on): shard-map aggregation and adaptive per-shard rates.
 //!
 //! ```
 //! use kcl_producer::api::{Record, EntryOutcome, KinesisApi, StreamRef};
@@ -53,6 +56,7 @@ pub mod metrics;
 mod outcome;
 mod pack;
 mod producer;
+mod spool;
 pub mod testing;
 
 pub use api::{KinesisApi, Record};
@@ -61,3 +65,4 @@ pub use dispatch::StatsSnapshot;
 pub use outcome::{Delivery, FailReason, Failed, SendError, ShutdownReport, Ticket, TrySendError};
 pub use pack::Aggregation;
 pub use producer::{BuildError, Builder, Producer};
+pub use spool::{Fsync, SpoolConfig};
