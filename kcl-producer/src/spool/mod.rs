@@ -144,17 +144,23 @@ impl From<io::Error> for OpenError {
     }
 }
 
-/// The spool, shared by the handle (appends) and the task (acks).
+/// The spool, shared by the handle (appends) and the task (acks); dropped with the last of
+/// them, it stops its sync thread.
 pub(crate) struct Spool {
+    core: Arc<Core>,
+    /// The disk budget, in bytes: taken per frame, given back when a segment is deleted.
+    pub(crate) disk: Arc<Semaphore>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What the spool shares with its sync thread.
+struct Core {
     state: Mutex<State>,
     /// The sync thread waits here for appends; `try_send` waits here for its sync.
     wake: Condvar,
     synced: Condvar,
     synced_tx: watch::Sender<u64>,
-    /// The disk budget, in bytes: taken per frame, given back when a segment is deleted.
-    pub(crate) disk: Arc<Semaphore>,
     fsync: Fsync,
-    thread: Mutex<Option<JoinHandle<()>>>,
     /// Holds the lock while the spool lives.
     _lock: File,
 }
@@ -246,7 +252,7 @@ impl Spool {
         let recovered = replay::scan(&config.dir)?;
         let active = Segment::create(&config.dir, recovered.next_no)?;
         let (synced_tx, _) = watch::channel(0);
-        let spool = Arc::new(Spool {
+        let core = Arc::new(Core {
             state: Mutex::new(State {
                 dir: config.dir.clone(),
                 roll_bytes,
@@ -262,27 +268,33 @@ impl Spool {
             wake: Condvar::new(),
             synced: Condvar::new(),
             synced_tx,
-            disk: Arc::new(Semaphore::new(
-                usize::try_from(config.max_bytes)
-                    .unwrap_or(usize::MAX)
-                    .min(Semaphore::MAX_PERMITS),
-            )),
             fsync: config.fsync,
-            thread: Mutex::new(None),
             _lock: lock,
         });
-        if spool.fsync != Fsync::Never {
-            let syncer = Arc::downgrade(&spool);
-            let thread = std::thread::Builder::new()
-                .name("kcl-spool-sync".to_owned())
-                .spawn(move || sync_loop(&syncer))?;
-            *spool.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread);
-        }
-        Ok((spool, recovered))
+        let thread = match config.fsync {
+            Fsync::Never => None,
+            _ => {
+                let core = Arc::clone(&core);
+                Some(
+                    std::thread::Builder::new()
+                        .name("kcl-spool-sync".to_owned())
+                        .spawn(move || sync_loop(&core))?,
+                )
+            }
+        };
+        let disk = usize::try_from(config.max_bytes)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
+        let spool = Spool {
+            core,
+            disk: Arc::new(Semaphore::new(disk)),
+            thread,
+        };
+        Ok((Arc::new(spool), recovered))
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.core.state()
     }
 
     /// Writes the frame of record `id` (ids grow by one per call); returns its position, to
@@ -295,7 +307,7 @@ impl Spool {
         let mut frame = std::mem::take(&mut state.frame);
         frame.clear();
         segment::encode(id, record, &mut frame);
-        let result = state.append(id, &frame, self.fsync);
+        let result = state.append(id, &frame, self.core.fsync);
         state.frame = frame;
         let position = match result {
             Ok(position) => position,
@@ -307,18 +319,18 @@ impl Spool {
             }
         };
         drop(state);
-        if self.fsync == Fsync::PerBatch {
-            self.wake.notify_one();
+        if self.core.fsync == Fsync::PerBatch {
+            self.core.wake.notify_one();
         }
         Ok(position)
     }
 
     /// Waits until the append at `position` is as durable as the policy asks.
     pub(crate) async fn durable(&self, position: u64) -> io::Result<()> {
-        if self.fsync != Fsync::PerBatch {
+        if self.core.fsync != Fsync::PerBatch {
             return Ok(());
         }
-        let mut synced = self.synced_tx.subscribe();
+        let mut synced = self.core.synced_tx.subscribe();
         let _ = synced.wait_for(|synced| *synced >= position).await;
         match &self.state().broken {
             Some(broken) => Err(io::Error::other(broken.clone())),
@@ -328,12 +340,12 @@ impl Spool {
 
     /// [`Spool::durable`], blocking the thread (for `try_send`).
     pub(crate) fn durable_blocking(&self, position: u64) -> io::Result<()> {
-        if self.fsync != Fsync::PerBatch {
+        if self.core.fsync != Fsync::PerBatch {
             return Ok(());
         }
         let mut state = self.state();
         while state.synced < position && state.broken.is_none() {
-            state = self.synced.wait(state).unwrap_or_else(|p| p.into_inner());
+            state = self.core.synced.wait(state).unwrap_or_else(|p| p.into_inner());
         }
         match &state.broken {
             Some(broken) => Err(io::Error::other(broken.clone())),
@@ -343,7 +355,7 @@ impl Spool {
 
     /// Syncs what was written (unless the policy never syncs).
     pub(crate) fn sync_now(&self) -> io::Result<()> {
-        if self.fsync == Fsync::Never {
+        if self.core.fsync == Fsync::Never {
             return Ok(());
         }
         let file = Arc::clone(&self.state().active.file);
@@ -362,6 +374,12 @@ impl Spool {
             self.disk
                 .add_permits(usize::try_from(released).unwrap_or(usize::MAX));
         }
+    }
+}
+
+impl Core {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -450,11 +468,8 @@ fn write_acks(dir: &Path, segment: &mut Segment, bytes: &[u8]) -> io::Result<()>
 
 /// The sync thread: syncs the active segment whenever appends wait for it (`PerBatch`) or at
 /// the interval (`Every`), until the spool is dropped.
-fn sync_loop(spool: &std::sync::Weak<Spool>) {
+fn sync_loop(spool: &Core) {
     loop {
-        let Some(spool) = spool.upgrade() else {
-            return;
-        };
         let (file, target) = {
             let mut state = spool.state();
             match spool.fsync {
@@ -502,8 +517,8 @@ fn sync_loop(spool: &std::sync::Weak<Spool>) {
 impl Drop for Spool {
     fn drop(&mut self) {
         self.state().closing = true;
-        self.wake.notify_all();
-        if let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        self.core.wake.notify_all();
+        if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
         let mut state = self.state();
@@ -521,7 +536,7 @@ impl Drop for Spool {
                 acks: None,
             };
             std::mem::replace(&mut state.active, placeholder).delete(&dir);
-        } else if self.fsync != Fsync::Never {
+        } else if self.core.fsync != Fsync::Never {
             if let Err(error) = state.active.file.sync_data() {
                 tracing::warn!(%error, "cannot sync the spool at its close");
             }
@@ -552,4 +567,161 @@ fn lock(dir: &Path) -> Result<File, OpenError> {
         }
     }
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory removed at the end of the test.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let dir = std::env::temp_dir().join(format!(
+                "kcl-spool-{name}-{}-{}",
+                std::process::id(),
+                fastrand::u64(..)
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn record(n: u64) -> Record {
+        Record::new(format!("key-{n}"), format!("record {n:04}"))
+    }
+
+    fn files(dir: &Path, ext: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(ext))
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn open(dir: &Path, fsync: Fsync, segment_bytes: u64) -> (Arc<Spool>, Recovered) {
+        let config = SpoolConfig::new(dir)
+            .fsync(fsync)
+            .segment_bytes(segment_bytes);
+        Spool::open(&config, 200).unwrap()
+    }
+
+    #[test]
+    fn a_closed_segment_is_deleted_once_all_its_records_are_answered() {
+        let dir = TempDir::new("delete");
+        let (spool, recovered) = open(&dir.0, Fsync::PerBatch, 300);
+        assert!(recovered.records.is_empty());
+        let budget = spool.disk.available_permits();
+        let frame = segment::frame_len(&record(0)) as u64;
+        for id in 0..20 {
+            let position = spool.append(id, &record(id)).unwrap();
+            spool.durable_blocking(position).unwrap();
+        }
+        // Segments of 300 bytes: 8 for the magic, then whole frames.
+        let per_segment = (300 - 8) / frame;
+        let segments = files(&dir.0, ".seg");
+        assert_eq!(segments.len() as u64, 20u64.div_ceil(per_segment), "{segments:?}");
+        // The taken budget, as `send` takes it.
+        let _taken = spool.disk.try_acquire_many((20 * frame) as u32).unwrap();
+        _taken.forget();
+
+        // All of the first segment but one record: it stays.
+        spool.ack(&(1..per_segment).collect::<Vec<_>>());
+        assert_eq!(files(&dir.0, ".seg"), segments);
+        assert_eq!(files(&dir.0, ".ack").len(), 1);
+        spool.ack(&[0]);
+        assert_eq!(files(&dir.0, ".seg"), segments[1..], "the first segment is gone");
+        assert_eq!(files(&dir.0, ".ack"), Vec::<String>::new(), "with its acks");
+        assert_eq!(
+            spool.disk.available_permits() as u64,
+            budget as u64 - 20 * frame + per_segment * frame,
+            "its budget came back"
+        );
+
+        // The rest answered: the closed segments go at once, the active one when the spool
+        // closes, which leaves nothing behind.
+        spool.ack(&(per_segment..20).collect::<Vec<_>>());
+        assert_eq!(files(&dir.0, ".seg").len(), 1);
+        drop(spool);
+        assert_eq!(files(&dir.0, ".seg"), Vec::<String>::new());
+        let (_spool, recovered) = open(&dir.0, Fsync::Never, 300);
+        assert!(recovered.records.is_empty());
+    }
+
+    #[test]
+    fn a_second_spool_on_the_same_directory_is_refused_until_the_first_is_gone() {
+        let dir = TempDir::new("lock");
+        let (first, _) = open(&dir.0, Fsync::Never, 1 << 20);
+        let config = SpoolConfig::new(&dir.0);
+        assert!(matches!(
+            Spool::open(&config, 200),
+            Err(OpenError::Locked)
+        ));
+        drop(first);
+        let (_second, _) = open(&dir.0, Fsync::Never, 1 << 20);
+    }
+
+    #[test]
+    fn unanswered_records_come_back_in_order_and_answered_ones_do_not() {
+        let dir = TempDir::new("replay");
+        let (spool, _) = open(&dir.0, Fsync::Every(Duration::from_millis(1)), 300);
+        for id in 0..20 {
+            spool.append(id, &record(id)).unwrap();
+        }
+        spool.ack(&[0, 3, 19]);
+        drop(spool); // as a kill leaves it: the files, written
+        let (spool, recovered) = open(&dir.0, Fsync::Never, 300);
+        let expected: Vec<Record> = (0..20)
+            .filter(|n| ![0, 3, 19].contains(n))
+            .map(record)
+            .collect();
+        assert_eq!(recovered.records, expected);
+        assert!(recovered.next_no > 0, "a new segment does not reuse a name");
+        remove_replayed(&recovered.files);
+        drop(spool);
+        assert_eq!(files(&dir.0, ".seg"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_segment_torn_at_any_byte_replays_the_whole_records_before_the_tear_and_never_panics() {
+        let source = TempDir::new("torn-source");
+        let (spool, _) = open(&source.0, Fsync::Never, 1 << 20);
+        let mut ends = vec![segment::MAGIC.len()];
+        for id in 0..5 {
+            spool.append(id, &record(id)).unwrap();
+            ends.push(ends.last().unwrap() + segment::frame_len(&record(id)));
+        }
+        spool.ack(&[1]);
+        drop(spool);
+        let [seg] = &files(&source.0, ".seg")[..] else {
+            panic!("one segment")
+        };
+        let bytes = std::fs::read(source.0.join(seg)).unwrap();
+        let acks = std::fs::read(source.0.join(seg.replace(".seg", ".ack"))).unwrap();
+        assert_eq!(bytes.len(), *ends.last().unwrap());
+        for cut in 0..=bytes.len() {
+            let dir = TempDir::new("torn");
+            std::fs::write(dir.0.join(seg), &bytes[..cut]).unwrap();
+            std::fs::write(dir.0.join(seg.replace(".seg", ".ack")), &acks).unwrap();
+            let recovered = replay::scan(&dir.0).unwrap();
+            let whole = ends[1..].iter().filter(|end| **end <= cut).count() as u64;
+            let expected: Vec<Record> = (0..whole).filter(|n| *n != 1).map(record).collect();
+            assert_eq!(recovered.records, expected, "cut at {cut}");
+        }
+        // Not a segment at all: set aside, not replayed, not deleted.
+        let dir = TempDir::new("corrupt");
+        std::fs::write(dir.0.join(seg), b"something else entirely").unwrap();
+        let recovered = replay::scan(&dir.0).unwrap();
+        assert!(recovered.records.is_empty());
+        assert_eq!(files(&dir.0, ".corrupt").len(), 1);
+    }
 }
