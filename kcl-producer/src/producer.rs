@@ -132,6 +132,45 @@ impl Producer {
         Ok(ticket)
     }
 
+    /// Takes `records` in order as [`send`](Producer::send) does, one result per record; with a
+    /// [spool](Builder::spool) synced per batch, one sync covers them all (a `send` per record
+    /// waits for a sync each, which bounds a single sender to about one record per sync).
+    ///
+    /// ```
+    /// use kcl_producer::{Producer, Record};
+    /// use kcl_producer::api::StreamRef;
+    /// use kcl_producer::testing::FakeKinesis;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let producer = Producer::builder(FakeKinesis::new("s", 1), StreamRef::name("s")).build().await.unwrap();
+    /// let records = (0..3).map(|n| Record::new("k", format!("event {n}")));
+    /// for taken in producer.send_all(records).await {
+    ///     taken.unwrap().await.unwrap();
+    /// }
+    /// # });
+    /// ```
+    pub async fn send_all(
+        &self,
+        records: impl IntoIterator<Item = Record>,
+    ) -> Vec<Result<Ticket, SendError>> {
+        let mut taken = Vec::new();
+        let mut last = None;
+        for record in records {
+            taken.push(match self.admit(record, false).await {
+                Ok((ticket, position)) => {
+                    last = Some(position);
+                    Ok(ticket)
+                }
+                Err(error) => Err(error),
+            });
+        }
+        if let (Some(spool), Some(last)) = (&self.shared.spool, last) {
+            // As in `send`: a failed sync is logged, and refuses the next records.
+            let _ = spool.durable(last).await;
+        }
+        taken
+    }
+
     /// Validates `record`, waits for its budgets, and hands it to the task; returns its ticket
     /// and its position in the spool.
     async fn admit(&self, record: Record, recovered: bool) -> Result<(Ticket, u64), SendError> {

@@ -22,6 +22,10 @@ use kcl_producer::{Fsync, Producer, Record, SpoolConfig};
 
 /// Senders in the writer, each its own task (the records they hand in meanwhile share a sync).
 const SENDERS: u64 = 32;
+/// Records each sender hands in at once (`send_all`; 1: `send`), from `KCL_SPOOL_BATCH`.
+fn batch() -> u64 {
+    std::env::var("KCL_SPOOL_BATCH").map_or(1, |b| b.parse().unwrap())
+}
 
 /// The writer: `KCL_SPOOL_WRITER=<endpoint>`, `KCL_SPOOL_DIR` (absent: memory only),
 /// `KCL_SPOOL_FSYNC` (`batch`, `never`), `KCL_SPOOL_FIRST`, `KCL_SPOOL_COUNT`.
@@ -63,11 +67,19 @@ fn writer() {
             let producer = Arc::clone(&producer);
             senders.push(tokio::spawn(async move {
                 let mut n = first + sender;
+                let batch = batch();
                 while n < first + count {
-                    let ticket = producer.send(record(n)).await.unwrap();
-                    drop(ticket);
-                    eprintln!("taken {n}");
-                    n += SENDERS;
+                    let numbers: Vec<u64> = (0..batch)
+                        .map(|k| n + k * SENDERS)
+                        .filter(|m| *m < first + count)
+                        .collect();
+                    let records: Vec<Record> = numbers.iter().map(|m| record(*m)).collect();
+                    let taken = producer.send_all(records).await;
+                    for (m, ticket) in numbers.iter().zip(taken) {
+                        drop(ticket.unwrap());
+                        eprintln!("taken {m}");
+                    }
+                    n += batch * SENDERS;
                 }
             }));
         }
@@ -128,9 +140,26 @@ struct Writer {
 }
 
 fn start(endpoint: &str, spool: Option<(&Path, &str)>, first: u64, count: u64) -> Writer {
+    start_with(endpoint, spool, first, count, "1")
+}
+
+fn start_with(
+    endpoint: &str,
+    spool: Option<(&Path, &str)>,
+    first: u64,
+    count: u64,
+    batch: &str,
+) -> Writer {
     let mut command = Command::new(std::env::current_exe().unwrap());
+    command.env("KCL_SPOOL_BATCH", batch);
     command
-        .args(["writer", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "writer",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("KCL_SPOOL_WRITER", endpoint)
         .env("KCL_SPOOL_FIRST", first.to_string())
         .env("KCL_SPOOL_COUNT", count.to_string())
@@ -138,7 +167,9 @@ fn start(endpoint: &str, spool: Option<(&Path, &str)>, first: u64, count: u64) -
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     if let Some((dir, fsync)) = spool {
-        command.env("KCL_SPOOL_DIR", dir).env("KCL_SPOOL_FSYNC", fsync);
+        command
+            .env("KCL_SPOOL_DIR", dir)
+            .env("KCL_SPOOL_FSYNC", fsync);
     }
     let mut child = command.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
@@ -168,7 +199,10 @@ impl Writer {
         while self.seen.lock().unwrap().taken.len() < records {
             assert!(Instant::now() < deadline, "the writer is too slow");
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("the writer ended before the kill: {status}: {:?}", self.seen.lock().unwrap().lines);
+                panic!(
+                    "the writer ended before the kill: {status}: {:?}",
+                    self.seen.lock().unwrap().lines
+                );
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -188,7 +222,11 @@ impl Writer {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("kcl-kill-{name}-{}-{}", std::process::id(), fastrand::u64(..)))
+    std::env::temp_dir().join(format!(
+        "kcl-kill-{name}-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ))
 }
 
 /// Runs a writer, kills it, runs the second; returns (taken by the first, lost, duplicates).
@@ -207,7 +245,11 @@ fn kill_and_restart(spool: Option<&Path>) -> (usize, usize, u64, Vec<String>) {
     for stored in fake.all_records() {
         *copies.entry(number(&stored.data)).or_default() += 1;
     }
-    let lost = first.taken.iter().filter(|n| !copies.contains_key(n)).count();
+    let lost = first
+        .taken
+        .iter()
+        .filter(|n| !copies.contains_key(n))
+        .count();
     let duplicates = copies.values().map(|c| c - 1).sum();
     assert!(
         (100_000_000..100_001_000).all(|n| copies.contains_key(&n)),
@@ -221,10 +263,16 @@ fn kill_and_restart(spool: Option<&Path>) -> (usize, usize, u64, Vec<String>) {
 fn with_the_spool_a_writer_killed_with_sigkill_loses_no_record_it_took() {
     let dir = temp_dir("spool");
     let (taken, lost, duplicates, lines) = kill_and_restart(Some(&dir));
-    eprintln!("spool: taken {taken}, lost {lost}, duplicates {duplicates}; second writer: {lines:?}");
+    eprintln!(
+        "spool: taken {taken}, lost {lost}, duplicates {duplicates}; second writer: {lines:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(lost, 0, "every record taken is stored");
-    let recovered: u64 = lines[0].strip_prefix("recovered ").unwrap().parse().unwrap();
+    let recovered: u64 = lines[0]
+        .strip_prefix("recovered ")
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(recovered > 0, "the kill left records to replay: {lines:?}");
 }
 
@@ -233,4 +281,27 @@ fn memory_only_a_writer_killed_with_sigkill_loses_the_records_it_held() {
     let (taken, lost, duplicates, _) = kill_and_restart(None);
     eprintln!("memory only: taken {taken}, lost {lost}, duplicates {duplicates}");
     assert!(lost > 0, "the kill took buffered records with it");
+}
+
+/// The cost of the spool: one writer run to the end per mode, against a stub without latency
+/// (`cargo test -p kcl-producer --test kill throughput -- --ignored --nocapture`).
+#[test]
+#[ignore = "a measurement, not a check"]
+fn throughput() {
+    let count = 200_000;
+    for mode in ["memory", "batch", "never"] {
+        for batch in ["1", "100"] {
+            // SAFETY-free: the child reads it; this test runs alone (--exact).
+            let batch_env = batch;
+            let fake = FakeKinesis::new("s", 4);
+            let endpoint = stub(fake.clone());
+            let dir = temp_dir(mode);
+            let spool = (mode != "memory").then_some((dir.as_path(), mode));
+            let seen = start_with(&endpoint, spool, 0, count, batch_env).finish();
+            let done = seen.lines.iter().find(|l| l.starts_with("done")).unwrap();
+            eprintln!("{mode}, {SENDERS} senders, batches of {batch}: {done}");
+            assert_eq!(fake.all_records().len() as u64, count);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }

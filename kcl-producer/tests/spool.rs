@@ -9,9 +9,7 @@ use std::time::Duration;
 use kcl_producer::api::StreamRef;
 use kcl_producer::limits::StreamLimits;
 use kcl_producer::testing::{FakeKinesis, Faults};
-use kcl_producer::{
-    BuildError, FailReason, Fsync, Producer, Record, SpoolConfig, TrySendError,
-};
+use kcl_producer::{BuildError, FailReason, Fsync, Producer, Record, SpoolConfig, TrySendError};
 
 /// A directory removed at the end of the test.
 struct TempDir(PathBuf);
@@ -108,10 +106,17 @@ fn a_producer_that_dies_mid_call_leaves_its_records_for_the_next_one_on_the_same
     let second = runtime();
     second.block_on(async {
         let producer = spooled_producer(&kinesis, &dir.0).await;
-        assert_eq!(producer.recovered(), stuck, "exactly the unanswered records");
+        assert_eq!(
+            producer.recovered(),
+            stuck,
+            "exactly the unanswered records"
+        );
         producer.flush().await;
         let stats = producer.stats();
-        assert_eq!((stats.recovered_delivered, stats.recovered_failed), (stuck, 0));
+        assert_eq!(
+            (stats.recovered_delivered, stats.recovered_failed),
+            (stuck, 0)
+        );
         let report = producer.shutdown(Duration::from_secs(10)).await;
         assert!(report.is_complete(), "{report:?}");
     });
@@ -140,7 +145,10 @@ fn a_second_producer_on_a_spool_in_use_is_refused_at_build() {
             .await;
         match second {
             Err(error @ BuildError::SpoolLocked { .. }) => {
-                assert!(error.to_string().contains("in use by another producer"), "{error}")
+                assert!(
+                    error.to_string().contains("in use by another producer"),
+                    "{error}"
+                )
             }
             other => panic!("{:?}", other.map(|_| ())),
         }
@@ -225,7 +233,10 @@ fn a_full_disk_budget_refuses_try_send_and_holds_send_until_segments_are_deleted
         assert!(waiting.is_err(), "send waits while the disk is full");
         kinesis.set_faults(Faults::default());
         producer.flush().await;
-        assert!(producer.try_send(record(0)).is_ok(), "room again once delivered");
+        assert!(
+            producer.try_send(record(0)).is_ok(),
+            "room again once delivered"
+        );
         let report = producer.shutdown(Duration::from_secs(10)).await;
         assert!(report.is_complete(), "{report:?}");
     });

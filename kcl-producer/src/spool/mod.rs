@@ -345,7 +345,11 @@ impl Spool {
         }
         let mut state = self.state();
         while state.synced < position && state.broken.is_none() {
-            state = self.core.synced.wait(state).unwrap_or_else(|p| p.into_inner());
+            state = self
+                .core
+                .synced
+                .wait(state)
+                .unwrap_or_else(|p| p.into_inner());
         }
         match &state.broken {
             Some(broken) => Err(io::Error::other(broken.clone())),
@@ -629,7 +633,11 @@ mod tests {
         // Segments of 300 bytes: 8 for the magic, then whole frames.
         let per_segment = (300 - 8) / frame;
         let segments = files(&dir.0, ".seg");
-        assert_eq!(segments.len() as u64, 20u64.div_ceil(per_segment), "{segments:?}");
+        assert_eq!(
+            segments.len() as u64,
+            20u64.div_ceil(per_segment),
+            "{segments:?}"
+        );
         // The taken budget, as `send` takes it.
         let _taken = spool.disk.try_acquire_many((20 * frame) as u32).unwrap();
         _taken.forget();
@@ -639,7 +647,11 @@ mod tests {
         assert_eq!(files(&dir.0, ".seg"), segments);
         assert_eq!(files(&dir.0, ".ack").len(), 1);
         spool.ack(&[0]);
-        assert_eq!(files(&dir.0, ".seg"), segments[1..], "the first segment is gone");
+        assert_eq!(
+            files(&dir.0, ".seg"),
+            segments[1..],
+            "the first segment is gone"
+        );
         assert_eq!(files(&dir.0, ".ack"), Vec::<String>::new(), "with its acks");
         assert_eq!(
             spool.disk.available_permits() as u64,
@@ -662,10 +674,7 @@ mod tests {
         let dir = TempDir::new("lock");
         let (first, _) = open(&dir.0, Fsync::Never, 1 << 20);
         let config = SpoolConfig::new(&dir.0);
-        assert!(matches!(
-            Spool::open(&config, 200),
-            Err(OpenError::Locked)
-        ));
+        assert!(matches!(Spool::open(&config, 200), Err(OpenError::Locked)));
         drop(first);
         let (_second, _) = open(&dir.0, Fsync::Never, 1 << 20);
     }
