@@ -161,6 +161,23 @@ impl Producer {
         self.inner().stats()
     }
 
+    /// Records an earlier producer left in the spool, sent by this one first (see
+    /// [`crate::Producer::recovered`]).
+    ///
+    /// ```
+    /// use kcl_producer::Producer;
+    /// use kcl_producer::api::StreamRef;
+    /// use kcl_producer::testing::FakeKinesis;
+    ///
+    /// let producer = Producer::builder(FakeKinesis::new("s", 1), StreamRef::name("s"))
+    ///     .build_blocking()
+    ///     .unwrap();
+    /// assert_eq!(producer.recovered(), 0, "no spool");
+    /// ```
+    pub fn recovered(&self) -> u64 {
+        self.inner().recovered()
+    }
+
     /// Stops taking records, sends what is buffered, waits for the answers until `deadline`
     /// has passed, then stops the producer's thread and reports what was not delivered (see
     /// [`crate::Producer::shutdown`]).

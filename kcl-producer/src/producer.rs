@@ -267,7 +267,9 @@ impl Producer {
             Some(spool) => match spool.append(id, &record) {
                 // The disk budget comes back when the segment is deleted.
                 Ok(position) => {
-                    disk.map(tokio::sync::OwnedSemaphorePermit::forget);
+                    if let Some(disk) = disk {
+                        disk.forget();
+                    }
                     position
                 }
                 Err(error) => return Err(SendError::Spool(record, error)),

@@ -122,7 +122,8 @@ impl SpoolConfig {
     /// The directory, the sync policy, the disk budget and the segment size.
     ///
     /// ```
-    /// let (dir, _fsync, max_bytes, segment_bytes) = kcl_producer::SpoolConfig::new("d").settings();
+    /// let config = kcl_producer::SpoolConfig::new("d");
+    /// let (dir, _fsync, max_bytes, segment_bytes) = config.settings();
     /// assert_eq!((dir.to_str(), max_bytes, segment_bytes), (Some("d"), 1 << 30, 64 << 20));
     /// ```
     pub fn settings(&self) -> (&Path, Fsync, u64, u64) {
@@ -445,8 +446,8 @@ impl State {
                 Some(first) => self.sealed.get_mut(&first).expect("found above"),
             };
             segment.answered += count;
-            if key.is_some() && segment.done() {
-                let segment = self.sealed.remove(&key.expect("sealed")).expect("found");
+            if let (Some(first), true) = (key, segment.done()) {
+                let segment = self.sealed.remove(&first).expect("found");
                 released += segment.delete(&dir);
                 continue;
             }
