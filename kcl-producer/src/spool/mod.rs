@@ -203,6 +203,10 @@ impl Segment {
             .append(true)
             .open(Self::path(dir, no, "seg"))?;
         file.write_all(segment::MAGIC)?;
+        // The new name is durable too (once per segment): a synced frame in a file that a power
+        // loss unlinks would be lost all the same.
+        #[cfg(unix)]
+        File::open(dir)?.sync_all()?;
         Ok(Segment {
             no,
             file: Arc::new(file),
@@ -495,6 +499,10 @@ fn sync_loop(spool: &Core) {
             }
             if state.closing {
                 return;
+            }
+            if state.written == state.synced {
+                // `Every`: nothing new since the last sync.
+                continue;
             }
             (Arc::clone(&state.active.file), state.written)
         };
