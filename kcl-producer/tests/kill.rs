@@ -20,8 +20,11 @@ use kcl_producer::aws::SdkKinesis;
 use kcl_producer::testing::{FakeKinesis, Faults, StubServer};
 use kcl_producer::{Fsync, Producer, Record, SpoolConfig};
 
-/// Senders in the writer, each its own task (the records they hand in meanwhile share a sync).
-const SENDERS: u64 = 32;
+/// Senders in the writer, each its own task (the records they hand in meanwhile share a sync):
+/// `KCL_SPOOL_SENDERS`, 32 by default.
+fn senders() -> u64 {
+    std::env::var("KCL_SPOOL_SENDERS").map_or(32, |b| b.parse().unwrap())
+}
 /// Records each sender hands in at once (`send_all`; 1: `send`), from `KCL_SPOOL_BATCH`.
 fn batch() -> u64 {
     std::env::var("KCL_SPOOL_BATCH").map_or(1, |b| b.parse().unwrap())
@@ -63,14 +66,15 @@ fn writer() {
         eprintln!("recovered {}", producer.recovered());
         let started = Instant::now();
         let mut senders = Vec::new();
-        for sender in 0..SENDERS {
+        let all = self::senders();
+        for sender in 0..all {
             let producer = Arc::clone(&producer);
             senders.push(tokio::spawn(async move {
                 let mut n = first + sender;
                 let batch = batch();
                 while n < first + count {
                     let numbers: Vec<u64> = (0..batch)
-                        .map(|k| n + k * SENDERS)
+                        .map(|k| n + k * all)
                         .filter(|m| *m < first + count)
                         .collect();
                     let records: Vec<Record> = numbers.iter().map(|m| record(*m)).collect();
@@ -79,7 +83,7 @@ fn writer() {
                         drop(ticket.unwrap());
                         eprintln!("taken {m}");
                     }
-                    n += batch * SENDERS;
+                    n += batch * all;
                 }
             }));
         }
@@ -140,7 +144,7 @@ struct Writer {
 }
 
 fn start(endpoint: &str, spool: Option<(&Path, &str)>, first: u64, count: u64) -> Writer {
-    start_with(endpoint, spool, first, count, "1")
+    start_with(endpoint, spool, first, count, &[])
 }
 
 fn start_with(
@@ -148,10 +152,10 @@ fn start_with(
     spool: Option<(&Path, &str)>,
     first: u64,
     count: u64,
-    batch: &str,
+    env: &[(&str, &str)],
 ) -> Writer {
     let mut command = Command::new(std::env::current_exe().unwrap());
-    command.env("KCL_SPOOL_BATCH", batch);
+    command.envs(env.iter().copied());
     command
         .args([
             "writer",
@@ -283,25 +287,31 @@ fn memory_only_a_writer_killed_with_sigkill_loses_the_records_it_held() {
     assert!(lost > 0, "the kill took buffered records with it");
 }
 
-/// The cost of the spool: one writer run to the end per mode, against a stub without latency
-/// (`cargo test -p kcl-producer --test kill throughput -- --ignored --nocapture`).
+/// The cost of the spool: one writer run to the end per row, against a stub without latency
+/// (`cargo test --release -p kcl-producer --test kill throughput -- --ignored --nocapture`).
 #[test]
 #[ignore = "a measurement, not a check"]
 fn throughput() {
-    let count = 200_000;
-    for mode in ["memory", "batch", "never"] {
-        for batch in ["1", "100"] {
-            // SAFETY-free: the child reads it; this test runs alone (--exact).
-            let batch_env = batch;
-            let fake = FakeKinesis::new("s", 4);
-            let endpoint = stub(fake.clone());
-            let dir = temp_dir(mode);
-            let spool = (mode != "memory").then_some((dir.as_path(), mode));
-            let seen = start_with(&endpoint, spool, 0, count, batch_env).finish();
-            let done = seen.lines.iter().find(|l| l.starts_with("done")).unwrap();
-            eprintln!("{mode}, {SENDERS} senders, batches of {batch}: {done}");
-            assert_eq!(fake.all_records().len() as u64, count);
-            let _ = std::fs::remove_dir_all(&dir);
-        }
+    // (spool, senders, records per send_all, records)
+    let rows = [
+        ("memory", "32", "1", 200_000),
+        ("batch", "32", "1", 200_000),
+        ("never", "32", "1", 200_000),
+        ("memory", "32", "100", 200_000),
+        ("batch", "32", "100", 200_000),
+        ("memory", "1", "1", 5_000),
+        ("batch", "1", "1", 5_000),
+    ];
+    for (mode, senders, batch, count) in rows {
+        let fake = FakeKinesis::new("s", 4);
+        let endpoint = stub(fake.clone());
+        let dir = temp_dir(mode);
+        let spool = (mode != "memory").then_some((dir.as_path(), mode));
+        let env = [("KCL_SPOOL_SENDERS", senders), ("KCL_SPOOL_BATCH", batch)];
+        let seen = start_with(&endpoint, spool, 0, count, &env).finish();
+        let done = seen.lines.iter().find(|l| l.starts_with("done")).unwrap();
+        eprintln!("{mode}, {senders} senders, batches of {batch}: {done}");
+        assert_eq!(fake.all_records().len() as u64, count);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
