@@ -278,6 +278,12 @@ fn with_the_spool_a_writer_killed_with_sigkill_loses_no_record_it_took() {
         .parse()
         .unwrap();
     assert!(recovered > 0, "the kill left records to replay: {lines:?}");
+    // A duplicate is a replayed record that a call of the killed writer had stored: in flight
+    // at the kill (its answer not marked), so among the replayed.
+    assert!(
+        duplicates <= recovered,
+        "{duplicates} duplicates, {recovered} replayed"
+    );
 }
 
 #[test]
