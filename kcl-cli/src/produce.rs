@@ -684,10 +684,15 @@ async fn feed(
                     continue;
                 }
                 Ok(Err(SendError::Invalid(_, why))) => why,
-                Ok(Err(SendError::Closed(_))) => break Fed::from(Stop::Failed),
+                // `kcl produce` has no spool: a spool error cannot happen.
+                Ok(Err(SendError::Closed(_) | SendError::Spool(..))) => {
+                    break Fed::from(Stop::Failed);
+                }
             },
             Err(TrySendError::Invalid(_, why)) => why,
-            Err(TrySendError::Closed(_)) => break Fed::from(Stop::Failed),
+            Err(TrySendError::Closed(_) | TrySendError::Spool(..)) => {
+                break Fed::from(Stop::Failed);
+            }
         };
         if let Label::Record(_) = label {
             break Fed {

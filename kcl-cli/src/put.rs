@@ -256,6 +256,7 @@ async fn put_round(
                     .map_err(|failed| why(&failed, args.max_attempts)),
                 Err(SendError::Invalid(_, invalid)) => Err(format!("(not sent): {invalid}")),
                 Err(SendError::Closed(_)) => Err("(not sent): the producer is closed".into()),
+                Err(SendError::Spool(_, error)) => Err(format!("(not sent): {error}")),
             };
             match answer {
                 Ok(delivery) => {

@@ -139,6 +139,7 @@ impl Producer {
             }
             Err(TrySendError::Invalid(record, invalid)) => Err(SendError::Invalid(record, invalid)),
             Err(TrySendError::Closed(record)) => Err(SendError::Closed(record)),
+            Err(TrySendError::Spool(record, error)) => Err(SendError::Spool(record, error)),
         };
         ticket.map(|inner| Ticket { inner })
     }
@@ -158,6 +159,23 @@ impl Producer {
     /// Counters since the producer started.
     pub fn stats(&self) -> StatsSnapshot {
         self.inner().stats()
+    }
+
+    /// Records an earlier producer left in the spool, sent by this one first (see
+    /// [`crate::Producer::recovered`]).
+    ///
+    /// ```
+    /// use kcl_producer::Producer;
+    /// use kcl_producer::api::StreamRef;
+    /// use kcl_producer::testing::FakeKinesis;
+    ///
+    /// let producer = Producer::builder(FakeKinesis::new("s", 1), StreamRef::name("s"))
+    ///     .build_blocking()
+    ///     .unwrap();
+    /// assert_eq!(producer.recovered(), 0, "no spool");
+    /// ```
+    pub fn recovered(&self) -> u64 {
+        self.inner().recovered()
     }
 
     /// Stops taking records, sends what is buffered, waits for the answers until `deadline`
@@ -196,6 +214,7 @@ impl Drop for Producer {
                 failed = report.failed.len(),
                 unsent = report.unsent.len(),
                 in_doubt = report.in_doubt.len(),
+                spooled = report.spooled,
                 "the blocking producer was dropped before every record was delivered; call shutdown to read the report"
             );
         }

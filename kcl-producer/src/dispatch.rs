@@ -29,6 +29,7 @@ use crate::pack::{self, Aggregation, Group};
 use crate::producer::Shared;
 use crate::rates::Rates;
 use crate::shard_map::ShardMap;
+use crate::spool::Spool;
 
 /// The error code of an aggregate stored on a shard some of its records do not hash to.
 const MISPLACED: &str = "AggregateOutsideShard";
@@ -67,6 +68,8 @@ pub(crate) struct Pending {
     /// the next call without asking again.
     pub(crate) paid: bool,
     answer: Option<oneshot::Sender<Result<Delivery, Failed>>>,
+    /// Spool: replayed from an earlier producer's spool (its ticket is gone).
+    recovered: bool,
     _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 }
 
@@ -89,6 +92,7 @@ impl Pending {
             ready_since: now,
             paid: false,
             answer: Some(answer),
+            recovered: false,
             _permits: permits,
         }
     }
@@ -96,6 +100,11 @@ impl Pending {
     /// Its number, in the order records were taken.
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Spool: marks it as replayed from an earlier producer's spool.
+    pub(crate) fn mark_recovered(&mut self) {
+        self.recovered = true;
     }
 
     /// The record back, unanswered (it was never taken).
@@ -191,6 +200,8 @@ pub(crate) struct Stats {
     entries_throttled: AtomicU64,
     calls_failed: AtomicU64,
     calls_ambiguous: AtomicU64,
+    recovered_delivered: AtomicU64,
+    recovered_failed: AtomicU64,
 }
 
 /// A snapshot of the producer's counters.
@@ -217,6 +228,11 @@ pub struct StatsSnapshot {
     pub calls_ambiguous: u64,
     /// Bytes buffered now (taken and not yet answered).
     pub buffered_bytes: u64,
+    /// Records replayed from the spool (see [`Producer::recovered`](crate::Producer::recovered))
+    /// that were delivered.
+    pub recovered_delivered: u64,
+    /// Records replayed from the spool that failed (logged at ERROR level).
+    pub recovered_failed: u64,
 }
 
 impl Stats {
@@ -238,6 +254,8 @@ impl Stats {
             calls_failed: read(&self.calls_failed),
             calls_ambiguous: read(&self.calls_ambiguous),
             buffered_bytes: capacity.saturating_sub(shared.bytes.available_permits()) as u64,
+            recovered_delivered: read(&self.recovered_delivered),
+            recovered_failed: read(&self.recovered_failed),
         }
     }
 }
@@ -298,6 +316,9 @@ pub(crate) struct Dispatcher<K> {
     closing: bool,
     shutdown: Option<(Instant, Option<oneshot::Sender<ShutdownReport>>)>,
     report: ShutdownReport,
+    /// Spool: where answered records are marked, and the ids answered since the last mark.
+    spool: Option<Arc<Spool>>,
+    acks: Vec<u64>,
 }
 
 impl<K: KinesisApi> Dispatcher<K> {
@@ -364,12 +385,29 @@ impl<K: KinesisApi> Dispatcher<K> {
             closing: false,
             shutdown: None,
             report: ShutdownReport::default(),
+            spool: None,
+            acks: Vec::new(),
+        }
+    }
+
+    /// Spool: marks answered records in `spool`.
+    pub(crate) fn with_spool(mut self, spool: Option<Arc<Spool>>) -> Self {
+        self.spool = spool;
+        self
+    }
+
+    /// Spool: writes the marks of the records answered since the last call.
+    fn write_acks(&mut self) {
+        if let Some(spool) = &self.spool {
+            spool.ack(&self.acks);
+            self.acks.clear();
         }
     }
 
     /// Runs until the handle is gone (or shut down) and every record is answered.
     pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         loop {
+            self.write_acks(); // spool
             self.release_waiting(Instant::now());
             self.release_parked(Instant::now());
             self.send_calls(Instant::now());
@@ -994,6 +1032,17 @@ impl<K: KinesisApi> Dispatcher<K> {
         self.metric(Metric::BufferingTime, buffered, shard, None);
         self.stats.delivered.fetch_add(1, Ordering::Relaxed);
         self.report.delivered += 1;
+        if pending.recovered {
+            // Spool: a replayed record has no ticket.
+            self.stats
+                .recovered_delivered
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                shard_id,
+                sequence_number,
+                "a record replayed from the spool was delivered"
+            );
+        }
         self.answered(&pending);
         pending.deliver(
             shard_id.to_owned(),
@@ -1043,6 +1092,17 @@ impl<K: KinesisApi> Dispatcher<K> {
 
     fn fail(&mut self, pending: Pending, reason: FailReason) {
         self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        if pending.recovered {
+            // Spool: a replayed record has no ticket to hand it back through.
+            self.stats.recovered_failed.fetch_add(1, Ordering::Relaxed);
+            let record = pending.record_ref();
+            tracing::error!(
+                partition_key = %record.partition_key,
+                bytes = record.data.len(),
+                %reason,
+                "a record replayed from the spool failed; it is dropped from the spool"
+            );
+        }
         self.answered(&pending);
         let failed = pending.fail(reason);
         if self.shutdown.is_some() {
@@ -1061,6 +1121,9 @@ impl<K: KinesisApi> Dispatcher<K> {
             self.refill(&key);
         }
         self.held -= 1;
+        if self.spool.is_some() {
+            self.acks.push(id);
+        }
         if self.flushes.is_empty() {
             return;
         }
@@ -1081,8 +1144,16 @@ impl<K: KinesisApi> Dispatcher<K> {
     /// Reports what is left, answers every ticket, and answers the shutdown.
     fn finish(mut self) {
         self.calls.abort_all();
+        self.write_acks(); // spool
+        let spooled = self.spool.is_some();
         for (_, call) in std::mem::take(&mut self.in_flight) {
             for pending in Self::land(call).into_iter().flat_map(Group::into_pendings) {
+                if spooled {
+                    // Spool: it stays there, unmarked, for the next producer.
+                    pending.fail(FailReason::Spooled);
+                    self.report.spooled += 1;
+                    continue;
+                }
                 let failed = pending.fail(FailReason::InDoubt);
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
                 self.report.in_doubt.push(failed.record);
@@ -1097,6 +1168,12 @@ impl<K: KinesisApi> Dispatcher<K> {
             .chain(queued)
             .collect();
         for pending in unsent {
+            if spooled {
+                // Spool: it stays there, unmarked, for the next producer.
+                pending.fail(FailReason::Spooled);
+                self.report.spooled += 1;
+                continue;
+            }
             let failed = pending.fail(FailReason::Unsent);
             self.stats.failed.fetch_add(1, Ordering::Relaxed);
             self.report.unsent.push(failed.record);

@@ -28,6 +28,10 @@
 //! write limit, slower when it throttles anyway; [`Builder::metrics`] sends KPL-named metrics
 //! to a [`metrics::MetricsSink`].
 //!
+//! [`Builder::spool`] appends every record taken to a disk spool before its ticket is returned,
+//! so that a producer built on the same directory after a `kill -9` sends what the killed one
+//! had not delivered ([`Producer::recovered`]).
+//!
 //! ```
 //! use kcl_producer::api::{Record, EntryOutcome, KinesisApi, StreamRef};
 //! use kcl_producer::testing::FakeKinesis;
@@ -56,6 +60,7 @@ mod pack;
 mod producer;
 mod rates;
 mod shard_map;
+mod spool;
 pub mod testing;
 
 pub use api::{KinesisApi, Record};
@@ -65,3 +70,4 @@ pub use outcome::{Delivery, FailReason, Failed, SendError, ShutdownReport, Ticke
 pub use pack::Aggregation;
 pub use producer::{BuildError, Builder, Producer};
 pub use rates::ShardRate;
+pub use spool::{Fsync, SpoolConfig};

@@ -68,6 +68,12 @@ pub enum FailReason {
     /// The producer shut down while a call carrying it was unanswered: it may be in the stream.
     #[error("a call carrying it was unanswered at the producer's shutdown deadline")]
     InDoubt,
+    /// The producer shut down before it was delivered, and it stays in the disk spool: the next
+    /// producer built on the same spool directory sends it (its ticket is this one).
+    #[error(
+        "not delivered before the producer's shutdown deadline; kept in the spool for the next producer"
+    )]
+    Spooled,
     /// The producer's task ended without handling it (a bug or a dropped runtime).
     #[error("the producer's task ended without handling it")]
     Abandoned,
@@ -130,6 +136,9 @@ pub enum SendError {
     /// The producer is shutting down.
     #[error("the producer is shut down")]
     Closed(Record),
+    /// The record could not be written to the disk spool (the spool takes no more records).
+    #[error("cannot write the record to the spool: {1}")]
+    Spool(Record, std::io::Error),
 }
 
 /// Why [`Producer::try_send`](crate::Producer::try_send) did not take a record (it is handed
@@ -142,7 +151,10 @@ pub enum TrySendError {
     /// The producer is shutting down.
     #[error("the producer is shut down")]
     Closed(Record),
-    /// The buffer is full: try later, or use `send`, which waits.
+    /// The record could not be written to the disk spool (the spool takes no more records).
+    #[error("cannot write the record to the spool: {1}")]
+    Spool(Record, std::io::Error),
+    /// The buffer (or the spool's disk budget) is full: try later, or use `send`, which waits.
     #[error("the producer's buffer is full")]
     Full(Record),
 }
@@ -158,6 +170,10 @@ pub struct ShutdownReport {
     pub unsent: Vec<Record>,
     /// Records in a call unanswered at the deadline: they may be in the stream.
     pub in_doubt: Vec<Record>,
+    /// With a disk spool: records not delivered at the deadline (never sent, waiting to be sent
+    /// again, or in an unanswered call), kept in the spool for the next producer on the same
+    /// directory instead of being listed in `unsent` and `in_doubt`.
+    pub spooled: u64,
 }
 
 impl ShutdownReport {
@@ -167,6 +183,9 @@ impl ShutdownReport {
     /// assert!(kcl_producer::ShutdownReport::default().is_complete());
     /// ```
     pub fn is_complete(&self) -> bool {
-        self.failed.is_empty() && self.unsent.is_empty() && self.in_doubt.is_empty()
+        self.failed.is_empty()
+            && self.unsent.is_empty()
+            && self.in_doubt.is_empty()
+            && self.spooled == 0
     }
 }

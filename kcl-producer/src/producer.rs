@@ -13,6 +13,7 @@ use crate::dispatch::{Command, Dispatcher, Pending, Stats};
 use crate::limits::StreamLimits;
 use crate::metrics::{MetricsSink, TracingSink};
 use crate::outcome::{SendError, ShutdownReport, Ticket, TrySendError};
+use crate::spool::{self, OpenError, Spool, SpoolConfig};
 
 /// A batching Kinesis producer: records go out in `PutRecords` calls within the stream's
 /// limits, failed entries are sent again with jittered backoff, memory is bounded, and every
@@ -45,6 +46,7 @@ use crate::outcome::{SendError, ShutdownReport, Ticket, TrySendError};
 /// ```
 pub struct Producer {
     shared: Arc<Shared>,
+    recovered: u64,
 }
 
 /// What the handle and the task share.
@@ -56,6 +58,8 @@ pub(crate) struct Shared {
     /// The next record id, and the channel: both under one lock, so ids reach the task in order.
     pub(crate) sender: Mutex<Option<(u64, mpsc::UnboundedSender<Command>)>>,
     pub(crate) stats: Arc<Stats>,
+    /// The disk spool, if any.
+    pub(crate) spool: Option<Arc<Spool>>,
 }
 
 /// Builds a [`Producer`].
@@ -65,6 +69,7 @@ pub struct Builder<K> {
     config: Config,
     limits: Option<StreamLimits>,
     metrics: Arc<dyn MetricsSink>,
+    spool: Option<SpoolConfig>,
 }
 
 /// Why a producer could not be built.
@@ -99,6 +104,20 @@ pub enum BuildError {
         /// The stream.
         stream: StreamRef,
     },
+    /// Another producer (in this process or another) uses the spool directory.
+    #[error("the spool directory {} is in use by another producer (it holds spool.lock)", dir.display())]
+    SpoolLocked {
+        /// The directory.
+        dir: std::path::PathBuf,
+    },
+    /// The spool directory could not be read or written.
+    #[error("cannot open the spool directory {}: {error}", dir.display())]
+    Spool {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// The failure.
+        error: std::io::Error,
+    },
 }
 
 impl Producer {
@@ -110,16 +129,74 @@ impl Producer {
             config: Config::default(),
             limits: None,
             metrics: Arc::new(TracingSink),
+            spool: None,
         }
     }
 
     /// Takes `record`, waiting while the buffer is full; its ticket resolves when it is
     /// delivered or has failed. An invalid record is handed back at once.
+    ///
+    /// With a [spool](Builder::spool), the record is written to it first (and with
+    /// [`Fsync::PerBatch`](crate::Fsync::PerBatch) synced, together with the records other
+    /// senders handed in meanwhile) before the ticket is returned; `send` also waits while the
+    /// spool's disk budget is full.
     pub async fn send(&self, record: Record) -> Result<Ticket, SendError> {
+        let (ticket, position) = self.admit(record, false).await?;
+        if let Some(spool) = &self.shared.spool {
+            // A failed sync is logged by the spool, and refuses the next records: this one is
+            // held in memory and sent all the same.
+            let _ = spool.durable(position).await;
+        }
+        Ok(ticket)
+    }
+
+    /// Takes `records` in order as [`send`](Producer::send) does, one result per record; with a
+    /// [spool](Builder::spool) synced per batch, one sync covers them all (a `send` per record
+    /// waits for a sync each, which bounds a single sender to about one record per sync).
+    ///
+    /// ```
+    /// use kcl_producer::{Producer, Record};
+    /// use kcl_producer::api::StreamRef;
+    /// use kcl_producer::testing::FakeKinesis;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let producer = Producer::builder(FakeKinesis::new("s", 1), StreamRef::name("s")).build().await.unwrap();
+    /// let records = (0..3).map(|n| Record::new("k", format!("event {n}")));
+    /// for taken in producer.send_all(records).await {
+    ///     taken.unwrap().await.unwrap();
+    /// }
+    /// # });
+    /// ```
+    pub async fn send_all(
+        &self,
+        records: impl IntoIterator<Item = Record>,
+    ) -> Vec<Result<Ticket, SendError>> {
+        let mut taken = Vec::new();
+        let mut last = None;
+        for record in records {
+            taken.push(match self.admit(record, false).await {
+                Ok((ticket, position)) => {
+                    last = Some(position);
+                    Ok(ticket)
+                }
+                Err(error) => Err(error),
+            });
+        }
+        if let (Some(spool), Some(last)) = (&self.shared.spool, last) {
+            // As in `send`: a failed sync is logged, and refuses the next records.
+            let _ = spool.durable(last).await;
+        }
+        taken
+    }
+
+    /// Validates `record`, waits for its budgets, and hands it to the task; returns its ticket
+    /// and its position in the spool.
+    async fn admit(&self, record: Record, recovered: bool) -> Result<(Ticket, u64), SendError> {
         let bytes = match self.shared.limits.check(&record) {
             Ok(bytes) => bytes,
             Err(invalid) => return Err(SendError::Invalid(record, invalid)),
         };
+        let frame = spool::segment::frame_len(&record);
         let permits = async {
             let bytes = Arc::clone(&self.shared.bytes)
                 .acquire_many_owned(permits_for(bytes))
@@ -129,15 +206,25 @@ impl Producer {
                 .acquire_owned()
                 .await
                 .ok()?;
-            Some((bytes, records))
+            let disk = match &self.shared.spool {
+                Some(spool) => Some(
+                    Arc::clone(&spool.disk)
+                        .acquire_many_owned(permits_for(frame))
+                        .await
+                        .ok()?,
+                ),
+                None => None,
+            };
+            Some(((bytes, records), disk))
         };
         match permits.await {
-            Some(permits) => self.enqueue(record, bytes, permits),
+            Some((permits, disk)) => self.enqueue(record, bytes, permits, disk, recovered),
             None => Err(SendError::Closed(record)),
         }
     }
 
-    /// Takes `record` if the buffer has room now; hands it back otherwise.
+    /// Takes `record` if the buffer (and the spool's disk budget) has room now; hands it back
+    /// otherwise. With a spool synced per batch, it blocks the thread for the sync.
     pub fn try_send(&self, record: Record) -> Result<Ticket, TrySendError> {
         let bytes = match self.shared.limits.check(&record) {
             Ok(bytes) => bytes,
@@ -146,13 +233,33 @@ impl Producer {
         let bytes_permit =
             Arc::clone(&self.shared.bytes).try_acquire_many_owned(permits_for(bytes));
         let record_permit = Arc::clone(&self.shared.records).try_acquire_owned();
-        match (bytes_permit, record_permit) {
-            (Ok(b), Ok(r)) => self.enqueue(record, bytes, (b, r)).map_err(|e| match e {
-                SendError::Closed(record) => TrySendError::Closed(record),
-                SendError::Invalid(record, invalid) => TrySendError::Invalid(record, invalid),
-            }),
-            (Err(tokio::sync::TryAcquireError::Closed), _)
-            | (_, Err(tokio::sync::TryAcquireError::Closed)) => Err(TrySendError::Closed(record)),
+        let disk_permit = match &self.shared.spool {
+            Some(spool) => Arc::clone(&spool.disk)
+                .try_acquire_many_owned(permits_for(spool::segment::frame_len(&record)))
+                .map(Some),
+            None => Ok(None),
+        };
+        match (bytes_permit, record_permit, disk_permit) {
+            (Ok(b), Ok(r), Ok(disk)) => {
+                let (ticket, position) =
+                    self.enqueue(record, bytes, (b, r), disk, false)
+                        .map_err(|e| match e {
+                            SendError::Closed(record) => TrySendError::Closed(record),
+                            SendError::Invalid(record, invalid) => {
+                                TrySendError::Invalid(record, invalid)
+                            }
+                            SendError::Spool(record, error) => TrySendError::Spool(record, error),
+                        })?;
+                if let Some(spool) = &self.shared.spool {
+                    let _ = spool.durable_blocking(position);
+                }
+                Ok(ticket)
+            }
+            (Err(tokio::sync::TryAcquireError::Closed), _, _)
+            | (_, Err(tokio::sync::TryAcquireError::Closed), _)
+            | (_, _, Err(tokio::sync::TryAcquireError::Closed)) => {
+                Err(TrySendError::Closed(record))
+            }
             _ => Err(TrySendError::Full(record)),
         }
     }
@@ -165,21 +272,71 @@ impl Producer {
             tokio::sync::OwnedSemaphorePermit,
             tokio::sync::OwnedSemaphorePermit,
         ),
-    ) -> Result<Ticket, SendError> {
+        disk: Option<tokio::sync::OwnedSemaphorePermit>,
+        recovered: bool,
+    ) -> Result<(Ticket, u64), SendError> {
         let mut sender = self.shared.sender.lock().unwrap_or_else(|p| p.into_inner());
         let Some((next_id, channel)) = sender.as_mut() else {
             return Err(SendError::Closed(record));
         };
+        let id = *next_id;
+        // Spool: the frame is written under the lock, so ids are in order in the segment.
+        let position = match &self.shared.spool {
+            Some(spool) => match spool.append(id, &record) {
+                // The disk budget comes back when the segment is deleted.
+                Ok(position) => {
+                    if let Some(disk) = disk {
+                        disk.forget();
+                    }
+                    position
+                }
+                Err(error) => return Err(SendError::Spool(record, error)),
+            },
+            None => 0,
+        };
         let (answer, receiver) = oneshot::channel();
-        let pending = Pending::new(*next_id, record, bytes, permits, answer);
+        let mut pending = Pending::new(id, record, bytes, permits, answer);
+        if recovered {
+            pending.mark_recovered();
+        }
         *next_id += 1;
         if let Err(mpsc::error::SendError(Command::Record(pending))) =
             channel.send(Command::Record(pending))
         {
+            if let Some(spool) = &self.shared.spool {
+                // Handed back: not for the next producer to send.
+                spool.ack(&[id]);
+            }
             return Err(SendError::Closed(pending.into_record()));
         }
         self.shared.stats.accepted();
-        Ok(Ticket { receiver })
+        Ok((Ticket { receiver }, position))
+    }
+
+    /// How many records an earlier producer left unanswered in the spool, sent by this one
+    /// ahead of new records (0 without a spool). Their tickets went with the earlier process:
+    /// their outcomes show in [`Producer::stats`] (`recovered_delivered`, `recovered_failed`)
+    /// and in `tracing` events (a failure at ERROR level, with the record's key and size).
+    ///
+    /// ```
+    /// use kcl_producer::{Producer, SpoolConfig};
+    /// use kcl_producer::api::StreamRef;
+    /// use kcl_producer::testing::FakeKinesis;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let dir = std::env::temp_dir().join(format!("kcl-doc-recovered-{}", std::process::id()));
+    /// let producer = Producer::builder(FakeKinesis::new("s", 1), StreamRef::name("s"))
+    ///     .spool(SpoolConfig::new(&dir))
+    ///     .build()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(producer.recovered(), 0, "a new spool holds nothing");
+    /// # producer.shutdown(std::time::Duration::from_secs(1)).await;
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # });
+    /// ```
+    pub fn recovered(&self) -> u64 {
+        self.recovered
     }
 
     /// Waits until every record taken before this call is delivered or failed (records still
@@ -236,6 +393,43 @@ impl Producer {
     }
 }
 
+impl Producer {
+    /// Hands the records an earlier producer left in the spool to the task, ahead of any new
+    /// record, copied into this producer's segment; then deletes the earlier segments.
+    async fn replay(&mut self, spool: &Spool, recovered: spool::Recovered) {
+        for record in recovered.records {
+            match self.admit(record, true).await {
+                Ok((ticket, _)) => {
+                    // Its outcome goes to the stats and to tracing.
+                    drop(ticket);
+                    self.recovered += 1;
+                }
+                Err(SendError::Invalid(record, invalid)) => tracing::error!(
+                    partition_key = %record.partition_key,
+                    bytes = record.data.len(),
+                    %invalid,
+                    "a record in the spool breaks the stream's limits now: dropped"
+                ),
+                Err(error) => {
+                    // The copies are not all in the new segment: keep the old one.
+                    tracing::error!(%error, "cannot replay the spool: its earlier segments stay for the next producer");
+                    return;
+                }
+            }
+        }
+        // The copies are on disk (synced unless the policy never syncs) before the originals go.
+        if spool.sync_now().is_ok() {
+            spool::remove_replayed(&recovered.files);
+        }
+        if self.recovered > 0 {
+            tracing::info!(
+                records = self.recovered,
+                "replaying records an earlier producer left unanswered in the spool"
+            );
+        }
+    }
+}
+
 /// Semaphore permits for `bytes` (a record is at most 10 MiB, far below `u32::MAX`).
 fn permits_for(bytes: usize) -> u32 {
     u32::try_from(bytes.max(1)).unwrap_or(u32::MAX)
@@ -287,9 +481,11 @@ impl<K: KinesisApi> Builder<K> {
         self
     }
 
-    /// Packs records into KPL aggregates ([`Aggregation::SameKey`]: records sharing their keys),
-    /// refused at build time on a stream with the `AUTO` distribution, where Kinesis ignores
-    /// the keys and the KCL would drop aggregates that land on another shard.
+    /// Packs records into KPL aggregates ([`Aggregation::SameKey`](crate::Aggregation::SameKey):
+    /// records sharing their keys; [`Aggregation::ShardMap`](crate::Aggregation::ShardMap):
+    /// records bound for the same shard), refused at build time on a stream with the `AUTO`
+    /// distribution ([`BuildError::AggregationOnAuto`]), where Kinesis ignores the keys and the
+    /// KCL would drop aggregates that land on another shard.
     pub fn aggregation(mut self, aggregation: crate::Aggregation) -> Self {
         self.config.aggregation = aggregation;
         self
@@ -330,6 +526,50 @@ impl<K: KinesisApi> Builder<K> {
         self
     }
 
+    /// Appends every record taken to a disk spool in `config`'s directory before `send`
+    /// returns its ticket, so that records survive a `kill -9` of the process (default: none,
+    /// memory only).
+    ///
+    /// - A record gets an "answered" mark once it is delivered, or failed and handed back;
+    ///   a segment whose records are all answered is deleted.
+    /// - At build, the records an earlier producer left unanswered in the directory (the
+    ///   process died) are sent first, ahead of new records ([`Producer::recovered`] counts
+    ///   them; `build` waits while they exceed the memory budget). Their tickets died with
+    ///   the earlier process: their outcomes go to the stats and to `tracing`.
+    /// - A record may be stored twice: the records in flight at the kill (sent, the answer
+    ///   not yet marked) are sent again. Duplicates are at most the records in flight then.
+    /// - At `shutdown`, the records not delivered by the deadline stay in the spool
+    ///   ([`ShutdownReport::spooled`](crate::ShutdownReport::spooled)).
+    /// - Two producers never share a directory: the second one's build fails with
+    ///   [`BuildError::SpoolLocked`].
+    ///
+    /// ```
+    /// use kcl_producer::{Fsync, Producer, Record, SpoolConfig};
+    /// use kcl_producer::api::StreamRef;
+    /// use kcl_producer::testing::FakeKinesis;
+    /// use std::time::Duration;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let dir = std::env::temp_dir().join(format!("kcl-doc-spool-{}", std::process::id()));
+    /// let kinesis = FakeKinesis::new("s", 1);
+    /// let producer = Producer::builder(kinesis.clone(), StreamRef::name("s"))
+    ///     .spool(SpoolConfig::new(&dir).fsync(Fsync::PerBatch))
+    ///     .build()
+    ///     .await
+    ///     .unwrap();
+    /// let ticket = producer.send(Record::new("k", "on disk before this line")).await.unwrap();
+    /// ticket.await.unwrap();
+    /// let report = producer.shutdown(Duration::from_secs(5)).await;
+    /// assert_eq!(report.spooled, 0);
+    /// assert_eq!(kinesis.all_records().len(), 1);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # });
+    /// ```
+    pub fn spool(mut self, config: SpoolConfig) -> Self {
+        self.spool = Some(config);
+        self
+    }
+
     /// The seed of the backoff's jitter.
     pub fn seed(mut self, seed: u64) -> Self {
         self.config.seed = seed;
@@ -358,6 +598,7 @@ impl<K: KinesisApi> Builder<K> {
             config,
             limits,
             metrics,
+            spool: spool_config,
         } = self;
         let limits = match limits {
             Some(limits) => limits,
@@ -408,6 +649,26 @@ impl<K: KinesisApi> Builder<K> {
                 "max_buffered_records and max_in_flight must be at least 1".to_owned(),
             ));
         }
+        // The spool: locked, and what an earlier producer left read, before anything starts.
+        let opened = match &spool_config {
+            Some(config) => {
+                let dir = config.settings().0.to_path_buf();
+                match Spool::open(
+                    config,
+                    spool::segment::max_frame_len(limits.max_record_bytes),
+                ) {
+                    Ok(opened) => Some(opened),
+                    Err(OpenError::Locked) => return Err(BuildError::SpoolLocked { dir }),
+                    Err(OpenError::Io(error)) => return Err(BuildError::Spool { dir, error }),
+                    Err(OpenError::Settings(message)) => return Err(BuildError::Settings(message)),
+                }
+            }
+            None => None,
+        };
+        let (spool, recovered) = match opened {
+            Some((spool, recovered)) => (Some(spool), Some(recovered)),
+            None => (None, None),
+        };
         let (channel, commands) = mpsc::unbounded_channel();
         let stats = Arc::new(Stats::default());
         let shared = Arc::new(Shared {
@@ -417,6 +678,7 @@ impl<K: KinesisApi> Builder<K> {
             records: Arc::new(Semaphore::new(config.max_buffered_records)),
             sender: Mutex::new(Some((0, channel))),
             stats: Arc::clone(&stats),
+            spool: spool.clone(),
         });
         let dispatcher = Dispatcher::new(
             Arc::new(client),
@@ -426,8 +688,16 @@ impl<K: KinesisApi> Builder<K> {
             stats,
             metrics,
             shard_map,
-        );
+        )
+        .with_spool(spool.clone());
         tokio::spawn(dispatcher.run(commands));
-        Ok(Producer { shared })
+        let mut producer = Producer {
+            shared,
+            recovered: 0,
+        };
+        if let (Some(spool), Some(recovered)) = (spool, recovered) {
+            producer.replay(&spool, recovered).await;
+        }
+        Ok(producer)
     }
 }
