@@ -128,6 +128,13 @@ pub(crate) struct ProduceArgs {
     #[arg(long)]
     pub ordered: bool,
 
+    /// Keep every record taken in a disk spool in DIR (fsynced before it counts as taken) until
+    /// it is delivered: after a crash or `kill -9`, or records still undelivered at the
+    /// shutdown deadline, the next `kcl produce --spool DIR` sends them first (and says how
+    /// many). One producer at a time per DIR.
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+
     /// Write one JSON line per record taken to FILE (`-`: stdout), when its answer comes: its
     /// number (or stdin line), partition key and data, and the shard, sequence number and
     /// sub-sequence number it was stored at, or why it failed (see below).
@@ -326,6 +333,8 @@ struct Tally {
     failed: u64,
     unsent: u64,
     in_doubt: u64,
+    /// Undelivered at the deadline and kept in the spool (`--spool`) for the next run.
+    spooled: u64,
     /// Failed or unsent after an attempt whose outcome is unknown: maybe in the stream all the
     /// same.
     maybe_stored: u64,
@@ -352,6 +361,7 @@ impl Tally {
         match failed.reason {
             FailReason::Unsent => self.unsent += 1,
             FailReason::InDoubt => self.in_doubt += 1,
+            FailReason::Spooled => self.spooled += 1,
             _ => {
                 self.failed += 1;
                 self.shown += 1;
@@ -509,6 +519,7 @@ impl Ledger {
                 line.status = match failed.reason {
                     FailReason::Unsent => "unsent",
                     FailReason::InDoubt => "in_doubt",
+                    FailReason::Spooled => "spooled",
                     _ => "failed",
                 };
                 line.reason = Some(failed.reason.to_string());
@@ -803,6 +814,9 @@ async fn produce(args: &ProduceArgs, plan: &Plan, ledger: Option<Arc<Ledger>>) -
             builder = builder.aggregation(mode.aggregation());
         }
         builder = builder.ordered(args.ordered);
+        if let Some(dir) = &args.spool {
+            builder = builder.spool(kcl_producer::SpoolConfig::new(dir));
+        }
         if let Some(limits) = known_limits {
             builder = builder.limits(limits);
         }
@@ -812,6 +826,16 @@ async fn produce(args: &ProduceArgs, plan: &Plan, ledger: Option<Arc<Ledger>>) -
     .map_err(|message| {
         Error::failed_hint(format!("{message}\n  nothing was sent"), hint.clone())
     })?;
+    if let Some(dir) = &args.spool {
+        let recovered = producer.recovered();
+        if recovered > 0 {
+            eprintln!(
+                "kcl produce: {} left undelivered in the spool {} by an earlier run, sent first",
+                count(recovered, "record"),
+                dir.display()
+            );
+        }
+    }
     let start = Instant::now();
     let stopper = Stopper::new(plan.duration.map(|d| start + d));
     let run = run_id();
@@ -849,7 +873,9 @@ async fn produce(args: &ProduceArgs, plan: &Plan, ledger: Option<Arc<Ledger>>) -
         never = progress(&producer, plan.progress, start) => match never {},
     };
     let taking = start.elapsed();
-    let accepted = producer.stats().accepted;
+    // Records replayed from the spool have no ticket here: they are counted apart.
+    let recovered = producer.recovered();
+    let accepted = producer.stats().accepted - recovered;
     let waiting = accepted.saturating_sub(lock(&tally).answered);
     eprintln!(
         "kcl produce: {} after {:.1} s; shutting down: {} not yet answered, up to {:.1} s",
@@ -866,12 +892,15 @@ async fn produce(args: &ProduceArgs, plan: &Plan, ledger: Option<Arc<Ledger>>) -
     }
     let tally = lock(&tally);
     let seconds = start.elapsed().as_secs_f64();
+    // The producer's count of deliveries includes the records replayed from the spool.
+    let recovered_delivered = report.delivered.saturating_sub(tally.delivered);
     eprintln!(
-        "kcl produce: report: accepted={accepted} delivered={} failed={} unsent={} in_doubt={} invalid={} maybe_stored={} maybe_duplicated={} aggregated={} seconds={seconds:.2} delivered_per_second={:.0}",
+        "kcl produce: report: accepted={accepted} delivered={} failed={} unsent={} in_doubt={} spooled={} invalid={} maybe_stored={} maybe_duplicated={} aggregated={} recovered={recovered} recovered_delivered={recovered_delivered} seconds={seconds:.2} delivered_per_second={:.0}",
         tally.delivered,
         tally.failed,
         tally.unsent,
         tally.in_doubt,
+        tally.spooled,
         fed.invalid,
         tally.maybe_stored,
         tally.maybe_duplicated,
@@ -879,11 +908,13 @@ async fn produce(args: &ProduceArgs, plan: &Plan, ledger: Option<Arc<Ledger>>) -
         tally.delivered as f64 / seconds.max(1e-3),
     );
     let ledger = ledger.map(|ledger| ledger.finish()).transpose();
-    let accounted = tally.delivered + tally.failed + tally.unsent + tally.in_doubt;
+    let accounted = tally.delivered + tally.failed + tally.unsent + tally.in_doubt + tally.spooled;
     if accounted != accepted
-        || report.delivered != tally.delivered
+        || report.delivered < tally.delivered
+        || recovered_delivered > recovered
         || report.unsent.len() as u64 != tally.unsent
         || report.in_doubt.len() as u64 != tally.in_doubt
+        || report.spooled < tally.spooled
     {
         eprintln!(
             "kcl produce: warning: the count does not add up (a bug): {accounted} of {accepted} records answered; the producer reports delivered={} unsent={} in_doubt={}",
@@ -896,7 +927,11 @@ async fn produce(args: &ProduceArgs, plan: &Plan, ledger: Option<Arc<Ledger>>) -
         return Err(error);
     }
     ledger?;
-    if accounted == accepted && tally.delivered == accepted && fed.invalid == 0 {
+    if accounted == accepted
+        && tally.delivered == accepted
+        && fed.invalid == 0
+        && recovered_delivered == recovered
+    {
         return Ok(());
     }
     let mut message = format!(
@@ -912,6 +947,23 @@ async fn produce(args: &ProduceArgs, plan: &Plan, ledger: Option<Arc<Ledger>>) -
         tally.unsent,
         tally.in_doubt,
     );
+    if recovered_delivered < recovered {
+        message.push_str(&format!(
+            "; {} of the {} replayed from the spool not delivered",
+            recovered - recovered_delivered,
+            count(recovered, "record")
+        ));
+    }
+    if tally.spooled > 0 {
+        message.push_str(&format!(
+            "; the {} spooled stay in {} for the next `kcl produce --spool`",
+            count(tally.spooled, "record"),
+            args.spool
+                .as_deref()
+                .unwrap_or(std::path::Path::new("?"))
+                .display()
+        ));
+    }
     if tally.maybe_stored > 0 {
         message.push_str(&format!(
             " ({} of them may be in the stream all the same: a call that carried them had an unknown outcome)",

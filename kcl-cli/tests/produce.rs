@@ -53,8 +53,8 @@ fn accounted(stderr: &str) -> HashMap<String, f64> {
     let r = report(stderr);
     assert_eq!(
         r["accepted"],
-        r["delivered"] + r["failed"] + r["unsent"] + r["in_doubt"],
-        "every record taken is delivered, failed, unsent or in doubt:\n{stderr}"
+        r["delivered"] + r["failed"] + r["unsent"] + r["in_doubt"] + r["spooled"],
+        "every record taken is delivered, failed, unsent, in doubt or spooled:\n{stderr}"
     );
     assert!(
         !stderr.contains("does not add up"),
@@ -264,6 +264,69 @@ fn an_outage_at_shutdown_reports_every_record_unsent_or_in_doubt_by_the_deadline
         stderr.contains("error: 2000 of 2000 records taken were not delivered"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_spool_keeps_what_an_outage_left_and_the_next_run_sends_it_first() {
+    let dir = temp_dir("produce-spool");
+    let spool = dir.join("spool");
+    let down = Kinesis::builder(2)
+        .intercept(|request| {
+            (request.header("x-amz-target") == Some("Kinesis_20131202.PutRecords"))
+                .then(|| error(500, "InternalFailure", "down"))
+        })
+        .start();
+    let output = produce(&down)
+        .args(["--count", "300", "--rate", "0", "--shutdown-timeout", "1"])
+        .arg("--spool")
+        .arg(&spool)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let r = accounted(&stderr);
+    assert_eq!((r["accepted"], r["spooled"]), (300.0, 300.0), "{stderr}");
+    assert_eq!(
+        r["unsent"] + r["in_doubt"] + r["delivered"],
+        0.0,
+        "{stderr}"
+    );
+    assert!(stderr.contains("spooled stay in"), "{stderr}");
+    assert!(down.stored().is_empty());
+
+    // The next run, with the stream back, sends the 300 first, then its own 5.
+    let up = Kinesis::start(2);
+    let output = produce(&up)
+        .args(["--count", "5", "--rate", "0"])
+        .arg("--spool")
+        .arg(&spool)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("300 records left undelivered in the spool"),
+        "{stderr}"
+    );
+    let r = accounted(&stderr);
+    assert_eq!(
+        (
+            r["accepted"],
+            r["delivered"],
+            r["recovered"],
+            r["recovered_delivered"]
+        ),
+        (5.0, 5.0, 300.0, 300.0),
+        "{stderr}"
+    );
+    let mut records: Vec<(String, u64)> = up.stored().iter().map(|s| generated(&s.data)).collect();
+    records.sort();
+    records.dedup();
+    assert_eq!(records.len(), 305, "each record of both runs once");
+    let runs: std::collections::HashSet<&String> = records.iter().map(|(run, _)| run).collect();
+    assert_eq!(runs.len(), 2);
 }
 
 #[test]
