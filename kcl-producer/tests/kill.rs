@@ -81,7 +81,10 @@ fn writer() {
                     let taken = producer.send_all(records).await;
                     for (m, ticket) in numbers.iter().zip(taken) {
                         drop(ticket.unwrap());
-                        eprintln!("taken {m}");
+                        // One write per line: `eprintln!` writes its pieces separately, and a
+                        // SIGKILL between them leaves "taken " without its number.
+                        let line = format!("taken {m}\n");
+                        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
                     }
                     n += batch * all;
                 }
@@ -183,8 +186,10 @@ fn start_with(
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
             let mut seen = lines.lock().unwrap();
-            match line.strip_prefix("taken ") {
-                Some(n) => seen.taken.push(n.parse().unwrap()),
+            match line.strip_prefix("taken ").map(str::parse) {
+                Some(Ok(n)) => seen.taken.push(n),
+                // A line torn by the kill: its number never reached the test.
+                Some(Err(_)) => seen.lines.push(line),
                 None => seen.lines.push(line),
             }
         }
