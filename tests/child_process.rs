@@ -20,6 +20,12 @@ use support::wire::{SEQ_BASE as SEQ1, seq};
 
 /// Builds an example (once per test binary run) and returns its path.
 fn example(name: &str) -> PathBuf {
+    example_in_profile(name, "dev")
+}
+
+/// Builds an example with a Cargo profile of the workspace (`dev`, or `panic-abort`, which
+/// builds into its own folder) and returns its path.
+fn example_in_profile(name: &str, profile: &str) -> PathBuf {
     static BUILD: Mutex<()> = Mutex::new(());
     let _lock = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
@@ -27,6 +33,8 @@ fn example(name: &str) -> PathBuf {
         .args([
             "build",
             "--quiet",
+            "--profile",
+            profile,
             "--example",
             name,
             "--manifest-path",
@@ -34,11 +42,15 @@ fn example(name: &str) -> PathBuf {
         ])
         .status()
         .expect("cargo runs");
-    assert!(status.success(), "building example {name} failed");
+    assert!(
+        status.success(),
+        "building example {name} (profile {profile}) failed"
+    );
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("debug").join("examples").join(name)
+    let folder = if profile == "dev" { "debug" } else { profile };
+    target.join(folder).join("examples").join(name)
 }
 
 struct Run {
@@ -64,7 +76,13 @@ impl Run {
 
 /// Runs an example with `input` on stdin, closes stdin, and waits (bounded) for it to exit.
 fn run_child(name: &str, input: &[u8]) -> Run {
-    let mut child = Command::new(example(name))
+    run_program(&example(name), name, input)
+}
+
+/// Runs the program at `path` with `input` on stdin, closes stdin, and waits (bounded) for it
+/// to exit.
+fn run_program(path: &std::path::Path, name: &str, input: &[u8]) -> Run {
+    let mut child = Command::new(path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -175,6 +193,40 @@ fn a_panicking_handler_is_logged_with_its_shard_and_answered() {
     assert!(logged.contains("shardId-000000000004"), "{logged}");
     assert!(logged.contains(SEQ1), "{logged}");
     assert!(logged.contains("asked to panic"), "{logged}");
+}
+
+/// A binary built with `panic = "abort"` cannot catch a panic in a hook, so the daemon would
+/// lose its answer and exit with every shard of the worker: the runtime says so at start, at
+/// ERROR, and only in such a build. (Engine audit finding 4; the profile builds into its own
+/// folder, so the first run compiles the example's dependencies once more.)
+#[test]
+fn a_binary_built_with_panic_abort_says_what_that_costs_at_start() {
+    const WARNING: &str = "built with panic = \"abort\"";
+    let input = lines(&[
+        r#"{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#,
+    ]);
+    let abort = run_program(
+        &example_in_profile("word_count", "panic-abort"),
+        "word_count",
+        &input,
+    );
+    assert_eq!(abort.code, Some(0), "stderr: {}", abort.stderr);
+    let warning = abort
+        .stderr
+        .lines()
+        .find(|line| line.contains(WARNING))
+        .unwrap_or_else(|| panic!("no panic = abort warning: {}", abort.stderr));
+    assert!(warning.contains("ERROR"), "{warning}");
+    assert!(warning.contains("every shard of the worker"), "{warning}");
+    assert_eq!(abort.stderr.matches(WARNING).count(), 1, "{}", abort.stderr);
+    assert_eq!(
+        abort.protocol_lines(),
+        [json!({"action":"status","responseFor":"initialize"})]
+    );
+
+    let unwind = run_child("word_count", &input);
+    assert_eq!(unwind.code, Some(0), "stderr: {}", unwind.stderr);
+    assert!(!unwind.stderr.contains(WARNING), "{}", unwind.stderr);
 }
 
 #[test]
