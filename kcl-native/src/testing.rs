@@ -203,7 +203,7 @@ impl MemoryKinesis {
             self.fake
                 .records(&shard.shard_id)
                 .last()
-                .map_or_else(|| SequenceNumber::synthetic(0), |r| sequence_of(r))
+                .map_or_else(|| SequenceNumber::synthetic(0), sequence_of)
         });
         ShardDescription {
             shard_id: shard.shard_id.clone(),
@@ -348,7 +348,7 @@ impl KinesisReader for MemoryKinesis {
         let first = |keep: &dyn Fn(&StoredRecord) -> bool| {
             records
                 .iter()
-                .position(|r| keep(r))
+                .position(keep)
                 .unwrap_or(records.len())
         };
         let next = match start {
