@@ -346,10 +346,7 @@ impl KinesisReader for MemoryKinesis {
         }
         let records = self.fake.records(shard_id);
         let first = |keep: &dyn Fn(&StoredRecord) -> bool| {
-            records
-                .iter()
-                .position(keep)
-                .unwrap_or(records.len())
+            records.iter().position(keep).unwrap_or(records.len())
         };
         let next = match start {
             IteratorStart::TrimHorizon => 0,
