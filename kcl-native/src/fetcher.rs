@@ -177,6 +177,24 @@ pub struct FetcherStats {
 
 /// Reads one shard from a checkpoint to its end: call [`next`](ShardFetcher::next) for each
 /// batch.
+///
+/// ```
+/// use kcl_native::{Fetched, FetcherConfig, ShardFetcher};
+/// use kcl_native::testing::MemoryKinesis;
+/// use kcl_producer::api::StreamRef;
+/// use kcl_protocol::ExtendedSequenceNumber;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let kinesis = MemoryKinesis::new("orders", 1);
+/// // A lease checkpointed at SHARD_END has nothing left to read: no call is made.
+/// let mut fetcher = ShardFetcher::new(
+///     kinesis.clone(), StreamRef::name("orders"), "shardId-000000000000",
+///     kcl_kpl::HashKeyRange::ALL, &ExtendedSequenceNumber::shard_end(), FetcherConfig::default(),
+/// ).unwrap();
+/// assert_eq!(fetcher.next().await.unwrap(), Fetched::ShardEnd { children: vec![] });
+/// assert!(kinesis.iterator_requests().is_empty());
+/// # });
+/// ```
 pub struct ShardFetcher<K> {
     reader: K,
     stream: StreamRef,
