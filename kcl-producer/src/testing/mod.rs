@@ -28,7 +28,7 @@ mod serve;
 pub use serve::StubServer;
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
@@ -105,6 +105,32 @@ pub struct StoredRecord {
     pub explicit_hash_key: Option<String>,
     /// The payload.
     pub data: Bytes,
+    /// When the fake stored it (epoch milliseconds, wall clock): what `GetRecords` answers as
+    /// `ApproximateArrivalTimestamp`.
+    pub arrival_millis: i64,
+}
+
+/// Where a shard comes from and when it took writes: what a reader needs to follow a
+/// stream through splits (`ParentShardId`, `ChildShards`, the `AT_TIMESTAMP` shard filter).
+///
+/// ```
+/// use kcl_producer::testing::FakeKinesis;
+/// let kinesis = FakeKinesis::new("s", 1);
+/// let [low, _] = kinesis.split("shardId-000000000000");
+/// let child = kinesis.lineage(&low).unwrap();
+/// assert_eq!(child.parents, ["shardId-000000000000"]);
+/// let parent = kinesis.lineage("shardId-000000000000").unwrap();
+/// assert!(parent.parents.is_empty() && parent.closed_millis.is_some());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lineage {
+    /// The shards this one was split or merged from (none for a shard the stream was created
+    /// with).
+    pub parents: Vec<String>,
+    /// When the shard opened (epoch milliseconds, wall clock).
+    pub opened_millis: i64,
+    /// When the shard closed, if it did.
+    pub closed_millis: Option<i64>,
 }
 
 /// Counts of what the fake was asked and answered.
@@ -126,6 +152,7 @@ struct FakeShard {
     shard: Shard,
     records: Vec<StoredRecord>,
     bucket: Option<Bucket>,
+    lineage: Lineage,
 }
 
 struct State {
@@ -291,6 +318,7 @@ impl FakeKinesis {
             .find(|s| s.shard.shard_id == shard_id && s.shard.open)
             .unwrap_or_else(|| panic!("no open shard {shard_id} to split"));
         parent.shard.open = false;
+        parent.lineage.closed_millis = Some(now_millis());
         let (start, end) = (parent.shard.starting_hash_key, parent.shard.ending_hash_key);
         let middle = start + (end - start) / 2;
         let children = [
@@ -300,6 +328,7 @@ impl FakeKinesis {
         let ids = children.each_ref().map(|c| c.shard.shard_id.clone());
         for mut child in children {
             child.bucket = limits.map(Bucket::full);
+            child.lineage.parents = vec![shard_id.to_owned()];
             state.shards.push(child);
         }
         ids
@@ -318,6 +347,15 @@ impl FakeKinesis {
             .find(|s| s.shard.shard_id == shard_id)
             .map(|s| s.records.clone())
             .unwrap_or_default()
+    }
+
+    /// Where `shard_id` comes from and when it was open (`None` for an unknown shard).
+    pub fn lineage(&self, shard_id: &str) -> Option<Lineage> {
+        self.lock()
+            .shards
+            .iter()
+            .find(|s| s.shard.shard_id == shard_id)
+            .map(|s| s.lineage.clone())
     }
 
     /// Every stored record, shard by shard.
@@ -343,6 +381,16 @@ impl FakeKinesis {
     }
 }
 
+/// The wall clock in epoch milliseconds (arrival times and shard lineage are wall-clock
+/// values in Kinesis, unlike the write limits, which run on tokio's clock).
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
 /// Kinesis's shard id for shard number `index`.
 fn shard_name(index: u32) -> String {
     format!("shardId-{index:012}")
@@ -359,6 +407,11 @@ impl FakeShard {
             },
             records: Vec::new(),
             bucket: None,
+            lineage: Lineage {
+                parents: Vec::new(),
+                opened_millis: now_millis(),
+                closed_millis: None,
+            },
         }
     }
 }
@@ -490,6 +543,7 @@ impl State {
             partition_key: entry.partition_key.clone(),
             explicit_hash_key: entry.explicit_hash_key.clone(),
             data: entry.data.clone(),
+            arrival_millis: now_millis(),
         });
         EntryOutcome::Stored {
             shard_id: shard.shard.shard_id.clone(),

@@ -1,0 +1,59 @@
+//! A Java-free engine for `kcl` record processors, on the Java KCL 3.x lease table (under way).
+//!
+//! The engine will run the same [`kcl_core::RecordProcessor`] code as the MultiLangDaemon child
+//! runtime, reading Kinesis itself and keeping leases compatible with Java workers. This crate
+//! holds, so far, the reading side:
+//!
+//! - [`kinesis`]: the calls a consumer makes to Kinesis (`ListShards` with a shard filter and
+//!   paging, `GetShardIterator`, `GetRecords`) as the trait [`KinesisReader`], every failure
+//!   classified once into a [`ReadError`].
+//! - [`start`]: where reading a shard starts from its lease's checkpoint, and which records the
+//!   checkpoint already covers (resuming inside a KPL aggregate).
+//! - [`fetcher`]: [`ShardFetcher`], which polls one shard and hands out what the Java KCL
+//!   3.1.3 delivers: de-aggregated within the shard's hash range, filtered past the checkpoint,
+//!   paced, with backoff on throttling, new iterators on expiry, and the child shards at the
+//!   shard's end. Each batch becomes the engine's `Event::Records`.
+//! - [`testing`]: [`MemoryKinesis`](testing::MemoryKinesis), the read side of the project's
+//!   fake Kinesis, with expiring iterators and injectable faults.
+//! - [`sdk`] (feature `aws`, on by default): the AWS SDK's client as a [`KinesisReader`].
+//!
+//! ```
+//! use kcl_native::{FetcherConfig, Fetched, ShardFetcher};
+//! use kcl_native::testing::MemoryKinesis;
+//! use kcl_producer::api::{KinesisApi, Record, StreamRef};
+//! use kcl_protocol::ExtendedSequenceNumber;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+//! let kinesis = MemoryKinesis::new("orders", 1);
+//! let stream = StreamRef::name("orders");
+//! kinesis.fake().put_records(&stream, &[Record::new("k", "a"), Record::new("k", "b")]).await.unwrap();
+//! let first = kinesis.fake().records("shardId-000000000000")[0].sequence_number.clone();
+//! kinesis.fake().split("shardId-000000000000");
+//!
+//! // Resume after a checkpoint at the first record: only the second is delivered.
+//! let mut fetcher = ShardFetcher::new(
+//!     kinesis.clone(), stream, "shardId-000000000000", kcl_kpl::HashKeyRange::ALL,
+//!     &ExtendedSequenceNumber::new(first, 0), FetcherConfig::default(),
+//! ).unwrap();
+//! let Fetched::Records(batch) = fetcher.next().await.unwrap() else { panic!() };
+//! assert_eq!(batch.records.len(), 1);
+//! assert_eq!(batch.records[0].data(), b"b");
+//! let Fetched::ShardEnd { children } = fetcher.next().await.unwrap() else { panic!() };
+//! assert_eq!(children.len(), 2);
+//! # });
+//! ```
+#![warn(missing_docs, unreachable_pub)]
+
+mod backoff;
+pub mod fetcher;
+pub mod kinesis;
+#[cfg(feature = "aws")]
+pub mod sdk;
+pub mod start;
+pub mod testing;
+
+pub use backoff::Backoff;
+pub use fetcher::{
+    ConfigError, FetchError, Fetched, FetchedBatch, FetcherConfig, FetcherStats, ShardFetcher,
+};
+pub use kinesis::{KinesisReader, ReadError};
