@@ -13,6 +13,9 @@
 //! - [`coordinator`]: the leader lock ([`LockItem`]) with the lock client's writes, the client
 //!   version ([`MigrationState`]) and the [`WorkerMode`] it implies, the [`WorkerMetricStats`]
 //!   rows and the active-worker rule.
+//! - [`plan`]: pure planners returning the writes to issue — a count-based lease assignment for
+//!   a native 3.x leader, the 2.x lease taker, and shard sync (initial leases, child leases at
+//!   shard end, parent blocking, cleanup).
 //! - [`LeaseStore`]: the storage interface (async, no runtime dependency); [`MemoryStore`]
 //!   implements it deterministically with fault injection and a write log; [`block_on`] drives
 //!   it without a runtime.
@@ -51,6 +54,7 @@ mod expiry;
 mod item;
 mod memory;
 pub mod ops;
+pub mod plan;
 mod store;
 mod value;
 
