@@ -10,7 +10,7 @@
 //!   end, parent blocking, and the cleanup of finished leases.
 //!
 //! Expiry comes in as an [`ExpiryView`]: usually [`Observed`], an
-//! [`ExpiryTracker`](crate::ExpiryTracker) read at one instant.
+//! [`ExpiryTracker`] read at one instant.
 //!
 //! ```
 //! use kcl_lease::plan::{self, AssignSettings, Observed};

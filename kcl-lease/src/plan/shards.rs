@@ -204,9 +204,10 @@ pub fn is_hash_range_complete(shards: &[Shard]) -> bool {
 
 /// The leases Java creates on an empty table (`EmptyLeaseTableSynchronizer`): one per listed
 /// shard, with the position's sentinel. `listed` is what `ListShards` answered with the
-/// position's filter (or [`shards_at_position`] of a complete list). Sorted by shard id (Java
-/// sorts by starting sequence number, then shard id; Kinesis numbers shards in creation order,
-/// so the two agree on a list without timestamps' ties), one lease per id.
+/// position's filter (or [`shards_at_position`] of a complete list). One lease per shard id,
+/// sorted by shard id: Java sorts by the shards' starting sequence numbers, then ids, so that an
+/// interrupted creation leaves the oldest shards covered; Kinesis numbers shards in creation
+/// order, so shard ids give nearly the same order without the sequence numbers.
 pub fn initial_leases(listed: &[Shard], position: InitialPosition) -> Vec<Lease> {
     let mut leases: BTreeMap<&str, Lease> = BTreeMap::new();
     for shard in listed {
