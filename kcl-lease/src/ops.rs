@@ -4,8 +4,9 @@
 //! `Condition`/`Update` into a `ConditionExpression`/`UpdateExpression` (or a `PutItem`), so
 //! both stores follow one set of rules.
 //!
-//! - [`lease`]: the lease operations of the Java KCL 3.1.3 (`DynamoDBLeaseRefresher`), each with
-//!   Java's condition.
+//! - the lease operations of the Java KCL 3.1.3 (`DynamoDBLeaseRefresher`), each with Java's
+//!   condition: [`create_if_not_exists`], [`renew`], [`take`], [`assign`],
+//!   [`initiate_graceful_handoff`], [`evict`], [`checkpoint`], [`update_meta`], [`delete`].
 //! - [`interpret_renew_failure`]: what a failed renewal means.
 
 mod lease;
