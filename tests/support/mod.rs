@@ -53,18 +53,65 @@ pub fn logged<'a>(log: &'a str, needles: &[&str]) -> &'a str {
         .unwrap_or_else(|| panic!("no log line contains {needles:?}; log:\n{log}"))
 }
 
-/// Runs `runtime` on `input` with a `tracing` subscriber that captures the log.
+std::thread_local! {
+    /// Where the log of this thread's capturing run goes, while one runs.
+    static CAPTURING: std::cell::RefCell<Option<Captured>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes to the capture of the thread that logs, if it is capturing.
+struct ThisThreadsCapture;
+
+impl Write for ThisThreadsCapture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        CAPTURING.with(|capture| {
+            if let Some(captured) = capture.borrow_mut().as_mut() {
+                captured.write_all(bytes)?;
+            }
+            Ok(bytes.len())
+        })
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One process-wide subscriber, installed once, that logs only on threads running
+/// [`run_capturing`].
+///
+/// Not a scoped subscriber per test (`with_default`): `tracing` caches each call site's
+/// interest for the whole process, computed by the first thread that reaches it. A test running
+/// the same code on another thread without a subscriber cached "never", and a capturing test
+/// then lost lines (seen once under parallel tests). Here every call site is asked again on
+/// every event (the filter depends on the thread), so no cache can hide a line.
+fn install_the_capturing_subscriber() {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        // A dynamic filter: its call-site interest is "sometimes", so it is asked on every
+        // event (`filter_fn` would cache its first answer per call site).
+        let only_capturing_threads =
+            tracing_subscriber::filter::dynamic_filter_fn(|metadata, _| {
+                *metadata.level() <= tracing::Level::DEBUG
+                    && CAPTURING.with(|capture| capture.borrow().is_some())
+            });
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(|| ThisThreadsCapture)
+            .with_ansi(false)
+            .with_filter(only_capturing_threads);
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+            .expect("no other global subscriber in a test binary using run_capturing");
+    });
+}
+
+/// Runs `runtime` on `input` while capturing what it logs on this thread (DEBUG and above).
 pub fn run_capturing<P: RecordProcessor>(runtime: Runtime<P>, input: &[u8]) -> Captures {
+    install_the_capturing_subscriber();
     let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
+    CAPTURING.with(|capture| *capture.borrow_mut() = Some(captured.clone()));
     let mut output = Vec::new();
-    let result =
-        tracing::subscriber::with_default(subscriber, || runtime.run_on(input, &mut output));
+    let result = runtime.run_on(input, &mut output);
+    CAPTURING.with(|capture| *capture.borrow_mut() = None);
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     Captures {
         result,
