@@ -107,6 +107,9 @@ fn install_the_capturing_subscriber() {
 /// Runs `runtime` on `input` while capturing what it logs on this thread (DEBUG and above).
 pub fn run_capturing<P: RecordProcessor>(runtime: Runtime<P>, input: &[u8]) -> Captures {
     install_the_capturing_subscriber();
+    // A thread that reached a call site while the subscriber was being installed may have
+    // cached "never" for it; asking every call site again costs microseconds.
+    tracing::callsite::rebuild_interest_cache();
     let captured = Captured::default();
     CAPTURING.with(|capture| *capture.borrow_mut() = Some(captured.clone()));
     let mut output = Vec::new();
