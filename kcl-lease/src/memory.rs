@@ -287,7 +287,7 @@ impl MemoryStore {
 }
 
 /// A lease-table row that is a lease: no `entityType`, or `LEASE`.
-fn is_lease_row(item: &Item) -> bool {
+pub(crate) fn is_lease_row(item: &Item) -> bool {
     match item.get(attr::ENTITY_TYPE) {
         None => true,
         Some(value) => value.as_s() == Some(attr::ENTITY_TYPE_LEASE),

@@ -182,7 +182,8 @@ pub type Key<'a> = (&'a str, &'a str);
 /// What `condition` + `update` do to `current` (`None`: no item), as DynamoDB does it: the
 /// condition is checked first; then a `PutItem` replaces the item, and `UpdateItem` actions
 /// change the current item, or a new one holding only the key. Returns the item after the
-/// write (`ALL_NEW`).
+/// write (`ALL_NEW`). As in DynamoDB, one update may name an attribute only once (two actions on
+/// one attribute are refused as overlapping document paths).
 ///
 /// ```
 /// use kcl_lease::{Action, AttributeValue as V, Condition, Item, Update, apply};
@@ -224,6 +225,15 @@ pub fn apply(
             Ok(item)
         }
         Update::Actions(actions) => {
+            let mut named = std::collections::BTreeSet::new();
+            for action in actions {
+                let (Action::Put(name, _) | Action::Add(name, _) | Action::Remove(name)) = action;
+                if !named.insert(name) {
+                    return Err(ApplyError::Invalid(format!(
+                        "two actions on {name} (overlapping document paths)"
+                    )));
+                }
+            }
             let mut item = current.cloned().unwrap_or_else(|| {
                 Item::from([(key_name.to_owned(), AttributeValue::s(key_value))])
             });
@@ -354,6 +364,10 @@ mod tests {
         for update in [
             actions(vec![Action::Put("leaseKey".into(), V::s("other"))]),
             actions(vec![Action::Add("leaseOwner".into(), 1)]),
+            actions(vec![
+                Action::Put("leaseOwner".into(), V::s("a")),
+                Action::Remove("leaseOwner".into()),
+            ]),
             Update::PutItem(Item::from([("leaseKey".to_string(), V::s("other"))])),
         ] {
             assert!(matches!(

@@ -1,0 +1,1 @@
+//! DynamoStore against moto_server (tests to come).
