@@ -27,7 +27,7 @@ use aws_sdk_dynamodb::types::{
 use crate::attr;
 use crate::memory::is_lease_row;
 use crate::ops::{ConditionFailed, Delete, Write};
-use crate::store::{LeaseStore, StoreError, Table, UpdateError};
+use crate::store::{LeaseStore, StoreError, Table, UpdateError, index_key_refused};
 use crate::value::Item;
 use convert::{item_from_sdk, item_to_sdk};
 use error::classify;
@@ -271,6 +271,9 @@ impl DynamoStore {
     }
 
     async fn write_item(&self, table: Table, write: &Write) -> Result<Item, UpdateError> {
+        if let Some(why) = index_key_refused(table, write) {
+            return Err(StoreError::Invalid(why).into());
+        }
         let Translated {
             operation,
             condition,

@@ -90,7 +90,7 @@ async fn describe(client: &Client, table: &str) -> Result<Option<TableDescriptio
     }
 }
 
-/// Polls `DescribeTable` until `ready` holds, sleeping with the client's sleep implementation.
+/// Polls `DescribeTable` until `ready` holds.
 async fn wait_for(
     client: &Client,
     table: &str,
@@ -98,9 +98,8 @@ async fn wait_for(
     wait: WaitPolicy,
     ready: impl Fn(&TableDescription) -> bool,
 ) -> Result<TableDescription, StoreError> {
-    let sleep = client.config().sleep_impl().ok_or_else(|| {
-        StoreError::Invalid("the DynamoDB client has no sleep implementation to wait with".into())
-    })?;
+    // The client's own sleep when it was given one, else tokio's (the SDK's default runtime).
+    let sleep = client.config().sleep_impl();
     let start = Instant::now();
     loop {
         if let Some(description) = describe(client, table).await?
@@ -114,7 +113,10 @@ async fn wait_for(
                 wait.timeout.as_secs()
             )));
         }
-        sleep.sleep(wait.interval).await;
+        match &sleep {
+            Some(sleep) => sleep.sleep(wait.interval).await,
+            None => tokio::time::sleep(wait.interval).await,
+        }
     }
 }
 

@@ -6,14 +6,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::ops::{Action, Condition, Delete, Expect, Update, Write};
+use crate::ops::{Action, Condition, Delete, Expect, Update, Write, has_empty_set};
 use crate::value::{AttributeValue, Item};
 
 /// What kind of request carries a translated write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Operation {
     /// `UpdateItem` with this `UpdateExpression` (`None`: no change, which still creates an
-    /// item holding only the key when there is none).
+    /// item holding only the key when there is none; moto 5.2.5 answers such a request with
+    /// HTTP 500).
     UpdateItem {
         /// The `UpdateExpression`.
         update: Option<String>,
@@ -158,11 +159,43 @@ fn update_expression(
     Ok((!clauses.is_empty()).then(|| clauses.join(" ")))
 }
 
+/// DynamoDB refuses an empty set anywhere in a request (moto only once the condition holds):
+/// refused here, as [`apply`](crate::apply) refuses it, whatever the table holds.
+fn refuse_empty_sets(write: &Write) -> Result<(), InvalidWrite> {
+    let compared = write
+        .condition
+        .expectations
+        .iter()
+        .filter_map(|expectation| match &expectation.expect {
+            Expect::Equals(value) => Some((&expectation.attribute, value)),
+            _ => None,
+        });
+    let written: Vec<(&String, &AttributeValue)> = match &write.update {
+        Update::Actions(actions) => actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Put(name, value) => Some((name, value)),
+                _ => None,
+            })
+            .collect(),
+        Update::PutItem(item) => item.iter().collect(),
+    };
+    match compared
+        .chain(written)
+        .find(|(_, value)| has_empty_set(value))
+    {
+        Some((name, _)) => Err(InvalidWrite(format!("{name}: an empty set"))),
+        None => Ok(()),
+    }
+}
+
 /// Translates a write to the item `write.key` of a table whose hash key is `key_attribute`:
 /// `UpdateItem` for [`Update::Actions`], `PutItem` (the key added when the item lacks it) for
-/// [`Update::PutItem`]. The condition's placeholders come first, so a condition reads the same
+/// [`Update::PutItem`]. Refused, as [`apply`](crate::apply) refuses them: an update of the key,
+/// two actions on one attribute, an empty set, a `PutItem` carrying another key. The condition's placeholders come first, so a condition reads the same
 /// in every kind of request.
 pub fn translate_write(key_attribute: &str, write: &Write) -> Result<Translated, InvalidWrite> {
+    refuse_empty_sets(write)?;
     let mut places = Placeholders::default();
     let condition = condition_expression(&write.condition, &mut places);
     let operation = match &write.update {
@@ -513,6 +546,12 @@ mod tests {
             update: Update::PutItem(Item::from([("leaseKey".to_string(), V::s("j"))])),
         };
         assert!(translate_write("leaseKey", &other_key).is_err());
+        let empty_set = Write {
+            key: "k".into(),
+            condition: Condition::default().equals("s", V::Ss(vec![])),
+            update: Update::Actions(vec![Action::Remove("s".into())]),
+        };
+        assert!(translate_write("leaseKey", &empty_set).is_err());
         let empty = translate_write("leaseKey", &bad(vec![])).unwrap();
         assert_eq!(empty.operation, Operation::UpdateItem { update: None });
         assert_eq!(empty.condition, None);
