@@ -241,9 +241,8 @@ fn refused(
 ) -> Result<(), ApplyError> {
     let invalid = |why: String| Err(ApplyError::Invalid(why));
     for expectation in &condition.expectations {
-        if let Expect::Equals(value) = &expectation.expect
-            && has_empty_set(value)
-        {
+        // (No let chains: the crate builds on Rust 1.85.)
+        if matches!(&expectation.expect, Expect::Equals(value) if has_empty_set(value)) {
             return invalid(format!(
                 "{} compared with an empty set",
                 expectation.attribute
@@ -277,9 +276,7 @@ fn refused(
                         "two actions on {name} (overlapping document paths)"
                     ));
                 }
-                if let Action::Put(_, value) = action
-                    && has_empty_set(value)
-                {
+                if matches!(action, Action::Put(_, value) if has_empty_set(value)) {
                     return invalid(format!("{name} would hold an empty set"));
                 }
             }
