@@ -33,6 +33,8 @@ TOKIO=(-p kcl -p kcl-core -p kcl-macros --features kcl/tokio,kcl/producer)
 phase "cargo clippy --all-targets -D warnings (default features, then tokio)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy "${TOKIO[@]}" --all-targets -- -D warnings
+# kcl-lease's `dynamodb` feature (DynamoStore, the AWS SDK): off in the workspace build.
+cargo clippy -p kcl-lease --features dynamodb --all-targets -- -D warnings
 
 # Ignored tests never report ok: say how many there were and which.
 report_ignored() {
@@ -50,11 +52,18 @@ report_ignored
 phase "cargo test with the tokio feature: kcl, kcl-core, kcl-macros (async hooks and the async example)"
 cargo test "${TOKIO[@]}" 2>&1 | tee "$log"
 report_ignored
-# The kcl-cli tests that need java, javac, the KCL 3.1.3 jars or PyPI are #[ignore]d by default;
-# with CI or KCL_REQUIRE_PREREQUISITES set they run here, and fail when a prerequisite is missing.
+phase "cargo test -p kcl-lease --features dynamodb (DynamoStore: the translation, the doc examples)"
+cargo test -p kcl-lease --features dynamodb 2>&1 | tee "$log"
+report_ignored
+# The kcl-cli tests that need java, javac, the KCL 3.1.3 jars or PyPI, and the kcl-lease tests
+# that need moto_server (installed by `bash scripts/e2e.sh install` into .e2e-cache/, or
+# KCL_E2E_CACHE, or KCL_MOTO_SERVER), are #[ignore]d by default; with CI or
+# KCL_REQUIRE_PREREQUISITES set they run here, and fail when a prerequisite is missing.
 if [[ -n "${CI:-}" || -n "${KCL_REQUIRE_PREREQUISITES:-}" ]]; then
   phase "cargo test -p kcl-cli -- --ignored (java, the KCL jars, PyPI: required here)"
   cargo test -p kcl-cli --tests -- --ignored
+  phase "cargo test -p kcl-lease --features dynamodb -- --ignored (DynamoStore against moto_server: required here)"
+  cargo test -p kcl-lease --features dynamodb --test dynamodb_moto -- --ignored
 else
-  echo "== the ignored kcl-cli tests (java, the KCL jars, PyPI) did not run: KCL_REQUIRE_PREREQUISITES=1 bash scripts/test.sh runs them"
+  echo "== the ignored kcl-cli tests (java, the KCL jars, PyPI) and kcl-lease tests (moto_server) did not run: KCL_REQUIRE_PREREQUISITES=1 bash scripts/test.sh runs them (after bash scripts/e2e.sh install)"
 fi

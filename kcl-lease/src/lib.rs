@@ -19,6 +19,8 @@
 //! - [`LeaseStore`]: the storage interface (async, no runtime dependency); [`MemoryStore`]
 //!   implements it deterministically with fault injection and a write log; [`block_on`] drives
 //!   it without a runtime.
+//! - `dynamo` (feature `dynamodb`): `DynamoStore`, the same interface on DynamoDB through the
+//!   AWS SDK, and the creation of the three tables as the Java KCL 3.1.3 creates them.
 //!
 //! Checkpoint values are [`kcl_protocol::ExtendedSequenceNumber`] (Java's order and
 //! sentinels).
@@ -49,6 +51,8 @@
 
 pub mod attr;
 pub mod coordinator;
+#[cfg(feature = "dynamodb")]
+pub mod dynamo;
 mod executor;
 mod expiry;
 mod item;

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::attr;
 use crate::ops::{self, ApplyError, Condition, Delete, Update, Write};
-use crate::store::{LeaseStore, StoreError, Table, UpdateError};
+use crate::store::{LeaseStore, StoreError, Table, UpdateError, index_key_refused};
 use crate::value::{AttributeValue, Item};
 
 /// What a logged request was.
@@ -217,12 +217,14 @@ impl MemoryStore {
             .collect())
     }
 
-    /// Runs one write under the lock: fault, condition, change, log.
+    /// Runs one write under the lock: fault, refusal (`refused`: why the table refuses it
+    /// whatever the item holds), condition, change, log.
     fn write_now(
         &self,
         table: Table,
         key: &str,
         request: Request,
+        refused: Option<String>,
     ) -> Result<Option<Item>, UpdateError> {
         let mut state = self.state();
         let before = state.tables.get(&table).and_then(|t| t.get(key)).cloned();
@@ -239,15 +241,16 @@ impl MemoryStore {
             state.log.push(log);
             return Err(error.into());
         }
-        let result = match &request {
-            Request::Update { condition, update } => ops::apply(
+        let result = match (&request, refused) {
+            (_, Some(why)) => Err(ApplyError::Invalid(why)),
+            (Request::Update { condition, update }, None) => ops::apply(
                 (table.key_attribute(), key),
                 condition,
                 update,
                 before.as_ref(),
             )
             .map(Some),
-            Request::Delete { condition } => ops::apply_delete(condition, before.as_ref())
+            (Request::Delete { condition }, None) => ops::apply_delete(condition, before.as_ref())
                 .map(|_| None)
                 .map_err(ApplyError::from),
         };
@@ -287,7 +290,7 @@ impl MemoryStore {
 }
 
 /// A lease-table row that is a lease: no `entityType`, or `LEASE`.
-fn is_lease_row(item: &Item) -> bool {
+pub(crate) fn is_lease_row(item: &Item) -> bool {
     match item.get(attr::ENTITY_TYPE) {
         None => true,
         Some(value) => value.as_s() == Some(attr::ENTITY_TYPE_LEASE),
@@ -325,7 +328,7 @@ impl LeaseStore for MemoryStore {
             update: write.update.clone(),
         };
         let result = self
-            .write_now(table, &write.key, request)
+            .write_now(table, &write.key, request, index_key_refused(table, write))
             .map(|after| after.expect("an update leaves an item"));
         ready(result)
     }
@@ -338,7 +341,7 @@ impl LeaseStore for MemoryStore {
         let request = Request::Delete {
             condition: delete.condition.clone(),
         };
-        ready(self.write_now(table, &delete.key, request))
+        ready(self.write_now(table, &delete.key, request, None))
     }
 }
 
@@ -445,6 +448,23 @@ mod tests {
             Err(UpdateError::Store(StoreError::Invalid(_)))
         ));
         assert_eq!(store.writes().last().unwrap().outcome, Outcome::Invalid);
+        // The owner index keys on leaseOwner: it must be a non-empty string.
+        for owner in [AttributeValue::s(""), AttributeValue::n(1)] {
+            let unindexable = Write {
+                key: "shardId-0".into(),
+                condition: Condition::default().exists("nothing"),
+                update: Update::Actions(vec![ops::Action::Put("leaseOwner".into(), owner)]),
+            };
+            assert!(matches!(
+                block_on(store.update(Table::Lease, &unindexable)),
+                Err(UpdateError::Store(StoreError::Invalid(_)))
+            ));
+            // Other tables have no such index.
+            assert!(matches!(
+                block_on(store.update(Table::WorkerMetrics, &unindexable)),
+                Err(UpdateError::ConditionFailed(_))
+            ));
+        }
         let (store, lease) = seeded();
         let fenced = Delete {
             key: lease.lease_key.clone(),

@@ -170,8 +170,9 @@ pub enum ApplyError {
     /// The condition did not hold.
     #[error(transparent)]
     ConditionFailed(#[from] ConditionFailed),
-    /// DynamoDB would refuse the request (`ValidationException`): an update of the key, an `ADD`
-    /// to something that is not an integer, a `PutItem` with another key.
+    /// DynamoDB would refuse the request (`ValidationException`): an update of the key, two
+    /// actions on one attribute, an empty set, an `ADD` to something that is not an integer, a
+    /// `PutItem` with another key.
     #[error("invalid update: {0}")]
     Invalid(String),
 }
@@ -183,7 +184,10 @@ pub type Key<'a> = (&'a str, &'a str);
 /// What `condition` + `update` do to `current` (`None`: no item), as DynamoDB does it: the
 /// condition is checked first; then a `PutItem` replaces the item, and `UpdateItem` actions
 /// change the current item, or a new one holding only the key. Returns the item after the
-/// write (`ALL_NEW`).
+/// write (`ALL_NEW`). As in DynamoDB, some writes are refused whatever the item (and before the
+/// condition): an update of the key, two actions on one attribute (overlapping document paths),
+/// an empty set. An `ADD` to something that is not an integer is refused when it is applied
+/// (DynamoDB itself adds to decimals too; the lease protocol only adds to integers).
 ///
 /// ```
 /// use kcl_lease::{Action, AttributeValue as V, Condition, Item, Update, apply};
@@ -202,6 +206,7 @@ pub fn apply(
     current: Option<&Item>,
 ) -> Result<Item, ApplyError> {
     let (key_name, key_value) = key;
+    refused(key, condition, update)?;
     if !condition.holds(current) {
         return Err(ConditionFailed {
             current: current.cloned(),
@@ -211,17 +216,8 @@ pub fn apply(
     match update {
         Update::PutItem(item) => {
             let mut item = item.clone();
-            match item.get(key_name) {
-                None => {
-                    item.insert(key_name.to_owned(), AttributeValue::s(key_value));
-                }
-                Some(AttributeValue::S(value)) if value == key_value => {}
-                Some(other) => {
-                    return Err(ApplyError::Invalid(format!(
-                        "PutItem for {key_name} {key_value:?} carries {key_name} {other:?}"
-                    )));
-                }
-            }
+            item.entry(key_name.to_owned())
+                .or_insert_with(|| AttributeValue::s(key_value));
             Ok(item)
         }
         Update::Actions(actions) => {
@@ -229,22 +225,79 @@ pub fn apply(
                 Item::from([(key_name.to_owned(), AttributeValue::s(key_value))])
             });
             for action in actions {
-                apply_action(&mut item, key_name, action)?;
+                apply_action(&mut item, action)?;
             }
             Ok(item)
         }
     }
 }
 
-fn apply_action(item: &mut Item, key_name: &str, action: &Action) -> Result<(), ApplyError> {
-    let name = match action {
-        Action::Put(name, _) | Action::Add(name, _) | Action::Remove(name) => name,
-    };
-    if name == key_name {
-        return Err(ApplyError::Invalid(format!(
-            "{name} is the key and cannot be updated"
-        )));
+/// What DynamoDB refuses whatever the item holds (before the condition is looked at): an
+/// update of the key, two actions on one attribute (overlapping document paths), an empty set
+/// (written or compared with), a `PutItem` carrying another key.
+fn refused(
+    (key_name, key_value): Key<'_>,
+    condition: &Condition,
+    update: &Update,
+) -> Result<(), ApplyError> {
+    let invalid = |why: String| Err(ApplyError::Invalid(why));
+    for expectation in &condition.expectations {
+        // (No let chains: the crate builds on Rust 1.85.)
+        if matches!(&expectation.expect, Expect::Equals(value) if has_empty_set(value)) {
+            return invalid(format!(
+                "{} compared with an empty set",
+                expectation.attribute
+            ));
+        }
     }
+    match update {
+        Update::PutItem(item) => {
+            match item.get(key_name) {
+                None => {}
+                Some(AttributeValue::S(value)) if value == key_value => {}
+                Some(other) => {
+                    return invalid(format!(
+                        "PutItem for {key_name} {key_value:?} carries {key_name} {other:?}"
+                    ));
+                }
+            }
+            if let Some((name, _)) = item.iter().find(|(_, value)| has_empty_set(value)) {
+                return invalid(format!("{name} holds an empty set"));
+            }
+        }
+        Update::Actions(actions) => {
+            let mut named = std::collections::BTreeSet::new();
+            for action in actions {
+                let (Action::Put(name, _) | Action::Add(name, _) | Action::Remove(name)) = action;
+                if name == key_name {
+                    return invalid(format!("{name} is the key and cannot be updated"));
+                }
+                if !named.insert(name) {
+                    return invalid(format!(
+                        "two actions on {name} (overlapping document paths)"
+                    ));
+                }
+                if matches!(action, Action::Put(_, value) if has_empty_set(value)) {
+                    return invalid(format!("{name} would hold an empty set"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An empty `SS`, `NS` or `BS`, at the top or inside a list or map (DynamoDB refuses them).
+pub(crate) fn has_empty_set(value: &AttributeValue) -> bool {
+    match value {
+        AttributeValue::Ss(set) | AttributeValue::Ns(set) => set.is_empty(),
+        AttributeValue::Bs(set) => set.is_empty(),
+        AttributeValue::L(values) => values.iter().any(has_empty_set),
+        AttributeValue::M(values) => values.values().any(has_empty_set),
+        _ => false,
+    }
+}
+
+fn apply_action(item: &mut Item, action: &Action) -> Result<(), ApplyError> {
     match action {
         Action::Put(name, value) => {
             item.insert(name.clone(), value.clone());
@@ -355,10 +408,29 @@ mod tests {
         for update in [
             actions(vec![Action::Put("leaseKey".into(), V::s("other"))]),
             actions(vec![Action::Add("leaseOwner".into(), 1)]),
+            actions(vec![
+                Action::Put("leaseOwner".into(), V::s("a")),
+                Action::Remove("leaseOwner".into()),
+            ]),
             Update::PutItem(Item::from([("leaseKey".to_string(), V::s("other"))])),
         ] {
             assert!(matches!(
                 apply(KEY, &Condition::default(), &update, Some(&item)),
+                Err(ApplyError::Invalid(_))
+            ));
+        }
+        // Refused before the condition is looked at, as DynamoDB validates first.
+        let never = Condition::default().exists("nothing");
+        for update in [
+            actions(vec![Action::Put("s".into(), V::Ss(vec![]))]),
+            actions(vec![Action::Remove("a".into()), Action::Add("a".into(), 1)]),
+            Update::PutItem(Item::from([(
+                "m".to_string(),
+                V::M([("x".to_string(), V::Ns(vec![]))].into()),
+            )])),
+        ] {
+            assert!(matches!(
+                apply(KEY, &never, &update, Some(&item)),
                 Err(ApplyError::Invalid(_))
             ));
         }

@@ -133,6 +133,30 @@ pub trait LeaseStore: Sync {
     }
 }
 
+/// What DynamoDB refuses in a write to `table` because of the lease table's owner index: a
+/// `leaseOwner` that is not a non-empty string (`LeaseOwnerToLeaseKeyIndex` keys on it). Both
+/// stores refuse it before looking at the item, so they agree whatever the condition.
+pub(crate) fn index_key_refused(table: Table, write: &Write) -> Option<String> {
+    if table != Table::Lease {
+        return None;
+    }
+    let owner = match &write.update {
+        ops::Update::Actions(actions) => actions.iter().find_map(|action| match action {
+            ops::Action::Put(name, value) if name == attr::LEASE_OWNER => Some(value),
+            _ => None,
+        }),
+        ops::Update::PutItem(item) => item.get(attr::LEASE_OWNER),
+    }?;
+    match owner.as_s() {
+        Some(owner) if !owner.is_empty() => None,
+        _ => Some(format!(
+            "{} is a key of {}: it must be a non-empty string, not {owner:?}",
+            attr::LEASE_OWNER,
+            attr::LEASE_OWNER_INDEX
+        )),
+    }
+}
+
 /// The leases among scanned lease-table items, and the rows that could not be read (Java logs
 /// and counts those, then goes on). Non-lease rows are skipped.
 ///
