@@ -2,7 +2,7 @@
 //!
 //! The engine will run the same [`kcl_core::RecordProcessor`] code as the MultiLangDaemon child
 //! runtime, reading Kinesis itself and keeping leases compatible with Java workers. This crate
-//! holds, so far, the reading side:
+//! holds, so far, the reading side and the lease coordinator of a KCL 3.x follower:
 //!
 //! - [`kinesis`]: the calls a consumer makes to Kinesis (`ListShards` with a shard filter and
 //!   paging, `GetShardIterator`, `GetRecords`) as the trait [`KinesisReader`], every failure
@@ -13,6 +13,10 @@
 //!   3.1.3 delivers: de-aggregated within the shard's hash range, filtered past the checkpoint,
 //!   paced, with backoff on throttling, new iterators on expiry, and the child shards at the
 //!   shard's end. Each batch becomes the engine's `Event::Records`.
+//! - [`coordinator`]: the [`Coordinator`] of a KCL 3.x follower worker (renewals, lease
+//!   discovery, the worker-metrics row, graceful handoff, eviction at shutdown) over a
+//!   [`kcl_lease::LeaseStore`], handing each held lease to its shard worker as a
+//!   [`LeaseHandle`], with a blocking [`LeaseDriver`] that judges and writes checkpoints.
 //! - [`testing`]: [`MemoryKinesis`](testing::MemoryKinesis), the read side of the project's
 //!   fake Kinesis, with expiring iterators and injectable faults.
 //! - [`sdk`] (feature `aws`, on by default): the AWS SDK's client as a [`KinesisReader`].
@@ -45,6 +49,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod backoff;
+pub mod coordinator;
 pub mod fetcher;
 pub mod kinesis;
 #[cfg(feature = "aws")]
@@ -53,6 +58,7 @@ pub mod start;
 pub mod testing;
 
 pub use backoff::Backoff;
+pub use coordinator::{Coordinator, CoordinatorConfig, LeaseDriver, LeaseEvent, LeaseHandle};
 pub use fetcher::{
     ConfigError, FetchError, Fetched, FetchedBatch, FetcherConfig, FetcherStats, ShardFetcher,
 };
