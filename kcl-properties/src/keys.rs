@@ -165,12 +165,13 @@ pub const KEYS: &[Key] = &[
         Kind::Bool,
     ),
     key("schedulerInitializationBackoffTimeMillis", Kind::Long),
+    // `CoordinatorConfig.ClientVersionConfig` of 3.1.3 has these two; `..._PHASE1` came with
+    // 3.5.0's single-table migration and stops a 3.1.3 daemon.
     key(
         "clientVersionConfig",
         Kind::Enum(&[
             "CLIENT_VERSION_CONFIG_3X",
             "CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X",
-            "CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X_PHASE1",
         ]),
     ),
     key("taskBackoffTimeMillis", Kind::Long),
