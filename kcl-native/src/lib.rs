@@ -45,6 +45,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod backoff;
+pub mod config;
 pub mod fetcher;
 pub mod kinesis;
 #[cfg(feature = "aws")]

@@ -2,7 +2,7 @@
 //! place for its rules, used by the `kcl` tool (`kcl properties`, `kcl daemon`, `kcl run`) and
 //! by the native engine (`kcl-native`), so that one file means the same to both engines.
 //!
-//! - [`format`]: the Java `.properties` format ([`parse`] into [`Entry`]s: escapes,
+//! - [`format`](mod@format): the Java `.properties` format ([`parse`] into [`Entry`]s: escapes,
 //!   continuations, ISO-8859-1, line numbers; [`escape_value`] and [`is_plain_key`] for
 //!   writing).
 //! - [`keys`]: every key the daemon reads ([`KEYS`]) with the Java type that decides how its
