@@ -4,6 +4,9 @@
 //! runtime, reading Kinesis itself and keeping leases compatible with Java workers. This crate
 //! holds, so far, the reading side and the lease coordinator of a KCL 3.x follower:
 //!
+//! - [`config`]: [`NativeConfig`](config::NativeConfig), from the MultiLangDaemon's own
+//!   properties file (read as the daemon reads it, through `kcl-properties`) or a builder, with
+//!   the Java KCL 3.1.3 defaults.
 //! - [`kinesis`]: the calls a consumer makes to Kinesis (`ListShards` with a shard filter and
 //!   paging, `GetShardIterator`, `GetRecords`) as the trait [`KinesisReader`], every failure
 //!   classified once into a [`ReadError`].
@@ -49,6 +52,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod backoff;
+pub mod config;
 pub mod coordinator;
 pub mod fetcher;
 pub mod kinesis;

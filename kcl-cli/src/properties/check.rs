@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::format::Entry;
-use super::keys::{Group, KEYS, Key, Kind, lookup, suggestion};
+use kcl_properties::{Entry, Group, KEYS, Key, Kind, lookup, unknown_key_message};
+
 use super::safety;
 
 /// How serious a finding is.
@@ -80,18 +80,7 @@ pub(crate) fn check(entries: &[Entry], base: &Path) -> Vec<Finding> {
         }
         safety::check_entry(&mut found, entry);
         let Some(known) = lookup(&entry.key) else {
-            let hint = match suggestion(&entry.key) {
-                Some(name) => format!("; did you mean {name}?"),
-                None => String::new(),
-            };
-            found.add(
-                Level::Warning,
-                line,
-                format!(
-                    "unknown key {:?}: the daemon ignores it silently (keys are case-sensitive){hint}",
-                    entry.key
-                ),
-            );
+            found.add(Level::Warning, line, unknown_key_message(&entry.key));
             continue;
         };
         values.insert(known.name, (entry.value.as_str(), entry.line));
@@ -124,7 +113,7 @@ fn check_value(found: &mut Findings, key: &Key, value: &str, line: Option<usize>
         );
     };
     match key.kind {
-        Kind::Int | Kind::Long | Kind::BoxedInt | Kind::BoxedLong => {
+        Kind::Int | Kind::Long | Kind::BoxedInt | Kind::BoxedLong | Kind::EpochSeconds => {
             let parsed = match key.kind {
                 Kind::Int | Kind::BoxedInt => trimmed.parse::<i32>().map(i64::from).ok(),
                 _ => trimmed.parse::<i64>().ok(),
@@ -423,7 +412,7 @@ pub(crate) fn report(findings: &[Finding], source: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::properties::format::parse;
+    use kcl_properties::parse;
 
     fn messages(text: &str) -> Vec<String> {
         check(&parse(text.as_bytes()), Path::new("/"))

@@ -5,9 +5,10 @@
 //! becomes 0 and is ignored too, and without `retrievalMode` it uses enhanced fan-out. The
 //! [`check`] function finds these; the writer refuses or flags them.
 //!
-//! One job per file: the flags (`args.rs`), the daemon's keys (`keys.rs`), the `.properties`
-//! format (`format.rs`), the checker (`check.rs`, with `safety.rs` and `endpoint.rs`), the
-//! writer from flags (`write.rs`); this file holds the two commands.
+//! One job per file: the flags (`args.rs`), the checker (`check.rs`, with `safety.rs` and
+//! `endpoint.rs`), the writer from flags (`write.rs`); this file holds the two commands. The
+//! `.properties` format and the daemon's keys are the crate `kcl_properties`, which the native
+//! engine reads the same file with.
 
 use std::path::Path;
 
@@ -16,17 +17,28 @@ use crate::error::{Error, Result};
 mod args;
 mod check;
 pub(crate) mod endpoint;
-mod format;
-mod keys;
 mod safety;
 mod write;
 
 pub(crate) use args::PropertiesArgs;
-pub(crate) use check::{Level, check, report};
-pub(crate) use format::{read_file, value};
-
 use check::Finding;
-use format::parse;
+pub(crate) use check::{Level, check, report};
+use kcl_properties::{Entry, parse};
+
+/// Reads a properties file.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<Entry>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::file("read", path, e))?;
+    Ok(parse(&bytes))
+}
+
+/// The last value of `key` (exact name).
+pub(crate) fn value<'a>(entries: &'a [Entry], key: &str) -> Option<&'a str> {
+    entries
+        .iter()
+        .rev()
+        .find(|e| e.key == key)
+        .map(|e| e.value.as_str())
+}
 
 /// Runs `kcl properties`.
 pub(crate) fn command(args: PropertiesArgs) -> Result<()> {

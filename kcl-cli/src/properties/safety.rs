@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::check::{Findings, Level, find_on_path};
 use super::endpoint;
-use super::format::Entry;
+use kcl_properties::Entry;
 
 /// Whether `key` names an endpoint (`kinesisEndpoint`, `dynamoDBEndpoint`, or any other key
 /// ending in `Endpoint`, whatever the case).

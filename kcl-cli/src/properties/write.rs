@@ -4,9 +4,8 @@
 use std::fmt::Write as _;
 
 use super::args::{InitialPosition, MetricsLevel, PropertiesArgs, RetrievalMode};
-use super::format::{escape_value, is_plain_key};
-use super::keys::{lookup, suggestion};
 use crate::error::{Error, Result};
+use kcl_properties::{escape_value, is_plain_key, lookup, suggestion};
 
 /// One line of the file: key, value, and the comment written above it.
 pub(super) type Line = (String, String, Option<&'static str>);

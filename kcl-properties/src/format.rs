@@ -1,15 +1,19 @@
-//! The Java `.properties` format as the daemon reads it: [`parse`] (with its escapes and
-//! continuations), and [`escape_value`] / [`is_plain_key`] for writing lines it reads back
-//! unchanged.
+//! The Java `.properties` format as the daemon reads it (`java.util.Properties.load(InputStream)`):
+//! [`parse`] (with its escapes and continuations), and [`escape_value`] / [`is_plain_key`] for
+//! writing lines it reads back unchanged.
 
 use std::fmt::Write as _;
-use std::path::Path;
-
-use crate::error::{Error, Result};
 
 /// One `key = value` of a properties file.
+///
+/// ```
+/// let entries = kcl_properties::parse(b"# a comment\nstreamName = orders\n");
+/// assert_eq!(entries[0].key, "streamName");
+/// assert_eq!(entries[0].value, "orders");
+/// assert_eq!(entries[0].line, 2);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Entry {
+pub struct Entry {
     /// The key.
     pub key: String,
     /// The value (escapes resolved).
@@ -19,15 +23,26 @@ pub(crate) struct Entry {
 }
 
 /// Reads a Java `.properties` text (ISO-8859-1, as `Properties.load(InputStream)` does):
-/// `#`/`!` comments, `=`, `:` or whitespace separators, `\` continuations and escapes.
-pub(super) fn parse(bytes: &[u8]) -> Vec<Entry> {
+/// `#`/`!` comments, `=`, `:` or whitespace separators, `\` continuations and escapes. Lines
+/// end at `\n`, `\r\n` or a lone `\r`, as Java's `LineReader` has them.
+///
+/// Every entry is kept, in file order, duplicates included (the daemon's `Properties` keeps the
+/// last value of a key). A value keeps its trailing spaces, as Java's does.
+///
+/// ```
+/// let entries = kcl_properties::parse(b"streamName = a\\\n   b\nkey:v\\u00e9 \n");
+/// assert_eq!(entries[0].value, "ab");
+/// assert_eq!((entries[1].key.as_str(), entries[1].value.as_str()), ("key", "v\u{e9} "));
+/// ```
+pub fn parse(bytes: &[u8]) -> Vec<Entry> {
     let text: String = bytes.iter().map(|&b| char::from(b)).collect();
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
     let physical: Vec<&str> = text.split('\n').collect();
     let mut entries = Vec::new();
     let mut index = 0;
     while index < physical.len() {
         let start = index;
-        let first = physical[index].trim_end_matches('\r');
+        let first = physical[index];
         index += 1;
         let trimmed = first.trim_start_matches([' ', '\t', '\u{c}']);
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('!') {
@@ -36,7 +51,7 @@ pub(super) fn parse(bytes: &[u8]) -> Vec<Entry> {
         let mut logical = String::from(trimmed);
         while ends_with_odd_backslashes(&logical) && index < physical.len() {
             logical.pop();
-            let next = physical[index].trim_end_matches('\r');
+            let next = physical[index];
             index += 1;
             logical.push_str(next.trim_start_matches([' ', '\t', '\u{c}']));
         }
@@ -121,15 +136,28 @@ fn unescape(text: &str) -> String {
 
 /// Whether `key` can be written as it is: letters, digits, `.`, `_` and `-` only, so that no
 /// separator, comment mark, escape or line break changes how the daemon reads the line.
-pub(super) fn is_plain_key(key: &str) -> bool {
+///
+/// ```
+/// assert!(kcl_properties::is_plain_key("maxRecords"));
+/// assert!(!kcl_properties::is_plain_key("a key"));
+/// ```
+pub fn is_plain_key(key: &str) -> bool {
     !key.is_empty()
         && key
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Escapes a value for a properties file: ASCII only (the daemon reads ISO-8859-1).
-pub(super) fn escape_value(value: &str) -> String {
+/// Escapes a value for a properties file: ASCII only (the daemon reads ISO-8859-1), so that
+/// [`parse`] reads the same value back.
+///
+/// ```
+/// use kcl_properties::{escape_value, parse};
+/// let line = format!("k = {}\n", escape_value(" caf\u{e9}\n"));
+/// assert_eq!(line, "k = \\ caf\\u00e9\\n\n");
+/// assert_eq!(parse(line.as_bytes())[0].value, " caf\u{e9}\n");
+/// ```
+pub fn escape_value(value: &str) -> String {
     let mut out = String::new();
     for (index, c) in value.chars().enumerate() {
         match c {
@@ -148,21 +176,6 @@ pub(super) fn escape_value(value: &str) -> String {
         }
     }
     out
-}
-
-/// Reads a properties file.
-pub(crate) fn read_file(path: &Path) -> Result<Vec<Entry>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::file("read", path, e))?;
-    Ok(parse(&bytes))
-}
-
-/// The last value of `key` (exact name).
-pub(crate) fn value<'a>(entries: &'a [Entry], key: &str) -> Option<&'a str> {
-    entries
-        .iter()
-        .rev()
-        .find(|e| e.key == key)
-        .map(|e| e.value.as_str())
 }
 
 #[cfg(test)]
@@ -228,6 +241,16 @@ mod tests {
         for key in ["", "a b", "a:b", "a=b", "#a", "!a", "a\\b", "a\nb", "é"] {
             assert!(!is_plain_key(key), "{key:?}");
         }
+    }
+
+    #[test]
+    fn lone_carriage_returns_end_lines() {
+        let parsed = parse(b"a=1\rb=2\r\nc=3\\\r  4\n");
+        let pairs: Vec<(&str, &str, usize)> = parsed
+            .iter()
+            .map(|e| (e.key.as_str(), e.value.as_str(), e.line))
+            .collect();
+        assert_eq!(pairs, [("a", "1", 1), ("b", "2", 2), ("c", "34", 3)]);
     }
 
     #[test]

@@ -1,9 +1,24 @@
 //! The keys the KCL 3.1.3 MultiLangDaemon reads, each with the Java type that decides how its
-//! values apply ([`KEYS`]), and the lookups over them: exact name, and "did you mean".
+//! values apply ([`KEYS`]), and the lookups over them: exact name ([`lookup`]), and "did you
+//! mean" ([`suggestion`], [`unknown_key_message`]).
+//!
+//! Sources (amazon-kinesis-client v3.1.3, `amazon-kinesis-client-multilang`):
+//! `multilang/config/MultiLangDaemonConfiguration.java` and its beans (`PollingConfigBean`,
+//! `FanoutConfigBean`, `GracefulLeaseHandoffConfigBean`, `WorkerUtilizationAwareAssignmentConfigBean`,
+//! `WorkerMetricStatsTableConfigBean`, `CoordinatorStateTableConfigBean`): one setter per key,
+//! applied by commons-beanutils; `multilang/MultiLangDaemonConfig.java` reads `executableName`,
+//! `processingLanguage` and `maxActiveThreads` itself.
 
-/// How the daemon reads a key's value.
+/// How the daemon reads a key's value: the Java type of its field, which decides which values
+/// apply (see [`read`](crate::read) for the exact rules).
+///
+/// ```
+/// use kcl_properties::{Kind, lookup};
+/// assert_eq!(lookup("maxRecords").unwrap().kind, Kind::Int);
+/// assert_eq!(lookup("isGracefulLeaseHandoffEnabled").unwrap().kind, Kind::BoxedBool);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
+pub enum Kind {
     /// Free text.
     Text,
     /// A Java `int` field: `0` (and any malformed number) is ignored.
@@ -28,6 +43,9 @@ pub(super) enum Kind {
     Url,
     /// An ISO-8601 duration such as `PT12H`.
     Duration,
+    /// Epoch seconds that make the initial position `AT_TIMESTAMP` (a converter of its own:
+    /// every number applies, `0` included; anything else stops the daemon).
+    EpochSeconds,
     /// An AWS SDK v2 credentials provider (chain).
     Credentials,
     /// Read, but has no effect.
@@ -35,8 +53,14 @@ pub(super) enum Kind {
 }
 
 /// Which retrieval mode a key belongs to.
+///
+/// ```
+/// use kcl_properties::{Group, lookup};
+/// assert_eq!(lookup("maxRecords").unwrap().group, Group::Polling);
+/// assert_eq!(lookup("consumerArn").unwrap().group, Group::Fanout);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Group {
+pub enum Group {
     /// Read in every retrieval mode.
     Any,
     /// Read only when the daemon polls.
@@ -46,13 +70,19 @@ pub(super) enum Group {
 }
 
 /// One key of the daemon.
-pub(super) struct Key {
+///
+/// ```
+/// let key = kcl_properties::lookup("failoverTimeMillis").unwrap();
+/// assert_eq!(key.name, "failoverTimeMillis");
+/// ```
+#[derive(Debug, PartialEq, Eq)]
+pub struct Key {
     /// The exact (case-sensitive) name.
-    pub(super) name: &'static str,
+    pub name: &'static str,
     /// How the daemon reads its value.
-    pub(super) kind: Kind,
+    pub kind: Kind,
     /// The retrieval mode it belongs to.
-    pub(super) group: Group,
+    pub group: Group,
 }
 
 const fn key(name: &'static str, kind: Kind) -> Key {
@@ -83,7 +113,11 @@ const BILLING: Kind = Kind::Enum(&["PAY_PER_REQUEST", "PROVISIONED"]);
 
 /// Every key the KCL 3.1.3 MultiLangDaemon reads (setters of its configuration beans, plus the
 /// three the daemon reads itself), with the Java type that decides how values apply.
-pub(super) const KEYS: &[Key] = &[
+///
+/// ```
+/// assert!(kcl_properties::KEYS.iter().any(|k| k.name == "streamName"));
+/// ```
+pub const KEYS: &[Key] = &[
     key("executableName", Kind::Text),
     key("processingLanguage", Kind::NoEffect),
     key("maxActiveThreads", Kind::BoxedInt),
@@ -103,7 +137,7 @@ pub(super) const KEYS: &[Key] = &[
         "initialPositionInStream",
         Kind::Enum(&["TRIM_HORIZON", "LATEST"]),
     ),
-    key("initialPositionInStreamExtended", Kind::BoxedLong),
+    key("initialPositionInStreamExtended", Kind::EpochSeconds),
     key(
         "retrievalMode",
         Kind::Enum(&["POLLING", "FANOUT", "DEFAULT"]),
@@ -131,12 +165,13 @@ pub(super) const KEYS: &[Key] = &[
         Kind::Bool,
     ),
     key("schedulerInitializationBackoffTimeMillis", Kind::Long),
+    // `CoordinatorConfig.ClientVersionConfig` of 3.1.3 has these two; `..._PHASE1` came with
+    // 3.5.0's single-table migration and stops a 3.1.3 daemon.
     key(
         "clientVersionConfig",
         Kind::Enum(&[
             "CLIENT_VERSION_CONFIG_3X",
             "CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X",
-            "CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X_PHASE1",
         ]),
     ),
     key("taskBackoffTimeMillis", Kind::Long),
@@ -191,8 +226,15 @@ pub(super) const KEYS: &[Key] = &[
     key("coordinatorStateTags", Kind::Text),
 ];
 
-/// The key named `name`: exact, except for the credentials keys, whose case does not matter.
-pub(super) fn lookup(name: &str) -> Option<&'static Key> {
+/// The key named `name`: exact, except for the credentials keys, whose case does not matter
+/// (the daemon's `KinesisClientLibConfigurator.processKey`).
+///
+/// ```
+/// use kcl_properties::lookup;
+/// assert_eq!(lookup("AWSCREDENTIALSPROVIDER").unwrap().name, "AwsCredentialsProvider");
+/// assert!(lookup("streamname").is_none());
+/// ```
+pub fn lookup(name: &str) -> Option<&'static Key> {
     KEYS.iter().find(|k| k.name == name).or_else(|| {
         // Only the credentials keys are matched without regard to case.
         name.to_ascii_lowercase()
@@ -203,13 +245,36 @@ pub(super) fn lookup(name: &str) -> Option<&'static Key> {
 }
 
 /// A key the daemon knows that looks like `name` (case or a small typo), for "did you mean".
-pub(super) fn suggestion(name: &str) -> Option<&'static str> {
+///
+/// ```
+/// assert_eq!(kcl_properties::suggestion("streamname"), Some("streamName"));
+/// assert_eq!(kcl_properties::suggestion("completelyDifferentThing"), None);
+/// ```
+pub fn suggestion(name: &str) -> Option<&'static str> {
     let lower = name.to_ascii_lowercase();
     KEYS.iter()
         .map(|k| (k.name, edit_distance(&lower, &k.name.to_ascii_lowercase())))
         .filter(|(_, distance)| *distance <= 3.max(name.len() / 6))
         .min_by_key(|(_, distance)| *distance)
         .map(|(name, _)| name)
+}
+
+/// What to say about a key the daemon does not know: it ignores it silently, and "did you mean"
+/// a known key that looks like it. The `kcl properties --check` warning and the native engine's
+/// use these words.
+///
+/// ```
+/// assert_eq!(
+///     kcl_properties::unknown_key_message("StreamName"),
+///     "unknown key \"StreamName\": the daemon ignores it silently (keys are case-sensitive); did you mean streamName?"
+/// );
+/// ```
+pub fn unknown_key_message(name: &str) -> String {
+    let hint = match suggestion(name) {
+        Some(known) => format!("; did you mean {known}?"),
+        None => String::new(),
+    };
+    format!("unknown key {name:?}: the daemon ignores it silently (keys are case-sensitive){hint}")
 }
 
 /// The Levenshtein distance of `a` and `b`, in characters.
@@ -233,7 +298,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::properties::format::is_plain_key;
+    use crate::format::is_plain_key;
 
     #[test]
     fn credentials_keys_ignore_case_only() {
