@@ -165,7 +165,7 @@ fn check_finds_the_traps_of_a_hand_written_file() {
         "error: streamName (or streamArn) is missing",
         "unknown key \"StreamName\"",
         "did you mean streamName?",
-        "maxRecords = \"1O0\" is not a whole number: the daemon turns it into 0 and ignores it",
+        "maxRecords = \"1O0\" is not a whole number: the daemon ignores it, so the KCL default stays",
         "metricsLevel = \"verbose\": expected one of NONE, SUMMARY, DETAILED",
         "shutdownGraceMillis is not set",
     ] {

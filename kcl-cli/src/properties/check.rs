@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use kcl_properties::{Entry, Group, KEYS, Key, Kind, lookup, unknown_key_message};
+use kcl_properties::{
+    Entry, Group, Ignored, KEYS, Key, Kind, Reading, Value, lookup, unknown_key_message,
+};
 
 use super::safety;
 
@@ -103,65 +105,44 @@ fn check_value(found: &mut Findings, key: &Key, value: &str, line: Option<usize>
             format!("{name} has spaces around its value"),
         );
     }
-    let ignored_zero = |found: &mut Findings, what: &str| {
-        found.add(
+    // What the daemon makes of the value: the one reading of kcl-properties, shared with the
+    // native engine.
+    match kcl_properties::read(key, value) {
+        Err(reason) => {
+            found.add(Level::Error, line, format!("{name} = {value:?}: {reason}"));
+            return;
+        }
+        Ok(Reading::Ignored(Ignored::Malformed)) => found.add(
             Level::Warning,
             line,
             format!(
-                "{name} = {trimmed} has no effect: the daemon ignores {what} for this key, so the KCL default stays"
+                "{name} = {value:?} is not {}: the daemon ignores it, so the KCL default stays",
+                expected(key.kind)
             ),
-        );
-    };
+        ),
+        Ok(Reading::Ignored(why)) => found.add(
+            Level::Warning,
+            line,
+            format!(
+                "{name} = {value} has no effect: the daemon ignores {} for this key, so the KCL default stays",
+                why.what()
+            ),
+        ),
+        Ok(Reading::Coerced(applied)) => found.add(
+            Level::Warning,
+            line,
+            format!(
+                "{name} = {value:?} is not {}: the daemon applies {} instead (not the KCL default)",
+                expected(key.kind),
+                shown(&applied)
+            ),
+        ),
+        Ok(Reading::Applied(_)) => {}
+    }
     match key.kind {
-        Kind::Int | Kind::Long | Kind::BoxedInt | Kind::BoxedLong | Kind::EpochSeconds => {
-            let parsed = match key.kind {
-                Kind::Int | Kind::BoxedInt => trimmed.parse::<i32>().map(i64::from).ok(),
-                _ => trimmed.parse::<i64>().ok(),
-            };
-            match parsed {
-                None => found.add(
-                    Level::Warning,
-                    line,
-                    format!(
-                        "{name} = {value:?} is not a whole number: the daemon turns it into 0 and ignores it"
-                    ),
-                ),
-                Some(0) if matches!(key.kind, Kind::Int | Kind::Long) => {
-                    ignored_zero(found, "0")
-                }
-                Some(_) => {}
-            }
-        }
-        Kind::Double => match trimmed.parse::<f64>() {
-            Err(_) => found.add(
-                Level::Warning,
-                line,
-                format!("{name} = {value:?} is not a number: it is ignored"),
-            ),
-            Ok(0.0) => ignored_zero(found, "0"),
-            Ok(_) => {}
-        },
-        Kind::Bool | Kind::BoxedBool => match parse_bool(trimmed) {
-            None => found.add(
-                Level::Warning,
-                line,
-                format!("{name} = {value:?} is not true or false"),
-            ),
-            Some(false) if key.kind == Kind::Bool => ignored_zero(found, "false"),
-            Some(_) => {}
-        },
-        Kind::Enum(names) => {
-            if !names.iter().any(|n| n.eq_ignore_ascii_case(trimmed)) {
-                found.add(
-                    Level::Error,
-                    line,
-                    format!("{name} = {value:?}: expected one of {}", names.join(", ")),
-                );
-            }
-        }
         Kind::Region => {
-            let looks_right = trimmed.split('-').count() >= 3
-                && trimmed
+            let looks_right = value.split('-').count() >= 3
+                && value
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
             if !looks_right {
@@ -169,24 +150,6 @@ fn check_value(found: &mut Findings, key: &Key, value: &str, line: Option<usize>
                     Level::Warning,
                     line,
                     format!("{name} = {value:?} does not look like a region (e.g. us-east-1)"),
-                );
-            }
-        }
-        Kind::Url => {
-            if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
-                found.add(
-                    Level::Error,
-                    line,
-                    format!("{name} = {value:?}: an endpoint needs http:// or https://"),
-                );
-            }
-        }
-        Kind::Duration => {
-            if !trimmed.starts_with('P') {
-                found.add(
-                    Level::Warning,
-                    line,
-                    format!("{name} = {value:?}: expected an ISO-8601 duration such as PT12H"),
                 );
             }
         }
@@ -200,16 +163,26 @@ fn check_value(found: &mut Findings, key: &Key, value: &str, line: Option<usize>
             line,
             format!("{name} is read but has no effect in KCL 3.x"),
         ),
-        Kind::Text => {}
+        _ => {}
     }
 }
 
-/// `true`/`false` and the other spellings commons-beanutils accepts.
-fn parse_bool(text: &str) -> Option<bool> {
-    match text.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "y" | "on" | "1" => Some(true),
-        "false" | "no" | "n" | "off" | "0" => Some(false),
-        _ => None,
+/// What a key of this kind takes, for messages ("is not {}").
+fn expected(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Int | Kind::Long | Kind::BoxedInt | Kind::BoxedLong => "a whole number",
+        Kind::Double => "a number",
+        Kind::Bool | Kind::BoxedBool => "true or false (the daemon does not trim it)",
+        _ => "what the key takes",
+    }
+}
+
+/// A value the daemon applies, as a message shows it.
+fn shown(value: &Value<'_>) -> String {
+    match value {
+        Value::Int(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -242,9 +215,16 @@ fn check_whole(found: &mut Findings, values: &BTreeMap<&'static str, (&str, usiz
         check_executable(found, raw, Some(*number), base);
     }
     let mode = get("retrievalMode").map(str::to_ascii_uppercase);
+    // The daemon polls when a polling key's value applies (`PollingConfigBean.anyPropertiesSet`):
+    // `maxRecords = 0` is ignored, so it does not count.
+    let applies = |key: &Key| {
+        values.get(key.name).is_some_and(|(raw, _)| {
+            kcl_properties::read(key, raw).is_ok_and(|reading| reading.applied().is_some())
+        })
+    };
     let polling_keys: Vec<&str> = KEYS
         .iter()
-        .filter(|k| k.group == Group::Polling && values.contains_key(k.name))
+        .filter(|k| k.group == Group::Polling && applies(k))
         .map(|k| k.name)
         .collect();
     let fanout_keys: Vec<&str> = KEYS
@@ -432,7 +412,7 @@ mod tests {
         for expected in [
             "cleanupLeasesUponShardCompletion = false has no effect",
             "failoverTimeMillis = 0 has no effect",
-            "maxRecords = \"ten\" is not a whole number",
+            "maxRecords = \"ten\" is not a whole number: the daemon ignores it",
             "unknown key \"StreamName\"",
             "did you mean streamName",
             "dynamoDBEndpoint is not",
@@ -443,8 +423,14 @@ mod tests {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
         assert!(!all.contains("isGracefulLeaseHandoffEnabled"), "{all}");
-        // maxRecords is a polling key, so DEFAULT polls: no fan-out warning.
-        assert!(!all.contains("enhanced fan-out"), "{all}");
+        // maxRecords is a polling key, but a value the daemon ignores does not count: DEFAULT
+        // then means fan-out (`PollingConfigBean.anyPropertiesSet`).
+        assert!(all.contains("enhanced fan-out"), "{all}");
+        let polling = messages(
+            "executableName = sh\napplicationName = a\nstreamName = s\nAwsCredentialsProvider = x\nmaxRecords = 500\n",
+        )
+        .join("\n");
+        assert!(!polling.contains("enhanced fan-out"), "{polling}");
     }
 
     #[test]
