@@ -153,10 +153,8 @@ fn check_value(found: &mut Findings, key: &Key, value: &str, line: Option<usize>
                 );
             }
         }
-        Kind::Credentials => {
-            if trimmed.is_empty() {
-                found.add(Level::Error, line, format!("{name} is empty"));
-            }
+        Kind::Credentials if trimmed.is_empty() => {
+            found.add(Level::Error, line, format!("{name} is empty"));
         }
         Kind::NoEffect => found.add(
             Level::Note,
