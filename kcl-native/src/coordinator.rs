@@ -1,16 +1,26 @@
-//! The lease coordinator of a KCL 3.x **follower** worker, on tokio: it keeps the leases a
-//! leader (a Java KCL 3.x worker) assigns to this worker, as Java's own followers do, so a
-//! native worker shares a lease table with live Java workers.
+//! The lease coordinator of a KCL 3.x worker, on tokio: it keeps the leases of this worker
+//! in a lease table shared with live Java workers, in one of three [`Role`]s — a **follower**
+//! (leases a leader assigns), a **leader** (a follower that may also hold the `Leader` lock and
+//! then assigns the leases of every worker), or a **2.x lease taker** (on a table in a 2.x
+//! client version).
 //!
 //! - [`Coordinator`]: starts the tasks below and hands out each acquired lease as a
-//!   [`LeaseHandle`] ([`LeaseEvent::Acquired`]); at shutdown evicts the leases so a Java leader
-//!   reassigns them at once.
+//!   [`LeaseHandle`] ([`LeaseEvent::Acquired`]); at shutdown evicts the leases so a leader
+//!   reassigns them at once. [`Coordinator::launch`] first reads (for a new application,
+//!   writes) the table's client version and picks the role; [`Coordinator::start`] runs the
+//!   configured role.
 //! - `renewer`: renews every held lease each `failover / 3 − 25 ms`, concurrently, never behind
 //!   fetching or user code; adopts graceful handoffs, recognises spurious failures, marks lost
 //!   leases.
-//! - `discovery`: finds the leases assigned to this worker (owner index, then a consistent
-//!   read), skipping those a previous owner has not transferred yet.
-//! - `metrics_row`: the `WorkerMetricStats` row that makes a leader assign to this worker.
+//! - `discovery` (follower, leader): finds the leases assigned to this worker (owner index, then
+//!   a consistent read), skipping those a previous owner has not transferred yet.
+//! - `metrics_row` (follower, leader): the `WorkerMetricStats` row that makes a leader assign to
+//!   this worker.
+//! - `leader` (leader): the `Leader` lock (`leader_lock`, the DynamoDB lock client's protocol),
+//!   and while it is held the lease assignment manager (`leader_lam`) and the shard sync audit
+//!   (`leader_sync`, with a [`ShardSync`]).
+//! - `taker` (2.x taker): scans, takes expired leases and steals to balance; no metrics row.
+//! - `client_version`: `Migration3.0` at launch and its re-reading.
 //! - `held`: the state of one held lease, whose writes are serialised and fenced by local
 //!   self-expiry; `handoff`: the forced transfer when a shard does not finish a handoff in
 //!   time.
@@ -18,15 +28,11 @@
 //!   judging each checkpoint with [`kcl_protocol::Lease`] before writing it.
 //! - [`CoordinatorConfig`]: the MultiLangDaemon's lease properties with Java's defaults.
 //!
-//! Only the follower [`Role`] runs. The leader (the `Leader` lock and the lease assignment
-//! manager) and the 2.x lease taker are **not yet** implemented: [`Coordinator::start`]
-//! refuses them.
-//!
 //! A lease's life on a follower:
 //!
 //! ```
 //! use kcl_lease::{Lease, LeaseStore, MemoryStore, Table, ops};
-//! use kcl_native::coordinator::{Coordinator, CoordinatorConfig, LeaseEvent, LeaseStatus};
+//! use kcl_native::coordinator::{Coordinator, CoordinatorConfig, LeaseEvent, LeaseStatus, Role};
 //! use kcl_protocol::ExtendedSequenceNumber as E;
 //! use std::sync::Arc;
 //!
@@ -36,7 +42,8 @@
 //! store.create_if_not_exists(&lease).await.unwrap();
 //! store.update(Table::Lease, &ops::assign(&lease, "native-1")).await.unwrap(); // a Java leader
 //!
-//! let (mut coordinator, mut events) = Coordinator::start(store.clone(), CoordinatorConfig::new("native-1")).unwrap();
+//! let config = CoordinatorConfig { role: Role::Follower, ..CoordinatorConfig::new("native-1") };
+//! let (mut coordinator, mut events) = Coordinator::start(store.clone(), config).unwrap();
 //! let Some(LeaseEvent::Acquired(handle)) = events.recv().await else { panic!() };
 //! // ... a shard worker processes the shard and checkpoints through the handle ...
 //! handle.checkpoint(E::new("49590", 0)).await.unwrap();
@@ -52,27 +59,40 @@
 //! # });
 //! ```
 
+mod client_version;
 mod config;
 mod discovery;
 mod driver;
 mod handle;
 mod handoff;
 mod held;
+mod leader;
+mod leader_lam;
+mod leader_lock;
+mod leader_sync;
 mod metrics_row;
 mod renewer;
+mod taker;
 
-pub use config::{ConfigError, CoordinatorConfig, Role, SystemClock, WallClock};
+pub use client_version::{LaunchError, VersionDecision};
+pub use config::{
+    ClientVersionConfig, ConfigError, CoordinatorConfig, Role, SystemClock, WallClock,
+};
 pub use driver::LeaseDriver;
 pub use handle::{LeaseHandle, LeaseWriteError};
 pub use held::LeaseStatus;
+pub use leader_sync::ShardSync;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
-use kcl_lease::LeaseStore;
-use tokio::sync::mpsc;
+use kcl_lease::{ClientVersion, LeaseStore};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use config::Clock;
 use held::LeaseWriter;
 
 /// What the coordinator tells the worker.
@@ -91,19 +111,77 @@ pub enum StartError {
     /// The configuration is unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The role is not implemented yet (only [`Role::Follower`] is).
-    #[error("the {0} role is not implemented yet")]
-    RoleNotYet(Role),
 }
 
-/// What the tasks share: the configuration, the lease writer and the held leases.
+/// What a coordinator is started with besides the store and the configuration.
+///
+/// ```
+/// use kcl_native::config::InitialPosition;
+/// use kcl_native::coordinator::{ShardSync, StartOptions, SystemClock};
+/// use kcl_native::testing::MemoryKinesis;
+/// use kcl_producer::api::StreamRef;
+/// use std::sync::Arc;
+///
+/// let kinesis = MemoryKinesis::new("orders", 4);
+/// let options = StartOptions::default()
+///     .clock(Arc::new(SystemClock))
+///     .shard_sync(ShardSync::new(kinesis, StreamRef::name("orders"), InitialPosition::Latest));
+/// assert!(options.shard_sync.is_some());
+/// ```
+#[derive(Clone, Default)]
+pub struct StartOptions {
+    /// The wall clock of the metrics row's `lut` and of the leader's judgement of other rows
+    /// (`None`: the system clock).
+    pub clock: Option<Arc<dyn WallClock>>,
+    /// Shard sync: how a leader (and a 2.x taker on an empty table) lists the stream to create
+    /// leases, and where they start. `None`: this worker creates no leases (a leader still
+    /// assigns them).
+    pub shard_sync: Option<ShardSync>,
+}
+
+impl std::fmt::Debug for StartOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartOptions")
+            .field("clock", &self.clock.as_ref().map(|_| "…"))
+            .field("shard_sync", &self.shard_sync)
+            .finish()
+    }
+}
+
+impl StartOptions {
+    /// With this wall clock.
+    pub fn clock(mut self, clock: Arc<dyn WallClock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// With this shard sync.
+    pub fn shard_sync(mut self, shard_sync: ShardSync) -> Self {
+        self.shard_sync = Some(shard_sync);
+        self
+    }
+}
+
+/// What the tasks share: the configuration, the lease writer, the held leases, whether this
+/// worker leads, and the client version last read.
 pub(crate) struct Shared {
     config: CoordinatorConfig,
     writer: Arc<dyn LeaseWriter>,
     held: Mutex<BTreeMap<String, LeaseHandle>>,
+    leader: AtomicBool,
+    client_version: Mutex<Option<ClientVersion>>,
 }
 
 impl Shared {
+    /// Records the client version read; returns the one before.
+    fn set_client_version(&self, now: Option<ClientVersion>) -> Option<ClientVersion> {
+        let mut version = self
+            .client_version
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut *version, now)
+    }
+
     fn leases(&self) -> MutexGuard<'_, BTreeMap<String, LeaseHandle>> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -138,7 +216,13 @@ pub struct Coordinator {
     renewer: JoinHandle<()>,
     discovery: Option<JoinHandle<()>>,
     metrics: Option<JoinHandle<()>>,
+    taker: Option<JoinHandle<()>>,
+    leader: Option<(JoinHandle<()>, watch::Sender<bool>)>,
+    version: Option<JoinHandle<()>>,
 }
+
+/// How long a shutdown waits for the leader's task to release the lock.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
 
 impl std::fmt::Debug for Coordinator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -150,9 +234,10 @@ impl std::fmt::Debug for Coordinator {
 }
 
 impl Coordinator {
-    /// Starts a worker's coordinator on the current tokio runtime, with the system clock for
-    /// the metrics row; the acquired leases arrive on the receiver. Discovery and the metrics
-    /// row run at once, then at their periods.
+    /// Starts a worker's coordinator in the configured [`Role`] on the current tokio runtime,
+    /// with the system clock and no shard sync (a leader assigns leases but creates none); the
+    /// acquired leases arrive on the receiver. Discovery, the metrics row, the leader's first
+    /// look at the lock and the taker's first round run at once, then at their periods.
     ///
     /// # Panics
     ///
@@ -161,7 +246,7 @@ impl Coordinator {
         store: Arc<S>,
         config: CoordinatorConfig,
     ) -> Result<(Coordinator, mpsc::UnboundedReceiver<LeaseEvent>), StartError> {
-        Coordinator::start_with_clock(store, config, Arc::new(SystemClock))
+        Coordinator::start_with(store, config, StartOptions::default())
     }
 
     /// [`start`](Coordinator::start) with the wall clock of the metrics row's `lut`.
@@ -170,27 +255,137 @@ impl Coordinator {
         config: CoordinatorConfig,
         clock: Arc<dyn WallClock>,
     ) -> Result<(Coordinator, mpsc::UnboundedReceiver<LeaseEvent>), StartError> {
+        Coordinator::start_with(store, config, StartOptions::default().clock(clock))
+    }
+
+    /// [`start`](Coordinator::start) with a clock and a shard sync.
+    pub fn start_with<S: LeaseStore + Send + Sync + 'static>(
+        store: Arc<S>,
+        config: CoordinatorConfig,
+        options: StartOptions,
+    ) -> Result<(Coordinator, mpsc::UnboundedReceiver<LeaseEvent>), StartError> {
         config.validate()?;
-        if config.role != Role::Follower {
-            return Err(StartError::RoleNotYet(config.role));
-        }
+        let clock: Clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let writer: Arc<dyn LeaseWriter> = store.clone();
+        let role = config.role;
         let shared = Arc::new(Shared {
             config,
             writer,
             held: Mutex::new(BTreeMap::new()),
+            leader: AtomicBool::new(false),
+            client_version: Mutex::new(None),
         });
         let (events, receiver) = mpsc::unbounded_channel();
         let renewer = tokio::spawn(renewer::run(shared.clone()));
-        let discovery = tokio::spawn(discovery::run(shared.clone(), store.clone(), events));
-        let metrics = tokio::spawn(metrics_row::run(shared.clone(), store, clock));
-        let coordinator = Coordinator {
-            shared,
+        let mut coordinator = Coordinator {
+            shared: shared.clone(),
             renewer,
-            discovery: Some(discovery),
-            metrics: Some(metrics),
+            discovery: None,
+            metrics: None,
+            taker: None,
+            leader: None,
+            version: None,
         };
+        match role {
+            Role::Follower | Role::Leader => {
+                coordinator.discovery = Some(tokio::spawn(discovery::run(
+                    shared.clone(),
+                    store.clone(),
+                    events,
+                )));
+                coordinator.metrics = Some(tokio::spawn(metrics_row::run(
+                    shared.clone(),
+                    store.clone(),
+                    clock.clone(),
+                )));
+                if role == Role::Leader {
+                    let (stop, stopped) = watch::channel(false);
+                    let task = tokio::spawn(leader::run(
+                        shared,
+                        store,
+                        clock,
+                        options.shard_sync,
+                        stopped,
+                    ));
+                    coordinator.leader = Some((task, stop));
+                }
+            }
+            Role::Taker2x => {
+                coordinator.taker = Some(tokio::spawn(taker::run(
+                    shared,
+                    store,
+                    events,
+                    options.shard_sync,
+                )));
+            }
+        }
         Ok((coordinator, receiver))
+    }
+
+    /// Reads the table's client version — for a new application (no `Migration3.0` item, no
+    /// lease) writes it first, as the Java KCL 3.1.3 does — picks the role from it
+    /// ([`Role::Taker2x`] on a 2.x table, the configured leader or follower on a 3.x one), then
+    /// [starts](Coordinator::start_with) in that role and re-reads the version every
+    /// `client_version_period`, logging a change (the role is not switched live). The
+    /// decision is [`Coordinator::client_version`] and [`Coordinator::role`].
+    ///
+    /// ```
+    /// use kcl_lease::{LeaseStore, MemoryStore, Table};
+    /// use kcl_native::coordinator::{Coordinator, CoordinatorConfig, Role, StartOptions};
+    /// use std::sync::Arc;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let (coordinator, _events) =
+    ///     Coordinator::launch(store.clone(), CoordinatorConfig::new("native-1"), StartOptions::default()).await.unwrap();
+    /// let item = store.item(Table::CoordinatorState, "Migration3.0").unwrap();
+    /// assert_eq!(item["cv"].as_s(), Some("CLIENT_VERSION_3X")); // a new application
+    /// assert_eq!(coordinator.role(), Role::Leader);
+    /// coordinator.close().await;
+    /// # });
+    /// ```
+    pub async fn launch<S: LeaseStore + Send + Sync + 'static>(
+        store: Arc<S>,
+        mut config: CoordinatorConfig,
+        options: StartOptions,
+    ) -> Result<(Coordinator, mpsc::UnboundedReceiver<LeaseEvent>), LaunchError> {
+        config.validate().map_err(StartError::from)?;
+        let clock: Clock = options
+            .clock
+            .clone()
+            .unwrap_or_else(|| Arc::new(SystemClock));
+        let decision = client_version::decide(store.as_ref(), &config, clock.as_ref()).await?;
+        config.role = decision.role;
+        let (mut coordinator, events) =
+            Coordinator::start_with(store.clone(), config, options.clock(clock))?;
+        coordinator
+            .shared
+            .set_client_version(decision.client_version);
+        coordinator.version = Some(tokio::spawn(client_version::watch(
+            coordinator.shared.clone(),
+            store,
+        )));
+        Ok((coordinator, events))
+    }
+
+    /// The role this coordinator runs.
+    pub fn role(&self) -> Role {
+        self.shared.config.role
+    }
+
+    /// Whether this worker holds the `Leader` lock now (only ever for [`Role::Leader`]).
+    pub fn is_leader(&self) -> bool {
+        self.shared.leader.load(Ordering::SeqCst)
+    }
+
+    /// The table's client version as last read (after [`launch`](Coordinator::launch); `None`
+    /// before, or when the table has no `Migration3.0` item).
+    pub fn client_version(&self) -> Option<ClientVersion> {
+        *self
+            .shared
+            .client_version
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The configuration.
@@ -205,14 +400,30 @@ impl Coordinator {
         handles
     }
 
-    /// The first step of a shutdown: stops discovery (no new leases) and the metrics row (a
-    /// leader stops assigning to this worker once the row is two periods old). Renewals go on,
+    /// The first step of a shutdown: stops discovery and the taker (no new leases), the
+    /// metrics row (a leader stops assigning to this worker once the row is two periods old)
+    /// and the leader's task, which releases the `Leader` lock (deletes it, so another worker
+    /// takes it at its next look instead of after the lock's lease duration). Renewals go on,
     /// so the shard workers can finish and checkpoint; then [`evict`](Coordinator::evict) each
     /// lease and [`close`](Coordinator::close).
     pub async fn shutdown(&mut self) {
-        for task in [self.discovery.take(), self.metrics.take()]
-            .into_iter()
-            .flatten()
+        if let Some((task, stop)) = self.leader.take() {
+            let _ = stop.send(true);
+            let abort = task.abort_handle();
+            if tokio::time::timeout(RELEASE_WAIT, task).await.is_err() {
+                tracing::warn!("the leader's task did not stop in time: the lock will expire");
+                abort.abort();
+            }
+            self.shared.leader.store(false, Ordering::SeqCst);
+        }
+        for task in [
+            self.discovery.take(),
+            self.metrics.take(),
+            self.taker.take(),
+            self.version.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             task.abort();
             let _ = task.await;
@@ -242,10 +453,19 @@ impl Coordinator {
 }
 
 impl Drop for Coordinator {
+    /// Stops every task without a write: like a worker that dies, the leases and the `Leader`
+    /// lock are left to expire.
     fn drop(&mut self) {
         self.renewer.abort();
-        for task in [&self.discovery, &self.metrics].into_iter().flatten() {
+        for task in [&self.discovery, &self.metrics, &self.taker, &self.version]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
         }
+        if let Some((task, _)) = &self.leader {
+            task.abort();
+        }
+        self.shared.leader.store(false, Ordering::SeqCst);
     }
 }

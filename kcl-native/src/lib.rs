@@ -16,10 +16,12 @@
 //!   3.1.3 delivers: de-aggregated within the shard's hash range, filtered past the checkpoint,
 //!   paced, with backoff on throttling, new iterators on expiry, and the child shards at the
 //!   shard's end. Each batch becomes the engine's `Event::Records`.
-//! - [`coordinator`]: the [`Coordinator`] of a KCL 3.x follower worker (renewals, lease
-//!   discovery, the worker-metrics row, graceful handoff, eviction at shutdown) over a
-//!   [`kcl_lease::LeaseStore`], handing each held lease to its shard worker as a
-//!   [`LeaseHandle`], with a blocking [`LeaseDriver`] that judges and writes checkpoints.
+//! - [`coordinator`]: the [`Coordinator`] of a worker over a [`kcl_lease::LeaseStore`] — a KCL
+//!   3.x follower (renewals, lease discovery, the worker-metrics row, graceful handoff, eviction
+//!   at shutdown), a leader (also the `Leader` lock, lease assignment and shard sync) or a 2.x
+//!   lease taker, picked from the table's client version — handing each held lease to its shard
+//!   worker as a [`LeaseHandle`], with a blocking [`LeaseDriver`] that judges and writes
+//!   checkpoints.
 //! - [`testing`]: [`MemoryKinesis`](testing::MemoryKinesis), the read side of the project's
 //!   fake Kinesis, with expiring iterators and injectable faults.
 //! - [`sdk`] (feature `aws`, on by default): the AWS SDK's client as a [`KinesisReader`].

@@ -28,6 +28,14 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// The configuration of a follower (the default role is the leader).
+fn follower(worker_id: &str) -> CoordinatorConfig {
+    CoordinatorConfig {
+        role: Role::Follower,
+        ..CoordinatorConfig::new(worker_id)
+    }
+}
+
 /// A lease table item read as a lease.
 fn lease_in(store: &MemoryStore, key: &str) -> Lease {
     match decode(&store.item(Table::Lease, key).expect("the lease exists")).unwrap() {
@@ -50,7 +58,7 @@ async fn seed(store: &MemoryStore, key: &str, owner: &str) {
 async fn acquire<S: LeaseStore + Send + Sync + 'static>(
     store: Arc<S>,
 ) -> (Coordinator, UnboundedReceiver<LeaseEvent>, LeaseHandle) {
-    let (coordinator, mut events) = Coordinator::start(store, CoordinatorConfig::new(ME)).unwrap();
+    let (coordinator, mut events) = Coordinator::start(store, follower(ME)).unwrap();
     let Some(LeaseEvent::Acquired(handle)) = events.recv().await else {
         panic!("no lease acquired")
     };
@@ -589,8 +597,7 @@ async fn discovery_acquires_each_assigned_lease_once_and_waits_for_transfers() {
     initiate_handoff(&store, "shardId-b", ME).await;
     seed(&store, "shardId-c", "java-1").await;
 
-    let (_coordinator, mut events) =
-        Coordinator::start(store.clone(), CoordinatorConfig::new(ME)).unwrap();
+    let (_coordinator, mut events) = Coordinator::start(store.clone(), follower(ME)).unwrap();
     let Some(LeaseEvent::Acquired(a)) = events.recv().await else {
         panic!()
     };
@@ -628,7 +635,7 @@ async fn the_metrics_row_is_written_every_period_with_the_clock() {
         UNIX_EPOCH + Duration::from_secs(1_700_000_000) + (Instant::now() - origin)
     });
     let (_coordinator, _events) =
-        Coordinator::start_with_clock(store.clone(), CoordinatorConfig::new(ME), clock).unwrap();
+        Coordinator::start_with_clock(store.clone(), follower(ME), clock).unwrap();
     let rows = |store: &MemoryStore| -> Vec<Item> {
         store
             .writes()
@@ -720,8 +727,7 @@ async fn close_evicts_what_is_still_held() {
     let store = Arc::new(MemoryStore::new());
     seed(&store, "shardId-a", ME).await;
     seed(&store, "shardId-b", ME).await;
-    let (coordinator, mut events) =
-        Coordinator::start(store.clone(), CoordinatorConfig::new(ME)).unwrap();
+    let (coordinator, mut events) = Coordinator::start(store.clone(), follower(ME)).unwrap();
     events.recv().await.unwrap();
     events.recv().await.unwrap();
     coordinator.close().await;
@@ -818,17 +824,24 @@ async fn a_failed_write_leaves_the_judge_as_it_was() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn roles_other_than_follower_are_not_yet() {
+async fn every_role_starts_and_a_bad_configuration_does_not() {
     let store = Arc::new(MemoryStore::new());
-    for role in [Role::Leader, Role::Taker2x] {
+    for role in [Role::Follower, Role::Leader, Role::Taker2x] {
         let config = CoordinatorConfig {
             role,
             ..CoordinatorConfig::new(ME)
         };
-        assert_eq!(
-            Coordinator::start(store.clone(), config).err(),
-            Some(StartError::RoleNotYet(role))
-        );
+        let (coordinator, _events) = Coordinator::start(store.clone(), config).unwrap();
+        assert_eq!(coordinator.role(), role);
+        coordinator.close().await;
     }
-    assert!(Coordinator::start(store, CoordinatorConfig::new("")).is_err());
+    assert!(matches!(
+        Coordinator::start(store.clone(), CoordinatorConfig::new("")),
+        Err(StartError::Config(_))
+    ));
+    let slow_heartbeat = CoordinatorConfig {
+        leader_heartbeat_period: Duration::from_secs(120),
+        ..CoordinatorConfig::new(ME)
+    };
+    assert!(Coordinator::start(store, slow_heartbeat).is_err());
 }

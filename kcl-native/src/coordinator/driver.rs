@@ -25,7 +25,7 @@ use super::LeaseHandle;
 /// use kcl_core::engine::{Driver, Event};
 /// use kcl_core::{Initialize, Position, Record, StartingPosition};
 /// use kcl_lease::{Lease, LeaseStore, MemoryStore, Table, ops};
-/// use kcl_native::coordinator::{Coordinator, CoordinatorConfig, LeaseDriver, LeaseEvent};
+/// use kcl_native::coordinator::{Coordinator, CoordinatorConfig, LeaseDriver, LeaseEvent, Role};
 /// use kcl_protocol::{DaemonError, ExtendedSequenceNumber as E};
 /// use std::sync::Arc;
 ///
@@ -35,7 +35,7 @@ use super::LeaseHandle;
 ///     let lease = Lease::new("shardId-0", E::trim_horizon());
 ///     store.create_if_not_exists(&lease).await.unwrap();
 ///     store.update(Table::Lease, &ops::assign(&lease, "me")).await.unwrap();
-///     let (coordinator, mut events) = Coordinator::start(store.clone(), CoordinatorConfig::new("me")).unwrap();
+///     let (coordinator, mut events) = Coordinator::start(store.clone(), CoordinatorConfig { role: Role::Follower, ..CoordinatorConfig::new("me") }).unwrap();
 ///     let Some(LeaseEvent::Acquired(handle)) = events.recv().await else { panic!() };
 ///     (coordinator, handle)
 /// });

@@ -40,7 +40,7 @@ pub enum LeaseWriteError {
 ///
 /// ```
 /// use kcl_lease::{Lease, LeaseStore, MemoryStore, Table, block_on, ops};
-/// use kcl_native::coordinator::{Coordinator, CoordinatorConfig, LeaseEvent, LeaseStatus};
+/// use kcl_native::coordinator::{Coordinator, CoordinatorConfig, LeaseEvent, LeaseStatus, Role};
 /// use kcl_protocol::{DaemonError, ExtendedSequenceNumber as E};
 /// use std::sync::Arc;
 ///
@@ -50,7 +50,7 @@ pub enum LeaseWriteError {
 /// store.create_if_not_exists(&lease).await.unwrap();
 /// store.update(Table::Lease, &ops::assign(&lease, "me")).await.unwrap(); // the leader's doing
 ///
-/// let (coordinator, mut events) = Coordinator::start(store.clone(), CoordinatorConfig::new("me")).unwrap();
+/// let (coordinator, mut events) = Coordinator::start(store.clone(), CoordinatorConfig { role: Role::Follower, ..CoordinatorConfig::new("me") }).unwrap();
 /// let Some(LeaseEvent::Acquired(handle)) = events.recv().await else { panic!() };
 /// assert_eq!(handle.lease_key(), "shardId-0");
 /// assert_eq!(handle.initial_checkpoint(), &E::trim_horizon());
