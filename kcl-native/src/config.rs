@@ -194,8 +194,11 @@ impl NativeConfig {
         self.lease_assignment_interval
     }
 
-    /// `shardSyncIntervalMillis`: the leader's periodic shard sync (60 000 ms,
-    /// `LeaseManagementConfig.shardSyncIntervalMillis`).
+    /// `shardSyncIntervalMillis` (60 000 ms, `LeaseManagementConfig.shardSyncIntervalMillis`):
+    /// in the Java KCL only the shard sync task's idle time. The leader's periodic audit of
+    /// hash-range holes runs every 2 minutes (`leasesRecoveryAuditorExecutionFrequencyMillis`,
+    /// not a MultiLangDaemon key) and is
+    /// [`CoordinatorConfig::shard_sync_interval`](crate::coordinator::CoordinatorConfig).
     pub fn shard_sync_interval(&self) -> Duration {
         self.shard_sync_interval
     }
