@@ -54,16 +54,25 @@
 mod backoff;
 pub mod config;
 pub mod coordinator;
+pub mod factory;
 pub mod fetcher;
 pub mod kinesis;
+pub mod run;
 #[cfg(feature = "aws")]
 pub mod sdk;
+mod shard_worker;
 pub mod start;
+pub mod supervisor;
 pub mod testing;
 
 pub use backoff::Backoff;
 pub use coordinator::{Coordinator, CoordinatorConfig, LeaseDriver, LeaseEvent, LeaseHandle};
+pub use factory::{ShardFactory, ShardInfo, processors};
 pub use fetcher::{
     ConfigError, FetchError, Fetched, FetchedBatch, FetcherConfig, FetcherStats, ShardFetcher,
 };
 pub use kinesis::{KinesisReader, ReadError};
+pub use run::{load_config, run_with};
+#[cfg(feature = "aws")]
+pub use run::{run, run_blocking};
+pub use supervisor::{RunError, Stopper, Supervisor, coordinator_config};
