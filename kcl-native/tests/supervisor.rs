@@ -4,6 +4,7 @@
 //! MultiLangDaemon child runtime uses.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -61,11 +62,12 @@ impl Journal {
 }
 
 /// A processor that writes down everything; fails on a record `poison`; may sleep in
-/// `shardEnded` before checkpointing it.
+/// `shardEnded` before checkpointing it, or fail it (without a checkpoint) a number of times.
 struct Recorder {
     shard: String,
     journal: Journal,
     slow_shard_end: Duration,
+    failed_shard_ends: Arc<AtomicU32>,
 }
 
 impl RecordProcessor for Recorder {
@@ -99,6 +101,13 @@ impl RecordProcessor for Recorder {
 
     fn shard_ended(&mut self, checkpointer: &mut Checkpointer<'_>) -> kcl_core::Result<()> {
         std::thread::sleep(self.slow_shard_end);
+        let fail = self
+            .failed_shard_ends
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if fail {
+            return Err(kcl_core::Error::msg("shardEnded failed"));
+        }
         let result = checkpointer.checkpoint_handled();
         self.journal.push(Seen::ShardEnded(self.shard.clone()));
         Ok(result?)
@@ -205,6 +214,7 @@ impl World {
                 shard: shard.shard_id.clone(),
                 journal: journal.clone(),
                 slow_shard_end: Duration::ZERO,
+                failed_shard_ends: Arc::default(),
             };
             settings(shard, Runtime::new(recorder))
         };
@@ -296,6 +306,7 @@ async fn a_split_creates_both_child_leases_and_the_children_wait_for_the_parents
             } else {
                 Duration::ZERO
             },
+            failed_shard_ends: Arc::default(),
         })
     };
     let supervisor = Supervisor::new(
@@ -574,4 +585,49 @@ async fn the_exit_failure_policy_ends_the_run_with_an_error_naming_the_shard() {
             .position(&Seen::ShutdownRequested("shardId-000000000000".into()))
             .is_some()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_end_without_the_shard_end_checkpoint_is_delivered_again() {
+    let world = World::new(1);
+    let parent = "shardId-000000000000";
+    world.put((0..10).map(|i| format!("record-{i}"))).await;
+    world.assign_open_shards().await;
+    let journal = world.journal.clone();
+    let failures = Arc::new(AtomicU32::new(2));
+    let left = failures.clone();
+    let factory = move |shard: &ShardInfo| {
+        Runtime::new(Recorder {
+            shard: shard.shard_id.clone(),
+            journal: journal.clone(),
+            slow_shard_end: Duration::ZERO,
+            failed_shard_ends: left.clone(),
+        })
+    };
+    let supervisor = Supervisor::new(
+        world.store.clone(),
+        world.kinesis.clone(),
+        config(),
+        factory,
+    );
+    let stopper = supervisor.stopper();
+    let run = tokio::spawn(supervisor.run());
+    eventually("the records", || world.journal.records().len() == 10).await;
+    world.kinesis.fake().split(parent);
+    eventually("SHARD_END checkpointed", || {
+        world.checkpoint(parent).is_shard_end()
+    })
+    .await;
+    assert_eq!(
+        failures.load(Ordering::SeqCst),
+        0,
+        "shardEnded was delivered three times"
+    );
+    let ended = Seen::ShardEnded(parent.into());
+    assert!(
+        world.journal.position(&ended).is_some(),
+        "shardEnded returned"
+    );
+    stopper.stop();
+    run.await.unwrap().unwrap();
 }
