@@ -101,6 +101,8 @@ mod tests {
             ("http://", None),
             ("http://[::1", None),
             ("localhost:4566", None),
+            ("ftp://example.com", None),
+            ("http://user@[::1]:4566/x", Some("::1")),
         ] {
             assert_eq!(host(url), expected, "{url}");
         }
