@@ -33,8 +33,11 @@ TOKIO=(-p kcl -p kcl-core -p kcl-macros --features kcl/tokio,kcl/producer)
 phase "cargo clippy --all-targets -D warnings (default features, then tokio)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy "${TOKIO[@]}" --all-targets -- -D warnings
-# kcl-lease's `dynamodb` feature (DynamoStore, the AWS SDK): off in the workspace build.
+# kcl-lease's `dynamodb` feature (DynamoStore, the AWS SDK): the workspace build has it through
+# kcl-native's default `aws` feature; checked on its own too.
 cargo clippy -p kcl-lease --features dynamodb --all-targets -- -D warnings
+# kcl's `native` feature (`kcl::native`, examples/native_word_count.rs).
+cargo clippy -p kcl --features native --all-targets -- -D warnings
 
 # Ignored tests never report ok: say how many there were and which.
 report_ignored() {
@@ -55,6 +58,9 @@ report_ignored
 phase "cargo test -p kcl-lease --features dynamodb (DynamoStore: the translation, the doc examples)"
 cargo test -p kcl-lease --features dynamodb 2>&1 | tee "$log"
 report_ignored
+# (examples/native_word_count.rs is checked by the clippy pass above.)
+phase "cargo test -p kcl --features native --doc (kcl::native's doc examples)"
+cargo test -p kcl --features native --doc 2>&1 | tee "$log"
 # The kcl-cli tests that need java, javac, the KCL 3.1.3 jars or PyPI, and the kcl-lease tests
 # that need moto_server (installed by `bash scripts/e2e.sh install` into .e2e-cache/, or
 # KCL_E2E_CACHE, or KCL_MOTO_SERVER), are #[ignore]d by default; with CI or

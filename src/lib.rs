@@ -88,6 +88,27 @@ pub use kcl_producer as producer;
 #[cfg(feature = "producer")]
 pub use kcl_kpl as kpl;
 
+/// The Java-free engine (feature `native`, under way): the crate `kcl-native`, re-exported.
+/// It runs the same [`RecordProcessor`]s, with the same [`Runtime`] settings, without the
+/// MultiLangDaemon: leases in the Java KCL 3.x lease table (as a follower: a Java leader
+/// assigns them), Kinesis read by polling, one OS thread per shard.
+///
+/// ```no_run
+/// use kcl::native::{ShardInfo, load_config, run_blocking};
+///
+/// fn main() -> Result<(), kcl::native::RunError> {
+///     let config = load_config("app.properties")?; // the daemon's own file
+///     run_blocking(config, |_: &ShardInfo| {
+///         kcl::Runtime::new(kcl::from_fn(|batch, _| {
+///             tracing::info!(records = batch.len(), "batch");
+///             Ok(())
+///         }))
+///     })
+/// }
+/// ```
+#[cfg(feature = "native")]
+pub use kcl_native as native;
+
 /// What the attribute macros' expansions call, and nothing else: not public API, no stability
 /// promise. Hand-written code uses the documented items (`kcl::handler::finish_batch`, ...),
 /// which these are.

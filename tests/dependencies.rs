@@ -1,5 +1,6 @@
 //! An MLD child binary compiles only what consuming needs: the producer, tokio's network stack and
-//! the AWS SDK come in with the feature `producer`, never without it.
+//! the AWS SDK come in with the feature `producer`, the native engine (and the AWS SDK) with the
+//! feature `native`, never without them.
 //!
 //! Read from `cargo tree` on this workspace's lock file, offline.
 
@@ -45,12 +46,15 @@ const PRODUCER_ONLY: [&str; 5] = [
     "md-5",
 ];
 
+/// What only the feature `native` brings (besides the producer's crates, which it pulls too).
+const NATIVE_ONLY: [&str; 4] = ["kcl-native", "kcl-lease", "aws-sdk-dynamodb", "aws-config"];
+
 #[test]
 fn a_consumer_compiles_no_producer_and_no_aws_sdk() {
     for features in [&[][..], &["--features", "tokio"][..]] {
         let crates = normal_dependencies(features);
         assert!(crates.iter().any(|name| name == "kcl-core"), "{crates:?}");
-        for heavy in PRODUCER_ONLY {
+        for heavy in PRODUCER_ONLY.into_iter().chain(NATIVE_ONLY) {
             assert!(
                 !crates.iter().any(|name| name == heavy),
                 "kcl {features:?} compiles {heavy}: {crates:?}"
@@ -68,4 +72,26 @@ fn the_producer_feature_brings_the_producer_and_the_sdk() {
             "{wanted} missing: {crates:?}"
         );
     }
+}
+
+#[test]
+fn the_native_feature_brings_the_native_engine() {
+    let crates = normal_dependencies(&["--features", "native"]);
+    for wanted in [
+        "kcl-native",
+        "kcl-lease",
+        "aws-sdk-dynamodb",
+        "aws-sdk-kinesis",
+    ] {
+        assert!(
+            crates.iter().any(|name| name == wanted),
+            "{wanted} missing: {crates:?}"
+        );
+    }
+    // ... and the producer alone does not bring it.
+    let producer_only = normal_dependencies(&["--features", "producer"]);
+    assert!(
+        !producer_only.iter().any(|name| name == "kcl-native"),
+        "{producer_only:?}"
+    );
 }

@@ -1,9 +1,18 @@
 //! A Java-free engine for `kcl` record processors, on the Java KCL 3.x lease table (under way).
 //!
-//! The engine will run the same [`kcl_core::RecordProcessor`] code as the MultiLangDaemon child
+//! The engine runs the same [`kcl_core::RecordProcessor`] code as the MultiLangDaemon child
 //! runtime, reading Kinesis itself and keeping leases compatible with Java workers. This crate
-//! holds, so far, the reading side and the lease coordinator of a KCL 3.x follower:
+//! holds, so far, the reading side, the lease coordinator of a KCL 3.x follower, and the worker
+//! that runs a processor per lease:
 //!
+//! - [`run()`] / [`run_blocking`] (feature `aws`): a worker on DynamoDB and Kinesis from a
+//!   [`NativeConfig`](config::NativeConfig) ([`load_config`] reads the daemon's properties
+//!   file), until SIGINT or SIGTERM; [`run_with`] on any lease store and Kinesis reader.
+//! - [`supervisor`]: the [`Supervisor`] — the coordinator plus one shard worker per held lease
+//!   (the processor on its own OS thread; parent blocking, shard end with the child leases,
+//!   lease lost, graceful handoff), the graceful stop ([`Stopper`]) and [`RunError`].
+//! - [`factory`]: [`ShardFactory`], how each shard's processor and its `Runtime` settings are
+//!   built ([`ShardInfo`], [`processors`]).
 //! - [`config`]: [`NativeConfig`](config::NativeConfig), from the MultiLangDaemon's own
 //!   properties file (read as the daemon reads it, through `kcl-properties`) or a builder, with
 //!   the Java KCL 3.1.3 defaults.
@@ -56,16 +65,25 @@
 mod backoff;
 pub mod config;
 pub mod coordinator;
+pub mod factory;
 pub mod fetcher;
 pub mod kinesis;
+pub mod run;
 #[cfg(feature = "aws")]
 pub mod sdk;
+mod shard_worker;
 pub mod start;
+pub mod supervisor;
 pub mod testing;
 
 pub use backoff::Backoff;
 pub use coordinator::{Coordinator, CoordinatorConfig, LeaseDriver, LeaseEvent, LeaseHandle};
+pub use factory::{ShardFactory, ShardInfo, processors};
 pub use fetcher::{
     ConfigError, FetchError, Fetched, FetchedBatch, FetcherConfig, FetcherStats, ShardFetcher,
 };
 pub use kinesis::{KinesisReader, ReadError};
+pub use run::{load_config, run_with};
+#[cfg(feature = "aws")]
+pub use run::{run, run_blocking};
+pub use supervisor::{RunError, Stopper, Supervisor, coordinator_config};

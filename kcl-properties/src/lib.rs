@@ -11,6 +11,8 @@
 //! - [`value`]: one value typed as the daemon applies it ([`read`] → [`Reading`]): a Java `int`
 //!   ignores `0` and malformed numbers, a `Boolean` applies `false`, enums are case-insensitive
 //!   but not trimmed, durations are ISO-8601, ...
+//! - [`endpoint`]: where an endpoint URL goes (its host, whether it is this machine's
+//!   loopback, plain HTTP to another host).
 //! - [`Properties`]: a parsed file with typed lookups ([`Properties::int`],
 //!   [`Properties::boolean`], [`Properties::choice`], ...) and the keys the daemon does not know
 //!   ([`Properties::unknown`]).
@@ -38,6 +40,7 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod endpoint;
 pub mod format;
 pub mod keys;
 mod properties;
