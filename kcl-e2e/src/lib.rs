@@ -28,11 +28,11 @@
 //! killed with its group when dropped, also when a test panics (logs' ends are printed then).
 //!
 //! The scenarios (`tests/`) need the cache, `java` and `node` on `PATH`, and
-//! `cargo build -p kcl-cli --example file_sink` done (scripts/e2e.sh does all of it); a missing
+//! `cargo build -p kcl-cli && cargo build --example file_sink` done (scripts/e2e.sh does all of it); a missing
 //! prerequisite fails them with what to run:
 //!
 //! ```text
-//! bash scripts/e2e.sh install && cargo build -p kcl-cli --example file_sink
+//! bash scripts/e2e.sh install && cargo build -p kcl-cli && cargo build --example file_sink
 //! cargo test -p kcl-e2e -- --ignored --nocapture
 //! ```
 #![warn(missing_docs, unreachable_pub)]

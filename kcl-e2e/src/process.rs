@@ -174,3 +174,67 @@ impl Drop for Proc {
         self.kill();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("kcl-e2e-proc-{name}-{}.log", std::process::id()))
+    }
+
+    #[test]
+    fn dropping_kills_the_group_even_while_panicking() {
+        let path = log("drop");
+        // A shell with a grandchild in its group: both must be gone after the panic.
+        let mut command = Command::new("sh");
+        command.args(["-c", "sleep 300 & echo $!; wait"]);
+        let proc = Proc::spawn("sleeper", &mut command, &path).unwrap();
+        let leader = proc.pid();
+        let grandchild = poll_pid(&path);
+        assert!(procfs::alive(leader) && procfs::alive(grandchild));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _held = proc;
+            panic!("a failing scenario");
+        }));
+        assert!(outcome.is_err());
+        let end = Instant::now() + Duration::from_secs(10);
+        while procfs::alive(grandchild) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!procfs::alive(leader), "the leader {leader} survived");
+        assert!(
+            !procfs::alive(grandchild),
+            "the grandchild {grandchild} survived"
+        );
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn a_signal_stops_it_and_the_status_is_kept() {
+        let path = log("term");
+        let mut command = Command::new("sleep");
+        command.arg("300");
+        let mut proc = Proc::spawn("sleep", &mut command, &path).unwrap();
+        assert!(proc.running());
+        let status = proc.stop(Signal::Term, Duration::from_secs(10));
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
+        assert!(!proc.running());
+        assert_eq!(proc.try_status(), Some(status));
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// The PID the shell printed into its log.
+    fn poll_pid(path: &Path) -> u32 {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            if let Some(pid) = text.lines().next().and_then(|l| l.trim().parse().ok()) {
+                return pid;
+            }
+            assert!(Instant::now() < end, "the shell printed no PID");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

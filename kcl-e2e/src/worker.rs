@@ -75,8 +75,9 @@ pub enum NativeWorker {}
 /// A worker of either engine.
 #[derive(Debug)]
 pub enum Worker {
-    /// The real Java MultiLangDaemon with a Rust child per shard.
-    Daemon(Daemon),
+    /// The real Java MultiLangDaemon with a Rust child per shard (boxed: the native variant
+    /// will be small).
+    Daemon(Box<Daemon>),
     /// The native (Java-free) engine: see [`NativeWorker`] (not constructible yet).
     Native(NativeWorker),
 }
@@ -84,7 +85,9 @@ pub enum Worker {
 impl Worker {
     /// A MultiLangDaemon worker (prepared, not started).
     pub fn daemon(settings: &Settings, emulators: &Emulators, spec: WorkerSpec) -> Result<Worker> {
-        Ok(Worker::Daemon(Daemon::new(settings, emulators, spec)?))
+        Ok(Worker::Daemon(Box::new(Daemon::new(
+            settings, emulators, spec,
+        )?)))
     }
 
     /// What it was made from.

@@ -3,7 +3,7 @@
 //! CI runs them (scripts/e2e.sh), and a missing prerequisite fails them with what to run:
 //!
 //! ```text
-//! bash scripts/e2e.sh install && cargo build -p kcl-cli --example file_sink
+//! bash scripts/e2e.sh install && cargo build -p kcl-cli && cargo build --example file_sink
 //! cargo test -p kcl-e2e --test daemon -- --ignored --nocapture
 //! ```
 
@@ -19,7 +19,7 @@ use kcl_e2e::{
 };
 
 const REQUIRES: &str = "needs the e2e cache (bash scripts/e2e.sh install), java and node, and \
-                        `cargo build -p kcl-cli --example file_sink`; run with --ignored";
+                        `cargo build -p kcl-cli && cargo build --example file_sink`; run with --ignored";
 
 /// How many records scenario 1 puts (as basic.py).
 const FIRST_BATCH: u64 = 1000;
