@@ -115,6 +115,27 @@ impl LeaseTable {
             .collect())
     }
 
+    /// The lease keys `worker` owns.
+    pub fn owned_by(&self, worker: &str) -> Result<Vec<String>> {
+        Ok(self
+            .owners()?
+            .into_iter()
+            .filter(|(_, owner)| owner.as_deref() == Some(worker))
+            .map(|(key, _)| key)
+            .collect())
+    }
+
+    /// The lease keys nobody owns. (After a clean SIGTERM the KCL 3.1.3 daemon leaves its
+    /// leases owned: they expire after `failoverTimeMillis`; the scenarios note it.)
+    pub fn unowned(&self) -> Result<Vec<String>> {
+        Ok(self
+            .owners()?
+            .into_iter()
+            .filter(|(_, owner)| owner.is_none())
+            .map(|(key, _)| key)
+            .collect())
+    }
+
     /// Polls until the checkpoint of every shard in `expected` equals its position (sequence
     /// and sub-sequence number), or `deadline` passes: whether they did, and the last
     /// checkpoints seen.

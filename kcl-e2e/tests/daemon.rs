@@ -220,6 +220,12 @@ fn records_across_two_shards_handled_and_checkpointed_then_sigterm() {
                 .unwrap_or_default()
         ),
     );
+    report.note(format!(
+        "after SIGTERM: owned by {}: {:?}, unowned: {:?} (KCL 3.1.3 does not release leases on shutdown)",
+        worker.worker_id(),
+        table.owned_by(worker.worker_id()).unwrap_or_default(),
+        table.unowned().unwrap_or_default()
+    ));
     for line in table.describe().unwrap_or_default() {
         report.note(line);
     }
