@@ -19,6 +19,11 @@
 #                                        lease-table checkpoints. EXE ARGS must not contain spaces
 #                                        (the daemon splits its command line on spaces).
 #   bash scripts/e2e.sh install          install only
+#   bash scripts/e2e.sh rust [FILTER]    the Rust harness (crate kcl-e2e): after the same installs,
+#                                        build examples/file_sink and kcl-cli, then run its #[ignore]d
+#                                        scenarios, `cargo test -p kcl-e2e -- --ignored` (on free
+#                                        127.0.0.1 ports of its own: it can run beside the Python
+#                                        suite; logs in $KCL_E2E_CACHE/rust-runs/<id>/)
 #
 # Scenarios: 1 records across 2 shards + checkpoints, 2 SIGTERM, 3 restart resumes, 4 SplitShard and
 # MergeShards while running, 5 chaos (kill -9 of children and daemon), 6 two workers + failover,
@@ -157,6 +162,15 @@ case "${1:-}" in
     install_all
     say "installed in $CACHE"
     exit 0
+    ;;
+  rust)
+    shift
+    install_all
+    build_examples file_sink
+    build_kcl_cli  # `kcl properties` writes the worker's properties, `kcl jars verify` checks the jars
+    say "cargo test -p kcl-e2e -- --ignored (KCL_E2E_CACHE=$CACHE)"
+    cd "$REPO"
+    exec cargo test -p kcl-e2e -- --ignored --nocapture "$@"
     ;;
   demo)
     install_all

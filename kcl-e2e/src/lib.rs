@@ -1,0 +1,66 @@
+//! The Rust end-to-end harness of kcl: scenarios as `#[ignore]`d tests that start kinesis-local
+//! and moto_server on 127.0.0.1, put records into a stream keeping a ledger, run workers of
+//! either engine against them, and reconcile what the record processors wrote with the ledger
+//! (put, handled, duplicates, lost per scenario) and with the lease table.
+//!
+//! It is the Rust home of the Python suite (`scripts/e2e.sh`, `scripts/e2e/*.py`), from the same
+//! installed cache (`KCL_E2E_CACHE`, else `<repo>/.e2e-cache`; `bash scripts/e2e.sh install`
+//! fills it) with the same commands, environment, properties and sink format; its emulators use
+//! free ports, so it can run beside the Python suite.
+//!
+//! - [`Settings`]: the cache, the built binaries, this run's folder (`<cache>/rust-runs/…`,
+//!   logs, worker folders and sinks kept after the run).
+//! - [`Emulators`]: kinesis-local (node with the loopback preload) and moto_server, ready when
+//!   each answered; [`Emulators::loopback_only`] checks every socket they listen on.
+//! - [`Stream`]: create (ACTIVE), put plain records or KPL aggregates ([`kcl_kpl`]) into a
+//!   [`Ledger`], list shards, split and merge.
+//! - [`Sink`], [`tally`]: what examples/file_sink (and the sinks sharing its writers) wrote,
+//!   reconciled with the ledger into a [`Tally`].
+//! - [`LeaseTable`]: the lease table scanned and decoded with [`kcl_lease::decode_leases`];
+//!   checkpoints, owners, and the audit that no checkpoint passes an unwritten record.
+//! - [`Worker`]: a worker of either engine from a [`WorkerSpec`]: [`Worker::Daemon`] runs the
+//!   real MultiLangDaemon ([`Daemon`]: properties written by `kcl properties`, the jars checked
+//!   by `kcl jars verify`); [`Worker::Native`] waits for `kcl_native::run` ([`NativeWorker`] has
+//!   no value yet, so nothing can pass on it unrun).
+//! - [`Report`]: `PASS`/`FAIL` lines and the scenario's row, as the Python suite prints them.
+//!
+//! Every process the harness starts is its own process group's leader, stopped by PID and
+//! killed with its group when dropped, also when a test panics (logs' ends are printed then).
+//!
+//! The scenarios (`tests/`) need the cache, `java` and `node` on `PATH`, and
+//! `cargo build -p kcl-cli && cargo build --example file_sink` done (scripts/e2e.sh does all of it); a missing
+//! prerequisite fails them with what to run:
+//!
+//! ```text
+//! bash scripts/e2e.sh install && cargo build -p kcl-cli && cargo build --example file_sink
+//! cargo test -p kcl-e2e -- --ignored --nocapture
+//! ```
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod daemon;
+pub mod emulators;
+mod error;
+pub mod leases;
+pub mod ledger;
+pub mod poll;
+pub mod process;
+pub mod procfs;
+pub mod report;
+pub mod scenario;
+pub mod settings;
+pub mod signal;
+pub mod sink;
+pub mod stream;
+pub mod worker;
+
+pub use daemon::Daemon;
+pub use emulators::{Emulators, Ports};
+pub use error::{Error, Result};
+pub use leases::LeaseTable;
+pub use ledger::{Ledger, Put, Tally};
+pub use report::{Report, Row};
+pub use settings::Settings;
+pub use signal::Signal;
+pub use sink::{Sink, tally};
+pub use stream::Stream;
+pub use worker::{NativeWorker, Processor, Stopped, Worker, WorkerSpec};

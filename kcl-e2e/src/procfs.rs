@@ -1,0 +1,223 @@
+//! What Linux's `/proc` says about processes: parent, process group, state, children, and the
+//! listening TCP sockets of a process tree (to check an emulator listens on loopback only).
+
+use std::collections::BTreeSet;
+
+/// The fields of `/proc/PID/stat` after the command name: (state, parent PID, process group).
+fn stat(pid: u32) -> Option<(char, u32, u32)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may itself hold spaces or parentheses.
+    let rest = &text[text.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let parent = fields.next()?.parse().ok()?;
+    let group = fields.next()?.parse().ok()?;
+    Some((state, parent, group))
+}
+
+/// Every PID in `/proc`.
+fn all_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether `pid` runs (a zombie counts as gone).
+pub fn alive(pid: u32) -> bool {
+    matches!(stat(pid), Some((state, _, _)) if state != 'Z')
+}
+
+/// The live direct children of `pid`, sorted.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut kids: Vec<u32> = all_pids()
+        .into_iter()
+        .filter(|&p| matches!(stat(p), Some((state, parent, _)) if parent == pid && state != 'Z'))
+        .collect();
+    kids.sort_unstable();
+    kids
+}
+
+/// The live members of process group `group`, sorted.
+pub fn group_members(group: u32) -> Vec<u32> {
+    let mut members: Vec<u32> = all_pids()
+        .into_iter()
+        .filter(|&p| matches!(stat(p), Some((state, _, g)) if g == group && state != 'Z'))
+        .collect();
+    members.sort_unstable();
+    members
+}
+
+/// `pid` and its live descendants.
+pub fn tree(pid: u32) -> Vec<u32> {
+    let mut found = vec![pid];
+    let mut next = 0;
+    while next < found.len() {
+        let kids = children_of(found[next]);
+        found.extend(kids);
+        next += 1;
+    }
+    found
+}
+
+/// A listening TCP socket: its address (as text) and port.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Listener {
+    /// `127.0.0.1`, `0.0.0.0`, `::1`, ...
+    pub address: String,
+    /// The port.
+    pub port: u16,
+    inode: u64,
+}
+
+impl std::fmt::Display for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.address, self.port)
+    }
+}
+
+/// Every listening TCP socket of this network namespace (IPv4 and IPv6).
+pub fn listeners() -> Vec<Listener> {
+    let mut found = Vec::new();
+    for (table, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 10 || fields[3] != "0A" {
+                continue; // 0A = LISTEN
+            }
+            let Some((address, port)) = fields[1].split_once(':') else {
+                continue;
+            };
+            let (Ok(port), Ok(inode)) = (u16::from_str_radix(port, 16), fields[9].parse()) else {
+                continue;
+            };
+            let Some(address) = decode_address(address, v6) else {
+                continue;
+            };
+            found.push(Listener {
+                address,
+                port,
+                inode,
+            });
+        }
+    }
+    found
+}
+
+/// A `/proc/net/tcp{,6}` address: 32-bit words in host (little-endian) order.
+fn decode_address(hex: &str, v6: bool) -> Option<String> {
+    let words: Vec<u32> = (0..hex.len() / 8)
+        .map(|i| u32::from_str_radix(&hex[i * 8..i * 8 + 8], 16).map(u32::swap_bytes))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    if v6 {
+        let mut bytes = [0u8; 16];
+        for (i, word) in words.iter().enumerate().take(4) {
+            bytes[i * 4..i * 4 + 4].copy_from_slice(&word.to_be_bytes());
+        }
+        Some(std::net::Ipv6Addr::from(bytes).to_string())
+    } else {
+        Some(std::net::Ipv4Addr::from(*words.first()?).to_string())
+    }
+}
+
+/// The addresses listening on `port`.
+pub fn listening_addresses(port: u16) -> BTreeSet<String> {
+    listeners()
+        .into_iter()
+        .filter(|l| l.port == port)
+        .map(|l| l.address)
+        .collect()
+}
+
+/// Every socket `pid` or a descendant listens on, whatever the port: an emulator that opened an
+/// extra listener on 0.0.0.0 shows up here even if its configured ports are on 127.0.0.1.
+pub fn listeners_of(pid: u32) -> Vec<Listener> {
+    let mut inodes = BTreeSet::new();
+    for p in tree(pid) {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{p}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                let target = target.to_string_lossy();
+                if let Some(inode) = target
+                    .strip_prefix("socket:[")
+                    .and_then(|t| t.strip_suffix(']'))
+                    .and_then(|t| t.parse::<u64>().ok())
+                {
+                    inodes.insert(inode);
+                }
+            }
+        }
+    }
+    let mut found: Vec<Listener> = listeners()
+        .into_iter()
+        .filter(|l| inodes.contains(&l.inode))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Whether an address is a loopback address (`127.x.y.z`, `::1`, `::ffff:127.x.y.z`).
+pub fn is_loopback(address: &str) -> bool {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => v4.is_loopback(),
+        Ok(std::net::IpAddr::V6(v6)) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_addresses_decode() {
+        assert_eq!(
+            decode_address("0100007F", false).as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(
+            decode_address("00000000", false).as_deref(),
+            Some("0.0.0.0")
+        );
+        assert_eq!(
+            decode_address("00000000000000000000000001000000", true).as_deref(),
+            Some("::1")
+        );
+        assert_eq!(
+            decode_address("0000000000000000FFFF00000100007F", true).as_deref(),
+            Some("::ffff:127.0.0.1")
+        );
+    }
+
+    #[test]
+    fn loopback_addresses() {
+        assert!(is_loopback("127.0.0.1") && is_loopback("::1") && is_loopback("::ffff:127.0.0.1"));
+        assert!(!is_loopback("0.0.0.0") && !is_loopback("::") && !is_loopback("10.0.0.1"));
+    }
+
+    #[test]
+    fn a_listener_of_this_process_is_found() {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = socket.local_addr().unwrap().port();
+        assert_eq!(
+            listening_addresses(port),
+            BTreeSet::from(["127.0.0.1".to_owned()])
+        );
+        let mine = listeners_of(std::process::id());
+        assert!(mine.iter().any(|l| l.port == port), "{mine:?}");
+        assert_eq!(children_of(u32::MAX), Vec::<u32>::new());
+        assert!(alive(std::process::id()));
+    }
+}
