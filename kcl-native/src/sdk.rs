@@ -122,13 +122,6 @@ where
     }
 }
 
-fn stream_name_or_arn(stream: &StreamRef) -> (Option<String>, Option<String>) {
-    match stream {
-        StreamRef::Name(name) => (Some(name.clone()), None),
-        StreamRef::Arn(arn) => (None, Some(arn.clone())),
-    }
-}
-
 /// An answer Kinesis should not give (a missing required field): worth asking again.
 fn malformed(what: String) -> ReadError {
     ReadError::Transient { cause: what }
@@ -170,7 +163,7 @@ impl KinesisReader for SdkKinesis {
         let request = self.client.list_shards().set_max_results(self.page_size);
         let request = match page {
             ListShardsPage::First { stream, filter } => {
-                let (name, arn) = stream_name_or_arn(stream);
+                let (name, arn) = stream.name_and_arn();
                 request
                     .set_stream_name(name)
                     .set_stream_arn(arn)
@@ -211,7 +204,7 @@ impl KinesisReader for SdkKinesis {
         shard_id: &str,
         start: &IteratorStart,
     ) -> Result<ShardIterator, ReadError> {
-        let (name, arn) = stream_name_or_arn(stream);
+        let (name, arn) = stream.name_and_arn();
         let request = self
             .client
             .get_shard_iterator()

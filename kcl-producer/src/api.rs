@@ -45,6 +45,19 @@ impl StreamRef {
     pub fn name(name: impl Into<String>) -> Self {
         StreamRef::Name(name.into())
     }
+
+    /// The `StreamName` and `StreamARN` fields of a Kinesis request: exactly one is set.
+    ///
+    /// ```
+    /// use kcl_producer::api::StreamRef;
+    /// assert_eq!(StreamRef::name("orders").name_and_arn(), (Some("orders".into()), None));
+    /// ```
+    pub fn name_and_arn(&self) -> (Option<String>, Option<String>) {
+        match self {
+            StreamRef::Name(name) => (Some(name.clone()), None),
+            StreamRef::Arn(arn) => (None, Some(arn.clone())),
+        }
+    }
 }
 
 impl std::fmt::Display for StreamRef {

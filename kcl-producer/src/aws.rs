@@ -93,13 +93,6 @@ where
     }
 }
 
-fn stream_name_or_arn(stream: &StreamRef) -> (Option<String>, Option<String>) {
-    match stream {
-        StreamRef::Name(name) => (Some(name.clone()), None),
-        StreamRef::Arn(arn) => (None, Some(arn.clone())),
-    }
-}
-
 fn outcome(entry: &PutRecordsResultEntry) -> EntryOutcome {
     match (
         entry.shard_id(),
@@ -137,7 +130,7 @@ impl KinesisApi for SdkKinesis {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let (name, arn) = stream_name_or_arn(stream);
+        let (name, arn) = stream.name_and_arn();
         let answer = self
             .client
             .put_records()
@@ -158,7 +151,7 @@ impl KinesisApi for SdkKinesis {
         &self,
         stream: &StreamRef,
     ) -> Result<StreamSummary, CallError> {
-        let (name, arn) = stream_name_or_arn(stream);
+        let (name, arn) = stream.name_and_arn();
         let answer = self
             .client
             .describe_stream_summary()
@@ -190,7 +183,7 @@ impl KinesisApi for SdkKinesis {
     }
 
     async fn list_shards(&self, stream: &StreamRef) -> Result<Vec<Shard>, CallError> {
-        let (name, arn) = stream_name_or_arn(stream);
+        let (name, arn) = stream.name_and_arn();
         let mut shards = Vec::new();
         let mut next_token: Option<String> = None;
         loop {
