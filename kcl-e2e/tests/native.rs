@@ -93,8 +93,8 @@ fn native_worker_handles_four_shards_then_sigterm_releases_everything() {
         processor,
         extra_properties: Vec::new(),
     };
-    let mut worker = Worker::native(&settings, &emulators, spec)
-        .unwrap_or_else(|e| panic!("{e} ({REQUIRES})"));
+    let mut worker =
+        Worker::native(&settings, &emulators, spec).unwrap_or_else(|e| panic!("{e} ({REQUIRES})"));
     let out = worker.sink();
     let table = LeaseTable::new(&emulators, &app);
     let state = LeaseTable::coordinator_state(&emulators, &app);
@@ -313,6 +313,9 @@ fn native_worker_handles_four_shards_then_sigterm_releases_everything() {
         emulators.print_logs(20);
     }
     report
-        .finish(result, &format!("first record {}", secs(started, first_record.1)))
+        .finish(
+            result,
+            &format!("first record {}", secs(started, first_record.1)),
+        )
         .assert_passed();
 }
