@@ -20,7 +20,8 @@
 #                                        (the daemon splits its command line on spaces).
 #   bash scripts/e2e.sh install          install only
 #   bash scripts/e2e.sh rust [FILTER]    the Rust harness (crate kcl-e2e): after the same installs,
-#                                        build examples/file_sink and kcl-cli, then run its #[ignore]d
+#                                        build examples/file_sink, examples/native_file_sink (feature
+#                                        native) and kcl-cli, then run its #[ignore]d
 #                                        scenarios, `cargo test -p kcl-e2e -- --ignored` (on free
 #                                        127.0.0.1 ports of its own: it can run beside the Python
 #                                        suite; logs in $KCL_E2E_CACHE/rust-runs/<id>/)
@@ -146,6 +147,16 @@ build_examples() {
   STAGE=""
 }
 
+# The examples of the feature `native` (the Java-free engine, the AWS SDK).
+build_native_examples() {
+  STAGE=build
+  say "cargo build --features native --example $*"
+  local args=()
+  for example in "$@"; do args+=(--example "$example"); done
+  (cd "$REPO" && cargo build --quiet --features native "${args[@]}" >&2)
+  STAGE=""
+}
+
 build_kcl_cli() {
   STAGE=build
   say "cargo build -p kcl-cli"
@@ -167,6 +178,7 @@ case "${1:-}" in
     shift
     install_all
     build_examples file_sink
+    build_native_examples native_file_sink  # the native engine's worker (tests/native.rs)
     build_kcl_cli  # `kcl properties` writes the worker's properties, `kcl jars verify` checks the jars
     say "cargo test -p kcl-e2e -- --ignored (KCL_E2E_CACHE=$CACHE)"
     cd "$REPO"

@@ -184,31 +184,7 @@ impl Daemon {
     /// `kcl.properties` written by `kcl properties` (read back and compared), with the
     /// emulators' endpoints. Checks the jars (`kcl jars verify`). Starts nothing.
     pub fn new(settings: &Settings, emulators: &Emulators, spec: WorkerSpec) -> Result<Daemon> {
-        let folder = settings.run_dir.join(&spec.folder);
-        std::fs::create_dir_all(folder.join("out"))
-            .map_err(|e| Error::io(format!("creating {}", folder.display()), e))?;
-        let link = folder.join("child");
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&spec.processor.binary, &link)
-            .map_err(|e| Error::io(format!("linking {}", link.display()), e))?;
-        let mut wanted: BTreeMap<String, String> = BASE_PROPERTIES
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let mut executable = vec!["./child".to_owned()];
-        executable.extend(spec.processor.args.iter().cloned());
-        for (key, value) in [
-            ("executableName", executable.join(" ")),
-            ("streamName", spec.stream.clone()),
-            ("applicationName", spec.application.clone()),
-            ("workerId", spec.worker_id.clone()),
-            ("kinesisEndpoint", emulators.kinesis_endpoint()),
-            ("dynamoDBEndpoint", emulators.dynamodb_endpoint()),
-        ] {
-            wanted.insert(key.to_owned(), value);
-        }
-        wanted.extend(spec.extra_properties.clone());
-        let properties = write_properties(&settings.kcl()?, &folder, &wanted)?;
+        let (folder, properties) = prepare_folder(settings, emulators, &spec)?;
         let (classpath, _) = classpath(settings)?;
         Ok(Daemon {
             spec,
@@ -245,12 +221,7 @@ impl Daemon {
 
     /// `shutdownGraceMillis`: how long the SIGTERM hook waits for the graceful shutdown.
     pub fn grace(&self) -> Duration {
-        let millis = self
-            .properties
-            .get("shutdownGraceMillis")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        Duration::from_millis(millis)
+        grace_of(&self.properties)
     }
 
     /// Starts the daemon JVM (one at a time); its log is `<folder>/daemon-<n>.log`.
@@ -353,6 +324,52 @@ impl Daemon {
             proc.print_log_tail(lines);
         }
     }
+}
+
+/// Prepares a worker's folder `<run>/<spec.folder>` as either engine runs in it: the `child`
+/// symlink to the processor binary, `out/`, and `kcl.properties` written by `kcl properties`
+/// (read back and compared) from [`BASE_PROPERTIES`], the worker's names, the emulators'
+/// endpoints and the spec's extras. The folder and the properties as read back.
+pub fn prepare_folder(
+    settings: &Settings,
+    emulators: &Emulators,
+    spec: &WorkerSpec,
+) -> Result<(PathBuf, BTreeMap<String, String>)> {
+    let folder = settings.run_dir.join(&spec.folder);
+    std::fs::create_dir_all(folder.join("out"))
+        .map_err(|e| Error::io(format!("creating {}", folder.display()), e))?;
+    let link = folder.join("child");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&spec.processor.binary, &link)
+        .map_err(|e| Error::io(format!("linking {}", link.display()), e))?;
+    let mut wanted: BTreeMap<String, String> = BASE_PROPERTIES
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let mut executable = vec!["./child".to_owned()];
+    executable.extend(spec.processor.args.iter().cloned());
+    for (key, value) in [
+        ("executableName", executable.join(" ")),
+        ("streamName", spec.stream.clone()),
+        ("applicationName", spec.application.clone()),
+        ("workerId", spec.worker_id.clone()),
+        ("kinesisEndpoint", emulators.kinesis_endpoint()),
+        ("dynamoDBEndpoint", emulators.dynamodb_endpoint()),
+    ] {
+        wanted.insert(key.to_owned(), value);
+    }
+    wanted.extend(spec.extra_properties.clone());
+    let properties = write_properties(&settings.kcl()?, &folder, &wanted)?;
+    Ok((folder, properties))
+}
+
+/// The `shutdownGraceMillis` of a properties file (0 when absent).
+pub fn grace_of(properties: &BTreeMap<String, String>) -> Duration {
+    let millis = properties
+        .get("shutdownGraceMillis")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Duration::from_millis(millis)
 }
 
 /// Writes `<folder>/kcl.properties` with `kcl properties` (run in `folder`, the daemon's

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue as Sdk;
+use kcl_lease::coordinator::COORDINATOR_KEY;
 use kcl_lease::{AttributeValue, Item, Lease, decode_leases};
 use kcl_protocol::{ExtendedSequenceNumber, Position};
 use tokio::runtime::Runtime;
@@ -34,6 +35,21 @@ impl LeaseTable {
             client: emulators.dynamodb_client(),
             runtime: emulators.runtime().clone(),
         }
+    }
+
+    /// The CoordinatorState table of application `app` (`<app>-CoordinatorState`, the KCL 3.x
+    /// default): the `Leader` lock and the `Migration3.0` client version. Read it with
+    /// [`LeaseTable::coordinator_item`].
+    pub fn coordinator_state(emulators: &Emulators, app: &str) -> Self {
+        LeaseTable::new(emulators, &format!("{app}-CoordinatorState"))
+    }
+
+    /// The CoordinatorState item whose hash key `key` is `key` (e.g. `Leader`, `Migration3.0`).
+    pub fn coordinator_item(&self, key: &str) -> Result<Option<Item>> {
+        Ok(self
+            .items()?
+            .into_iter()
+            .find(|item| item.get(COORDINATOR_KEY).and_then(AttributeValue::as_s) == Some(key)))
     }
 
     /// The table's name.

@@ -20,19 +20,22 @@
 //!   checkpoints, owners, and the audit that no checkpoint passes an unwritten record.
 //! - [`Worker`]: a worker of either engine from a [`WorkerSpec`]: [`Worker::Daemon`] runs the
 //!   real MultiLangDaemon ([`Daemon`]: properties written by `kcl properties`, the jars checked
-//!   by `kcl jars verify`); [`Worker::Native`] waits for `kcl_native::run` ([`NativeWorker`] has
-//!   no value yet, so nothing can pass on it unrun).
+//!   by `kcl jars verify`); [`Worker::Native`] runs the native engine ([`NativeWorker`]:
+//!   examples/native_file_sink, `kcl_native::run_blocking` with file_sink's processor, from the
+//!   same properties file).
 //! - [`Report`]: `PASS`/`FAIL` lines and the scenario's row, as the Python suite prints them.
 //!
 //! Every process the harness starts is its own process group's leader, stopped by PID and
 //! killed with its group when dropped, also when a test panics (logs' ends are printed then).
 //!
 //! The scenarios (`tests/`) need the cache, `java` and `node` on `PATH`, and
-//! `cargo build -p kcl-cli && cargo build --example file_sink` done (scripts/e2e.sh does all of it); a missing
-//! prerequisite fails them with what to run:
+//! `cargo build -p kcl-cli && cargo build --example file_sink` done, and for the native
+//! scenarios `cargo build --example native_file_sink --features native` (scripts/e2e.sh does
+//! all of it); a missing prerequisite fails them with what to run:
 //!
 //! ```text
 //! bash scripts/e2e.sh install && cargo build -p kcl-cli && cargo build --example file_sink
+//! cargo build --example native_file_sink --features native
 //! cargo test -p kcl-e2e -- --ignored --nocapture
 //! ```
 #![warn(missing_docs, unreachable_pub)]
@@ -42,6 +45,7 @@ pub mod emulators;
 mod error;
 pub mod leases;
 pub mod ledger;
+pub mod native;
 pub mod poll;
 pub mod process;
 pub mod procfs;

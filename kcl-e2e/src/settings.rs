@@ -147,6 +147,15 @@ impl Settings {
         )
     }
 
+    /// A built example of the feature `native` (`cargo build --example NAME --features native`;
+    /// scripts/e2e.sh builds native_file_sink).
+    pub fn native_example(&self, name: &str) -> Result<PathBuf> {
+        self.built(
+            self.target.join("debug/examples").join(name),
+            &format!("cargo build --example {name} --features native"),
+        )
+    }
+
     fn built(&self, path: PathBuf, command: &str) -> Result<PathBuf> {
         if path.is_file() {
             Ok(path)

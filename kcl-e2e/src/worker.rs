@@ -1,7 +1,8 @@
 //! A worker of either engine, as a scenario sees it: made from a [`WorkerSpec`], started,
-//! stopped with a signal, killed. The MultiLangDaemon runs now ([`Worker::Daemon`]); the native
-//! engine's variant waits for `kcl_native::run` and cannot be constructed until then, so no
-//! scenario can pass on it without running it.
+//! stopped with a signal, killed. [`Worker::Daemon`] runs the real MultiLangDaemon with a
+//! child process per shard; [`Worker::Native`] runs the native engine
+//! (examples/native_file_sink), every shard a thread of its one process, from the same
+//! properties file.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use crate::daemon::Daemon;
 use crate::emulators::Emulators;
 use crate::error::Result;
+pub use crate::native::NativeWorker;
 use crate::settings::Settings;
 use crate::signal::Signal;
 use crate::sink::Sink;
@@ -63,23 +65,13 @@ pub struct Stopped {
     pub children: Vec<u32>,
 }
 
-/// The native engine's worker: not there yet.
-///
-/// TODO(issue 15): run the worker through `kcl_native::run` (in-process on its own thread, or
-/// as a child binary) once it lands, with the same [`WorkerSpec`] and the same properties file
-/// the daemon gets, and add the native scenarios beside the daemon's. Until then this type has
-/// no value, so `Worker::Native` cannot be built and no native scenario can pass unrun.
-#[derive(Debug)]
-pub enum NativeWorker {}
-
 /// A worker of either engine.
 #[derive(Debug)]
 pub enum Worker {
-    /// The real Java MultiLangDaemon with a Rust child per shard (boxed: the native variant
-    /// will be small).
+    /// The real Java MultiLangDaemon with a Rust child per shard.
     Daemon(Box<Daemon>),
-    /// The native (Java-free) engine: see [`NativeWorker`] (not constructible yet).
-    Native(NativeWorker),
+    /// The native (Java-free) engine: examples/native_file_sink, one process.
+    Native(Box<NativeWorker>),
 }
 
 impl Worker {
@@ -90,11 +82,21 @@ impl Worker {
         )?)))
     }
 
+    /// A native-engine worker (prepared, not started): examples/native_file_sink with the
+    /// properties file the daemon would get. `spec.processor` is what the file's
+    /// `executableName` names (the daemon's child); the native engine runs file_sink's processor
+    /// in-process whatever it says.
+    pub fn native(settings: &Settings, emulators: &Emulators, spec: WorkerSpec) -> Result<Worker> {
+        Ok(Worker::Native(Box::new(NativeWorker::new(
+            settings, emulators, spec,
+        )?)))
+    }
+
     /// What it was made from.
     pub fn spec(&self) -> &WorkerSpec {
         match self {
             Worker::Daemon(daemon) => daemon.spec(),
-            Worker::Native(never) => match *never {},
+            Worker::Native(native) => native.spec(),
         }
     }
 
@@ -107,7 +109,7 @@ impl Worker {
     pub fn folder(&self) -> &Path {
         match self {
             Worker::Daemon(daemon) => daemon.folder(),
-            Worker::Native(never) => match *never {},
+            Worker::Native(native) => native.folder(),
         }
     }
 
@@ -115,7 +117,7 @@ impl Worker {
     pub fn sink(&self) -> Sink {
         match self {
             Worker::Daemon(daemon) => Sink::new(daemon.out_dir()),
-            Worker::Native(never) => match *never {},
+            Worker::Native(native) => Sink::new(native.out_dir()),
         }
     }
 
@@ -123,7 +125,7 @@ impl Worker {
     pub fn grace(&self) -> Duration {
         match self {
             Worker::Daemon(daemon) => daemon.grace(),
-            Worker::Native(never) => match *never {},
+            Worker::Native(native) => native.grace(),
         }
     }
 
@@ -131,7 +133,7 @@ impl Worker {
     pub fn start(&mut self) -> Result<()> {
         match self {
             Worker::Daemon(daemon) => daemon.start(),
-            Worker::Native(never) => match *never {},
+            Worker::Native(native) => native.start(),
         }
     }
 
@@ -139,15 +141,16 @@ impl Worker {
     pub fn running(&mut self) -> bool {
         match self {
             Worker::Daemon(daemon) => daemon.running(),
-            Worker::Native(never) => match *never {},
+            Worker::Native(native) => native.running(),
         }
     }
 
-    /// The PIDs of its live record processors.
+    /// The PIDs of its live record processors (none on the native engine: its shards are
+    /// threads of its one process).
     pub fn children(&mut self) -> Vec<u32> {
         match self {
             Worker::Daemon(daemon) => daemon.children(),
-            Worker::Native(never) => match *never {},
+            Worker::Native(_) => Vec::new(),
         }
     }
 
@@ -155,7 +158,7 @@ impl Worker {
     pub fn stop(&mut self, signal: Signal, deadline: Duration) -> Result<Stopped> {
         match self {
             Worker::Daemon(daemon) => daemon.stop(signal, deadline),
-            Worker::Native(never) => match *never {},
+            Worker::Native(native) => native.stop(signal, deadline),
         }
     }
 
@@ -163,7 +166,10 @@ impl Worker {
     pub fn kill(&mut self) -> Vec<u32> {
         match self {
             Worker::Daemon(daemon) => daemon.kill(),
-            Worker::Native(never) => match *never {},
+            Worker::Native(native) => {
+                native.kill();
+                Vec::new()
+            }
         }
     }
 
@@ -171,7 +177,7 @@ impl Worker {
     pub fn print_log_tail(&self, lines: usize) {
         match self {
             Worker::Daemon(daemon) => daemon.print_log_tail(lines),
-            Worker::Native(never) => match *never {},
+            Worker::Native(native) => native.print_log_tail(lines),
         }
     }
 }
