@@ -297,9 +297,13 @@ def scenario_10(ctx):
     aggregated_last = {s for s, (seq, sub) in last.items() if where.get((s, seq, sub)) in ledger.in_aggregate}
     open_last = {s: v for s, v in last.items() if s != PARENT}
     ok, stored = ctx.checkpoints_match(table, open_last, 30)
+    # Which producer wrote a shard's last record is timing: the dense (aggregating) one mostly,
+    # but the sparse one's plain records came last in all three open shards in one CI run. The
+    # check is that the checkpoint is the last record reported, (seq, sub), whichever it is;
+    # the line says which were inside an aggregate.
     ctx.check(
         "s10-checkpoint-is-last-reported-sub-sequence-number",
-        ok and len(open_last) == 3 and len(aggregated_last - {PARENT}) > 0,
+        ok and len(open_last) == 3,
         " ".join(
             f"{short(s)}: ...{str(seq)[-6:]} sub {sub}{' (aggregate)' if s in aggregated_last else ' (alone)'}"
             + ("" if stored.get(s) == (str(seq), sub) else f" != stored {stored.get(s)}")
