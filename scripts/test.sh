@@ -33,9 +33,8 @@ TOKIO=(-p kcl -p kcl-core -p kcl-macros --features kcl/tokio,kcl/producer)
 phase "cargo clippy --all-targets -D warnings (default features, then tokio)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy "${TOKIO[@]}" --all-targets -- -D warnings
-# kcl-lease's `dynamodb` feature (DynamoStore, the AWS SDK): the workspace build has it through
-# kcl-native's default `aws` feature; checked on its own too.
-cargo clippy -p kcl-lease --features dynamodb --all-targets -- -D warnings
+# kcl-lease's `dynamodb` feature (DynamoStore, the AWS SDK) needs no pass of its own: the
+# workspace build has it through kcl-native's default `aws` feature (features are unified).
 # kcl's `native` feature (`kcl::native`, examples/native_word_count.rs).
 cargo clippy -p kcl --features native --all-targets -- -D warnings
 
@@ -54,9 +53,6 @@ cargo test --workspace 2>&1 | tee "$log"
 report_ignored
 phase "cargo test with the tokio feature: kcl, kcl-core, kcl-macros (async hooks and the async example)"
 cargo test "${TOKIO[@]}" 2>&1 | tee "$log"
-report_ignored
-phase "cargo test -p kcl-lease --features dynamodb (DynamoStore: the translation, the doc examples)"
-cargo test -p kcl-lease --features dynamodb 2>&1 | tee "$log"
 report_ignored
 # (examples/native_word_count.rs is checked by the clippy pass above.)
 phase "cargo test -p kcl --features native --doc (kcl::native's doc examples)"
