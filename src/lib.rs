@@ -66,6 +66,8 @@ pub use kcl_core::{
     message, prepare, run, run_main, run_main_with, testing,
 };
 
+pub mod app;
+
 /// The batching producer (feature `producer`): the crate `kcl-producer`, re-exported.
 ///
 /// ```
@@ -114,6 +116,7 @@ pub use kcl_native as native;
 /// which these are.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::app::run as app_run;
     #[cfg(feature = "tokio")]
     pub use kcl_core::handler::block_on;
     pub use kcl_core::handler::{finish_batch, for_each_record};
