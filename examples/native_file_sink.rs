@@ -1,12 +1,15 @@
-//! The processor of `file_sink.rs`, run without Java: the native engine (feature `native`)
-//! reads the stream itself and keeps the leases in the Java KCL 3.x lease table, configured by
-//! the MultiLangDaemon's own properties file. Every record goes to the same sink files, in the
-//! same format, as under the daemon (the end-to-end harness reads both the same way); the
-//! processor code is `file_sink.rs`'s, only `main` differs.
+//! The processor of `file_sink.rs`, run without Java through the entry point every
+//! `#[kcl::main]` binary has (`kcl::app::run`): `native_file_sink native PROPERTIES_FILE`
+//! starts the native engine (feature `native`), which reads the stream itself and keeps the
+//! leases in the Java KCL 3.x lease table, configured by the MultiLangDaemon's own properties
+//! file. Every record goes to the same sink files, in the same format, as under the daemon (the
+//! end-to-end harness reads both the same way); the processor code is `file_sink.rs`'s, and
+//! without arguments this binary is a daemon child like `file_sink`.
 //!
-//! Usage: `native_file_sink PROPERTIES_FILE OUT_DIR` (or `KCL_SINK_DIR=OUT_DIR native_file_sink
-//! PROPERTIES_FILE`), e.g. `cargo run --example native_file_sink --features native --
-//! app.properties out`.
+//! Usage: `KCL_SINK_DIR=OUT_DIR native_file_sink native PROPERTIES_FILE`, e.g.
+//! `KCL_SINK_DIR=out cargo run --example native_file_sink --features native -- native
+//! app.properties`, or `kcl native --properties app.properties` with `executableName` naming
+//! this binary.
 //!
 //! The file needs `streamName`, `applicationName` and `retrievalMode = POLLING`;
 //! `kinesisEndpoint` / `dynamoDBEndpoint` point it at local emulators; `shutdownGraceMillis`
@@ -21,44 +24,16 @@ mod file_sink;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kcl::native::{ShardInfo, load_config, run_blocking};
-
-const USAGE: &str = "native_file_sink PROPERTIES_FILE OUT_DIR (or set KCL_SINK_DIR)";
-
 fn main() -> ExitCode {
-    kcl::init_logging();
-    let mut args = std::env::args_os().skip(1);
-    let Some(path) = args.next() else {
-        eprintln!("usage: {USAGE}");
+    let Some(dir) = std::env::var_os("KCL_SINK_DIR").map(PathBuf::from) else {
+        eprintln!("usage: KCL_SINK_DIR=OUT_DIR native_file_sink native PROPERTIES_FILE");
         return ExitCode::from(2);
-    };
-    let Some(dir) = args
-        .next()
-        .or_else(|| std::env::var_os("KCL_SINK_DIR"))
-        .map(PathBuf::from)
-    else {
-        eprintln!("usage: {USAGE}");
-        return ExitCode::from(2);
-    };
-    let config = match load_config(&path) {
-        Ok(config) => config,
-        Err(error) => {
-            tracing::error!("{error}");
-            return ExitCode::from(2);
-        }
     };
     // One processor per shard, built on the shard's own thread; file_sink checkpoints at each
-    // batch's last record itself, as under the daemon.
-    // (`kcl::run` gives the daemon's child the same default runtime settings.)
+    // batch's last record itself, as under the daemon (the default runtime settings, as
+    // `kcl::run` gives the daemon's child).
     let sink_dir = dir.clone();
-    let factory = move |_: &ShardInfo| kcl::Runtime::new(file_sink::FileSink::new(&sink_dir));
-    let result = run_blocking(config, factory);
-    file_sink::exit_event(&dir, result.is_ok());
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!("{error}");
-            ExitCode::FAILURE
-        }
-    }
+    let code = kcl::app::run(move || kcl::Runtime::new(file_sink::FileSink::new(&sink_dir)));
+    file_sink::exit_event(&dir, code == ExitCode::SUCCESS);
+    code
 }

@@ -1,7 +1,9 @@
-//! The processor of `word_count.rs`, run without Java: the native engine (feature `native`,
-//! under way) reads the stream itself and keeps the leases in the Java KCL 3.x lease table,
-//! configured by the MultiLangDaemon's own properties file. The processor code is the same
-//! value the daemon's child runs; only `main` differs.
+//! The processor of `word_count.rs`, run without Java through the library API: the native
+//! engine (feature `native`, under way) reads the stream itself and keeps the leases in the
+//! Java KCL 3.x lease table, configured by the MultiLangDaemon's own properties file. The
+//! processor code is the same value the daemon's child runs; only `main` differs. (`word_count`
+//! itself, a `#[kcl::main]` binary, does the same as `word_count native app.properties` when
+//! built with the feature: this example shows what that does, with `kcl::native`.)
 //!
 //! Usage: `cargo run --example native_word_count --features native -- app.properties`
 //!
@@ -9,8 +11,7 @@
 //! engine polls); `kinesisEndpoint` / `dynamoDBEndpoint` point it at local emulators (which get
 //! dummy credentials). Set `shutdownGraceMillis` (e.g. 10000) so that Ctrl-C lets each shard
 //! checkpoint on `shutdownRequested` before the leases are evicted; a second Ctrl-C stops at
-//! once. The engine is a KCL 3.x follower for now: a Java KCL 3.x worker of the same
-//! application (its leader) assigns the leases.
+//! once.
 
 #[allow(dead_code)]
 #[path = "word_count.rs"]

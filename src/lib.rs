@@ -46,6 +46,10 @@
 //! }
 //! ```
 //!
+//! Without Java: [`app::run`] (what `#[kcl::main]` expands to) also runs the same processor on
+//! the native engine when the binary is started as `my-app native app.properties` (feature
+//! `native`); without arguments it is the daemon's child.
+//!
 //! Stdout belongs to the daemon: [`run`] moves the real stdout to a private handle, so `println!`
 //! anywhere in the process lands on stderr. Logs go to stderr through `tracing`, tagged with the
 //! shard id. Test processors in-process with [`testing::TestDaemon`].
@@ -65,6 +69,8 @@ pub use kcl_core::{
     SequenceNumber, ShardId, Stall, StartingPosition, engine, from_fn, handler, init_logging,
     message, prepare, run, run_main, run_main_with, testing,
 };
+
+pub mod app;
 
 /// The batching producer (feature `producer`): the crate `kcl-producer`, re-exported.
 ///
@@ -90,8 +96,8 @@ pub use kcl_kpl as kpl;
 
 /// The Java-free engine (feature `native`, under way): the crate `kcl-native`, re-exported.
 /// It runs the same [`RecordProcessor`]s, with the same [`Runtime`] settings, without the
-/// MultiLangDaemon: leases in the Java KCL 3.x lease table (as a follower: a Java leader
-/// assigns them), Kinesis read by polling, one OS thread per shard.
+/// MultiLangDaemon: leases in the Java KCL 3.x lease table, Kinesis read by polling, one OS
+/// thread per shard. [`app::run`] runs a `#[kcl::main]` binary on it (`my-app native FILE`).
 ///
 /// ```no_run
 /// use kcl::native::{ShardInfo, load_config, run_blocking};
@@ -114,6 +120,7 @@ pub use kcl_native as native;
 /// which these are.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::app::run as app_run;
     #[cfg(feature = "tokio")]
     pub use kcl_core::handler::block_on;
     pub use kcl_core::handler::{finish_batch, for_each_record};

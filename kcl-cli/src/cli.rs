@@ -1,12 +1,13 @@
 //! The command line (clap derive): the subcommands. Each subcommand's flags, help text and
 //! examples live in its own module (`run/args.rs`, `properties/args.rs`, `jars/args.rs`,
-//! `daemon/args.rs`, `put.rs`, `produce.rs`; the Kinesis flags `put` and `produce`
+//! `daemon/args.rs`, `native.rs`, `put.rs`, `produce.rs`; the Kinesis flags `put` and `produce`
 //! share in `kinesis.rs`).
 
 use clap::{Parser, Subcommand};
 
 use crate::daemon::DaemonArgs;
 use crate::jars::JarsArgs;
+use crate::native::NativeArgs;
 use crate::produce::ProduceArgs;
 use crate::properties::PropertiesArgs;
 use crate::put::PutArgs;
@@ -38,6 +39,9 @@ pub(crate) enum Command {
     Jars(JarsArgs),
     /// Check Java and the jars, then run the real MultiLangDaemon (or print its command).
     Daemon(DaemonArgs),
+    /// Check a properties file for the native (Java-free) engine, then run the application's
+    /// binary (executableName) with `native FILE`, forwarding SIGINT and SIGTERM.
+    Native(NativeArgs),
     /// Put words or lines into a Kinesis stream (AWS, or a local emulator with --endpoint), in
     /// batches, printing each record's shard and sequence number.
     Put(PutArgs),

@@ -4,6 +4,8 @@
 //! * `kcl properties` writes or checks a daemon properties file (`properties`);
 //! * `kcl jars` fetches and verifies the daemon's pinned jars ([`jars`]);
 //! * `kcl daemon` checks Java and the jars and starts the real daemon (`daemon`);
+//! * `kcl native` checks a properties file for the native engine and runs the application's
+//!   binary on it (`native`);
 //! * `kcl put` puts words into a stream (`put`);
 //! * `kcl produce` writes a steady stream of generated records, or of stdin's lines, into a
 //!   stream (`produce`);
@@ -26,6 +28,7 @@ mod fsutil;
 mod host;
 pub mod jars;
 mod kinesis;
+mod native;
 mod produce;
 mod properties;
 mod put;
@@ -45,6 +48,7 @@ pub fn main() -> ExitCode {
         cli::Command::Properties(args) => properties::command(args).map(|()| ExitCode::SUCCESS),
         cli::Command::Jars(args) => jars::command(args).map(|()| ExitCode::SUCCESS),
         cli::Command::Daemon(args) => daemon::command(args),
+        cli::Command::Native(args) => native::command(args),
         cli::Command::Put(args) => put::command(args).map(|()| ExitCode::SUCCESS),
         cli::Command::Produce(args) => produce::command(args).map(|()| ExitCode::SUCCESS),
     };

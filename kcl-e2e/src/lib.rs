@@ -21,8 +21,8 @@
 //! - [`Worker`]: a worker of either engine from a [`WorkerSpec`]: [`Worker::Daemon`] runs the
 //!   real MultiLangDaemon ([`Daemon`]: properties written by `kcl properties`, the jars checked
 //!   by `kcl jars verify`); [`Worker::Native`] runs the native engine ([`NativeWorker`]:
-//!   examples/native_file_sink, `kcl_native::run_blocking` with file_sink's processor, from the
-//!   same properties file).
+//!   examples/native_file_sink, file_sink's processor through `kcl::app::run` as
+//!   `native FILE`, from the same properties file).
 //! - [`Report`]: `PASS`/`FAIL` lines and the scenario's row, as the Python suite prints them.
 //!
 //! Every process the harness starts is its own process group's leader, stopped by PID and

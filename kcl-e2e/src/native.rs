@@ -1,14 +1,15 @@
 //! The native (Java-free) engine as one worker of an application: examples/native_file_sink
-//! (`kcl_native::run_blocking` with file_sink's processor), built with `cargo build --example
-//! native_file_sink --features native`, run as a process of its own.
+//! (file_sink's processor through `kcl::app::run`, the entry point of every `#[kcl::main]`
+//! binary), built with `cargo build --example native_file_sink --features native`, run as a
+//! process of its own with the arguments `native <properties file>`.
 //!
 //! Its folder is prepared exactly as the daemon's ([`prepare_folder`]): `kcl.properties`
 //! written by `kcl properties` from the same keys (the `child` symlink and `executableName`
 //! included, which the native engine reads and ignores), so one file serves both engines. The
 //! keys the native engine needs are among them: `initialPositionInStream = TRIM_HORIZON`,
 //! `retrievalMode = POLLING`, both endpoints, `workerId` and `shutdownGraceMillis`. It runs as
-//! `<binary> <folder>/kcl.properties out` in its folder, so its shards write the same sink
-//! (`<folder>/out`, every event with the one PID of the engine).
+//! `KCL_SINK_DIR=out <binary> native <folder>/kcl.properties` in its folder, so its shards write
+//! the same sink (`<folder>/out`, every event with the one PID of the engine).
 //!
 //! On SIGTERM or SIGINT it asks every shard's processor to shut down (final checkpoints within
 //! `shutdownGraceMillis`), releases its leases and the `Leader` lock, and exits 0.
@@ -95,11 +96,12 @@ impl NativeWorker {
         self.starts += 1;
         let mut command = Command::new(&self.binary);
         command
+            .arg("native")
             .arg(self.folder.join("kcl.properties"))
-            .arg("out")
             .current_dir(&self.folder)
             .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k, v)));
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("KCL_SINK_DIR", "out");
         let log = self.folder.join(format!("native-{}.log", self.starts));
         let name = format!("native-{}-{}", self.spec.worker_id, self.starts);
         self.proc = Some(Proc::spawn(&name, &mut command, &log)?);

@@ -43,8 +43,8 @@ pub(crate) const FINISH_BATCH: Path = Path(&["kcl", "__private", "finish_batch"]
 pub(crate) const FOR_EACH_RECORD: Path = Path(&["kcl", "__private", "for_each_record"]);
 /// Drives an `async` hook (`kcl::handler::block_on`, `tokio` feature).
 pub(crate) const BLOCK_ON: Path = Path(&["kcl", "__private", "block_on"]);
-/// Prepares the process, then builds and runs the runtime (`kcl::run_main_with`).
-pub(crate) const RUN_MAIN_WITH: Path = Path(&["kcl", "__private", "run_main_with"]);
+/// Runs the runtime on the engine the command line asks for (`kcl::app::run`).
+pub(crate) const APP_RUN: Path = Path(&["kcl", "__private", "app_run"]);
 
 // Documented `kcl` items.
 

@@ -35,7 +35,8 @@ pub(crate) fn run(words: &[String]) -> Result<ExitCode> {
     let status = child.wait();
     #[cfg(unix)]
     forwarder.close();
-    let status = status.map_err(|e| Error::io("waiting for the daemon failed", e).launcher())?;
+    let status =
+        status.map_err(|e| Error::io(format!("waiting for {} failed", words[0]), e).launcher())?;
     if let Some(code) = status.code() {
         return Ok(ExitCode::from(code.clamp(0, 255) as u8));
     }

@@ -358,7 +358,7 @@ fn check_executable(found: &mut Findings, raw: &str, line: Option<usize>, base: 
 }
 
 /// The first `PATH` entry holding an executable file `program`.
-pub(super) fn find_on_path(program: &str) -> Option<PathBuf> {
+pub(crate) fn find_on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))

@@ -22,7 +22,7 @@ mod write;
 
 pub(crate) use args::PropertiesArgs;
 use check::Finding;
-pub(crate) use check::{Level, check, report};
+pub(crate) use check::{Level, check, find_on_path, report};
 use kcl_properties::{Entry, parse};
 
 /// Reads a properties file.

@@ -9,8 +9,8 @@ use syn::{Ident, ItemFn, LitInt, ReturnType};
 use crate::ctxt::Ctxt;
 use crate::fallback;
 use crate::paths::{
-    CHECKPOINT_STRATEGY, DURATION_FROM_SECS, EXIT_CODE, FAILURE_POLICY, NONE, RUN_MAIN_WITH,
-    RUNTIME_NEW, SOME,
+    APP_RUN, CHECKPOINT_STRATEGY, DURATION_FROM_SECS, EXIT_CODE, FAILURE_POLICY, NONE, RUNTIME_NEW,
+    SOME,
 };
 use crate::signature;
 
@@ -186,12 +186,14 @@ pub(crate) fn expand(args: TokenStream, item: ItemFn) -> TokenStream {
     let runtime = quote_spanned! {ty.span()=> #runtime_new(__kcl_processor())};
     let failure = options.failure_policy();
     let (attrs, vis, name, block) = (&item.attrs, &item.vis, &sig.ident, &item.block);
-    // The process is prepared (private stdin and stdout, signals) before the user's code runs.
+    // `kcl::app::run` picks the engine from the command line. As a daemon child, the process
+    // is prepared (private stdin and stdout, signals) before the user's code runs; on the
+    // native engine the user's code runs once per shard, on the shard's thread.
     quote! {
         #(#attrs)*
         #vis fn #name() -> #EXIT_CODE {
             fn __kcl_processor() -> #ty #block
-            #RUN_MAIN_WITH(|| #runtime.checkpoint_strategy(#strategy) #failure)
+            #APP_RUN(|| #runtime.checkpoint_strategy(#strategy) #failure)
         }
     }
 }
