@@ -55,8 +55,9 @@ phase "cargo test with the tokio feature: kcl, kcl-core, kcl-macros (async hooks
 cargo test "${TOKIO[@]}" 2>&1 | tee "$log"
 report_ignored
 # (examples/native_word_count.rs is checked by the clippy pass above.)
-phase "cargo test -p kcl --features native --doc (kcl::native's doc examples)"
+phase "cargo test -p kcl --features native --doc --test app_modes (kcl::native's and kcl::app's doc examples; a binary's \`native\` sub-command)"
 cargo test -p kcl --features native --doc 2>&1 | tee "$log"
+cargo test -p kcl --features native --test app_modes 2>&1 | tee "$log"
 # The kcl-cli tests that need java, javac, the KCL 3.1.3 jars or PyPI, and the kcl-lease tests
 # that need moto_server (installed by `bash scripts/e2e.sh install` into .e2e-cache/, or
 # KCL_E2E_CACHE, or KCL_MOTO_SERVER), are #[ignore]d by default; with CI or
