@@ -51,7 +51,7 @@ fn main() -> ExitCode {
     // batch's last record itself, as under the daemon.
     // (`kcl::run` gives the daemon's child the same default runtime settings.)
     let sink_dir = dir.clone();
-    let factory = move |_: &ShardInfo| kcl::Runtime::new(file_sink::FileSink::new(&sink_dir));
+    let factory = move |_: &ShardInfo| file_sink::runtime(&sink_dir);
     let result = run_blocking(config, factory);
     file_sink::exit_event(&dir, result.is_ok());
     match result {
