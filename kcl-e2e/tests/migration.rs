@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use kcl_e2e::leases::{checkpoint_detail, short_shard};
@@ -34,6 +35,15 @@ use kcl_protocol::{ExtendedSequenceNumber, Position};
 const REQUIRES: &str = "needs the e2e cache (bash scripts/e2e.sh install), java and node, and \
                         `cargo build -p kcl-cli && cargo build --example file_sink && cargo build \
                         --example native_file_sink --features native`; run with --ignored";
+
+/// The scenarios of this file run one at a time (each starts one or two JVMs and a native
+/// engine: together they would slow each other on a small machine).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Waits for the other scenario of this file to end (a failed one leaves the lock poisoned).
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// file_sink's setting that checkpoints each batch one record before its last and not on
 /// `shutdownRequested`: with aggregates last in each shard, the stored checkpoint lies inside
@@ -297,6 +307,7 @@ fn daemon_log(worker: &Worker) -> String {
 #[test]
 #[ignore = "needs the e2e cache (bash scripts/e2e.sh install), java, node, the built file_sink, native_file_sink and kcl"]
 fn migration_daemon_to_native_to_daemon_inside_aggregates() {
+    let _serial = one_at_a_time();
     let settings = Settings::from_env().unwrap_or_else(|e| panic!("{e} ({REQUIRES})"));
     let processor = Processor::file_sink(&settings).unwrap_or_else(|e| panic!("{e} ({REQUIRES})"));
     println!(
@@ -756,6 +767,7 @@ fn error_lines(log: &str) -> Vec<String> {
 #[test]
 #[ignore = "needs the e2e cache (bash scripts/e2e.sh install), java, node, the built file_sink, native_file_sink and kcl"]
 fn migration_native_created_application_joined_by_the_daemon() {
+    let _serial = one_at_a_time();
     let settings = Settings::from_env().unwrap_or_else(|e| panic!("{e} ({REQUIRES})"));
     let processor = Processor::file_sink(&settings).unwrap_or_else(|e| panic!("{e} ({REQUIRES})"));
     println!(
