@@ -7,6 +7,12 @@
 //! Lifecycle events (`initialize`, `leaseLost`, `shardEnded`, `shutdownRequested`) go to
 //! `OUT_DIR/events.tsv` with the process id. The end-to-end suite reads both files.
 //!
+//! `KCL_SINK_CHECKPOINT_LAG=N` (N > 0, end-to-end migration scenario): each batch is checkpointed
+//! at its N-th record from the end instead of its last (none if the batch is shorter), the
+//! runtime's own every-batch checkpoint is off ([`runtime`]), and `shutdownRequested` does not
+//! checkpoint, so the stored checkpoint lies N records before the
+//! last one handled, e.g. inside a KPL aggregate: the next worker must resume right after it.
+//!
 //! The other sinks of the end-to-end suite (`declared_sink`, `checkpoint_on_shutdown`) include
 //! this file (`#[path = "file_sink.rs"] mod file_sink;`) for its writers: [`write_record`],
 //! [`write_event`], [`append`], so all of them write the same format.
@@ -22,6 +28,7 @@ pub struct FileSink {
     dir: PathBuf,
     shard_id: String,
     out: Option<BufWriter<File>>,
+    lag: usize,
 }
 
 impl FileSink {
@@ -31,6 +38,7 @@ impl FileSink {
             dir: dir.into(),
             shard_id: String::new(),
             out: None,
+            lag: checkpoint_lag(),
         }
     }
 
@@ -47,6 +55,26 @@ pub fn write_event(dir: &Path, shard_id: &str, what: &str) -> std::io::Result<()
         .unwrap_or(0);
     let line = format!("{millis}\t{}\t{shard_id}\t{what}\n", std::process::id());
     append(&dir.join("events.tsv"))?.write_all(line.as_bytes())
+}
+
+/// `KCL_SINK_CHECKPOINT_LAG` (0 when unset or not a number).
+pub fn checkpoint_lag() -> usize {
+    std::env::var("KCL_SINK_CHECKPOINT_LAG")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The runtime of a sink writing under `dir`: every batch checkpointed (by the processor and by
+/// the runtime's default strategy), or with `KCL_SINK_CHECKPOINT_LAG` only where the processor
+/// checkpoints (manual strategy).
+pub fn runtime(dir: &Path) -> kcl::Runtime<FileSink> {
+    let runtime = kcl::Runtime::new(FileSink::new(dir));
+    if checkpoint_lag() > 0 {
+        runtime.checkpoint_strategy(kcl::CheckpointStrategy::Manual)
+    } else {
+        runtime
+    }
 }
 
 /// Opens `path` for appending, creating it if needed.
@@ -119,7 +147,9 @@ impl RecordProcessor for FileSink {
             write_record(out, batch.shard_id(), record)?;
         }
         out.flush()?; // written before the checkpoint: a crash after it cannot lose the batch
-        if let Some(last) = batch.last() {
+        let records = batch.records();
+        let at = records.len().checked_sub(1 + self.lag).map(|i| &records[i]);
+        if let Some(last) = at {
             if let Err(error) = checkpointer.checkpoint_at(last) {
                 tracing::warn!("checkpoint at {} failed: {error}", last.position());
             }
@@ -137,7 +167,9 @@ impl RecordProcessor for FileSink {
     }
 
     fn shutdown_requested(&mut self, checkpointer: &mut Checkpointer<'_>) -> Result<()> {
-        checkpointer.checkpoint_handled()?;
+        if self.lag == 0 {
+            checkpointer.checkpoint_handled()?;
+        }
         self.event("shutdownRequested")
     }
 }
@@ -145,7 +177,7 @@ impl RecordProcessor for FileSink {
 #[allow(dead_code)]
 fn main() -> std::io::Result<()> {
     let dir = out_dir("file_sink OUT_DIR (or set KCL_SINK_DIR)")?;
-    let result = kcl::run(FileSink::new(&dir));
+    let result = runtime(&dir).run();
     exit_event(&dir, result.is_ok());
     result
 }

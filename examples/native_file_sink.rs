@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     // batch's last record itself, as under the daemon (the default runtime settings, as
     // `kcl::run` gives the daemon's child).
     let sink_dir = dir.clone();
-    let code = kcl::app::run(move || kcl::Runtime::new(file_sink::FileSink::new(&sink_dir)));
+    let code = kcl::app::run(move || file_sink::runtime(&sink_dir));
     file_sink::exit_event(&dir, code == ExitCode::SUCCESS);
     code
 }

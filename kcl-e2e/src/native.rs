@@ -85,6 +85,13 @@ impl NativeWorker {
         grace_of(&self.properties)
     }
 
+    /// Sets `key=value` in its environment (from the next start on; the daemon's children
+    /// inherit it), e.g. `KCL_SINK_CHECKPOINT_LAG` for file_sink.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
+    }
+
     /// Starts the engine (one at a time); its log is `<folder>/native-<n>.log`.
     pub fn start(&mut self) -> Result<()> {
         if self.running() {

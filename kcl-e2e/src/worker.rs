@@ -129,6 +129,15 @@ impl Worker {
         }
     }
 
+    /// Sets `key=value` in its environment from the next start on (the daemon's children
+    /// inherit it; the native engine's processors are in its process).
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        match self {
+            Worker::Daemon(daemon) => daemon.set_env(key, value),
+            Worker::Native(native) => native.set_env(key, value),
+        }
+    }
+
     /// Starts it.
     pub fn start(&mut self) -> Result<()> {
         match self {

@@ -14,8 +14,8 @@ pub use lock::{
 };
 pub use metrics::{WorkerMetricStats, delete_stale, report};
 pub use migration::{
-    ClientVersion, HistoryEntry, MIGRATION_KEY, MigrationState, WorkerMode, create_migration_state,
-    mode_for,
+    CLIENT_VERSION_INIT, ClientVersion, HistoryEntry, MIGRATION_KEY, MigrationState, WorkerMode,
+    create_migration_state, mode_for,
 };
 
 use std::fmt;

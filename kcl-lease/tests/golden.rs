@@ -52,6 +52,10 @@ fn every_golden_file_is_checked() {
             "coordinator_leader.json",
             "coordinator_migration.json",
             "coordinator_migration_with_history.json",
+            "daemon313_coordinator_leader.json",
+            "daemon313_coordinator_migration_new_application.json",
+            "daemon313_lease_inside_aggregate.json",
+            "daemon313_worker_metrics.json",
             "lease_child_after_merge.json",
             "lease_handoff_pending.json",
             "lease_kpl_checkpoint.json",
@@ -171,4 +175,46 @@ fn worker_metrics_rows() {
     let (_, item) = golden("worker_metrics_cpu.json");
     let row = WorkerMetricStats::decode(&item).unwrap();
     assert!(row.is_any_metric_failing());
+}
+
+/// Items captured from the real KCL 3.1.3 MultiLangDaemon's tables (kcl-e2e's migration
+/// scenario, on moto): they must decode and encode back unchanged.
+#[test]
+fn items_the_3_1_3_daemon_wrote() {
+    // The checkpoint a daemon child made inside a KPL aggregate, left owned after SIGTERM.
+    let lease = lease("daemon313_lease_inside_aggregate.json");
+    assert_eq!(lease.checkpoint.sub_sequence_number(), 7);
+    assert_eq!(lease.lease_owner.as_deref(), Some("m3-daemon"));
+    assert_eq!(lease.throughput_kbps, Some(2.075321));
+    assert!(lease.other.is_empty());
+
+    // A new application's Migration3.0: the INIT state is its first history entry.
+    let (text, item) = golden("daemon313_coordinator_migration_new_application.json");
+    let state = MigrationState::decode(&item).unwrap();
+    assert_eq!(state.client_version, ClientVersion::V3x);
+    assert_eq!(state.history.len(), 1);
+    assert_eq!(state.history[0].client_version, None);
+    assert_eq!(state.history[0].modified_by, "m3-daemon");
+    assert_eq!(item_to_json(&state.encode()), text);
+    // What the native engine writes for a new application has the same shape.
+    let native = MigrationState::created(
+        ClientVersion::V3x,
+        state.modified_by.clone(),
+        state.history[0].modified_timestamp_ms,
+    );
+    assert_eq!(native.history, state.history);
+
+    let (text, item) = golden("daemon313_coordinator_leader.json");
+    let lock = LockItem::decode(&item).unwrap();
+    assert_eq!(
+        (lock.owner_name.as_str(), lock.lease_duration_ms),
+        ("m3-daemon", 120_000)
+    );
+    assert_eq!(item_to_json(&lock.encode()), text);
+
+    // The MultiLangDaemon's row: no metric at all (empty `sts` and `opr`).
+    let (text, item) = golden("daemon313_worker_metrics.json");
+    let row = WorkerMetricStats::decode(&item).unwrap();
+    assert_eq!(row.worker_id, "m3-daemon");
+    assert_eq!(item_to_json(&row.encode()), text);
 }

@@ -647,6 +647,11 @@ async fn a_new_application_writes_migration_state_once() {
     .unwrap();
     assert_eq!(state.client_version, ClientVersion::V3x);
     assert!(["native-a", "native-b"].contains(&state.modified_by.as_str()));
+    // As the 3.1.3 daemon writes it for a new application: one history entry, the creator's
+    // CLIENT_VERSION_INIT state (the e2e's scenario 4 compares the two items).
+    assert_eq!(state.history.len(), 1);
+    assert_eq!(state.history[0].client_version, None);
+    assert_eq!(state.history[0].modified_by, state.modified_by);
     for coordinator in [&a, &b] {
         assert_eq!(coordinator.client_version(), Some(ClientVersion::V3x));
         assert_eq!(coordinator.role(), Role::Leader);
@@ -659,6 +664,29 @@ async fn a_new_application_writes_migration_state_once() {
     for coordinator in [a, b, c] {
         coordinator.close().await;
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_java_created_application_is_joined() {
+    // The 3.1.3 daemon's item for a new application has a CLIENT_VERSION_INIT history entry.
+    let store = Arc::new(MemoryStore::new());
+    let java = MigrationState::created(ClientVersion::V3x, "java-1", 1_796_103_464_212);
+    store
+        .update(
+            Table::CoordinatorState,
+            &kcl_lease::coordinator::create_migration_state(&java),
+        )
+        .await
+        .unwrap();
+    let (c, _e) = Coordinator::launch(store.clone(), leader("native-a"), StartOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (c.role(), c.client_version()),
+        (Role::Leader, Some(ClientVersion::V3x))
+    );
+    assert_eq!(migration_writes(&store).len(), 1, "only Java's write");
+    c.close().await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -16,6 +16,9 @@ const CLIENT_VERSION: &str = "cv";
 const MODIFIED_BY: &str = "mb";
 const MODIFIED_TIMESTAMP: &str = "mts";
 const HISTORY: &str = "h";
+/// Java's `CLIENT_VERSION_INIT`: the state a worker starts in. It is never `cv`, but a new
+/// application's item holds it as its first history entry.
+pub const CLIENT_VERSION_INIT: &str = "CLIENT_VERSION_INIT";
 /// Java keeps the last ten states.
 const MAX_HISTORY: usize = 10;
 
@@ -107,8 +110,9 @@ pub fn mode_for(version: Option<ClientVersion>) -> WorkerMode {
 /// One earlier state in `h`: `cv`, `mb`, `mts`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryEntry {
-    /// `cv`: the version then.
-    pub client_version: ClientVersion,
+    /// `cv`: the version then; `None` for [`CLIENT_VERSION_INIT`], which Java 3.1.3 writes as
+    /// the first entry when it creates the item of a new application.
+    pub client_version: Option<ClientVersion>,
     /// `mb`: who wrote it.
     pub modified_by: String,
     /// `mts`: when, epoch milliseconds.
@@ -157,10 +161,41 @@ impl MigrationState {
         }
     }
 
+    /// The item of a new application, exactly as Java 3.1.3 creates it: a worker starts in
+    /// `CLIENT_VERSION_INIT` and moves to `version`, so `h` holds one entry, the `INIT` state by
+    /// the same worker (Java's `new MigrationState(key, workerId).update(version, workerId)`).
+    ///
+    /// ```
+    /// use kcl_lease::{ClientVersion, MigrationState};
+    /// let state = MigrationState::created(ClientVersion::V3x, "worker-a", 1_700_000_000_000);
+    /// assert_eq!(state.history.len(), 1);
+    /// assert_eq!(state.history[0].client_version, None);
+    /// let item = state.encode();
+    /// let kcl_lease::AttributeValue::L(entries) = &item["h"] else { panic!("h is a list") };
+    /// let kcl_lease::AttributeValue::M(first) = &entries[0] else { panic!("of maps") };
+    /// assert_eq!(first["cv"].as_s(), Some("CLIENT_VERSION_INIT"));
+    /// assert_eq!(MigrationState::decode(&item).unwrap(), state);
+    /// ```
+    pub fn created(
+        client_version: ClientVersion,
+        modified_by: impl Into<String>,
+        modified_timestamp_ms: u64,
+    ) -> Self {
+        let modified_by = modified_by.into();
+        MigrationState {
+            history: vec![HistoryEntry {
+                client_version: None,
+                modified_by: modified_by.clone(),
+                modified_timestamp_ms,
+            }],
+            ..MigrationState::new(client_version, modified_by, modified_timestamp_ms)
+        }
+    }
+
     /// Moves to `version`: the current state goes into the history (which keeps the last ten).
     pub fn update(&mut self, version: ClientVersion, modified_by: &str, now_ms: u64) {
         self.history.push(HistoryEntry {
-            client_version: self.client_version,
+            client_version: Some(self.client_version),
             modified_by: std::mem::replace(&mut self.modified_by, modified_by.to_owned()),
             modified_timestamp_ms: self.modified_timestamp_ms,
         });
@@ -199,6 +234,15 @@ impl MigrationState {
             }
         };
         let (client_version, modified_by, modified_timestamp_ms) = state_fields(&fields)?;
+        let client_version = client_version.ok_or_else(|| {
+            fields.error(
+                CLIENT_VERSION,
+                Problem::Invalid {
+                    value: CLIENT_VERSION_INIT.to_owned(),
+                    expected: "a stored client version",
+                },
+            )
+        })?;
         Ok(MigrationState {
             client_version,
             modified_by,
@@ -219,7 +263,7 @@ impl MigrationState {
         let mut item = self.other.clone();
         item.insert(COORDINATOR_KEY.into(), AttributeValue::s(MIGRATION_KEY));
         item.extend(state_item(
-            self.client_version,
+            Some(self.client_version),
             &self.modified_by,
             self.modified_timestamp_ms,
         ));
@@ -241,11 +285,11 @@ impl MigrationState {
     }
 }
 
-fn state_item(version: ClientVersion, modified_by: &str, timestamp_ms: u64) -> Item {
+fn state_item(version: Option<ClientVersion>, modified_by: &str, timestamp_ms: u64) -> Item {
     Item::from([
         (
             CLIENT_VERSION.to_owned(),
-            AttributeValue::s(version.as_str()),
+            AttributeValue::s(version.map_or(CLIENT_VERSION_INIT, ClientVersion::as_str)),
         ),
         (MODIFIED_BY.to_owned(), AttributeValue::s(modified_by)),
         (
@@ -255,17 +299,21 @@ fn state_item(version: ClientVersion, modified_by: &str, timestamp_ms: u64) -> I
     ])
 }
 
-fn state_fields(fields: &Fields<'_>) -> Result<(ClientVersion, String, u64), ItemError> {
+/// `cv` (`None`: [`CLIENT_VERSION_INIT`]), `mb`, `mts`.
+fn state_fields(fields: &Fields<'_>) -> Result<(Option<ClientVersion>, String, u64), ItemError> {
     let version = fields.required_s(CLIENT_VERSION)?;
-    let client_version = version.parse().map_err(|_| {
-        fields.error(
-            CLIENT_VERSION,
-            Problem::Invalid {
-                value: version.to_owned(),
-                expected: "a stored client version",
-            },
-        )
-    })?;
+    let client_version = (version != CLIENT_VERSION_INIT)
+        .then(|| version.parse())
+        .transpose()
+        .map_err(|_: String| {
+            fields.error(
+                CLIENT_VERSION,
+                Problem::Invalid {
+                    value: version.to_owned(),
+                    expected: "a stored client version",
+                },
+            )
+        })?;
     let modified_by = fields.required_s(MODIFIED_BY)?.to_owned();
     let timestamp = fields
         .n(MODIFIED_TIMESTAMP, "epoch milliseconds")?
@@ -337,6 +385,21 @@ mod tests {
         };
         assert_eq!(entries.len(), 10);
         assert_eq!(MigrationState::decode(&item).unwrap(), state);
+    }
+
+    #[test]
+    fn init_is_read_in_the_history_only() {
+        // Java 3.1.3's item for a new application (captured from the real daemon's table).
+        let state = MigrationState::created(ClientVersion::V3x, "w", 5);
+        let item = state.encode();
+        assert_eq!(MigrationState::decode(&item).unwrap(), state);
+        assert_eq!(state.history[0].client_version, None);
+        let mut item = item;
+        item.insert("cv".into(), AttributeValue::s(CLIENT_VERSION_INIT));
+        assert_eq!(
+            MigrationState::decode(&item).unwrap_err().to_string(),
+            "item Migration3.0: attribute cv: \"CLIENT_VERSION_INIT\" is not a stored client version"
+        );
     }
 
     #[test]

@@ -137,7 +137,8 @@ pub(crate) async fn decide<S: LeaseStore>(
         None => {
             let items = retried("scanning the lease table", || store.scan(Table::Lease)).await?;
             if items.is_empty() {
-                let state = MigrationState::new(
+                // As Java creates it: the INIT state in the history.
+                let state = MigrationState::created(
                     configured_version(config),
                     &config.worker_id,
                     epoch_millis(clock.now()),
