@@ -182,7 +182,7 @@ case "${1:-}" in
     build_kcl_cli  # `kcl properties` writes the worker's properties, `kcl jars verify` checks the jars
     say "cargo test -p kcl-e2e -- --ignored (KCL_E2E_CACHE=$CACHE)"
     cd "$REPO"
-    exec cargo test -p kcl-e2e -- --ignored --nocapture "$@"
+    exec cargo test -p kcl-e2e -- --ignored --nocapture --test-threads=1 "$@"
     ;;
   demo)
     install_all

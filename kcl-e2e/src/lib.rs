@@ -40,7 +40,9 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod audit;
 pub mod daemon;
+pub mod declared;
 pub mod emulators;
 mod error;
 pub mod leases;
@@ -49,12 +51,16 @@ pub mod native;
 pub mod poll;
 pub mod process;
 pub mod procfs;
+pub mod producer;
 pub mod report;
+pub mod reshard;
 pub mod scenario;
 pub mod settings;
+pub mod shutdown;
 pub mod signal;
 pub mod sink;
 pub mod stream;
+pub mod taint;
 pub mod worker;
 
 pub use daemon::Daemon;
