@@ -24,6 +24,12 @@
 //!   examples/native_file_sink, `kcl_native::run_blocking` with file_sink's processor, from the
 //!   same properties file).
 //! - [`Report`]: `PASS`/`FAIL` lines and the scenario's row, as the Python suite prints them.
+//! - For the MultiLangDaemon scenarios moved from the Python suite: [`producer`] (records
+//!   trickling in the background), [`taint`] (declared_sink's poison and flaky payloads),
+//!   [`declared`] (which processor, and the checks on dead letters and the `every 50 records`
+//!   strategy), [`audit`] (the checkpoint audit sampling the lease table beside a scenario),
+//!   [`shutdown`] (a clean SIGTERM judged, stray record processors), [`chaos`] (`kill -9` of
+//!   the daemon alone, its children judged), [`reshard`] (following a split or merge).
 //!
 //! Every process the harness starts is its own process group's leader, stopped by PID and
 //! killed with its group when dropped, also when a test panics (logs' ends are printed then).
@@ -41,6 +47,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod audit;
+pub mod chaos;
 pub mod daemon;
 pub mod declared;
 pub mod emulators;

@@ -1,5 +1,5 @@
 //! Following a SplitShard or MergeShards through what the record processors wrote
-//! (scripts/e2e/reshard.py): the first `shardEnded` of a parent, the first `initialize` of a
+//! (as the Python suite's scenario 4 did): the first `shardEnded` of a parent, the first `initialize` of a
 //! child, and waiting for the parents' leases to reach `SHARD_END`.
 
 use std::time::Duration;
