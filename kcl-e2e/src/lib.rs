@@ -35,14 +35,16 @@
 //! killed with its group when dropped, also when a test panics (logs' ends are printed then).
 //!
 //! The scenarios (`tests/`) need the cache, `java` and `node` on `PATH`, and
-//! `cargo build -p kcl-cli && cargo build --example file_sink` done, and for the native
-//! scenarios `cargo build --example native_file_sink --features native` (scripts/e2e.sh does
-//! all of it); a missing prerequisite fails them with what to run:
+//! `cargo build -p kcl-cli && cargo build --example file_sink --example declared_sink` done,
+//! and for the native scenarios `cargo build --example native_file_sink --features native`
+//! (scripts/e2e.sh does all of it, and runs them one at a time); a missing prerequisite fails
+//! them with what to run:
 //!
 //! ```text
-//! bash scripts/e2e.sh install && cargo build -p kcl-cli && cargo build --example file_sink
+//! bash scripts/e2e.sh install && cargo build -p kcl-cli
+//! cargo build --example file_sink --example declared_sink
 //! cargo build --example native_file_sink --features native
-//! cargo test -p kcl-e2e -- --ignored --nocapture
+//! cargo test -p kcl-e2e -- --ignored --nocapture --test-threads=1
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
