@@ -6,13 +6,10 @@
 #
 #   bash scripts/e2e.sh                  install what is missing, build examples/file_sink,
 #                                        examples/declared_sink and examples/checkpoint_on_shutdown
-#                                        and kcl-cli, run all 10 scenarios (1, 2, 4 and 5 a second
-#                                        time, as 1d 2d 4d 5d, with declared_sink), stop everything;
-#                                        last line "N passed, N failed"
-#   bash scripts/e2e.sh 1 4 7            only these scenarios (4 runs 4 and 4d; 4d runs only 4d),
-#                                        after the same installs and builds. 2 (SIGTERM) continues
-#                                        the application of 1, 2d the one of 1d, 3 (restart) the one
-#                                        of 2: asking for 2 runs 1 too, asking for 3 runs 1 and 2 too.
+#                                        and kcl-cli, run the Python suite's scenarios 5, 5d, 8, 9
+#                                        and 10, stop everything; last line "N passed, N failed"
+#   bash scripts/e2e.sh 5 9              only these scenarios (5 runs 5 and 5d; 5d runs only 5d),
+#                                        after the same installs and builds.
 #   bash scripts/e2e.sh demo [EXE ARGS]  one-command "run it for real": a local 2-shard stream, ~20
 #                                        text records, the real daemon running EXE (default: the
 #                                        word_count example) as its child, then SIGTERM and the final
@@ -20,25 +17,31 @@
 #                                        (the daemon splits its command line on spaces).
 #   bash scripts/e2e.sh install          install only
 #   bash scripts/e2e.sh rust [FILTER]    the Rust harness (crate kcl-e2e): after the same installs,
-#                                        build examples/file_sink, examples/native_file_sink (feature
-#                                        native) and kcl-cli, then run its #[ignore]d
-#                                        scenarios, `cargo test -p kcl-e2e -- --ignored` (on free
+#                                        build examples/file_sink, examples/declared_sink,
+#                                        examples/native_file_sink (feature native) and kcl-cli,
+#                                        then run its #[ignore]d scenarios one at a time, `cargo
+#                                        test -p kcl-e2e -- --ignored --test-threads=1` (on free
 #                                        127.0.0.1 ports of its own: it can run beside the Python
-#                                        suite; logs in $KCL_E2E_CACHE/rust-runs/<id>/)
+#                                        suite; logs in $KCL_E2E_CACHE/rust-runs/<id>/). FILTER
+#                                        picks tests by name: `rust split_and_merge`, `rust
+#                                        native` (the native engine's).
 #
-# Scenarios: 1 records across 2 shards + checkpoints, 2 SIGTERM, 3 restart resumes, 4 SplitShard and
-# MergeShards while running, 5 chaos (kill -9 of children and daemon), 6 two workers + failover,
-# 7 KPL-aggregated records, 8 the kcl tool drives it: `kcl put` puts 50 words and `kcl daemon` runs
-# the daemon (SIGTERM to `kcl` is forwarded), 9 Ctrl-C: SIGINT to the process group of the daemon
-# and its children (checkpoint_on_shutdown, which checkpoints only on shutdownRequested: the
-# checkpoints show the children served the shutdown), 10 the SDK's producer with KPL aggregation:
+# Scenarios on the Rust harness (kcl-e2e/tests/daemon.rs, the same checks they had here): 1 records
+# across 2 shards + checkpoints, 2 SIGTERM while records flow, 3 restart resumes (1-3 one test),
+# 1d 2d the same with declared_sink, 4 and 4d SplitShard and MergeShards while running, 6 two
+# workers + failover, 7 KPL-aggregated records; tests/native.rs: the native engine.
+# Scenarios of the Python suite: 5 chaos (kill -9 of children and daemon), 8 the kcl tool drives
+# it: `kcl put` puts 50 words and `kcl daemon` runs the daemon (SIGTERM to `kcl` is forwarded),
+# 9 Ctrl-C: SIGINT to the process group of the daemon and its children (checkpoint_on_shutdown,
+# which checkpoints only on shutdownRequested: the checkpoints show the children served the
+# shutdown), 10 the SDK's producer with KPL aggregation:
 # two `kcl produce --aggregate --ledger` put records (over 8 keys: aggregates; over 1,000 keys:
 # records alone) while shard 0 is split; every record they reported delivered reaches file_sink
 # once, with the shard, sequence and sub-sequence number reported, and the open shards' leases end
 # at the last reported (sequence, sub-sequence) number, the parent's at SHARD_END.
-# 1d 2d 4d 5d: 1, 2, 4, 5 with declared_sink (the SDK's declared API: per-record handler, every-50
-# strategy, skip policy with an on_failure dead-letter file, default shutdown/shard-end hooks) and
-# poison/flaky records: no checkpoint ever passes a record missing from the sink and dead letters.
+# 5d: 5 with declared_sink (the SDK's declared API: per-record handler, every-50 strategy, skip
+# policy with an on_failure dead-letter file, default shutdown/shard-end hooks) and poison/flaky
+# records: no checkpoint ever passes a record missing from the sink and dead letters.
 # Every scenario (and the demo) uses the kcl tool (crate kcl-cli, built here whatever the selection):
 # `kcl properties` writes each worker's kcl.properties and `kcl jars verify` checks the daemon's jars.
 #
@@ -177,12 +180,12 @@ case "${1:-}" in
   rust)
     shift
     install_all
-    build_examples file_sink
+    build_examples file_sink declared_sink  # the daemon's children (tests/daemon.rs)
     build_native_examples native_file_sink  # the native engine's worker (tests/native.rs)
     build_kcl_cli  # `kcl properties` writes the worker's properties, `kcl jars verify` checks the jars
     say "cargo test -p kcl-e2e -- --ignored (KCL_E2E_CACHE=$CACHE)"
     cd "$REPO"
-    exec cargo test -p kcl-e2e -- --ignored --nocapture "$@"
+    exec cargo test -p kcl-e2e -- --ignored --nocapture --test-threads=1 "$@"
     ;;
   demo)
     install_all
@@ -193,7 +196,7 @@ case "${1:-}" in
   *)
     for arg in "$@"; do
       case "$arg" in
-        [1-9] | 10 | [1245]d) ;;
+        5 | 8 | 9 | 10 | 5d) ;;
         *) say "unknown argument '$arg'"; usage >&2; exit 2 ;;
       esac
     done

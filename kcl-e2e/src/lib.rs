@@ -24,23 +24,34 @@
 //!   examples/native_file_sink, file_sink's processor through `kcl::app::run` as
 //!   `native FILE`, from the same properties file).
 //! - [`Report`]: `PASS`/`FAIL` lines and the scenario's row, as the Python suite prints them.
+//! - For the MultiLangDaemon scenarios moved from the Python suite: [`producer`] (records
+//!   trickling in the background), [`taint`] (declared_sink's poison and flaky payloads),
+//!   [`declared`] (which processor, and the checks on dead letters and the `every 50 records`
+//!   strategy), [`audit`] (the checkpoint audit sampling the lease table beside a scenario),
+//!   [`shutdown`] (a clean SIGTERM judged, stray record processors), [`chaos`] (`kill -9` of
+//!   the daemon alone, its children judged), [`reshard`] (following a split or merge).
 //!
 //! Every process the harness starts is its own process group's leader, stopped by PID and
 //! killed with its group when dropped, also when a test panics (logs' ends are printed then).
 //!
 //! The scenarios (`tests/`) need the cache, `java` and `node` on `PATH`, and
-//! `cargo build -p kcl-cli && cargo build --example file_sink` done, and for the native
-//! scenarios `cargo build --example native_file_sink --features native` (scripts/e2e.sh does
-//! all of it); a missing prerequisite fails them with what to run:
+//! `cargo build -p kcl-cli && cargo build --example file_sink --example declared_sink` done,
+//! and for the native scenarios `cargo build --example native_file_sink --features native`
+//! (scripts/e2e.sh does all of it, and runs them one at a time); a missing prerequisite fails
+//! them with what to run:
 //!
 //! ```text
-//! bash scripts/e2e.sh install && cargo build -p kcl-cli && cargo build --example file_sink
+//! bash scripts/e2e.sh install && cargo build -p kcl-cli
+//! cargo build --example file_sink --example declared_sink
 //! cargo build --example native_file_sink --features native
-//! cargo test -p kcl-e2e -- --ignored --nocapture
+//! cargo test -p kcl-e2e -- --ignored --nocapture --test-threads=1
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod audit;
+pub mod chaos;
 pub mod daemon;
+pub mod declared;
 pub mod emulators;
 mod error;
 pub mod leases;
@@ -49,12 +60,16 @@ pub mod native;
 pub mod poll;
 pub mod process;
 pub mod procfs;
+pub mod producer;
 pub mod report;
+pub mod reshard;
 pub mod scenario;
 pub mod settings;
+pub mod shutdown;
 pub mod signal;
 pub mod sink;
 pub mod stream;
+pub mod taint;
 pub mod worker;
 
 pub use daemon::Daemon;

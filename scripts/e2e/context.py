@@ -45,7 +45,6 @@ class Ctx:
         self.report = report
         self.rng = rng
         self.workers = []  # every Worker created, to stop them after their scenario
-        self.state = {}  # hand-over between scenarios 1 -> 2 -> 3
 
     # --- names and objects ------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """Driver of the end-to-end suite (run through scripts/e2e.sh, with the cache's Python).
 
-    main.py [N ...]            run scenarios N (default: all, 1-10); 2 needs 1, 3 needs 2.
-                               1, 2, 4 and 5 run twice: with examples/file_sink, then as 1d, 2d,
-                               4d, 5d with examples/declared_sink (declared.py); `1d` (etc.) alone
-                               runs only that pass (2d needs 1d)
+    main.py [N ...]            run scenarios N (default: all of 5, 5d, 8, 9, 10); 5 runs twice:
+                               with examples/file_sink, then as 5d with examples/declared_sink
+                               (declared.py); `5d` alone runs only that pass. Scenarios 1-4, 1d,
+                               2d, 4d, 6 and 7 run on the Rust harness (kcl-e2e/tests/daemon.rs,
+                               `bash scripts/e2e.sh rust`)
     main.py demo [EXE ARGS]    the "run it for real" demo (see demo.py)
 
 Prints one `PASS name detail` / `FAIL name detail` line per check, a table per scenario (records
@@ -23,8 +24,6 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import procs  # noqa: E402
-from aggregation import scenario_7  # noqa: E402
-from basic import scenario_1, scenario_2, scenario_3  # noqa: E402
 from chaos import scenario_5  # noqa: E402
 from context import Ctx  # noqa: E402
 from ctrlc import scenario_9  # noqa: E402
@@ -33,41 +32,24 @@ from emulators import Emulators  # noqa: E402
 from report import Report, note, out  # noqa: E402
 from netstat import is_loopback  # noqa: E402
 from producer import scenario_10  # noqa: E402
-from reshard import scenario_4  # noqa: E402
 from settings import Settings  # noqa: E402
 from tool import scenario_8  # noqa: E402
-from workers import scenario_6  # noqa: E402
 
-# In running order ("2" continues the application of "1", "3" the one of "2", "2d" of "1d").
+# In running order. Scenarios 1-4, 1d, 2d, 4d, 6 and 7 moved to the Rust harness
+# (kcl-e2e/tests/daemon.rs).
 SCENARIOS = {
-    "1": ("records across 2 shards, checkpoints", scenario_1),
-    "2": ("SIGTERM: graceful shutdown", scenario_2),
-    "3": ("restart resumes from checkpoints", scenario_3),
-    "1d": ("declared_sink: records, poison, flaky", lambda ctx: scenario_1(ctx, DECLARED)),
-    "2d": ("declared_sink: SIGTERM, default hook", lambda ctx: scenario_2(ctx, DECLARED)),
-    "4": ("SplitShard + MergeShards while running", scenario_4),
-    "4d": ("declared_sink: Split + Merge", lambda ctx: scenario_4(ctx, DECLARED)),
     "5": ("chaos: kill -9 children and daemon", scenario_5),
     "5d": ("declared_sink: chaos", lambda ctx: scenario_5(ctx, DECLARED)),
-    "6": ("two workers, one killed, failover", scenario_6),
-    "7": ("KPL aggregated records", scenario_7),
     "8": ("kcl tool drives it: kcl put + kcl daemon", scenario_8),
     "9": ("Ctrl-C: SIGINT to the process group", scenario_9),
     "10": ("producer + KPL aggregation, split mid-run", scenario_10),
 }
-# The scenario whose application (and running worker) each one continues.
-CONTINUES = {"2": "1", "3": "2", "2d": "1d"}
-
-
 def selection(args):
     """Scenario ids in running order: `N` selects N and its declared pass Nd (if any), `Nd` only
-    that pass; with what they continue."""
+    that pass."""
     wanted = set()
     for arg in args or SCENARIOS:
         wanted |= {arg, f"{arg}d"} & set(SCENARIOS)
-    for later in ("3", "2", "2d"):  # from the end of each chain back to its start
-        if later in wanted:
-            wanted.add(CONTINUES[later])
     return [number for number in SCENARIOS if number in wanted]
 
 
@@ -145,17 +127,10 @@ def run_suite(args):
             except Exception as error:  # noqa: BLE001 - one scenario's failure must not stop the rest
                 report.check(f"s{number}-completed", False, f"{type(error).__name__}: {error}")
                 traceback.print_exc(file=sys.stdout)
-                # 2, 3 and 2d use the worker of 1 (1d): its log explains their failures.
-                first = ("s1d" if number.endswith("d") else "s1") if number in CONTINUES else None
-                involved = ctx.workers[before:] or ([ctx.state[first]["worker"]] if first in ctx.state else [])
-                for w in involved:
+                for w in ctx.workers[before:]:
                     report.tail(w)
             finally:
-                keep = []
-                continued = [later for later, earlier in CONTINUES.items() if earlier == number and later in wanted]
-                if number in ("1", "1d") and continued and f"s{number}" in ctx.state:
-                    keep = [ctx.state[f"s{number}"]["worker"]]
-                ctx.stop_workers(keep=keep)
+                ctx.stop_workers()
                 report.end()
     except (KeyboardInterrupt, SystemExit) as stop:
         why = "Ctrl-C" if isinstance(stop, KeyboardInterrupt) else f"signal (exit {stop.code})"

@@ -163,7 +163,7 @@ def scenario_10(ctx):
     started = now_ms()
     worker.start()
     # The application's leases must exist before the split (a new application on a resharded
-    # kinesis-local stream fails its first shard sync, see reshard.py).
+    # kinesis-local stream fails its first shard sync, see kcl-e2e/tests/daemon.rs, scenario 4).
     inits = ctx.wait_initialized(worker, [PARENT, "shardId-000000000001"], started, 150)
     ctx.check("s10-worker-initialized", len(inits) == 2, f"{len(inits)} of 2 shards initialized", [worker])
 

@@ -16,7 +16,6 @@ taken for a record.
 
 import glob
 import os
-import re
 from dataclasses import dataclass
 
 
@@ -126,14 +125,6 @@ class Sink:
         for event in self.events():
             grouped.setdefault(event.pid, []).append(event)
         return grouped
-
-
-def initialize_position(event):
-    """(seq, sub) from `initialize Checkpoint(Position(seq/sub))`, or the sentinel word."""
-    match = re.search(r"Checkpoint\(Position\((\d+)/(\d+)\)\)", event.what)
-    if match:
-        return int(match.group(1)), int(match.group(2))
-    return event.what.split(" ", 1)[1] if " " in event.what else ""
 
 
 @dataclass

@@ -199,12 +199,6 @@ def split_in_half(kinesis, stream, shard_id):
     wait_active(kinesis, stream)
 
 
-def merge(kinesis, stream, shard_id, adjacent_id):
-    """MergeShards of two adjacent open shards; waits until the stream is ACTIVE again."""
-    kinesis.merge_shards(StreamName=stream, ShardToMerge=shard_id, AdjacentShardToMerge=adjacent_id)
-    wait_active(kinesis, stream)
-
-
 def children_of_shard(kinesis, stream, parent_id):
     """Shards whose parent (or adjacent parent) is `parent_id`."""
     return sorted(
