@@ -608,6 +608,7 @@ fn row(
     tally: Tally,
     took: Option<Duration>,
     checks: &[(String, bool)],
+    remark: &str,
 ) -> Row {
     Row {
         number: number.to_owned(),
@@ -620,7 +621,7 @@ fn row(
             .filter(|(_, ok)| !*ok)
             .map(|(name, _)| name.clone())
             .collect(),
-        remark: "time: start to every record handled".to_owned(),
+        remark: remark.to_owned(),
     }
 }
 
@@ -877,7 +878,18 @@ fn daemon_and_native_engine_hand_the_same_records_aggregates_included() {
             "native"
         };
         let checks = engine_checks.get(engine).cloned().unwrap_or_default();
-        println!("{}", row(number, title, result, took, &checks).line());
+        println!(
+            "{}",
+            row(
+                number,
+                title,
+                result,
+                took,
+                &checks,
+                "time: start to every record handled"
+            )
+            .line()
+        );
     }
     if report.failing() {
         daemon.print_log_tail(60);
@@ -888,4 +900,236 @@ fn daemon_and_native_engine_hand_the_same_records_aggregates_included() {
     report
         .finish(result, "native row; the daemon's above")
         .assert_passed();
+}
+
+/// Each lease as both engines must agree on it: key, parents, checkpoint.
+fn lease_rows(table: &LeaseTable) -> BTreeMap<String, (BTreeSet<String>, String)> {
+    table
+        .leases()
+        .unwrap_or_default()
+        .into_values()
+        .map(|l| {
+            (
+                l.lease_key,
+                (
+                    l.parent_shard_ids,
+                    format!(
+                        "{}/{}",
+                        l.checkpoint.sequence_number(),
+                        l.checkpoint.sub_sequence_number()
+                    ),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// C16 of the native-engine research, under both engines: where a new application starts.
+/// A 2-shard stream gets batch A, then shard 0 is split and batch B goes into the open shards;
+/// at T (a whole second, `initialPositionInStreamExtended` is in epoch seconds) batch C. Two
+/// applications, each run by the daemon (file_sink) and by the native engine
+/// (native_file_sink), from properties files that differ only in the initial position:
+///
+/// - `initialPositionInStreamExtended = T`: leases for the shards open at T (ListShards with
+///   the `AT_TIMESTAMP` filter: the children and shard 1, not the closed parent), each
+///   delivering exactly C and D;
+/// - `initialPositionInStream = LATEST`: leases for the open shards (`AT_LATEST`), still at
+///   `LATEST` once every shard was initialized; batch D, put after that, is all they deliver.
+///
+/// For each application, the two engines' handled sets (shard, sequence, sub-sequence,
+/// partition key, data) are identical and equal the ledger, and the lease tables hold the same
+/// leases (keys, parents) with the same checkpoints, each shard's last record.
+#[test]
+#[ignore = "needs the e2e cache (bash scripts/e2e.sh install), java, node, the built file_sink, native_file_sink and kcl"]
+fn at_timestamp_and_latest_start_at_the_same_records_under_both_engines() {
+    let settings = Settings::from_env().unwrap_or_else(|e| panic!("{e} ({REQUIRES})"));
+    let processor = Processor::file_sink(&settings).unwrap_or_else(|e| panic!("{e} ({REQUIRES})"));
+    println!(
+        "kcl end-to-end harness (Rust), initial positions: run folder {}",
+        settings.run_dir.display()
+    );
+    let emulators = Emulators::start(&settings).unwrap_or_else(|e| panic!("{e}"));
+    let mut report = Report::begin(
+        "5t",
+        "parity: AT_TIMESTAMP and LATEST, ShardFilter, both engines",
+    );
+    let (stream_name, app) = names(&settings, "p5t");
+    let stream = Stream::create(&emulators, &stream_name, 2).unwrap_or_else(|e| panic!("{e}"));
+    let ignored = Ledger::new();
+    let (at_t, latest) = (Ledger::new(), Ledger::new());
+    let put = |ledger: &Ledger, prefix: &str| {
+        stream
+            .put_records(ledger, prefix, 0, 150)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    put(&ignored, "t-a");
+    let parent = stream
+        .open_shards()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_keys()
+        .next()
+        .expect("two shards");
+    stream
+        .split_in_half(&parent)
+        .unwrap_or_else(|e| panic!("{e}"));
+    put(&ignored, "t-b");
+    let open: BTreeSet<String> = stream
+        .open_shards()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_keys()
+        .collect();
+    // T: the next whole second but one; C goes in after it.
+    let t_seconds = kcl_e2e::poll::now_ms() / 1000 + 2;
+    while kcl_e2e::poll::now_ms() < t_seconds * 1000 + 300 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    put(&at_t, "t-c");
+    report.check(
+        "t-stream-split-and-batches-put",
+        open.len() == 3 && !open.contains(&parent) && at_t.shards().len() == 3,
+        format!(
+            "{parent} split before T={t_seconds}; open: {}; batch C over {} shards",
+            open.iter()
+                .map(|s| short_shard(s))
+                .collect::<Vec<_>>()
+                .join(","),
+            at_t.shards().len()
+        ),
+    );
+
+    let spec = |name: &str, position: (&str, String)| WorkerSpec {
+        application: format!("{app}-{name}"),
+        stream: stream_name.clone(),
+        worker_id: format!("t-{name}-1"),
+        folder: format!("p5t/t-{name}-1").into(),
+        processor: processor.clone(),
+        extra_properties: vec![(position.0.to_owned(), position.1)],
+    };
+    let ts = ("initialPositionInStreamExtended", t_seconds.to_string());
+    let lt = ("initialPositionInStream", "LATEST".to_owned());
+    let mut workers = vec![
+        Worker::daemon(&settings, &emulators, spec("ts-daemon", ts.clone())),
+        Worker::native(&settings, &emulators, spec("ts-native", ts)),
+        Worker::daemon(&settings, &emulators, spec("latest-daemon", lt.clone())),
+        Worker::native(&settings, &emulators, spec("latest-native", lt)),
+    ]
+    .into_iter()
+    .collect::<Result<Vec<_>, _>>()
+    .unwrap_or_else(|e| panic!("{e}"));
+    let sinks: Vec<Sink> = workers.iter().map(Worker::sink).collect();
+    let tables: Vec<LeaseTable> = workers
+        .iter()
+        .map(|w| LeaseTable::new(&emulators, &w.spec().application))
+        .collect();
+    let started_ms = kcl_e2e::poll::now_ms();
+    for worker in &mut workers {
+        worker.start().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    // LATEST: batch D only once both engines have initialized every open shard (the KCL takes
+    // its LATEST iterator before `initialize`; 5 s more for the native engine to have too).
+    let inits: Vec<_> = sinks[2..]
+        .iter()
+        .map(|sink| {
+            kcl_e2e::scenario::wait_initialized(sink, &open, started_ms, Duration::from_secs(150))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(5));
+    let (still_latest_daemon, still_latest_native) =
+        (lease_rows(&tables[2]), lease_rows(&tables[3]));
+    report.check(
+        "t-latest-leases-identical-for-the-open-shards-at-LATEST-before-D",
+        inits.iter().all(|i| i.len() == open.len())
+            && still_latest_daemon == still_latest_native
+            && still_latest_daemon.keys().cloned().collect::<BTreeSet<_>>() == open
+            && still_latest_daemon.values().all(|(_, c)| c == "LATEST/0"),
+        format!("daemon {still_latest_daemon:?}; native {still_latest_native:?}"),
+    );
+    put(&latest, "t-d");
+    for p in latest.snapshot().into_values() {
+        at_t.add(p);
+    }
+
+    let ledgers = [&at_t, &at_t, &latest, &latest];
+    poll(
+        Duration::from_secs(180),
+        Duration::from_millis(500),
+        || {
+            sinks
+                .iter()
+                .zip(ledgers)
+                .all(|(sink, ledger)| tally(ledger, &[sink], false).lost == 0)
+        },
+        |&done| done,
+    );
+    let mut rows = Vec::new();
+    for (pair, name) in [(0, "AT_TIMESTAMP"), (2, "LATEST")] {
+        let ledger = ledgers[pair];
+        let expected = ledger.last_by_shard();
+        let mut sets = Vec::new();
+        let mut leases = Vec::new();
+        for i in pair..pair + 2 {
+            let engine = if i % 2 == 0 { "daemon" } else { "native" };
+            let result = tally(ledger, &[&sinks[i]], false);
+            report.check(
+                &format!("t-{name}-{engine}-hands-the-ledger-exactly"),
+                result.lost == 0 && result.unknown == 0 && result.duplicated == 0,
+                result.line(),
+            );
+            rows.push((format!("5t-{name}-{engine}"), result));
+            let (at_last, _) = tables[i].wait_checkpoints(&expected, Duration::from_secs(30));
+            report.check(
+                &format!("t-{name}-{engine}-checkpoints-at-each-shards-last-record"),
+                at_last,
+                checkpoint_detail(&expected, &tables[i].checkpoints().unwrap_or_default()),
+            );
+            sets.push(flat_set(&sinks[i]));
+            leases.push(lease_rows(&tables[i]));
+        }
+        report.check(
+            &format!("t-{name}-handled-sets-identical"),
+            sets[0] == sets[1],
+            format!(
+                "daemon {}, native {}; only the daemon's: {}; only the native engine's: {}",
+                sets[0].len(),
+                sets[1].len(),
+                sample_missing(&sets[0], &sets[1]),
+                sample_missing(&sets[1], &sets[0])
+            ),
+        );
+        report.check(
+            &format!("t-{name}-lease-tables-identical-open-shards-only"),
+            leases[0] == leases[1] && leases[0].keys().cloned().collect::<BTreeSet<_>>() == open,
+            format!("daemon {:?}; native {:?}", leases[0], leases[1]),
+        );
+    }
+    println!("{}", Row::header());
+    for (number, result) in rows {
+        println!(
+            "{}",
+            row(
+                &number,
+                "initial position",
+                result,
+                None,
+                &[],
+                "checks: above"
+            )
+            .line()
+        );
+    }
+    if report.failing() {
+        for worker in &workers {
+            worker.print_log_tail(40);
+        }
+    }
+    let result = tally(&at_t, &[&sinks[1]], false);
+    report
+        .finish(result, "the AT_TIMESTAMP native row; all four above")
+        .assert_passed();
+}
+
+/// Every delivery of a sink as a set of [`Handled`].
+fn flat_set(sink: &Sink) -> BTreeSet<Handled> {
+    per_shard(sink).into_values().flatten().collect()
 }
