@@ -24,11 +24,20 @@
 //! - an aggregate with no user record: nothing;
 //! - a partition key index of 2^32 (Java's `(int)` cast reads it as 0), a partition key that is
 //!   not UTF-8 (Java's replacement characters), explicit hash keys `+N` and `000N`;
-//! - shard 3: two GetRecords batches of exactly `maxRecords` (100) Kinesis records, each with
-//!   one aggregate that makes the KCL's loop throw (a partition key index outside the table; an
-//!   explicit hash key that is not a number): the KCL 3.1.3 on Java 11+ skips the whole batch
-//!   (its error handler needs the absent `javax.xml.bind`), so none of the 200 records arrives;
-//!   the records after them do.
+//!
+//! Not put: an aggregate that makes the KCL's loop throw (a partition key index outside the
+//! table, an explicit hash key that is not a number). The KCL 3.1.3's handler for it needs
+//! `javax.xml.bind`, absent on Java 11+, and the `NoClassDefFoundError` has two outcomes under
+//! the real daemon, depending on the thread that runs the batch: the whole GetRecords batch is
+//! skipped (what kcl_kpl's `BatchSkipped` and the native engine do; seen twice here), or it
+//! reaches `MultiLangDaemon`'s executor ("Caught throwable while processing data") and the
+//! daemon shuts down (seen once, in a run of this scenario with such batches on a loaded
+//! machine). No deterministic parity exists for those; kcl-native's fetcher tests cover the
+//! skip.
+//!
+//! A second scenario (5t) checks where a new application starts (C16), under both engines:
+//! `initialPositionInStreamExtended` (AT_TIMESTAMP) and `LATEST` after a split, the same leases
+//! (the ListShards filter) and the same records.
 //!
 //! Judged on data: each engine's ledger row (put, handled, duplicates, lost, unknown), the two
 //! handled sets as (shard, sequence number, sub-sequence number, partition key, data) equal to
@@ -64,13 +73,16 @@ const REQUIRES: &str = "needs the e2e cache (bash scripts/e2e.sh install), java 
                         `cargo build -p kcl-cli && cargo build --example file_sink && cargo build \
                         --example native_file_sink --features native`; run with --ignored";
 
-/// Rounds of records per mixed shard (0 to 2): each a plain record, a good aggregate and one
+/// Rounds of records per shard: each a plain record, a good aggregate and one
 /// edge case (12 kinds, in turn).
 const ROUNDS: u64 = 36;
 
-/// The harness's `maxRecords` (kcl_e2e::daemon::BASE_PROPERTIES): the size of a GetRecords
-/// batch, which shard 3's skipped batches fill exactly.
+/// Kinesis records per PutRecords call.
 const MAX_RECORDS: usize = 100;
+
+/// The scenarios run one at a time (each runs a daemon and a native engine; together on a
+/// loaded machine, renewals missed the failover time).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// What the KCL must hand the record processor for one user record.
 #[derive(Clone, Debug)]
@@ -416,98 +428,6 @@ fn mixed_shard(s: usize, range: (u128, u128), next_shard_start: u128) -> Vec<Pla
     plan
 }
 
-/// Shard 3: two batches of exactly `MAX_RECORDS` Kinesis records that the KCL skips whole
-/// (one aggregate in each throws in the KCL's loop), then plain records and an aggregate.
-fn skipping_shard(s: usize, range: (u128, u128)) -> Vec<Planned> {
-    let (lo, _) = range;
-    let route = lo + 7;
-    let mut plan = Vec::new();
-    for batch in 0..2 {
-        for i in 0..MAX_RECORDS {
-            let tag = format!("p{s}-b{batch}-{i:03}");
-            let poison_at = if batch == 0 { 40 } else { 50 };
-            if i != poison_at {
-                let mut skipped = Planned::plain(
-                    "skipped-with-its-batch",
-                    format!("{tag}-skipped"),
-                    format!("pk-{tag}"),
-                    route,
-                );
-                skipped.absent = vec![skipped.expect.remove(0).payload];
-                plan.push(skipped);
-                continue;
-            }
-            let payloads: Vec<String> = (0..2).map(|j| format!("{tag}-poison-{j}")).collect();
-            let (kind, data) = if batch == 0 {
-                (
-                    "batch-skipped-pk-index-outside-table",
-                    // (The first user record in the shard, so that the loop reaches the
-                    // second: "k" alone hashes into shard 2.)
-                    frame(&message(
-                        &[b"k"],
-                        &[&(lo + 3).to_string()],
-                        &[user(0, Some(0), &payloads[0]), user(3, None, &payloads[1])],
-                    )),
-                )
-            } else {
-                (
-                    "batch-skipped-ehk-not-a-number",
-                    frame(&message(
-                        &[b"k"],
-                        &[&(lo + 3).to_string(), "12ab"],
-                        &[
-                            user(0, Some(0), &payloads[0]),
-                            user(0, Some(1), &payloads[1]),
-                        ],
-                    )),
-                )
-            };
-            plan.push(Planned::nothing(kind, data, payloads, route));
-        }
-    }
-    for i in 0..30 {
-        plan.push(Planned::plain(
-            "plain",
-            format!("p{s}-after-{i:03}"),
-            format!("pk-p{s}-after-{i}"),
-            route,
-        ));
-    }
-    let mut builder = AggregateBuilder::default();
-    let mut expect = Vec::new();
-    for j in 0..3 {
-        let payload = format!("p{s}-after-agg-{j}");
-        builder
-            .push(
-                &format!("pk-p{s}-after-agg-{j}"),
-                Some(&ExplicitHashKey::new(lo + 1)),
-                payload.as_bytes(),
-            )
-            .expect("a small aggregate");
-        expect.push(Expect {
-            sub: j,
-            partition_key: format!("pk-p{s}-after-agg-{j}"),
-            payload,
-        });
-    }
-    let aggregate = builder.finish().expect("records were pushed");
-    plan.push(Planned {
-        kind: "aggregate",
-        data: aggregate.data,
-        partition_key: aggregate.partition_key,
-        explicit_hash_key: route,
-        absent: Vec::new(),
-        expect,
-    });
-    plan.push(Planned::plain(
-        "plain",
-        format!("p{s}-tail"),
-        format!("pk-p{s}-tail"),
-        route,
-    ));
-    plan
-}
-
 /// Puts one shard's plan in order (PutRecords of at most `MAX_RECORDS`, one shard each, so the
 /// order is the plan's); a refused entry fails the scenario (a retry would reorder the shard).
 /// Each expected delivery goes into `ledger` with the sequence number Kinesis gave.
@@ -634,6 +554,7 @@ fn row(
 #[test]
 #[ignore = "needs the e2e cache (bash scripts/e2e.sh install), java, node, the built file_sink, native_file_sink and kcl"]
 fn daemon_and_native_engine_hand_the_same_records_aggregates_included() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let settings = Settings::from_env().unwrap_or_else(|e| panic!("{e} ({REQUIRES})"));
     let processor = Processor::file_sink(&settings).unwrap_or_else(|e| panic!("{e} ({REQUIRES})"));
     println!(
@@ -663,11 +584,9 @@ fn daemon_and_native_engine_hand_the_same_records_aggregates_included() {
     let mut kinds: BTreeMap<&'static str, usize> = BTreeMap::new();
     let put_started = Instant::now();
     for (s, shard) in shards.iter().enumerate() {
-        let plan = if s < 3 {
-            mixed_shard(s, shard.hash_range, shards[s + 1].hash_range.0)
-        } else {
-            skipping_shard(s, shard.hash_range)
-        };
+        // A key of the next shard (shard 0's for the last) strays from this one.
+        let next = shards[(s + 1) % shards.len()].hash_range.0;
+        let plan = mixed_shard(s, shard.hash_range, next);
         for p in &plan {
             *kinds.entry(p.kind).or_insert(0) += 1;
             absent.extend(p.absent.iter().cloned());
@@ -942,6 +861,7 @@ fn lease_rows(table: &LeaseTable) -> BTreeMap<String, (BTreeSet<String>, String)
 #[test]
 #[ignore = "needs the e2e cache (bash scripts/e2e.sh install), java, node, the built file_sink, native_file_sink and kcl"]
 fn at_timestamp_and_latest_start_at_the_same_records_under_both_engines() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let settings = Settings::from_env().unwrap_or_else(|e| panic!("{e} ({REQUIRES})"));
     let processor = Processor::file_sink(&settings).unwrap_or_else(|e| panic!("{e} ({REQUIRES})"));
     println!(
@@ -1003,7 +923,13 @@ fn at_timestamp_and_latest_start_at_the_same_records_under_both_engines() {
         worker_id: format!("t-{name}-1"),
         folder: format!("p5t/t-{name}-1").into(),
         processor: processor.clone(),
-        extra_properties: vec![(position.0.to_owned(), position.1)],
+        // A LATEST lease lost before its first checkpoint starts at LATEST again (records
+        // put in between are never read, under either engine): a failover time that a loaded
+        // machine's slow renewals do not reach.
+        extra_properties: vec![
+            (position.0.to_owned(), position.1),
+            ("failoverTimeMillis".to_owned(), "10000".to_owned()),
+        ],
     };
     let ts = ("initialPositionInStreamExtended", t_seconds.to_string());
     let lt = ("initialPositionInStream", "LATEST".to_owned());
