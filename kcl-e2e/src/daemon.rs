@@ -52,7 +52,7 @@ pub const BASE_PROPERTIES: [(&str, &str); 12] = [
 
 /// The keys `kcl properties` has a flag for, with the flag and whether its value is spelled
 /// as a flag choice (`TRIM_HORIZON` → `trim-horizon`). Every other key goes through `--set`.
-const FLAGS: [(&str, &str, bool); 12] = [
+const FLAGS: [(&str, &str, bool); 13] = [
     ("streamName", "--stream", false),
     ("applicationName", "--application", false),
     ("executableName", "--executable", false),
@@ -60,6 +60,7 @@ const FLAGS: [(&str, &str, bool); 12] = [
     ("kinesisEndpoint", "--kinesis-endpoint", false),
     ("dynamoDBEndpoint", "--dynamodb-endpoint", false),
     ("initialPositionInStream", "--initial-position", true),
+    ("initialPositionInStreamExtended", "--at-timestamp", false),
     ("retrievalMode", "--retrieval-mode", true),
     ("metricsLevel", "--metrics", true),
     ("AwsCredentialsProvider", "--credentials-provider", false),
@@ -75,6 +76,10 @@ pub fn properties_args(path: &Path, wanted: &BTreeMap<String, String>) -> Vec<St
         path.display().to_string(),
         "--force".to_owned(),
     ];
+    if wanted.contains_key("initialPositionInStreamExtended") {
+        // The tool writes the timestamp (and no initialPositionInStream) for this choice.
+        args.extend(["--initial-position".to_owned(), "at-timestamp".to_owned()]);
+    }
     for (key, value) in wanted {
         match FLAGS.iter().find(|(k, _, _)| k == key) {
             Some((_, flag, choice)) => {
@@ -336,7 +341,8 @@ impl Daemon {
 /// Prepares a worker's folder `<run>/<spec.folder>` as either engine runs in it: the `child`
 /// symlink to the processor binary, `out/`, and `kcl.properties` written by `kcl properties`
 /// (read back and compared) from [`BASE_PROPERTIES`], the worker's names, the emulators'
-/// endpoints and the spec's extras. The folder and the properties as read back.
+/// endpoints and the spec's extras (an `initialPositionInStreamExtended` among them drops the
+/// base `initialPositionInStream`). The folder and the properties as read back.
 pub fn prepare_folder(
     settings: &Settings,
     emulators: &Emulators,
@@ -366,6 +372,12 @@ pub fn prepare_folder(
         wanted.insert(key.to_owned(), value);
     }
     wanted.extend(spec.extra_properties.clone());
+    // Both keys set one field (the daemon applies them in no order the file decides, and the
+    // native engine refuses the pair): an initial timestamp replaces the base position.
+    let named = |key: &str| spec.extra_properties.iter().any(|(k, _)| k == key);
+    if named("initialPositionInStreamExtended") && !named("initialPositionInStream") {
+        wanted.remove("initialPositionInStream");
+    }
     let properties = write_properties(&settings.kcl()?, &folder, &wanted)?;
     Ok((folder, properties))
 }
@@ -455,6 +467,24 @@ mod tests {
                 "maxRecords=100",
                 "--stream",
                 "s"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_initial_timestamp_is_the_tools_at_timestamp_choice() {
+        let wanted = BTreeMap::from([(
+            "initialPositionInStreamExtended".to_owned(),
+            "1700000000".to_owned(),
+        )]);
+        let args = properties_args(Path::new("/x/kcl.properties"), &wanted);
+        assert_eq!(
+            args[4..],
+            [
+                "--initial-position",
+                "at-timestamp",
+                "--at-timestamp",
+                "1700000000"
             ]
         );
     }

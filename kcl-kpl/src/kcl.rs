@@ -61,7 +61,11 @@ pub enum Outcome {
     /// `deaggregate`, `ProcessTask.call` does not catch it (it catches `RuntimeException`),
     /// and `ShardConsumerSubscriber.onNext` logs "Caught exception from handleInput" and asks
     /// for the next batch. The record processor gets nothing of the whole GetRecords batch
-    /// this Kinesis record came in (not just of this record), and is not told. On Java 8 (or
+    /// this Kinesis record came in (not just of this record), and is not told. (Under the
+    /// MultiLangDaemon the batch can also run on the daemon's executor thread: there the error
+    /// reaches `MultiLangDaemon` — "Exception occurred while dispatching incoming data", then
+    /// "Caught throwable while processing data" — and the whole daemon shuts down; seen once
+    /// in kcl-e2e's parity scenario, skips in the other runs.) On Java 8 (or
     /// with JAXB on the class path) the handler would log an error and keep the `record` user
     /// records collected before the exception instead.
     BatchSkipped {

@@ -1,6 +1,7 @@
 //! ShardFetcher against MemoryKinesis: every record once and in order through throttling,
-//! failures and expired iterators; resuming inside an aggregate; the KCL's drops and skips;
-//! shard end.
+//! failures and expired iterators; the back-off on throttling (growing, reset by a success,
+//! the same iterator); resuming inside an aggregate; LATEST and AT_TIMESTAMP; the KCL's drops
+//! and skips; shard end.
 
 use std::time::Duration;
 
@@ -479,4 +480,103 @@ async fn latest_and_at_timestamp_read_only_later_records() {
         kinesis.iterator_requests().last().unwrap().1,
         IteratorStart::AtTimestamp(i64::MAX)
     ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttles_in_a_row_back_off_longer_each_time_on_the_same_iterator_and_a_success_resets_it()
+{
+    let kinesis = MemoryKinesis::new("s", 1);
+    put_plain(&kinesis, 0, 6).await;
+    // A short idle time, so that the pauses are the back-off's (500 ms doubling, each in the
+    // upper half of its ceiling).
+    let mut fetcher = ShardFetcher::new(
+        kinesis.clone(),
+        stream(),
+        SHARD,
+        HashKeyRange::ALL,
+        &ExtendedSequenceNumber::trim_horizon(),
+        FetcherConfig {
+            max_records: 3,
+            idle_time_between_reads: Duration::from_millis(100),
+            ..FetcherConfig::default()
+        },
+    )
+    .unwrap();
+    kinesis.inject(std::iter::repeat_n(ReadFault::Throttled, 5));
+    let t0 = Instant::now();
+    let Fetched::Records(first) = fetcher.next().await.unwrap() else {
+        panic!("the shard is open")
+    };
+    // 250–500, 500–1000, 1000–2000, 2000–4000, 4000–8000 ms.
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(7750) && waited <= Duration::from_millis(15_500),
+        "five throttles in a row waited {waited:?}"
+    );
+    assert_eq!(first.records.len(), 3, "then the batch");
+
+    // After a success the next throttle waits as the first one did.
+    kinesis.inject([ReadFault::Throttled]);
+    let t1 = Instant::now();
+    let Fetched::Records(second) = fetcher.next().await.unwrap() else {
+        panic!("the shard is open")
+    };
+    let waited = t1.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited <= Duration::from_millis(600),
+        "one throttle after a success waited {waited:?}"
+    );
+    assert_eq!(second.records.len(), 3);
+    let stats = fetcher.stats();
+    assert_eq!(
+        (stats.throttled, stats.iterators),
+        (6, 1),
+        "the same iterator retried"
+    );
+    assert_eq!(kinesis.iterator_requests().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn at_timestamp_starts_at_the_first_record_that_arrived_at_or_after_the_configured_time() {
+    let kinesis = MemoryKinesis::new("s", 1);
+    // Arrival times are the wall clock's milliseconds: two groups a few milliseconds apart.
+    put_plain(&kinesis, 0, 3).await;
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    put_plain(&kinesis, 3, 4).await;
+    let all = drain(&mut fetcher_of(
+        &kinesis,
+        SHARD,
+        ExtendedSequenceNumber::trim_horizon(),
+        100,
+    ))
+    .await;
+    assert_eq!(all.len(), 7);
+    let Fetched::Records(batch) =
+        fetcher_of(&kinesis, SHARD, ExtendedSequenceNumber::trim_horizon(), 100)
+            .next()
+            .await
+            .unwrap()
+    else {
+        panic!()
+    };
+    let arrivals: Vec<i64> = batch
+        .records
+        .iter()
+        .map(|r| r.approximate_arrival_millis().unwrap())
+        .collect();
+    assert!(arrivals[2] < arrivals[3], "{arrivals:?}");
+    // The lease says AT_TIMESTAMP; the time comes from the configuration.
+    let mut at = ShardFetcher::new(
+        kinesis.clone(),
+        stream(),
+        SHARD,
+        HashKeyRange::ALL,
+        &ExtendedSequenceNumber::new("AT_TIMESTAMP", 0),
+        FetcherConfig {
+            initial_timestamp_millis: Some(arrivals[3]),
+            ..FetcherConfig::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(drain(&mut at).await, all[3..]);
 }
