@@ -63,6 +63,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod backoff;
+mod cleanup;
 pub mod config;
 pub mod coordinator;
 pub mod factory;

@@ -22,7 +22,10 @@
 //!    - **shard end** (`shard_end`): the child leases are created (`plan::shards::shard_end`),
 //!      then `shardEnded`, which must checkpoint `SHARD_END`; if the processor did not, the
 //!      worker logs an error and delivers `shardEnded` again after a pause, as Java retries its
-//!      shutdown task, until it does (or the lease is lost, or the worker stops).
+//!      shutdown task, until it does (or the lease is lost, or the worker stops). A lease
+//!      acquired at `SHARD_END` already gets no `shardEnded` (Java's
+//!      `attemptShardEndCheckpointing` skips it). Either way the lease then goes to the
+//!      cleanup of finished leases (`crate::cleanup`).
 //! 5. The failure policy `exit` (`Handled::Exit`) ends the shard worker with the reason; the
 //!    supervisor evicts the lease and ends the run with an error naming the shard.
 //!
@@ -91,8 +94,11 @@ pub(crate) struct ShardContext<S, K, F> {
 /// How a shard worker ended.
 #[derive(Debug)]
 pub(crate) enum Outcome {
-    /// Done with the lease: lost, handed over, or the shard finished (`SHARD_END`).
+    /// Done with the lease: lost or handed over.
     Ended,
+    /// The shard is finished (`SHARD_END` checkpointed): the lease, as acquired, for the
+    /// cleanup of finished leases (Java's `ShutdownTask` enqueues it for `LeaseCleanupManager`).
+    Finished(Box<kcl_lease::Lease>),
     /// Stopped by the worker's shutdown, after `shutdownRequested` when a processor ran: its
     /// thread, waiting for the `leaseLost` that follows the eviction.
     Stopped(Option<ProcessorThread>),

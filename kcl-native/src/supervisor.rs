@@ -12,6 +12,10 @@
 //!   `leaseLost` to the processors. With `shutdownGraceMillis = 0` (the daemon's default, with
 //!   which the daemon does not shut down gracefully) the leases are evicted without final
 //!   checkpoints. [`Stopper::stop_now`] (a second signal) ends the run at once.
+//! - **Finished leases**: a shard worker that ended its shard (`SHARD_END`) hands the lease to
+//!   the cleanup task (`cleanup`, Java's `LeaseCleanupManager`), which deletes it once its
+//!   children have started and its parents are gone, or once Kinesis no longer knows the
+//!   shard.
 //! - **Failures**: a processor's failure policy `exit`, or a shard that cannot be read, evicts
 //!   that lease, stops the others gracefully and ends the run with a [`RunError`] naming the
 //!   shard.
@@ -75,9 +79,10 @@ use kcl_core::engine::Event;
 use kcl_lease::LeaseStore;
 use kcl_producer::api::StreamRef;
 use tokio::runtime::Handle;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::cleanup::{CleanupSettings, LeaseCleanup};
 use crate::config::NativeConfig;
 use crate::coordinator::{
     Coordinator, CoordinatorConfig, LeaseEvent, LeaseHandle, Role, ShardSync, StartOptions,
@@ -220,6 +225,19 @@ where
             role = %coordinator.config().role,
             "native worker started"
         );
+        let (cleanup, finished) = mpsc::unbounded_channel();
+        let cleaning = LeaseCleanup::new(
+            store.clone(),
+            reader.clone(),
+            stream.clone(),
+            CleanupSettings {
+                completed_enabled: config.cleanup_leases_upon_shard_completion(),
+                interval: config.lease_cleanup_interval(),
+                completed_interval: config.completed_lease_cleanup_interval(),
+                garbage_interval: config.garbage_lease_cleanup_interval(),
+            },
+        );
+        let cleaning = AbortOnDrop(tokio::spawn(cleaning.run(finished)));
         let context = Arc::new(ShardContext {
             store,
             reader,
@@ -243,6 +261,8 @@ where
             lanes: HashMap::new(),
             levels: stopper.subscribe(),
             grace: config.shutdown_grace(),
+            cleanup,
+            _cleaning: cleaning,
         };
         let failure = running.supervise(events).await;
         running.shut_down(failure).await
@@ -261,6 +281,18 @@ struct Running<S, K, F> {
     lanes: HashMap<String, Arc<Mutex<()>>>,
     levels: watch::Receiver<StopLevel>,
     grace: Duration,
+    /// The finished leases, to the cleanup task.
+    cleanup: mpsc::UnboundedSender<kcl_lease::Lease>,
+    _cleaning: AbortOnDrop,
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Waits until the stop level is at least `level`.
@@ -327,6 +359,11 @@ where
         let shard = handle.lease_key().to_owned();
         let error = match outcome {
             Outcome::Ended | Outcome::Stopped(_) => return None,
+            Outcome::Finished(lease) => {
+                // The cleanup task outlives every shard worker but the last stop.
+                let _ = self.cleanup.send(*lease);
+                return None;
+            }
             Outcome::Exit(reason) => RunError::ProcessorExit { shard, reason },
             Outcome::Failed(reason) => RunError::Shard { shard, reason },
         };
