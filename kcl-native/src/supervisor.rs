@@ -16,9 +16,10 @@
 //!   the cleanup task (`cleanup`, Java's `LeaseCleanupManager`), which deletes it once its
 //!   children have started and its parents are gone, or once Kinesis no longer knows the
 //!   shard.
-//! - **Failures**: a processor's failure policy `exit`, or a shard that cannot be read, evicts
-//!   that lease, stops the others gracefully and ends the run with a [`RunError`] naming the
-//!   shard.
+//! - **Failures**: a processor's failure policy `exit`, or a shard whose reading cannot start
+//!   (a checkpoint that gives no place to start), evicts that lease, stops the others
+//!   gracefully and ends the run with a [`RunError`] naming the shard. Read errors never do:
+//!   the fetcher tries every one again with backoff, refusals included, as the Java KCL.
 //!
 //! ```
 //! use std::sync::Arc;
