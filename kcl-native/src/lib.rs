@@ -69,6 +69,7 @@ pub mod coordinator;
 pub mod factory;
 pub mod fetcher;
 pub mod kinesis;
+pub mod metrics;
 pub mod run;
 #[cfg(feature = "aws")]
 pub mod sdk;

@@ -89,6 +89,8 @@ pub(crate) struct ShardContext<S, K, F> {
     pub(crate) settings: ShardSettings,
     /// The runtime the lease writes run on (the shard threads block on it).
     pub(crate) runtime: Handle,
+    /// Where the `ProcessTask` metrics go.
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 /// How a shard worker ended.
@@ -202,14 +204,20 @@ where
                 () = progress.due() => progress.log("progress"),
                 fetched = inbox.recv() => match fetched {
                     Some(Ok(Fetched::Records(batch))) => {
-                        if batch.records.is_empty() && !self.settings.call_even_for_empty {
-                            progress.empty(batch.millis_behind_latest);
+                        let records = batch.records.len();
+                        let bytes: usize = batch.records.iter().map(|r| r.data().len()).sum();
+                        let lag = batch.millis_behind_latest;
+                        if records == 0 && !self.settings.call_even_for_empty {
+                            self.process_task_metrics(&shard, 0, 0, lag, None);
+                            progress.empty(lag);
                             continue;
                         }
-                        let records = batch.records.len();
-                        let lag = batch.millis_behind_latest;
+                        let started = tokio::time::Instant::now();
                         match deliver(&mut thread, batch.into_event()).await {
-                            Ok(reply) => progress.handled(records, lag, reply.checkpoint),
+                            Ok(reply) => {
+                                self.process_task_metrics(&shard, records, bytes, lag, Some(started.elapsed()));
+                                progress.handled(records, lag, reply.checkpoint);
+                            }
                             Err(outcome) => return outcome,
                         }
                     }
@@ -221,6 +229,48 @@ where
                     None => return Outcome::Failed("the shard's fetcher task ended".into()),
                 },
             }
+        }
+    }
+
+    /// The `ProcessTask` metrics of one batch (`ProcessTask.call`): records and bytes, the
+    /// lag, and for a batch delivered the time in `processRecords` and the task's `Time` and
+    /// `Success`.
+    fn process_task_metrics(
+        &self,
+        shard: &str,
+        records: usize,
+        bytes: usize,
+        lag: Option<u64>,
+        delivered: Option<Duration>,
+    ) {
+        use crate::metrics::{Metric, PROCESS_TASK};
+        let metrics = &self.metrics;
+        let shard = Some(shard);
+        metrics.record(
+            Metric::RecordsProcessed,
+            records as f64,
+            PROCESS_TASK,
+            shard,
+        );
+        metrics.record(
+            Metric::DataBytesProcessed,
+            bytes as f64,
+            PROCESS_TASK,
+            shard,
+        );
+        if let Some(lag) = lag {
+            metrics.record(Metric::MillisBehindLatest, lag as f64, PROCESS_TASK, shard);
+        }
+        if let Some(took) = delivered {
+            let millis = took.as_secs_f64() * 1000.0;
+            metrics.record(
+                Metric::RecordProcessorProcessRecordsTime,
+                millis,
+                PROCESS_TASK,
+                shard,
+            );
+            metrics.record(Metric::Time, millis, PROCESS_TASK, shard);
+            metrics.record(Metric::Success, 1.0, PROCESS_TASK, shard);
         }
     }
 

@@ -90,6 +90,7 @@ use crate::coordinator::{
 };
 use crate::factory::ShardFactory;
 use crate::kinesis::KinesisReader;
+use crate::metrics::{Metrics, MetricsSink, NoMetrics};
 use crate::shard_worker::{Outcome, ProcessorThread, ShardContext, ShardSettings};
 
 use stop::StopLevel;
@@ -110,6 +111,7 @@ pub struct Supervisor<S, K, F> {
     coordinator: CoordinatorConfig,
     progress_every: Duration,
     stopper: Stopper,
+    metrics: Arc<dyn MetricsSink>,
 }
 
 impl<S, K, F> std::fmt::Debug for Supervisor<S, K, F> {
@@ -170,6 +172,7 @@ where
             factory: Arc::new(factory),
             progress_every: DEFAULT_PROGRESS_INTERVAL,
             stopper: Stopper::new(),
+            metrics: Arc::new(NoMetrics),
         }
     }
 
@@ -177,6 +180,13 @@ where
     /// checkpoint); 30 s unless set.
     pub fn progress_interval(mut self, every: Duration) -> Self {
         self.progress_every = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sends the worker's metrics, under the Java KCL's names ([`crate::metrics`]), to `sink`
+    /// ([`NoMetrics`] unless set).
+    pub fn metrics(mut self, sink: impl MetricsSink) -> Self {
+        self.metrics = Arc::new(sink);
         self
     }
 
@@ -203,7 +213,9 @@ where
             coordinator,
             progress_every,
             stopper,
+            metrics,
         } = self;
+        let metrics = Metrics::shared(metrics, config.stream_name());
         let stream = match config.stream_arn() {
             Some(arn) => StreamRef::Arn(arn.to_owned()),
             None => StreamRef::name(config.stream_name()),
@@ -213,6 +225,7 @@ where
         let shard_sync = ShardSync::new(reader.clone(), stream.clone(), config.initial_position());
         let options = StartOptions {
             shard_sync: Some(shard_sync),
+            metrics: Some(metrics.clone()),
             ..StartOptions::default()
         };
         let (coordinator, events) = Coordinator::launch(store.clone(), coordinator, options)
@@ -252,6 +265,7 @@ where
                 progress_every,
             },
             runtime: Handle::current(),
+            metrics,
         });
         let (stop_shards, _) = watch::channel(false);
         let mut running = Running {
