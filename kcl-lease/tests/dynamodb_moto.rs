@@ -532,13 +532,19 @@ async fn every_lease_operation_is_fenced() {
     .into();
     meta.hash_key_range = Some((0, u128::MAX));
     assert_eq!(
-        both.update(Table::Lease, &ops::update_meta(&meta, Meta::ChildShards))
-            .await,
+        both.update(
+            Table::Lease,
+            &ops::update_meta(&meta, Meta::ChildShards).unwrap()
+        )
+        .await,
         Landed
     );
     assert_eq!(
-        both.update(Table::Lease, &ops::update_meta(&meta, Meta::HashKeyRange))
-            .await,
+        both.update(
+            Table::Lease,
+            &ops::update_meta(&meta, Meta::HashKeyRange).unwrap()
+        )
+        .await,
         Landed
     );
     assert_eq!(fresh().hash_key_range, Some((0, u128::MAX)));
@@ -546,8 +552,11 @@ async fn every_lease_operation_is_fenced() {
     assert_eq!(both.delete(Table::Lease, &ops::delete(&meta)).await, Landed);
     let gone = owned(key, None, 0);
     assert_eq!(
-        both.update(Table::Lease, &ops::update_meta(&meta, Meta::ChildShards))
-            .await,
+        both.update(
+            Table::Lease,
+            &ops::update_meta(&meta, Meta::ChildShards).unwrap()
+        )
+        .await,
         ConditionFailed
     );
     assert_eq!(
@@ -924,13 +933,11 @@ async fn step(rng: &mut Rng, both: &Pair) -> Kind {
             } else {
                 Meta::HashKeyRange
             };
-            let write = ops::update_meta(&lease, field);
-            // moto 5.2.5 fails (HTTP 500) an UpdateItem without an UpdateExpression, which
-            // DynamoDB accepts: only meta updates that write something.
-            if write.update == kcl_lease::Update::Actions(Vec::new()) {
-                both.update(Table::Lease, &ops::renew(&lease)).await
-            } else {
-                both.update(Table::Lease, &write).await
+            // With nothing to write there is no write (moto 5.2.5 fails an UpdateItem
+            // without an UpdateExpression): a renewal instead.
+            match ops::update_meta(&lease, field) {
+                Some(write) => both.update(Table::Lease, &write).await,
+                None => both.update(Table::Lease, &ops::renew(&lease)).await,
             }
         }
         12 => both.delete(Table::Lease, &ops::delete(&lease)).await,

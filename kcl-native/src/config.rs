@@ -111,6 +111,9 @@ pub struct NativeConfig {
     shard_sync_interval: Duration,
     parent_shard_poll_interval: Duration,
     cleanup_leases_upon_shard_completion: bool,
+    lease_cleanup_interval: Duration,
+    completed_lease_cleanup_interval: Duration,
+    garbage_lease_cleanup_interval: Duration,
     max_records: u32,
     idle_time_between_reads: Duration,
     call_process_records_even_for_empty_record_list: bool,
@@ -214,6 +217,24 @@ impl NativeConfig {
     /// `false` in a Java `boolean` is ignored).
     pub fn cleanup_leases_upon_shard_completion(&self) -> bool {
         self.cleanup_leases_upon_shard_completion
+    }
+
+    /// `leaseCleanupIntervalMillis`: how often the finished leases are looked at (1 min,
+    /// `LeaseManagementConfig.DEFAULT_LEASE_CLEANUP_INTERVAL_MILLIS`; no MultiLangDaemon key).
+    pub fn lease_cleanup_interval(&self) -> Duration {
+        self.lease_cleanup_interval
+    }
+
+    /// `completedLeaseCleanupIntervalMillis`: the least time between two checks for completed
+    /// leases to delete (5 min, `DEFAULT_COMPLETED_LEASE_CLEANUP_INTERVAL_MILLIS`).
+    pub fn completed_lease_cleanup_interval(&self) -> Duration {
+        self.completed_lease_cleanup_interval
+    }
+
+    /// `garbageLeaseCleanupIntervalMillis`: the least time between two checks for leases of
+    /// shards no longer in the stream (30 min, `DEFAULT_GARBAGE_LEASE_CLEANUP_INTERVAL_MILLIS`).
+    pub fn garbage_lease_cleanup_interval(&self) -> Duration {
+        self.garbage_lease_cleanup_interval
     }
 
     /// `maxRecords`: records per `GetRecords` call (10 000, `PollingConfig.DEFAULT_MAX_RECORDS`,

@@ -137,6 +137,8 @@ pub struct StartOptions {
     /// leases, and where they start. `None`: this worker creates no leases (a leader still
     /// assigns them).
     pub shard_sync: Option<ShardSync>,
+    /// Where the renewer's `RenewAllLeases` metrics go (`None`: nowhere).
+    pub metrics: Option<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for StartOptions {
@@ -144,6 +146,7 @@ impl std::fmt::Debug for StartOptions {
         f.debug_struct("StartOptions")
             .field("clock", &self.clock.as_ref().map(|_| "…"))
             .field("shard_sync", &self.shard_sync)
+            .field("metrics", &self.metrics)
             .finish()
     }
 }
@@ -170,6 +173,7 @@ pub(crate) struct Shared {
     held: Mutex<BTreeMap<String, LeaseHandle>>,
     leader: AtomicBool,
     client_version: Mutex<Option<ClientVersion>>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Shared {
@@ -274,6 +278,7 @@ impl Coordinator {
             held: Mutex::new(BTreeMap::new()),
             leader: AtomicBool::new(false),
             client_version: Mutex::new(None),
+            metrics: options.metrics.clone().unwrap_or_default(),
         });
         let (events, receiver) = mpsc::unbounded_channel();
         let renewer = tokio::spawn(renewer::run(shared.clone()));

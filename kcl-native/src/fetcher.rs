@@ -16,6 +16,12 @@
 //!   only after empty ones), at most `max_records` per call.
 //! - **Throttling and transient failures**: the same iterator again, after a pause of at least
 //!   `idle_time_between_reads` that grows with each failure in a row ([`Backoff`]).
+//! - **Refusals** (`AccessDeniedException`, a KMS key not usable, any other error asking again
+//!   should not cure): logged and tried again with the same backoff, for as long as the lease
+//!   is held, as the KCL's `PrefetchRecordsPublisher` logs an `SdkException` and polls on; a
+//!   shard is never given up for a read error. The log stays bounded: an ERROR for the first
+//!   refusal in a row, then at most one a minute (with the count), and an INFO when reads
+//!   succeed again.
 //! - **Expired iterator** (or `InvalidArgumentException`, as the KCL): a new iterator
 //!   `AFTER_SEQUENCE_NUMBER` of the last Kinesis record received; before any record, the first
 //!   iterator again. (The KCL asks `AFTER_SEQUENCE_NUMBER` of the checkpoint then, which would
@@ -137,7 +143,7 @@ impl FetchedBatch {
     }
 }
 
-/// Why a fetcher stopped: a failure that waiting will not cure.
+/// Why a fetcher stopped (no read error stops one today: every one is tried again).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
     /// Kinesis refused a call for good (access denied, a KMS key not usable, ...).
@@ -210,6 +216,8 @@ pub struct ShardFetcher<K> {
     last_sequence: Option<SequenceNumber>,
     /// When the last successful `GetRecords` answered.
     last_read: Option<Instant>,
+    /// When a refusal was last logged at ERROR, and how many came since.
+    refusals: Refusals,
     /// Failed calls in a row.
     failures: u32,
     /// Set once the shard was read to its end.
@@ -248,6 +256,7 @@ impl<K: KinesisReader> ShardFetcher<K> {
             last_sequence: None,
             last_read: None,
             failures: 0,
+            refusals: Refusals::default(),
             ended,
             random: fastrand::Rng::new(),
             stats: FetcherStats::default(),
@@ -271,7 +280,9 @@ impl<K: KinesisReader> ShardFetcher<K> {
     }
 
     /// The next batch, or the end of the shard. Waits as long as the pacing, throttling and
-    /// failures need; fails only on an error that waiting will not cure.
+    /// failures need. Every read error is tried again (refusals too, see the module
+    /// documentation), so this does not return `Err` today; [`FetchError`] stays for a
+    /// caller's match.
     pub async fn next(&mut self) -> Result<Fetched, FetchError> {
         loop {
             if let Some(children) = &self.ended {
@@ -297,6 +308,7 @@ impl<K: KinesisReader> ShardFetcher<K> {
             {
                 Ok(page) => {
                     self.failures = 0;
+                    self.refusals.recovered(&self.shard_id);
                     self.last_read = Some(Instant::now());
                     if let Some(fetched) = self.take(page) {
                         return Ok(fetched);
@@ -330,7 +342,11 @@ impl<K: KinesisReader> ShardFetcher<K> {
                     return Ok(());
                 }
                 Err(error) if error.is_retryable() => self.pause_after(&error).await,
-                Err(error) => return Err(error.into()),
+                Err(error) => {
+                    self.refusals
+                        .refused(&self.shard_id, "GetShardIterator", &error);
+                    self.pause_after(&error).await;
+                }
             }
         }
     }
@@ -351,7 +367,10 @@ impl<K: KinesisReader> ShardFetcher<K> {
                 tracing::info!(shard = %self.shard_id, %message, "shard not found: shard end");
                 self.ended = Some(Vec::new());
             }
-            ReadError::Fatal { .. } => return Err(error.into()),
+            ReadError::Fatal { .. } => {
+                self.refusals.refused(&self.shard_id, "GetRecords", &error);
+                self.pause_after(&error).await;
+            }
         }
         Ok(())
     }
@@ -446,5 +465,52 @@ impl<K: KinesisReader> ShardFetcher<K> {
             kinesis_records: kinesis.len(),
             skipped,
         }))
+    }
+}
+
+/// The bounded log of refused reads: an ERROR for the first refusal in a row, then at most one
+/// a minute.
+#[derive(Debug, Default)]
+struct Refusals {
+    /// Refusals in a row.
+    in_a_row: u64,
+    /// Refusals since the last ERROR line.
+    unlogged: u64,
+    /// When the last ERROR line was written.
+    logged_at: Option<Instant>,
+}
+
+/// The least time between two ERROR lines about refused reads of one shard.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
+
+impl Refusals {
+    fn refused(&mut self, shard: &str, call: &str, error: &ReadError) {
+        self.in_a_row += 1;
+        let due = self
+            .logged_at
+            .is_none_or(|at| at.elapsed() >= REFUSAL_LOG_EVERY);
+        if due {
+            tracing::error!(
+                %shard,
+                call,
+                %error,
+                refusals_in_a_row = self.in_a_row,
+                since_last_logged = self.unlogged,
+                "Kinesis refused a read of the shard; trying again with backoff (the Java KCL \
+                 logs and polls on likewise); check the permissions, the KMS key and the stream"
+            );
+            self.logged_at = Some(Instant::now());
+            self.unlogged = 0;
+        } else {
+            self.unlogged += 1;
+            tracing::debug!(%shard, call, %error, "read refused again");
+        }
+    }
+
+    fn recovered(&mut self, shard: &str) {
+        if self.in_a_row > 0 {
+            tracing::info!(%shard, refusals = self.in_a_row, "reads succeed again");
+        }
+        *self = Refusals::default();
     }
 }

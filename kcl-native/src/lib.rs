@@ -63,11 +63,13 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod backoff;
+mod cleanup;
 pub mod config;
 pub mod coordinator;
 pub mod factory;
 pub mod fetcher;
 pub mod kinesis;
+pub mod metrics;
 pub mod run;
 #[cfg(feature = "aws")]
 pub mod sdk;

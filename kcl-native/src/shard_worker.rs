@@ -22,7 +22,10 @@
 //!    - **shard end** (`shard_end`): the child leases are created (`plan::shards::shard_end`),
 //!      then `shardEnded`, which must checkpoint `SHARD_END`; if the processor did not, the
 //!      worker logs an error and delivers `shardEnded` again after a pause, as Java retries its
-//!      shutdown task, until it does (or the lease is lost, or the worker stops).
+//!      shutdown task, until it does (or the lease is lost, or the worker stops). A lease
+//!      acquired at `SHARD_END` already gets no `shardEnded` (Java's
+//!      `attemptShardEndCheckpointing` skips it). Either way the lease then goes to the
+//!      cleanup of finished leases (`crate::cleanup`).
 //! 5. The failure policy `exit` (`Handled::Exit`) ends the shard worker with the reason; the
 //!    supervisor evicts the lease and ends the run with an error naming the shard.
 //!
@@ -86,13 +89,18 @@ pub(crate) struct ShardContext<S, K, F> {
     pub(crate) settings: ShardSettings,
     /// The runtime the lease writes run on (the shard threads block on it).
     pub(crate) runtime: Handle,
+    /// Where the `ProcessTask` metrics go.
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 /// How a shard worker ended.
 #[derive(Debug)]
 pub(crate) enum Outcome {
-    /// Done with the lease: lost, handed over, or the shard finished (`SHARD_END`).
+    /// Done with the lease: lost or handed over.
     Ended,
+    /// The shard is finished (`SHARD_END` checkpointed): the lease, as acquired, for the
+    /// cleanup of finished leases (Java's `ShutdownTask` enqueues it for `LeaseCleanupManager`).
+    Finished(Box<kcl_lease::Lease>),
     /// Stopped by the worker's shutdown, after `shutdownRequested` when a processor ran: its
     /// thread, waiting for the `leaseLost` that follows the eviction.
     Stopped(Option<ProcessorThread>),
@@ -196,14 +204,20 @@ where
                 () = progress.due() => progress.log("progress"),
                 fetched = inbox.recv() => match fetched {
                     Some(Ok(Fetched::Records(batch))) => {
-                        if batch.records.is_empty() && !self.settings.call_even_for_empty {
-                            progress.empty(batch.millis_behind_latest);
+                        let records = batch.records.len();
+                        let bytes: usize = batch.records.iter().map(|r| r.data().len()).sum();
+                        let lag = batch.millis_behind_latest;
+                        if records == 0 && !self.settings.call_even_for_empty {
+                            self.process_task_metrics(&shard, 0, 0, lag, None);
+                            progress.empty(lag);
                             continue;
                         }
-                        let records = batch.records.len();
-                        let lag = batch.millis_behind_latest;
+                        let started = tokio::time::Instant::now();
                         match deliver(&mut thread, batch.into_event()).await {
-                            Ok(reply) => progress.handled(records, lag, reply.checkpoint),
+                            Ok(reply) => {
+                                self.process_task_metrics(&shard, records, bytes, lag, Some(started.elapsed()));
+                                progress.handled(records, lag, reply.checkpoint);
+                            }
                             Err(outcome) => return outcome,
                         }
                     }
@@ -215,6 +229,48 @@ where
                     None => return Outcome::Failed("the shard's fetcher task ended".into()),
                 },
             }
+        }
+    }
+
+    /// The `ProcessTask` metrics of one batch (`ProcessTask.call`): records and bytes, the
+    /// lag, and for a batch delivered the time in `processRecords` and the task's `Time` and
+    /// `Success`.
+    fn process_task_metrics(
+        &self,
+        shard: &str,
+        records: usize,
+        bytes: usize,
+        lag: Option<u64>,
+        delivered: Option<Duration>,
+    ) {
+        use crate::metrics::{Metric, PROCESS_TASK};
+        let metrics = &self.metrics;
+        let shard = Some(shard);
+        metrics.record(
+            Metric::RecordsProcessed,
+            records as f64,
+            PROCESS_TASK,
+            shard,
+        );
+        metrics.record(
+            Metric::DataBytesProcessed,
+            bytes as f64,
+            PROCESS_TASK,
+            shard,
+        );
+        if let Some(lag) = lag {
+            metrics.record(Metric::MillisBehindLatest, lag as f64, PROCESS_TASK, shard);
+        }
+        if let Some(took) = delivered {
+            let millis = took.as_secs_f64() * 1000.0;
+            metrics.record(
+                Metric::RecordProcessorProcessRecordsTime,
+                millis,
+                PROCESS_TASK,
+                shard,
+            );
+            metrics.record(Metric::Time, millis, PROCESS_TASK, shard);
+            metrics.record(Metric::Success, 1.0, PROCESS_TASK, shard);
         }
     }
 

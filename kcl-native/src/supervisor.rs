@@ -12,9 +12,14 @@
 //!   `leaseLost` to the processors. With `shutdownGraceMillis = 0` (the daemon's default, with
 //!   which the daemon does not shut down gracefully) the leases are evicted without final
 //!   checkpoints. [`Stopper::stop_now`] (a second signal) ends the run at once.
-//! - **Failures**: a processor's failure policy `exit`, or a shard that cannot be read, evicts
-//!   that lease, stops the others gracefully and ends the run with a [`RunError`] naming the
+//! - **Finished leases**: a shard worker that ended its shard (`SHARD_END`) hands the lease to
+//!   the cleanup task (`cleanup`, Java's `LeaseCleanupManager`), which deletes it once its
+//!   children have started and its parents are gone, or once Kinesis no longer knows the
 //!   shard.
+//! - **Failures**: a processor's failure policy `exit`, or a shard whose reading cannot start
+//!   (a checkpoint that gives no place to start), evicts that lease, stops the others
+//!   gracefully and ends the run with a [`RunError`] naming the shard. Read errors never do:
+//!   the fetcher tries every one again with backoff, refusals included, as the Java KCL.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -75,15 +80,17 @@ use kcl_core::engine::Event;
 use kcl_lease::LeaseStore;
 use kcl_producer::api::StreamRef;
 use tokio::runtime::Handle;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::cleanup::{CleanupSettings, LeaseCleanup};
 use crate::config::NativeConfig;
 use crate::coordinator::{
     Coordinator, CoordinatorConfig, LeaseEvent, LeaseHandle, Role, ShardSync, StartOptions,
 };
 use crate::factory::ShardFactory;
 use crate::kinesis::KinesisReader;
+use crate::metrics::{Metrics, MetricsSink, NoMetrics};
 use crate::shard_worker::{Outcome, ProcessorThread, ShardContext, ShardSettings};
 
 use stop::StopLevel;
@@ -104,6 +111,7 @@ pub struct Supervisor<S, K, F> {
     coordinator: CoordinatorConfig,
     progress_every: Duration,
     stopper: Stopper,
+    metrics: Arc<dyn MetricsSink>,
 }
 
 impl<S, K, F> std::fmt::Debug for Supervisor<S, K, F> {
@@ -164,6 +172,7 @@ where
             factory: Arc::new(factory),
             progress_every: DEFAULT_PROGRESS_INTERVAL,
             stopper: Stopper::new(),
+            metrics: Arc::new(NoMetrics),
         }
     }
 
@@ -171,6 +180,13 @@ where
     /// checkpoint); 30 s unless set.
     pub fn progress_interval(mut self, every: Duration) -> Self {
         self.progress_every = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sends the worker's metrics, under the Java KCL's names ([`crate::metrics`]), to `sink`
+    /// ([`NoMetrics`] unless set).
+    pub fn metrics(mut self, sink: impl MetricsSink) -> Self {
+        self.metrics = Arc::new(sink);
         self
     }
 
@@ -197,7 +213,9 @@ where
             coordinator,
             progress_every,
             stopper,
+            metrics,
         } = self;
+        let metrics = Metrics::shared(metrics, config.stream_name());
         let stream = match config.stream_arn() {
             Some(arn) => StreamRef::Arn(arn.to_owned()),
             None => StreamRef::name(config.stream_name()),
@@ -207,6 +225,7 @@ where
         let shard_sync = ShardSync::new(reader.clone(), stream.clone(), config.initial_position());
         let options = StartOptions {
             shard_sync: Some(shard_sync),
+            metrics: Some(metrics.clone()),
             ..StartOptions::default()
         };
         let (coordinator, events) = Coordinator::launch(store.clone(), coordinator, options)
@@ -220,6 +239,19 @@ where
             role = %coordinator.config().role,
             "native worker started"
         );
+        let (cleanup, finished) = mpsc::unbounded_channel();
+        let cleaning = LeaseCleanup::new(
+            store.clone(),
+            reader.clone(),
+            stream.clone(),
+            CleanupSettings {
+                completed_enabled: config.cleanup_leases_upon_shard_completion(),
+                interval: config.lease_cleanup_interval(),
+                completed_interval: config.completed_lease_cleanup_interval(),
+                garbage_interval: config.garbage_lease_cleanup_interval(),
+            },
+        );
+        let cleaning = AbortOnDrop(tokio::spawn(cleaning.run(finished)));
         let context = Arc::new(ShardContext {
             store,
             reader,
@@ -233,6 +265,7 @@ where
                 progress_every,
             },
             runtime: Handle::current(),
+            metrics,
         });
         let (stop_shards, _) = watch::channel(false);
         let mut running = Running {
@@ -243,6 +276,8 @@ where
             lanes: HashMap::new(),
             levels: stopper.subscribe(),
             grace: config.shutdown_grace(),
+            cleanup,
+            _cleaning: cleaning,
         };
         let failure = running.supervise(events).await;
         running.shut_down(failure).await
@@ -261,6 +296,18 @@ struct Running<S, K, F> {
     lanes: HashMap<String, Arc<Mutex<()>>>,
     levels: watch::Receiver<StopLevel>,
     grace: Duration,
+    /// The finished leases, to the cleanup task.
+    cleanup: mpsc::UnboundedSender<kcl_lease::Lease>,
+    _cleaning: AbortOnDrop,
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Waits until the stop level is at least `level`.
@@ -327,6 +374,11 @@ where
         let shard = handle.lease_key().to_owned();
         let error = match outcome {
             Outcome::Ended | Outcome::Stopped(_) => return None,
+            Outcome::Finished(lease) => {
+                // The cleanup task outlives every shard worker but the last stop.
+                let _ = self.cleanup.send(*lease);
+                return None;
+            }
             Outcome::Exit(reason) => RunError::ProcessorExit { shard, reason },
             Outcome::Failed(reason) => RunError::Shard { shard, reason },
         };

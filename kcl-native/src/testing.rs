@@ -53,6 +53,9 @@ pub enum ReadFault {
     ExpiredIterator,
     /// A 500 answer.
     Transient,
+    /// A refusal asking again does not cure (`AccessDeniedException`, a KMS key not usable):
+    /// [`ReadError::Fatal`] with this error code.
+    Refused(String),
 }
 
 /// When iterators expire.
@@ -396,6 +399,12 @@ impl KinesisReader for MemoryKinesis {
                 Some(ReadFault::Transient) => {
                     return Err(ReadError::Transient {
                         cause: "HTTP 500 InternalFailure".to_owned(),
+                    });
+                }
+                Some(ReadFault::Refused(code)) => {
+                    return Err(ReadError::Fatal {
+                        message: format!("refused for shard {shard_id} (injected)"),
+                        code,
                     });
                 }
                 _ => {}

@@ -1,5 +1,6 @@
 //! The producer's metrics, under the KPL's names (so that dashboards built for the KPL read
-//! them), through a small sink trait: [`TracingSink`] (the default) writes each sample as a
+//! them), and the native consumer engine's (`kcl-native`) under the Java KCL's names and
+//! dimensions (`Operation`, `ShardId`), through one small sink trait: [`TracingSink`] (the default) writes each sample as a
 //! `tracing` event, [`MemorySink`] keeps totals (for tests and a `stats`-like view), and any
 //! exporter (CloudWatch, OpenTelemetry, Prometheus) is one `impl MetricsSink` away.
 //!
@@ -30,7 +31,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// A metric, named as the KPL names it.
+/// A metric, named as the KPL names it (the producer's) or as the Java KCL 3.x names it (the
+/// native consumer engine's, the variants from [`RecordsProcessed`](Metric::RecordsProcessed)
+/// on; their operation is in [`Sample::operation`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Metric {
@@ -64,6 +67,28 @@ pub enum Metric {
     KinesisRecordsPerPutRecordsRequest,
     /// Records per `PutRecords` call (count).
     UserRecordsPerPutRecordsRequest,
+    /// KCL, operation `ProcessTask`, per shard: user records handed to the processor in one
+    /// batch (count; `lifecycle/ProcessTask.java` `RECORDS_PROCESSED_METRIC`).
+    RecordsProcessed,
+    /// KCL, `ProcessTask`, per shard: bytes of data of those records (`DATA_BYTES_PROCESSED_METRIC`).
+    DataBytesProcessed,
+    /// KCL, `ProcessTask`, per shard: `MillisBehindLatest` of the batch's `GetRecords` answer
+    /// (`MILLIS_BEHIND_LATEST_METRIC`).
+    MillisBehindLatest,
+    /// KCL, `ProcessTask`, per shard: time in the processor's `processRecords`
+    /// (`RECORD_PROCESSOR_PROCESS_RECORDS_METRIC` with `MetricsUtil.addLatency`'s `.Time`).
+    RecordProcessorProcessRecordsTime,
+    /// KCL, the operation's latency (`MetricsUtil.addSuccessAndLatency`: `Time`), per shard for
+    /// `ProcessTask`.
+    Time,
+    /// KCL, whether the operation succeeded, 1 or 0 (`MetricsUtil.addSuccessAndLatency`:
+    /// `Success`).
+    Success,
+    /// KCL, operation `RenewAllLeases`: leases this worker holds after a renewal round
+    /// (`leases/dynamodb/DynamoDBLeaseRenewer.java`).
+    CurrentLeases,
+    /// KCL, `RenewAllLeases`: leases lost in a renewal round.
+    LostLeases,
 }
 
 impl Metric {
@@ -89,6 +114,14 @@ impl Metric {
             Metric::UserRecordsPerKinesisRecord => "UserRecordsPerKinesisRecord",
             Metric::KinesisRecordsPerPutRecordsRequest => "KinesisRecordsPerPutRecordsRequest",
             Metric::UserRecordsPerPutRecordsRequest => "UserRecordsPerPutRecordsRequest",
+            Metric::RecordsProcessed => "RecordsProcessed",
+            Metric::DataBytesProcessed => "DataBytesProcessed",
+            Metric::MillisBehindLatest => "MillisBehindLatest",
+            Metric::RecordProcessorProcessRecordsTime => "RecordProcessor.processRecords.Time",
+            Metric::Time => "Time",
+            Metric::Success => "Success",
+            Metric::CurrentLeases => "CurrentLeases",
+            Metric::LostLeases => "LostLeases",
         }
     }
 
@@ -100,8 +133,14 @@ impl Metric {
     /// ```
     pub fn unit(self) -> Unit {
         match self {
-            Metric::UserRecordsDataPut | Metric::KinesisRecordsDataPut => Unit::Bytes,
-            Metric::BufferingTime | Metric::RequestTime => Unit::Milliseconds,
+            Metric::UserRecordsDataPut
+            | Metric::KinesisRecordsDataPut
+            | Metric::DataBytesProcessed => Unit::Bytes,
+            Metric::BufferingTime
+            | Metric::RequestTime
+            | Metric::MillisBehindLatest
+            | Metric::RecordProcessorProcessRecordsTime
+            | Metric::Time => Unit::Milliseconds,
             _ => Unit::Count,
         }
     }
@@ -147,6 +186,9 @@ pub struct Sample<'a> {
     pub shard_id: Option<&'a str>,
     /// The error code, for [`Metric::ErrorsByCode`].
     pub error_code: Option<&'a str>,
+    /// The KCL's `Operation` dimension (`ProcessTask`, `RenewAllLeases`), for the KCL's
+    /// metrics.
+    pub operation: Option<&'a str>,
 }
 
 impl<'a> Sample<'a> {
@@ -164,7 +206,20 @@ impl<'a> Sample<'a> {
             stream,
             shard_id: None,
             error_code: None,
+            operation: None,
         }
+    }
+
+    /// The same sample, for the KCL operation `operation`.
+    ///
+    /// ```
+    /// use kcl_producer::metrics::{Metric, Sample};
+    /// let sample = Sample::new(Metric::RecordsProcessed, 3.0, "orders").operation("ProcessTask");
+    /// assert_eq!(sample.operation, Some("ProcessTask"));
+    /// ```
+    pub fn operation(mut self, operation: &'a str) -> Self {
+        self.operation = Some(operation);
+        self
     }
 
     /// The same sample, for `shard_id`.
@@ -205,8 +260,8 @@ pub trait MetricsSink: Send + Sync + 'static {
 }
 
 /// The default sink: each sample is a `tracing` event at the TRACE level with the target
-/// `kcl_producer::metrics` and the fields `metric`, `value`, `unit`, `stream`, `shard_id` and
-/// `error_code`. Nearly free while that level is off.
+/// `kcl_producer::metrics` and the fields `metric`, `value`, `unit`, `stream`, `shard_id`,
+/// `error_code` and `operation`. Nearly free while that level is off.
 ///
 /// ```
 /// use kcl_producer::metrics::{Metric, MetricsSink, Sample, TracingSink};
@@ -225,6 +280,7 @@ impl MetricsSink for TracingSink {
             stream = sample.stream,
             shard_id = sample.shard_id,
             error_code = sample.error_code,
+            operation = sample.operation,
         );
     }
 }

@@ -11,6 +11,8 @@
 //! - [`value`]: one value typed as the daemon applies it ([`read`] → [`Reading`]): a Java `int`
 //!   ignores `0` and malformed numbers, a `Boolean` applies `false`, enums are case-insensitive
 //!   but not trimmed, durations are ISO-8601, ...
+//! - [`retrieval`](mod@retrieval): polling or enhanced fan-out, by the daemon's rule
+//!   ([`retrieval()`]).
 //! - [`endpoint`]: where an endpoint URL goes (its host, whether it is this machine's
 //!   loopback, plain HTTP to another host).
 //! - [`Properties`]: a parsed file with typed lookups ([`Properties::int`],
@@ -44,9 +46,11 @@ pub mod endpoint;
 pub mod format;
 pub mod keys;
 mod properties;
+pub mod retrieval;
 pub mod value;
 
 pub use format::{Entry, escape_value, is_plain_key, parse};
 pub use keys::{Group, KEYS, Key, Kind, lookup, suggestion, unknown_key_message};
 pub use properties::{LoadError, Properties, ValueError};
+pub use retrieval::{Retrieval, RetrievalChoice, retrieval};
 pub use value::{Ignored, Reading, Value, read};

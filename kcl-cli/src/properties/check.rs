@@ -212,55 +212,20 @@ fn check_whole(found: &mut Findings, values: &BTreeMap<&'static str, (&str, usiz
     if let Some((raw, number)) = values.get("executableName") {
         check_executable(found, raw, Some(*number), base);
     }
-    let mode = get("retrievalMode").map(str::to_ascii_uppercase);
-    // The daemon polls when a polling key's value applies (`PollingConfigBean.anyPropertiesSet`):
-    // `maxRecords = 0` is ignored, so it does not count.
-    let applies = |key: &Key| {
-        values.get(key.name).is_some_and(|(raw, _)| {
-            kcl_properties::read(key, raw).is_ok_and(|reading| reading.applied().is_some())
-        })
-    };
-    let polling_keys: Vec<&str> = KEYS
-        .iter()
-        .filter(|k| k.group == Group::Polling && applies(k))
-        .map(|k| k.name)
-        .collect();
-    let fanout_keys: Vec<&str> = KEYS
-        .iter()
-        .filter(|k| k.group == Group::Fanout && values.contains_key(k.name))
-        .map(|k| k.name)
-        .collect();
-    let fanout = match mode.as_deref() {
-        Some("POLLING") => false,
-        Some("FANOUT") => true,
-        _ => polling_keys.is_empty(),
-    };
-    if fanout && mode.as_deref() != Some("FANOUT") {
-        found.add(
-            Level::Warning,
-            line("retrievalMode"),
-            "without retrievalMode (or with DEFAULT) and no polling key, the daemon uses enhanced fan-out (SubscribeToShard over HTTP/2, extra cost, not served by most emulators); set retrievalMode = POLLING to poll",
-        );
-    }
-    if fanout && !polling_keys.is_empty() {
-        found.add(
-            Level::Warning,
-            line(polling_keys[0]),
-            format!(
-                "{} only apply to polling, but the daemon uses fan-out",
-                polling_keys.join(", ")
-            ),
-        );
-    }
-    if !fanout && !fanout_keys.is_empty() {
-        found.add(
-            Level::Warning,
-            line(fanout_keys[0]),
-            format!(
-                "{} only apply to fan-out, but the daemon polls",
-                fanout_keys.join(", ")
-            ),
-        );
+    // The daemon's rule, as the native engine applies it (`kcl_properties::retrieval`); a value
+    // it refuses is reported on its own line, and then nothing is said about the mode.
+    let known = kcl_properties::Properties::from_entries(
+        values
+            .iter()
+            .map(|(key, (raw, number))| kcl_properties::Entry {
+                key: (*key).to_string(),
+                value: (*raw).to_string(),
+                line: *number,
+            })
+            .collect(),
+    );
+    if let Ok(choice) = kcl_properties::retrieval(&known) {
+        check_retrieval(found, &choice, &line, values);
     }
     let kinesis = get("kinesisEndpoint");
     let dynamodb = get("dynamoDBEndpoint");
@@ -311,6 +276,49 @@ fn check_whole(found: &mut Findings, values: &BTreeMap<&'static str, (&str, usiz
             Level::Note,
             None,
             "no initialPositionInStream: new leases start at LATEST (records already in the stream are skipped)",
+        );
+    }
+}
+
+/// The warnings about the retrieval mode: fan-out by default, and keys of the mode not used.
+fn check_retrieval(
+    found: &mut Findings,
+    choice: &kcl_properties::RetrievalChoice,
+    line: &dyn Fn(&str) -> Option<usize>,
+    values: &BTreeMap<&'static str, (&str, usize)>,
+) {
+    let fanout = choice.retrieval == kcl_properties::Retrieval::FanOut;
+    let polling_keys = &choice.polling_keys;
+    let fanout_keys: Vec<&str> = KEYS
+        .iter()
+        .filter(|k| k.group == Group::Fanout && values.contains_key(k.name))
+        .map(|k| k.name)
+        .collect();
+    if fanout && !choice.explicit {
+        found.add(
+            Level::Warning,
+            line("retrievalMode"),
+            "without retrievalMode (or with DEFAULT) and no polling key, the daemon uses enhanced fan-out (SubscribeToShard over HTTP/2, extra cost, not served by most emulators); set retrievalMode = POLLING to poll",
+        );
+    }
+    if fanout && !polling_keys.is_empty() {
+        found.add(
+            Level::Warning,
+            line(polling_keys[0]),
+            format!(
+                "{} only apply to polling, but the daemon uses fan-out",
+                polling_keys.join(", ")
+            ),
+        );
+    }
+    if !fanout && !fanout_keys.is_empty() {
+        found.add(
+            Level::Warning,
+            line(fanout_keys[0]),
+            format!(
+                "{} only apply to fan-out, but the daemon polls",
+                fanout_keys.join(", ")
+            ),
         );
     }
 }

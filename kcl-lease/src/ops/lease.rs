@@ -229,18 +229,34 @@ pub enum Meta {
 }
 
 /// `updateLeaseWithMetaInfo`: conditioned on the lease existing (`leaseKey` equal); puts the
-/// child shards or the hash range (nothing when the lease has none to write).
-pub fn update_meta(lease: &Lease, field: Meta) -> Write {
-    let actions = match field {
+/// child shards or the hash range. `None` when the lease has none to write: Java then sends an
+/// `UpdateItem` without an update (DynamoDB only checks its condition, moto answers 500), which
+/// changes nothing, so no write is the same outcome.
+///
+/// ```
+/// use kcl_lease::Lease;
+/// use kcl_lease::ops::{Meta, update_meta};
+/// use kcl_protocol::ExtendedSequenceNumber;
+/// let mut lease = Lease::new("shardId-0", ExtendedSequenceNumber::shard_end());
+/// assert_eq!(update_meta(&lease, Meta::ChildShards), None);
+/// assert_eq!(update_meta(&lease, Meta::HashKeyRange), None);
+/// lease.child_shard_ids.insert("shardId-1".into());
+/// assert!(update_meta(&lease, Meta::ChildShards).is_some());
+/// ```
+pub fn update_meta(lease: &Lease, field: Meta) -> Option<Write> {
+    let actions: Vec<Action> = match field {
         Meta::ChildShards => string_set(&lease.child_shard_ids)
             .map(|children| put(attr::CHILD_SHARD_IDS, children))
             .into_iter()
             .collect(),
         Meta::HashKeyRange => hash_key_range(lease.hash_key_range),
     };
+    if actions.is_empty() {
+        return None;
+    }
     let condition =
         Condition::default().equals(attr::LEASE_KEY, AttributeValue::s(&lease.lease_key));
-    write(lease, condition, actions)
+    Some(write(lease, condition, actions))
 }
 
 /// `deleteLease` (lease cleanup): an unconditional `DeleteItem`.
@@ -399,7 +415,7 @@ mod tests {
     fn meta_updates_need_the_lease() {
         let mut lease = owned("a", 5);
         lease.child_shard_ids = ["shardId-1".to_string(), "shardId-2".to_string()].into();
-        let write = update_meta(&lease, Meta::ChildShards);
+        let write = update_meta(&lease, Meta::ChildShards).unwrap();
         assert_eq!(
             write.condition.expectations[0].expect,
             Expect::Equals(AttributeValue::s("shardId-0"))
@@ -424,12 +440,24 @@ mod tests {
         );
         lease.hash_key_range = Some((5, 6));
         let after = run(
-            &update_meta(&lease, Meta::HashKeyRange),
+            &update_meta(&lease, Meta::HashKeyRange).unwrap(),
             &encode(&owned("a", 5)),
         )
         .unwrap();
         assert_eq!(after.hash_key_range, Some((5, 6)));
         assert_eq!(delete(&lease).condition, Condition::default());
+    }
+
+    #[test]
+    fn meta_updates_with_nothing_to_write_are_no_write() {
+        let mut lease = owned("a", 5);
+        lease.hash_key_range = None;
+        assert_eq!(update_meta(&lease, Meta::ChildShards), None);
+        assert_eq!(update_meta(&lease, Meta::HashKeyRange), None);
+        lease.hash_key_range = Some((0, 9));
+        assert_eq!(update_meta(&lease, Meta::ChildShards), None);
+        let write = update_meta(&lease, Meta::HashKeyRange).unwrap();
+        assert_ne!(write.update, Update::Actions(Vec::new()));
     }
 
     #[test]

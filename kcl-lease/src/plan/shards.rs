@@ -337,11 +337,9 @@ pub fn shard_end(
         plan.creates.push(ops::create_if_not_exists(&lease));
         plan.children.push(lease);
     }
-    if !children.is_empty() {
-        let mut updated = parent.clone();
-        updated.child_shard_ids = children.iter().map(|c| c.shard_id.clone()).collect();
-        plan.update_parent = Some(ops::update_meta(&updated, Meta::ChildShards));
-    }
+    let mut updated = parent.clone();
+    updated.child_shard_ids = children.iter().map(|c| c.shard_id.clone()).collect();
+    plan.update_parent = ops::update_meta(&updated, Meta::ChildShards);
     Ok(plan)
 }
 
@@ -505,7 +503,7 @@ mod tests {
         named.child_shard_ids = ["s1".to_string(), "s2".to_string()].into();
         assert_eq!(
             plan.update_parent,
-            Some(ops::update_meta(&named, Meta::ChildShards))
+            ops::update_meta(&named, Meta::ChildShards)
         );
     }
 

@@ -50,6 +50,9 @@ pub struct NativeConfigBuilder {
     shard_sync_interval: Duration,
     parent_shard_poll_interval: Duration,
     cleanup_leases_upon_shard_completion: bool,
+    lease_cleanup_interval: Duration,
+    completed_lease_cleanup_interval: Duration,
+    garbage_lease_cleanup_interval: Duration,
     max_records: u32,
     idle_time_between_reads: Duration,
     call_process_records_even_for_empty_record_list: bool,
@@ -89,6 +92,12 @@ impl NativeConfig {
             parent_shard_poll_interval: Duration::from_millis(10_000),
             // LeaseManagementConfig.cleanupLeasesUponShardCompletion
             cleanup_leases_upon_shard_completion: true,
+            // LeaseManagementConfig.DEFAULT_LEASE_CLEANUP_INTERVAL_MILLIS (1 min)
+            lease_cleanup_interval: Duration::from_secs(60),
+            // LeaseManagementConfig.DEFAULT_COMPLETED_LEASE_CLEANUP_INTERVAL_MILLIS (5 min)
+            completed_lease_cleanup_interval: Duration::from_secs(300),
+            // LeaseManagementConfig.DEFAULT_GARBAGE_LEASE_CLEANUP_INTERVAL_MILLIS (30 min)
+            garbage_lease_cleanup_interval: Duration::from_secs(1800),
             max_records: MAX_RECORDS,
             // PollingConfig.idleTimeBetweenReadsInMillis
             idle_time_between_reads: Duration::from_millis(1500),
@@ -192,6 +201,33 @@ impl NativeConfigBuilder {
     /// ignored by the daemon and so here).
     pub fn cleanup_leases_upon_shard_completion(mut self, cleanup: bool) -> Self {
         self.cleanup_leases_upon_shard_completion = cleanup;
+        self
+    }
+
+    /// The lease cleanup's timings (`LeaseCleanupConfig`; the MultiLangDaemon reads no key for
+    /// them, so only code sets them): how often the finished leases are looked at
+    /// (`leaseCleanupIntervalMillis`, 1 min), and how long after the start or the last delete
+    /// the completed-shard check (`completedLeaseCleanupIntervalMillis`, 5 min) and the
+    /// garbage check (`garbageLeaseCleanupIntervalMillis`, 30 min) run again. Each more than
+    /// zero.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = kcl_native::config::NativeConfig::builder("app", "stream")
+    ///     .lease_cleanup_intervals(Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(3))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.completed_lease_cleanup_interval(), Duration::from_secs(2));
+    /// ```
+    pub fn lease_cleanup_intervals(
+        mut self,
+        interval: Duration,
+        completed: Duration,
+        garbage: Duration,
+    ) -> Self {
+        self.lease_cleanup_interval = interval;
+        self.completed_lease_cleanup_interval = completed;
+        self.garbage_lease_cleanup_interval = garbage;
         self
     }
 
@@ -312,6 +348,15 @@ impl NativeConfigBuilder {
                 "workerMetricsReporterFreqInMillis",
                 self.worker_metrics_reporter_freq,
             ),
+            ("leaseCleanupIntervalMillis", self.lease_cleanup_interval),
+            (
+                "completedLeaseCleanupIntervalMillis",
+                self.completed_lease_cleanup_interval,
+            ),
+            (
+                "garbageLeaseCleanupIntervalMillis",
+                self.garbage_lease_cleanup_interval,
+            ),
         ] {
             if time.is_zero() {
                 return Err(invalid(key, "must be more than zero".to_string()));
@@ -364,6 +409,9 @@ impl NativeConfigBuilder {
             shard_sync_interval: self.shard_sync_interval,
             parent_shard_poll_interval: self.parent_shard_poll_interval,
             cleanup_leases_upon_shard_completion: self.cleanup_leases_upon_shard_completion,
+            lease_cleanup_interval: self.lease_cleanup_interval,
+            completed_lease_cleanup_interval: self.completed_lease_cleanup_interval,
+            garbage_lease_cleanup_interval: self.garbage_lease_cleanup_interval,
             max_records: self.max_records,
             idle_time_between_reads: self.idle_time_between_reads.max(MIN_IDLE_TIME),
             call_process_records_even_for_empty_record_list: self

@@ -368,35 +368,14 @@ impl File<'_> {
     }
 
     /// `retrievalMode`: the native engine polls, so the file must make the daemon poll too
-    /// (`RetrievalMode.decideForDefault`: `DEFAULT` polls only when a polling property applies,
-    /// `PollingConfigBean.anyPropertiesSet`).
+    /// (the daemon's rule: [`kcl_properties::retrieval`]).
     fn retrieval_mode(&mut self) -> Result<(), ConfigError> {
-        let mode = self.props.choice("retrievalMode")?;
-        let polling_set = || -> Result<bool, ConfigError> {
-            for key in [
-                "retryGetRecordsInSeconds",
-                "maxGetRecordsThreadPool",
-                "idleTimeBetweenReadsInMillis",
-                "millisBehindLatestThresholdForReducedTps",
-                "maxRecords",
-            ] {
-                if self.props.read(key)?.and_then(Reading::applied).is_some() {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        };
-        let fanout = match mode {
-            Some("POLLING") => false,
-            Some("FANOUT") => true,
-            _ => !polling_set()?,
-        };
-        if fanout {
-            let reason = match mode {
-                Some("FANOUT") => {
-                    "FANOUT: the native engine polls only so far (GetRecords); set retrievalMode = POLLING to use it".to_string()
-                }
-                _ => "not set (or DEFAULT) and no polling key applies, so the daemon would use enhanced fan-out; the native engine polls only so far: set retrievalMode = POLLING".to_string(),
+        let choice = kcl_properties::retrieval(self.props)?;
+        if choice.retrieval == kcl_properties::Retrieval::FanOut {
+            let reason = if choice.explicit {
+                "FANOUT: the native engine polls only so far (GetRecords); set retrievalMode = POLLING to use it".to_string()
+            } else {
+                "not set (or DEFAULT) and no polling key applies, so the daemon would use enhanced fan-out; the native engine polls only so far: set retrievalMode = POLLING".to_string()
             };
             return Err(ConfigError::Unsupported {
                 key: "retrievalMode",

@@ -17,6 +17,7 @@
 //! tries again. Local self-expiry fences a lease that could not be renewed for the failover
 //! time.
 
+use crate::metrics::{Metric, RENEW_ALL_LEASES};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,7 +62,21 @@ pub(crate) async fn renew_all(shared: &Arc<Shared>, period: Duration) {
         });
     }
     while renewals.join_next().await.is_some() {}
+    let lost = shared
+        .held_handles()
+        .iter()
+        .filter(|handle| handle.is_lost())
+        .count();
     shared.forget_lost();
+    let current = shared.held_handles().len();
+    let metrics = &shared.metrics;
+    metrics.record(Metric::LostLeases, lost as f64, RENEW_ALL_LEASES, None);
+    metrics.record(
+        Metric::CurrentLeases,
+        current as f64,
+        RENEW_ALL_LEASES,
+        None,
+    );
 }
 
 /// Renews one lease (see the module's documentation).

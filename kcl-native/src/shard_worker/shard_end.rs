@@ -73,6 +73,10 @@ where
             }
         }
 
+        if handle.initial_checkpoint().is_shard_end() {
+            tracing::info!(%shard, "the lease is at SHARD_END already: no shardEnded");
+            return Outcome::Finished(Box::new(handle.lease().clone()));
+        }
         let mut attempt = 1u32;
         loop {
             let reply = match deliver(&mut thread, Event::ShardEnded).await {
@@ -81,7 +85,7 @@ where
             };
             if reply.checkpoint.is_shard_end() {
                 tracing::info!(%shard, "shard ended: SHARD_END checkpointed, the child shards may start");
-                return Outcome::Ended;
+                return Outcome::Finished(Box::new(handle.lease().clone()));
             }
             tracing::error!(
                 %shard,
