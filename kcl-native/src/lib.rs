@@ -87,5 +87,5 @@ pub use fetcher::{
 pub use kinesis::{KinesisReader, ReadError};
 pub use run::{load_config, run_with};
 #[cfg(feature = "aws")]
-pub use run::{run, run_blocking};
+pub use run::{run, run_blocking, run_with_metrics};
 pub use supervisor::{RunError, Stopper, Supervisor, coordinator_config};

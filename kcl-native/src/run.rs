@@ -89,9 +89,38 @@ where
 /// ([`kcl_core::init_logging`] is installed unless the program has a subscriber).
 #[cfg(feature = "aws")]
 pub async fn run<F: ShardFactory>(config: NativeConfig, factory: F) -> Result<(), RunError> {
+    run_with_metrics(config, factory, crate::metrics::NoMetrics).await
+}
+
+/// [`run`], sending the worker's metrics under the Java KCL's names ([`crate::metrics`]) to
+/// `metrics`, e.g. a [`TracingSink`](crate::metrics::TracingSink) or your own
+/// [`MetricsSink`](crate::metrics::MetricsSink) that forwards them to CloudWatch.
+///
+/// ```no_run
+/// use kcl_native::metrics::TracingSink;
+/// use kcl_native::{ShardInfo, processors};
+///
+/// # async fn doc() -> Result<(), kcl_native::RunError> {
+/// let config = kcl_native::load_config("app.properties")?;
+/// let factory = processors(|_: &ShardInfo| kcl_core::from_fn(|_, _| Ok(())));
+/// kcl_native::run_with_metrics(config, factory, TracingSink).await
+/// # }
+/// ```
+#[cfg(feature = "aws")]
+pub async fn run_with_metrics<F, M>(
+    config: NativeConfig,
+    factory: F,
+    metrics: M,
+) -> Result<(), RunError>
+where
+    F: ShardFactory,
+    M: crate::metrics::MetricsSink,
+{
     kcl_core::init_logging();
     let (store, reader) = clients::prepare(&config).await?;
-    run_with(Arc::new(store), reader, config, factory).await
+    let supervisor = Supervisor::new(Arc::new(store), reader, config, factory).metrics(metrics);
+    supervisor.stopper().on_signals();
+    supervisor.run().await
 }
 
 /// [`run`] on a multi-thread tokio runtime of its own; returns when the worker stopped.
