@@ -103,12 +103,14 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
 }
 
 fn take(root: u32, state: &Mutex<State>) -> Sample {
+    // One sample at a time (the thread's and the caller's), so that samples in time order
+    // also have their CPU in order.
+    let mut state = lock(state);
     let ms = now_ms();
     let readings: Vec<(u32, procfs::Usage)> = procfs::tree(root)
         .into_iter()
         .filter_map(|pid| Some((pid, procfs::usage(pid)?)))
         .collect();
-    let mut state = lock(state);
     for (pid, usage) in &readings {
         let seen = state.cpu_by_pid.entry(*pid).or_default();
         *seen = (*seen).max(usage.cpu);

@@ -249,9 +249,10 @@ fn run_engine(
         if Instant::now() > deadline {
             worker.print_log_tail(40);
             return Err(format!(
-                "{engine}: {} of {wanted} record lines after {} s",
+                "{engine}: {} record lines of {wanted} after {} s; the ledger: {}",
                 counter.lines,
-                options.deadline.as_secs()
+                options.deadline.as_secs(),
+                kcl_e2e::tally(ledger, &[&sink], false).line()
             ));
         }
         if !worker.running() {
