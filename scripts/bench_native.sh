@@ -45,6 +45,7 @@ cargo build --quiet $flag --example file_sink
 cargo build --quiet $flag --example native_file_sink --features native
 
 results=$OUT/native.jsonl
+[ "$mode" = --smoke ] && results=$OUT/native-smoke.jsonl  # the full run's results are kept
 started=$(date +%s)
 KCL_E2E_PROFILE=$PROFILE "$TARGET/debug/bench_native" --records "$RECORDS" --shards 8 > "$results"
 echo "[bench] bench_native took $(( $(date +%s) - started )) s" >&2
