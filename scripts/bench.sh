@@ -81,9 +81,11 @@ done
 if [ "$mode" = "--smoke" ]; then
   python3 "$REPO/scripts/bench_report.py" --check "$results"
 else
-  # The producer section (scripts/bench_producer.sh) is carried over.
+  # The producer section (scripts/bench_producer.sh) and the native-engine one
+  # (scripts/bench_native.sh) are carried over.
   python3 "$REPO/scripts/bench_report.py" "$results" \
-    | python3 "$REPO/scripts/bench_producer.py" --carry "$REPO/BENCHMARKS.md" > "$OUT/BENCHMARKS.md"
+    | python3 "$REPO/scripts/bench_producer.py" --carry "$REPO/BENCHMARKS.md" \
+    | python3 "$REPO/scripts/bench_native.py" --carry "$REPO/BENCHMARKS.md" > "$OUT/BENCHMARKS.md"
   mv "$OUT/BENCHMARKS.md" "$REPO/BENCHMARKS.md"
   echo "[bench] wrote BENCHMARKS.md" >&2
 fi

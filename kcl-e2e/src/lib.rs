@@ -23,6 +23,8 @@
 //!   by `kcl jars verify`); [`Worker::Native`] runs the native engine ([`NativeWorker`]:
 //!   examples/native_file_sink, file_sink's processor through `kcl::app::run` as
 //!   `native FILE`, from the same properties file).
+//! - [`meter::Meter`]: the summed memory (RSS, PSS) and CPU time of a worker's process tree,
+//!   sampled while it runs (`src/bin/bench_native.rs`, the native engine against the daemon).
 //! - [`Report`]: `PASS`/`FAIL` lines and the scenario's row, as the Python suite prints them.
 //! - For the MultiLangDaemon scenarios moved from the Python suite: [`producer`] (records
 //!   trickling in the background), [`taint`] (declared_sink's poison and flaky payloads),
@@ -56,6 +58,7 @@ pub mod emulators;
 mod error;
 pub mod leases;
 pub mod ledger;
+pub mod meter;
 pub mod native;
 pub mod poll;
 pub mod process;

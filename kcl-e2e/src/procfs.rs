@@ -1,5 +1,6 @@
-//! What Linux's `/proc` says about processes: parent, process group, state, children, and the
-//! listening TCP sockets of a process tree (to check an emulator listens on loopback only).
+//! What Linux's `/proc` says about processes: parent, process group, state, children, the
+//! listening TCP sockets of a process tree (to check an emulator listens on loopback only), and
+//! the resident memory and CPU time of a process ([`usage`], for the benchmark).
 
 use std::collections::BTreeSet;
 
@@ -62,6 +63,63 @@ pub fn tree(pid: u32) -> Vec<u32> {
         next += 1;
     }
     found
+}
+
+/// Clock ticks per second of `/proc/PID/stat`'s times: `USER_HZ`, 100 on every Linux
+/// architecture this runs on (the kernel scales its internal tick to it for user space).
+const USER_HZ: u64 = 100;
+
+/// Memory and CPU time of one live process, from `/proc/PID/smaps_rollup` and
+/// `/proc/PID/stat`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Resident set size, KiB (`Rss:`): every resident page it maps, shared ones in full.
+    pub rss_kib: u64,
+    /// Proportional set size, KiB (`Pss:`): each resident page divided by the number of
+    /// processes mapping it, so that summing a tree counts a shared library once.
+    pub pss_kib: u64,
+    /// User plus system CPU time of all its threads so far (`utime + stime`; not the time of
+    /// reaped children), at 10 ms resolution.
+    pub cpu: std::time::Duration,
+}
+
+/// The [`Usage`] of `pid`, or `None` when it is gone (or a zombie) or `/proc` is unreadable.
+pub fn usage(pid: u32) -> Option<Usage> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let cpu = cpu_of_stat(&stat)?;
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let (rss_kib, pss_kib) = memory_of_rollup(&rollup)?;
+    Some(Usage {
+        rss_kib,
+        pss_kib,
+        cpu,
+    })
+}
+
+/// `utime + stime` of a `/proc/PID/stat` line (fields 14 and 15), `None` for a zombie.
+fn cpu_of_stat(text: &str) -> Option<std::time::Duration> {
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state): utime is field 14, stime field 15.
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(std::time::Duration::from_millis(
+        (utime + stime) * 1000 / USER_HZ,
+    ))
+}
+
+/// The `Rss:` and `Pss:` lines (KiB) of `/proc/PID/smaps_rollup`.
+fn memory_of_rollup(text: &str) -> Option<(u64, u64)> {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    Some((field("Rss:")?, field("Pss:")?))
 }
 
 /// A listening TCP socket: its address (as text) and port.
@@ -219,5 +277,33 @@ mod tests {
         assert!(mine.iter().any(|l| l.port == port), "{mine:?}");
         assert_eq!(children_of(u32::MAX), Vec::<u32>::new());
         assert!(alive(std::process::id()));
+    }
+
+    #[test]
+    fn usage_of_this_process_and_of_a_missing_one() {
+        // Touch 8 MiB so that the resident size is at least that.
+        let block = vec![1u8; 8 << 20];
+        let mut spin = 0u64;
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < std::time::Duration::from_millis(60) {
+            spin = spin.wrapping_add(u64::from(block[spin as usize % block.len()]));
+        }
+        let mine = usage(std::process::id()).expect("this process's usage");
+        assert!(mine.rss_kib >= 8 * 1024, "{mine:?}");
+        assert!(mine.pss_kib > 0 && mine.pss_kib <= mine.rss_kib, "{mine:?}");
+        assert!(
+            mine.cpu >= std::time::Duration::from_millis(10),
+            "{mine:?} {spin}"
+        );
+        assert_eq!(usage(u32::MAX), None);
+    }
+
+    #[test]
+    fn stat_and_rollup_fields() {
+        let stat = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 7 9 20 0 1 0 5 0 0";
+        assert_eq!(cpu_of_stat(stat), Some(std::time::Duration::from_secs(3)));
+        assert_eq!(cpu_of_stat("42 (z) Z 1 42 42 0 -1 0 0 0 0 0 250 50"), None);
+        let rollup = "00400000-7ff0 ---p 00000000 00:00 0 [rollup]\nRss:  1024 kB\nPss:  512 kB\nPss_Anon: 3 kB\n";
+        assert_eq!(memory_of_rollup(rollup), Some((1024, 512)));
     }
 }

@@ -37,6 +37,10 @@ pub struct Settings {
     pub java: String,
     /// The daemon's JVM flags: `KCL_E2E_JAVA_OPTS`, else [`DEFAULT_JAVA_OPTS`].
     pub java_opts: Vec<String>,
+    /// The cargo profile whose examples run (the daemon's child, native_file_sink):
+    /// `KCL_E2E_PROFILE`, `debug` (the default) or `release` (the benchmark's choice). The
+    /// `kcl` tool, which only writes properties files, is always the debug build.
+    pub profile: String,
 }
 
 impl Settings {
@@ -59,8 +63,18 @@ impl Settings {
             .ok()
             .filter(|opts| !opts.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_JAVA_OPTS.to_owned());
+        let profile = match std::env::var("KCL_E2E_PROFILE") {
+            Ok(p) if p == "release" || p == "debug" => p,
+            Ok(p) if !p.is_empty() => {
+                return Err(Error::msg(format!(
+                    "KCL_E2E_PROFILE={p:?}: it must be `debug` or `release`"
+                )));
+            }
+            _ => "debug".to_owned(),
+        };
         let settings = Settings {
             run_dir: PathBuf::new(),
+            profile,
             java: std::env::var("KCL_E2E_JAVA").unwrap_or_else(|_| "java".to_owned()),
             java_opts: java_opts.split_whitespace().map(str::to_owned).collect(),
             repo,
@@ -139,21 +153,33 @@ impl Settings {
         self.built(self.target.join("debug/kcl"), "cargo build -p kcl-cli")
     }
 
-    /// A built example (`cargo build --example NAME`; scripts/e2e.sh builds the sinks).
+    /// A built example of [`Settings::profile`] (`cargo build [--release] --example NAME`;
+    /// scripts/e2e.sh builds the sinks).
     pub fn example(&self, name: &str) -> Result<PathBuf> {
         self.built(
-            self.target.join("debug/examples").join(name),
-            &format!("cargo build --example {name}"),
+            self.target.join(&self.profile).join("examples").join(name),
+            &format!("cargo build{} --example {name}", self.release_flag()),
         )
     }
 
-    /// A built example of the feature `native` (`cargo build --example NAME --features native`;
-    /// scripts/e2e.sh builds native_file_sink).
+    /// A built example of the feature `native` and of [`Settings::profile`] (`cargo build
+    /// [--release] --example NAME --features native`; scripts/e2e.sh builds native_file_sink).
     pub fn native_example(&self, name: &str) -> Result<PathBuf> {
         self.built(
-            self.target.join("debug/examples").join(name),
-            &format!("cargo build --example {name} --features native"),
+            self.target.join(&self.profile).join("examples").join(name),
+            &format!(
+                "cargo build{} --example {name} --features native",
+                self.release_flag()
+            ),
         )
+    }
+
+    fn release_flag(&self) -> &'static str {
+        if self.profile == "release" {
+            " --release"
+        } else {
+            ""
+        }
     }
 
     fn built(&self, path: PathBuf, command: &str) -> Result<PathBuf> {
