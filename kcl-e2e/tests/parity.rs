@@ -1,13 +1,13 @@
 //! Issue 15's scenario 5 on the Rust harness: the same record processor under both engines,
 //! on the same stream, hands the same records.
 //!
-//! Application A runs the real MultiLangDaemon (KCL 3.1.3) with examples/file_sink as its child;
-//! application B runs the native engine, examples/native_file_sink. Both examples share one
-//! processor: native_file_sink includes file_sink.rs (`#[path = "file_sink.rs"] mod file_sink`)
-//! and hands its `FileSink` to `kcl_native::run_blocking`; only `main` differs. (It is not one
-//! binary: a `#[kcl::main]` binary with a `native` subcommand would be, but file_sink is written
-//! with `kcl::run`; the processor code, the sink format and the per-batch checkpoint are the
-//! same.) Both applications read one 4-shard stream at once, each with its own lease table.
+//! Application A runs the real MultiLangDaemon (KCL 3.1.3); application B runs the native
+//! engine. In scenario 5 both run **one binary**, examples/native_file_sink (file_sink's
+//! processor through `kcl::app::run`): without arguments it is the daemon's child, with
+//! `native FILE` it is the native engine, so the processor, its sink format and its per-batch
+//! checkpoint are the same code in both. (5t runs file_sink as the daemon's child, the same
+//! processor in another `main`.) Both applications read one 4-shard stream at once, each with
+//! its own lease table.
 //!
 //! The stream holds plain records and KPL aggregates, with the KCL's de-aggregation edge cases
 //! (C14 of the native-engine research, `AggregatorUtil.deaggregate` of KCL 3.1.3), each put
@@ -58,6 +58,7 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use kcl_e2e::leases::{checkpoint_detail, checkpoints_at, short_shard};
 use kcl_e2e::ledger::Tally;
+use kcl_e2e::native::NATIVE_FILE_SINK;
 use kcl_e2e::poll::poll;
 use kcl_e2e::scenario::names;
 use kcl_e2e::sink::Delivery;
@@ -545,7 +546,7 @@ fn row(
     }
 }
 
-/// Issue 15's scenario 5: the daemon (application A, file_sink) and the native engine
+/// Issue 15's scenario 5: the daemon (application A, native_file_sink as its child) and the native engine
 /// (application B, native_file_sink, the same processor) read one stream of plain records,
 /// aggregates and every de-aggregation edge case at the same time; both hand exactly the
 /// records the ledger expects (lost 0, no duplicates, nothing dropped or skipped delivered),
@@ -556,7 +557,13 @@ fn row(
 fn daemon_and_native_engine_hand_the_same_records_aggregates_included() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let settings = Settings::from_env().unwrap_or_else(|e| panic!("{e} ({REQUIRES})"));
-    let processor = Processor::file_sink(&settings).unwrap_or_else(|e| panic!("{e} ({REQUIRES})"));
+    // One binary for both engines (see the module documentation).
+    let processor = Processor {
+        binary: settings
+            .native_example(NATIVE_FILE_SINK)
+            .unwrap_or_else(|e| panic!("{e} ({REQUIRES})")),
+        args: Vec::new(),
+    };
     println!(
         "kcl end-to-end harness (Rust), parity: run folder {}",
         settings.run_dir.display()
@@ -622,6 +629,9 @@ fn daemon_and_native_engine_hand_the_same_records_aggregates_included() {
     };
     let mut daemon =
         Worker::daemon(&settings, &emulators, spec("daemon")).unwrap_or_else(|e| panic!("{e}"));
+    // The daemon's child is the very binary the native worker runs (no arguments: a child;
+    // its sink folder from KCL_SINK_DIR, relative to the child's folder as file_sink's `out`).
+    daemon.set_env("KCL_SINK_DIR", "out");
     let mut native =
         Worker::native(&settings, &emulators, spec("native")).unwrap_or_else(|e| panic!("{e}"));
     let (out_a, out_b) = (daemon.sink(), native.sink());
@@ -788,7 +798,12 @@ fn daemon_and_native_engine_hand_the_same_records_aggregates_included() {
     // Both ledger rows (each with its own checks; the scenario's row below has them all).
     println!("{}", Row::header());
     for (number, title, result, took) in [
-        ("5p-daemon", "parity: daemon + file_sink", result_a, took_a),
+        (
+            "5p-daemon",
+            "parity: daemon + native_file_sink child",
+            result_a,
+            took_a,
+        ),
         ("5p-native", "parity: native_file_sink", result_b, took_b),
     ] {
         let engine = if number.ends_with("daemon") {
