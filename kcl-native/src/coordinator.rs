@@ -54,7 +54,8 @@
 //! assert_eq!(handle.status(), LeaseStatus::Lost);
 //! let item = store.item(Table::Lease, "shardId-0").unwrap();
 //! assert!(!item.contains_key("leaseOwner")); // a Java leader assigns it in its next run
-//! assert!(store.item(Table::WorkerMetrics, "native-1").is_some());
+//! // The worker-metrics row is gone too: a leader counts this worker out at once.
+//! assert!(store.item(Table::WorkerMetrics, "native-1").is_none());
 //! coordinator.close().await;
 //! # });
 //! ```
@@ -216,6 +217,8 @@ pub struct Coordinator {
     renewer: JoinHandle<()>,
     discovery: Option<JoinHandle<()>>,
     metrics: Option<JoinHandle<()>>,
+    /// Tells the metrics task to delete the row and end (a graceful shutdown).
+    metrics_stop: Option<watch::Sender<bool>>,
     taker: Option<JoinHandle<()>>,
     leader: Option<(JoinHandle<()>, watch::Sender<bool>)>,
     version: Option<JoinHandle<()>>,
@@ -282,6 +285,7 @@ impl Coordinator {
             renewer,
             discovery: None,
             metrics: None,
+            metrics_stop: None,
             taker: None,
             leader: None,
             version: None,
@@ -293,11 +297,14 @@ impl Coordinator {
                     store.clone(),
                     events,
                 )));
+                let (stop, stopped) = watch::channel(false);
                 coordinator.metrics = Some(tokio::spawn(metrics_row::run(
                     shared.clone(),
                     store.clone(),
                     clock.clone(),
+                    stopped,
                 )));
+                coordinator.metrics_stop = Some(stop);
                 if role == Role::Leader {
                     let (stop, stopped) = watch::channel(false);
                     let task = tokio::spawn(leader::run(
@@ -401,7 +408,8 @@ impl Coordinator {
     }
 
     /// The first step of a shutdown: stops discovery and the taker (no new leases), the
-    /// metrics row (a leader stops assigning to this worker once the row is two periods old)
+    /// metrics row, which it deletes (a leader assigns nothing more to this worker, not even
+    /// the leases it is about to evict; a failed delete leaves the row to age, two periods),
     /// and the leader's task, which releases the `Leader` lock (deletes it, so another worker
     /// takes it at its next look instead of after the lock's lease duration). Renewals go on,
     /// so the shard workers can finish and checkpoint; then [`evict`](Coordinator::evict) each
@@ -415,6 +423,14 @@ impl Coordinator {
                 abort.abort();
             }
             self.shared.leader.store(false, Ordering::SeqCst);
+        }
+        if let (Some(task), Some(stop)) = (self.metrics.take(), self.metrics_stop.take()) {
+            let _ = stop.send(true);
+            let abort = task.abort_handle();
+            if tokio::time::timeout(RELEASE_WAIT, task).await.is_err() {
+                tracing::warn!("the metrics task did not stop in time: the row ages out");
+                abort.abort();
+            }
         }
         for task in [
             self.discovery.take(),
