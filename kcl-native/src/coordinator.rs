@@ -219,10 +219,16 @@ pub struct Coordinator {
     metrics: Option<JoinHandle<()>>,
     /// Tells the metrics task to delete the row and end (a graceful shutdown).
     metrics_stop: Option<watch::Sender<bool>>,
+    /// At [`close`](Coordinator::close): evicts the leases the table says this worker owns
+    /// but it never acquired ([`discovery::release_unheld`]).
+    sweep: Sweep,
     taker: Option<JoinHandle<()>>,
     leader: Option<(JoinHandle<()>, watch::Sender<bool>)>,
     version: Option<JoinHandle<()>>,
 }
+
+/// The last step of a close, bound to the store.
+type Sweep = Arc<dyn Fn() -> held::BoxFuture<'static, ()> + Send + Sync>;
 
 /// How long a shutdown waits for the leader's task to release the lock.
 const RELEASE_WAIT: Duration = Duration::from_secs(5);
@@ -280,12 +286,20 @@ impl Coordinator {
         });
         let (events, receiver) = mpsc::unbounded_channel();
         let renewer = tokio::spawn(renewer::run(shared.clone()));
+        let sweep: Sweep = {
+            let (shared, store) = (shared.clone(), store.clone());
+            Arc::new(move || {
+                let (shared, store) = (shared.clone(), store.clone());
+                Box::pin(async move { discovery::release_unheld(&shared, store.as_ref()).await })
+            })
+        };
         let mut coordinator = Coordinator {
             shared: shared.clone(),
             renewer,
             discovery: None,
             metrics: None,
             metrics_stop: None,
+            sweep,
             taker: None,
             leader: None,
             version: None,
@@ -456,7 +470,9 @@ impl Coordinator {
     }
 
     /// Ends the coordinator: evicts every lease still held (call it once the shard workers are
-    /// done) and stops every task. A lease whose eviction fails is left to expire.
+    /// done), then every lease the table says this worker owns that it never acquired (a
+    /// leader assigned it after discovery stopped), and stops every task. A lease whose
+    /// eviction fails is left to expire.
     pub async fn close(mut self) {
         self.shutdown().await;
         for handle in self.held() {
@@ -464,6 +480,7 @@ impl Coordinator {
                 tracing::warn!(lease = %handle.lease_key(), %error, "eviction failed: the lease will expire");
             }
         }
+        (self.sweep)().await;
         self.renewer.abort();
     }
 }
