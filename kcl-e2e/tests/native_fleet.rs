@@ -13,17 +13,18 @@
 //!   others, restart, it holds leases again); then SplitShard of one shard and MergeShards of
 //!   two adjacent ones while running: children after their parents (C10: each child's first
 //!   `initialize` after its parents' `shardEnded`; no child lease before its parents' records
-//!   were all handled), every child's records handled; no duplicate (nothing was killed).
+//!   were all handled), every child's records handled; nothing was killed, so a record is
+//!   handled twice only on a shard whose lease a live worker lost (`leaseLost` without
+//!   `shutdownRequested`: not renewed within the failover time).
 //!
 //! Both judge data: the ledger (lost 0), every lease's checkpoint at its shard's last record
 //! or `SHARD_END`, samples of the lease table (no checkpoint past an unwritten record), and
 //! the sinks' events (no shard processed by two PIDs at once).
 //!
-//! Properties beyond the harness's (`failoverTimeMillis = 3000`,
-//! `leaseAssignmentIntervalMillis = 1000`, `shutdownGraceMillis = 20000`):
-//! `workerMetricsReporterFreqInMillis = 5000`, so that a killed worker stops counting as active
-//! (two missed reports) after 10 s instead of 60 s; until then the leader may assign it leases
-//! again, as Java's assignment manager does.
+//! Properties: the harness's (`failoverTimeMillis = 3000`, `leaseAssignmentIntervalMillis =
+//! 1000`, `shutdownGraceMillis = 20000`); `workerMetricsReporterFreqInMillis` keeps its
+//! default, 30 s, so a killed worker's row counts it active for up to 60 s: the leader must
+//! not give it leases meanwhile (nor a stopped worker the leases it released).
 //!
 //! `#[ignore]`d: they need the installed cache, node and the built example and tool
 //! (`bash scripts/e2e.sh rust native_fleet` runs them):
@@ -66,8 +67,15 @@ const WAVE: u64 = 30;
 /// The pause between two waves.
 const WAVE_PAUSE: Duration = Duration::from_millis(500);
 
-/// Properties beyond the harness's (see the module documentation).
-const EXTRA_PROPERTIES: [(&str, &str); 1] = [("workerMetricsReporterFreqInMillis", "5000")];
+/// How long the survivors may take to hold a killed worker's leases: the failover time
+/// (3 s), a few assignment runs (1 s) and discoveries, and margin for a loaded machine.
+const TAKEOVER_AFTER_KILL: Duration = Duration::from_secs(30);
+
+/// The same after a SIGTERM (the leases are evicted, not left to expire).
+const TAKEOVER_AFTER_SIGTERM: Duration = Duration::from_secs(15);
+
+/// The same when the stopped worker led: the lock's next holder looks every 30 s.
+const TAKEOVER_AFTER_LEADER_SIGTERM: Duration = Duration::from_secs(50);
 
 /// The `Leader` lock's lease duration (the lock client's, in `DynamoDBLockBasedLeaderDecider`;
 /// no property sets it) plus one heartbeat period (a contender looks that often) and margin.
@@ -140,10 +148,7 @@ impl Fleet {
                     worker_id: id.clone(),
                     folder: format!("{tag}/{id}").into(),
                     processor: processor.clone(),
-                    extra_properties: EXTRA_PROPERTIES
-                        .iter()
-                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                        .collect(),
+                    extra_properties: Vec::new(),
                 };
                 Worker::native(settings, emulators, spec)
                     .unwrap_or_else(|e| panic!("{e} ({REQUIRES})"))
@@ -380,6 +385,44 @@ impl Fleet {
                         short_shard(&shard)
                     ));
                 }
+            }
+        }
+        found
+    }
+
+    /// The shards whose lease a live worker lost (a `leaseLost` not after a
+    /// `shutdownRequested` of the same PID: not the end of a handoff or a shutdown), with when.
+    fn lost_leases(&self) -> BTreeMap<String, Vec<u64>> {
+        let mut events: Vec<Event> = self.sinks.iter().flat_map(Sink::events).collect();
+        events.sort_by_key(|e| e.ms);
+        let mut last: BTreeMap<(String, u32), String> = BTreeMap::new();
+        let mut lost: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for event in events.iter().filter(|e| !e.shard.is_empty()) {
+            let key = (event.shard.clone(), event.pid);
+            if event.kind() == "leaseLost"
+                && last.get(&key).map(String::as_str) != Some("shutdownRequested")
+            {
+                lost.entry(event.shard.clone()).or_default().push(event.ms);
+            }
+            last.insert(key, event.kind().to_owned());
+        }
+        lost
+    }
+
+    /// The shards of the records handled more than once, with how many.
+    fn duplicated_by_shard(&self) -> BTreeMap<String, usize> {
+        let mut seen: BTreeMap<String, (String, usize)> = BTreeMap::new();
+        for sink in &self.sinks {
+            for delivery in sink.deliveries().0 {
+                seen.entry(delivery.payload)
+                    .or_insert((delivery.shard, 0))
+                    .1 += 1;
+            }
+        }
+        let mut found = BTreeMap::new();
+        for (shard, n) in seen.into_values() {
+            if n > 1 {
+                *found.entry(shard).or_insert(0) += n - 1;
             }
         }
         found
@@ -646,9 +689,10 @@ fn native_fleet_kill_a_worker_then_the_leader() {
     let others: Vec<usize> = (0..WORKERS).filter(|&i| i != victim).collect();
     let (_, orphans) = s.fleet.load(&others);
     s.fleet.kill(victim);
-    let (ok, took, detail) = s
-        .fleet
-        .wait_spread(&ledger, &others, Duration::from_secs(90));
+    // Its leases expire after the failover time (3 s); the leader's next run (every 1 s)
+    // gives them to the survivors. Its row counts it active for 60 s more: a leader that gave
+    // them back to it would take a minute.
+    let (ok, took, detail) = s.fleet.wait_spread(&ledger, &others, TAKEOVER_AFTER_KILL);
     s.report.check(
         &format!("{tag}-kill-9-worker-its-leases-taken-by-the-survivors"),
         ok && !orphans.is_empty(),
@@ -735,9 +779,14 @@ fn native_fleet_rolling_restart_then_split_and_merge() {
         let was_leader = s.fleet.leader().as_deref() == Some(id.as_str());
         let (held, _) = s.fleet.load(&[i]);
         let (exited, detail) = s.fleet.sigterm(i);
-        let (taken, took, load) = s
-            .fleet
-            .wait_spread(&ledger, &others, Duration::from_secs(90));
+        // Evicted at once; the leader assigns them in its next run (every 1 s). A leader that
+        // stops releases the lock, which another worker takes at its next look (every 30 s).
+        let deadline = if was_leader {
+            TAKEOVER_AFTER_LEADER_SIGTERM
+        } else {
+            TAKEOVER_AFTER_SIGTERM
+        };
+        let (taken, took, load) = s.fleet.wait_spread(&ledger, &others, deadline);
         let leader = s.fleet.leader();
         s.report.check(
             &format!("{tag}-rolling-sigterm-{id}-exits-0-its-leases-taken"),
@@ -894,10 +943,28 @@ fn native_fleet_rolling_restart_then_split_and_merge() {
             .collect::<Vec<_>>()
             .join(" "),
     );
+    // Nothing was killed: a record is handled twice only after a live worker lost its lease
+    // (not renewed within the failover time, 3 s here, e.g. DynamoDB answering late), never
+    // at a handoff, a shutdown or a shard end.
+    let lost = s.fleet.lost_leases();
+    let duplicated = s.fleet.duplicated_by_shard();
+    let unexplained: Vec<String> = duplicated
+        .iter()
+        .filter(|(shard, _)| !lost.contains_key(*shard))
+        .map(|(shard, n)| format!("{}={n}", short_shard(shard)))
+        .collect();
     s.report.check(
-        &format!("{tag}-no-duplicates-without-kills"),
-        result.duplicated == 0,
-        result.line(),
+        &format!("{tag}-duplicates-only-after-a-lost-lease"),
+        unexplained.is_empty(),
+        format!(
+            "{} duplicates; by shard {:?}; leases lost by a live worker: {:?}; unexplained: {unexplained:?}",
+            result.duplicated,
+            duplicated
+                .iter()
+                .map(|(k, n)| format!("{}={n}", short_shard(k)))
+                .collect::<Vec<_>>(),
+            lost.keys().map(|k| short_shard(k)).collect::<Vec<_>>()
+        ),
     );
     if s.report.failing() {
         s.fleet.print_logs();
