@@ -590,7 +590,13 @@ fn finish(s: &mut Scenario, tag: &str, producer: Producer) -> kcl_e2e::Tally {
         ok,
         detail,
     );
-    let running = s.fleet.running();
+    // The leader first: a leader's run that read the worker-metrics rows just before a worker
+    // deleted its own (at its SIGTERM) may still assign it a lease after its last look (the
+    // lease then expires, as a Java worker's would); with the lock released, nobody assigns
+    // until another worker takes it (it looks every 30 s), by when all are stopped.
+    let mut running = s.fleet.running();
+    let leader = s.fleet.leader();
+    running.sort_by_key(|&i| Some(s.fleet.id(i)) != leader);
     let mut stops = Vec::new();
     let mut all_zero = true;
     for i in running {
