@@ -293,8 +293,8 @@ impl Fleet {
         }
     }
 
-    /// Waits until `workers` own every live lease, each at least one, and no two of them more
-    /// than one apart (the count-based assignment moves a lease while the most loaded worker
+    /// Waits until `workers` own every live lease, each at least one, no two of them more
+    /// than one apart and no handoff under way (the count-based assignment moves a lease while the most loaded worker
     /// holds two more than the least loaded: it stops within one, here 6 / 3 = 2 each).
     fn wait_spread(
         &mut self,
@@ -308,10 +308,20 @@ impl Fleet {
                 load.values().copied().min().unwrap_or(0),
                 load.values().copied().max().unwrap_or(0),
             );
-            elsewhere.is_empty() && min >= 1 && max - min <= 1
+            elsewhere.is_empty() && min >= 1 && max - min <= 1 && fleet.handoffs_pending() == 0
         };
         let (ok, took) = self.wait(ledger, deadline, spread);
         (ok, took, self.describe_load(workers))
+    }
+
+    /// Live leases with a graceful handoff under way (`checkpointOwner` set).
+    fn handoffs_pending(&self) -> usize {
+        self.table
+            .leases()
+            .unwrap_or_default()
+            .values()
+            .filter(|l| !l.checkpoint.is_shard_end() && l.checkpoint_owner.is_some())
+            .count()
     }
 
     fn describe_load(&self, workers: &[usize]) -> String {
@@ -594,7 +604,16 @@ fn finish(s: &mut Scenario, tag: &str, producer: Producer) -> kcl_e2e::Tally {
     // deleted its own (at its SIGTERM) may still assign it a lease after its last look (the
     // lease then expires, as a Java worker's would); with the lock released, nobody assigns
     // until another worker takes it (it looks every 30 s), by when all are stopped.
+    // A settled fleet: every live lease held by a running worker, no handoff under way, and
+    // two discovery periods (0.5 s each) for the last assignments to be picked up.
     let mut running = s.fleet.running();
+    let ids: Vec<usize> = running.clone();
+    let (settled, _) = s.fleet.wait(&ledger, Duration::from_secs(60), |fleet| {
+        fleet.load(&ids).1.is_empty() && fleet.handoffs_pending() == 0
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    s.report
+        .note(format!("settled before the SIGTERMs: {settled}"));
     let leader = s.fleet.leader();
     running.sort_by_key(|&i| Some(s.fleet.id(i)) != leader);
     let mut stops = Vec::new();
