@@ -54,7 +54,8 @@
 //! assert_eq!(handle.status(), LeaseStatus::Lost);
 //! let item = store.item(Table::Lease, "shardId-0").unwrap();
 //! assert!(!item.contains_key("leaseOwner")); // a Java leader assigns it in its next run
-//! assert!(store.item(Table::WorkerMetrics, "native-1").is_some());
+//! // The worker-metrics row is gone too: a leader counts this worker out at once.
+//! assert!(store.item(Table::WorkerMetrics, "native-1").is_none());
 //! coordinator.close().await;
 //! # });
 //! ```
@@ -220,10 +221,18 @@ pub struct Coordinator {
     renewer: JoinHandle<()>,
     discovery: Option<JoinHandle<()>>,
     metrics: Option<JoinHandle<()>>,
+    /// Tells the metrics task to delete the row and end (a graceful shutdown).
+    metrics_stop: Option<watch::Sender<bool>>,
+    /// At [`close`](Coordinator::close): evicts the leases the table says this worker owns
+    /// but it never acquired ([`discovery::release_unheld`]).
+    sweep: Sweep,
     taker: Option<JoinHandle<()>>,
     leader: Option<(JoinHandle<()>, watch::Sender<bool>)>,
     version: Option<JoinHandle<()>>,
 }
+
+/// The last step of a close, bound to the store.
+type Sweep = Arc<dyn Fn() -> held::BoxFuture<'static, ()> + Send + Sync>;
 
 /// How long a shutdown waits for the leader's task to release the lock.
 const RELEASE_WAIT: Duration = Duration::from_secs(5);
@@ -282,11 +291,20 @@ impl Coordinator {
         });
         let (events, receiver) = mpsc::unbounded_channel();
         let renewer = tokio::spawn(renewer::run(shared.clone()));
+        let sweep: Sweep = {
+            let (shared, store) = (shared.clone(), store.clone());
+            Arc::new(move || {
+                let (shared, store) = (shared.clone(), store.clone());
+                Box::pin(async move { discovery::release_unheld(&shared, store.as_ref()).await })
+            })
+        };
         let mut coordinator = Coordinator {
             shared: shared.clone(),
             renewer,
             discovery: None,
             metrics: None,
+            metrics_stop: None,
+            sweep,
             taker: None,
             leader: None,
             version: None,
@@ -298,11 +316,14 @@ impl Coordinator {
                     store.clone(),
                     events,
                 )));
+                let (stop, stopped) = watch::channel(false);
                 coordinator.metrics = Some(tokio::spawn(metrics_row::run(
                     shared.clone(),
                     store.clone(),
                     clock.clone(),
+                    stopped,
                 )));
+                coordinator.metrics_stop = Some(stop);
                 if role == Role::Leader {
                     let (stop, stopped) = watch::channel(false);
                     let task = tokio::spawn(leader::run(
@@ -406,7 +427,8 @@ impl Coordinator {
     }
 
     /// The first step of a shutdown: stops discovery and the taker (no new leases), the
-    /// metrics row (a leader stops assigning to this worker once the row is two periods old)
+    /// metrics row, which it deletes (a leader assigns nothing more to this worker, not even
+    /// the leases it is about to evict; a failed delete leaves the row to age, two periods),
     /// and the leader's task, which releases the `Leader` lock (deletes it, so another worker
     /// takes it at its next look instead of after the lock's lease duration). Renewals go on,
     /// so the shard workers can finish and checkpoint; then [`evict`](Coordinator::evict) each
@@ -420,6 +442,14 @@ impl Coordinator {
                 abort.abort();
             }
             self.shared.leader.store(false, Ordering::SeqCst);
+        }
+        if let (Some(task), Some(stop)) = (self.metrics.take(), self.metrics_stop.take()) {
+            let _ = stop.send(true);
+            let abort = task.abort_handle();
+            if tokio::time::timeout(RELEASE_WAIT, task).await.is_err() {
+                tracing::warn!("the metrics task did not stop in time: the row ages out");
+                abort.abort();
+            }
         }
         for task in [
             self.discovery.take(),
@@ -445,7 +475,9 @@ impl Coordinator {
     }
 
     /// Ends the coordinator: evicts every lease still held (call it once the shard workers are
-    /// done) and stops every task. A lease whose eviction fails is left to expire.
+    /// done), then every lease the table says this worker owns that it never acquired (a
+    /// leader assigned it after discovery stopped), and stops every task. A lease whose
+    /// eviction fails is left to expire.
     pub async fn close(mut self) {
         self.shutdown().await;
         for handle in self.held() {
@@ -453,6 +485,7 @@ impl Coordinator {
                 tracing::warn!(lease = %handle.lease_key(), %error, "eviction failed: the lease will expire");
             }
         }
+        (self.sweep)().await;
         self.renewer.abort();
     }
 }

@@ -206,6 +206,114 @@ async fn a_dead_leader_is_replaced_after_the_lock_lease_and_its_leases_reassigne
     b.close().await;
 }
 
+/// A worker that died (kill -9) leaves its WorkerMetricStats row fresh for two reports (60 s):
+/// its leases expire after the failover time and must go to a live worker, not back to the
+/// dead one (for which, its leases expired, the planner counts no load) nor to it by a
+/// rebalance; once its row reports again (it restarted) it gets leases again.
+#[tokio::test(start_paused = true)]
+async fn a_dead_worker_gets_no_lease_while_its_row_still_looks_active() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = tokio_clock();
+    for n in 0..4 {
+        let owner = if n < 2 { "dead-b" } else { "native-a" };
+        seed(&store, &format!("shardId-{n}"), Some(owner)).await;
+    }
+    let now_s = || {
+        clock
+            .now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let row = |s| report(&WorkerMetricStats::default_metric("dead-b", s));
+    store
+        .update(Table::WorkerMetrics, &row(now_s()))
+        .await
+        .unwrap();
+    let seeded = store.writes().len();
+    let given_to_b = |store: &MemoryStore| {
+        store.writes()[seeded..]
+            .iter()
+            .filter(|w| w.table == Table::Lease && w.landed())
+            .filter(|w| {
+                w.after.as_ref().and_then(|a| a.get("leaseOwner")?.as_s()) == Some("dead-b")
+            })
+            .count()
+    };
+    let options = StartOptions::default().clock(clock.clone());
+    let (a, events) = Coordinator::start_with(store.clone(), leader("native-a"), options).unwrap();
+    let _shards = answer_handoffs(events);
+    // Runs at 0, 20 and 40 s: the second sees dead-b's leases expired, its row still active.
+    sleep(S(55)).await;
+    assert!(a.is_leader());
+    assert_eq!(
+        owners(&store).get("native-a"),
+        Some(&4),
+        "{:?}",
+        owners(&store)
+    );
+    assert_eq!(given_to_b(&store), 0, "a lease went to the dead worker");
+    // dead-b comes back: its row reports again, and a rebalance gives it leases.
+    store
+        .update(Table::WorkerMetrics, &row(now_s()))
+        .await
+        .unwrap();
+    sleep(S(30)).await;
+    assert!(given_to_b(&store) > 0, "{:?}", owners(&store));
+    a.close().await;
+}
+
+/// A worker that stops gracefully deletes its WorkerMetricStats row before it evicts its
+/// leases: the leader gives the released leases to the workers that remain at once, never back
+/// to the stopped one (whose row would otherwise count it active for two more reports).
+#[tokio::test(start_paused = true)]
+async fn a_stopped_worker_gets_none_of_the_leases_it_released() {
+    let store = Arc::new(MemoryStore::new());
+    for n in 0..4 {
+        seed(&store, &format!("shardId-{n}"), None).await;
+    }
+    let options = StartOptions::default().clock(tokio_clock());
+    let (a, ea) =
+        Coordinator::start_with(store.clone(), leader("native-a"), options.clone()).unwrap();
+    let _a_shards = answer_handoffs(ea);
+    sleep(S(1)).await;
+    let (b, eb) = Coordinator::start_with(store.clone(), leader("native-b"), options).unwrap();
+    let _b_shards = answer_handoffs(eb);
+    sleep(S(90)).await;
+    assert!(a.is_leader());
+    assert_eq!(
+        owners(&store).get("native-b"),
+        Some(&2),
+        "{:?}",
+        owners(&store)
+    );
+    assert!(store.item(Table::WorkerMetrics, "native-b").is_some());
+    b.close().await;
+    assert!(
+        store.item(Table::WorkerMetrics, "native-b").is_none(),
+        "the row is left"
+    );
+    let closed = store.writes().len();
+    sleep(S(45)).await;
+    assert_eq!(
+        owners(&store).get("native-a"),
+        Some(&4),
+        "{:?}",
+        owners(&store)
+    );
+    let given_to_b = store.writes()[closed..]
+        .iter()
+        .filter(|w| w.table == Table::Lease && w.landed())
+        .filter(|w| w.after.as_ref().and_then(|a| a.get("leaseOwner")?.as_s()) == Some("native-b"))
+        .count();
+    assert_eq!(
+        given_to_b, 0,
+        "released leases went back to the stopped worker"
+    );
+    a.close().await;
+    assert!(store.item(Table::WorkerMetrics, "native-a").is_none());
+}
+
 /// A Java follower, simulated: its metrics row and renewals every second, discovery through
 /// the owner index, and the transfer at the end of each graceful handoff it is asked for.
 fn java_follower(

@@ -5,10 +5,14 @@
 //! complete) becomes held, counted as renewed when the round began, and is announced as
 //! [`LeaseEvent::Acquired`]. Leases the index stops listing are left to the renewer, whose
 //! next renewal finds them lost.
+//!
+//! At the end of a graceful shutdown, [`release_unheld`] evicts the leases the index still
+//! lists for this worker that it never acquired: a leader may assign one between the last
+//! round and the shutdown, and it would stay owned by a stopped worker until it expired.
 
 use std::sync::Arc;
 
-use kcl_lease::{Decoded, LeaseStore, StoreError, Table, decode};
+use kcl_lease::{Decoded, LeaseStore, StoreError, Table, UpdateError, decode, ops};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -85,4 +89,44 @@ pub(crate) async fn discover<S: LeaseStore>(
         acquired += 1;
     }
     Ok(acquired)
+}
+
+/// Evicts (`ops::evict`, conditioned on this worker still owning it, no handoff pending) every
+/// lease the owner index lists for this worker that it does not hold; failures are logged (the
+/// lease then expires).
+pub(crate) async fn release_unheld<S: LeaseStore>(shared: &Arc<Shared>, store: &S) {
+    let me = shared.config.worker_id.as_str();
+    let keys = match store.query_owner(me).await {
+        Ok(keys) => keys,
+        Err(error) => {
+            tracing::warn!(%error, "listing the leases left to this worker failed: they will expire");
+            return;
+        }
+    };
+    for key in keys {
+        if shared.holds(&key) {
+            continue;
+        }
+        let lease = match store.get(Table::Lease, &key, true).await {
+            Ok(Some(item)) => match decode(&item) {
+                Ok(Decoded::Lease(lease)) => lease,
+                _ => continue,
+            },
+            Ok(None) => continue,
+            Err(error) => {
+                tracing::warn!(lease = %key, %error, "reading a lease left to this worker failed: it will expire");
+                continue;
+            }
+        };
+        if lease.lease_owner.as_deref() != Some(me) || lease.checkpoint_owner.is_some() {
+            continue;
+        }
+        match store.update(Table::Lease, &ops::evict(&lease)).await {
+            Ok(_) => tracing::info!(lease = %key, "a lease assigned during the shutdown evicted"),
+            Err(UpdateError::ConditionFailed(_)) => {}
+            Err(error) => {
+                tracing::warn!(lease = %key, %error, "evicting a lease assigned during the shutdown failed: it will expire");
+            }
+        }
+    }
 }

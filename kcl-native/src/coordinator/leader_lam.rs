@@ -5,21 +5,29 @@
 //! 2. feed every lease's counter to the leader's [`ExpiryTracker`], at the time of the scan
 //!    (Java's `updateLeasesLastCounterIncrementNanos...`: a lease first seen with an owner is
 //!    fresh, without one expired; the tracker is emptied when the lock is taken);
-//! 3. plan: expired and unassigned leases to the least loaded active worker, and on every
+//! 3. leave out of the plan every worker taken for dead: one that owns (`actualOwner`) a lease
+//!    observed expired is not renewing, and stays out until its WorkerMetricStats row reports
+//!    again (its `lut` advances, e.g. when it restarts). Its row stays "active" for two
+//!    reports after it died (60 s by default), and without this rule the planner — for which
+//!    an expired lease counts for nobody — finds the dead worker the least loaded and gives its
+//!    leases back to it, and after a SIGTERM (leases evicted) gives the freed leases to the
+//!    stopped worker: each round costs a failover time, until the row goes stale;
+//! 4. plan: expired and unassigned leases to the least loaded active worker, and on every
 //!    `balance_every`-th run (the first after taking the lock included) up to `max_moves`
 //!    moves by graceful handoff (`varianceBalancingFrequency`);
-//! 4. write each assignment (`assignLease` or `initiateGracefulLeaseHandoff`, each
+//! 5. write each assignment (`assignLease` or `initiateGracefulLeaseHandoff`, each
 //!    conditional): a refused condition only means the lease changed since the scan and is
 //!    skipped; a store failure fails the run (after the other writes were tried);
-//! 5. delete the WorkerMetricStats rows not updated for `stale_metrics_after` (1 day),
+//! 6. delete the WorkerMetricStats rows not updated for `stale_metrics_after` (1 day),
 //!    conditioned on their `lut`.
 //!
 //! Three failed runs in a row release the leadership (the caller counts).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kcl_lease::coordinator::delete_stale;
-use kcl_lease::plan::{AssignSettings, Observed, Reason, assign};
+use kcl_lease::plan::{AssignSettings, ExpiryView, Observed, Reason, assign};
 use kcl_lease::{
     ExpiryTracker, LeaseStore, StoreError, Table, UpdateError, WorkerMetricStats, decode_leases,
 };
@@ -46,6 +54,8 @@ pub(crate) struct LamReport {
 pub(crate) struct Lam {
     expiry: ExpiryTracker<std::time::Instant>,
     runs: u32,
+    /// Workers taken for dead (step 3), with their row's `lut` when they were.
+    suspects: BTreeMap<String, u64>,
 }
 
 impl Lam {
@@ -53,6 +63,7 @@ impl Lam {
         Lam {
             expiry: ExpiryTracker::new(failover),
             runs: 0,
+            suspects: BTreeMap::new(),
         }
     }
 
@@ -61,6 +72,7 @@ impl Lam {
     pub(crate) fn reset(&mut self) {
         self.expiry = ExpiryTracker::new(self.expiry.failover());
         self.runs = 0;
+        self.suspects.clear();
     }
 
     /// One run (see the module's documentation); `now_ms` is the wall clock, compared with the
@@ -106,7 +118,31 @@ impl Lam {
             reporter_freq_ms: millis(config.metrics_frequency),
         };
         let view = Observed::new(&self.expiry, scanned_at);
-        let plan = assign::plan(&leases, &workers, &view, now_ms, &settings);
+        let lut_of = |id: &str| {
+            workers
+                .iter()
+                .find(|row| row.worker_id == id)
+                .map(|row| row.last_update_time_s)
+        };
+        for lease in &leases {
+            if let Some(owner) = lease.actual_owner()
+                && view.is_expired(&lease.lease_key)
+                && !self.suspects.contains_key(owner)
+            {
+                tracing::info!(worker = owner, lease = %lease.lease_key,
+                    "the worker lets its lease expire: no lease goes to it until it reports again");
+                self.suspects
+                    .insert(owner.to_owned(), lut_of(owner).unwrap_or(0));
+            }
+        }
+        self.suspects
+            .retain(|id, lut| lut_of(id).is_some_and(|now| now <= *lut));
+        let alive: Vec<WorkerMetricStats> = workers
+            .iter()
+            .filter(|row| !self.suspects.contains_key(&row.worker_id))
+            .cloned()
+            .collect();
+        let plan = assign::plan(&leases, &alive, &view, now_ms, &settings);
         let mut report = LamReport::default();
         let mut failure = None;
         for assignment in &plan.assignments {

@@ -52,12 +52,14 @@ pub(crate) async fn renew_all(shared: &Arc<Shared>, period: Duration) {
         let handoff_timeout = shared.config.handoff_timeout;
         renewals.spawn(async move {
             // A renewal that has not answered within the period is abandoned: its write may
-            // land, which the next one's condition tells (a spurious failure).
+            // land, which the next write's condition tells (a spurious failure) — the next
+            // renewal's, or a checkpoint's, which looks only while the lease is unsettled.
             if tokio::time::timeout(period, renew(&handle, period, handoff_timeout))
                 .await
                 .is_err()
             {
                 tracing::warn!(lease = %handle.lease_key(), "renewal did not answer within the renewal period");
+                handle.held().writes().await.unsettled = true;
             }
         });
     }
