@@ -253,17 +253,68 @@ fn canonical_value(value: &AttributeValue) -> AttributeValue {
     }
 }
 
-/// A decimal number's text without a fraction's trailing zeros (`0.0` → `0`, `12.50` →
-/// `12.5`).
+/// A decimal number's text as DynamoDB returns it: plain notation, no leading zeros, no
+/// fraction's trailing zeros (`0.0` → `0`, `12.50` → `12.5`, Java's `1.0E-6` → `0.000001`).
 fn canonical_number(text: &str) -> String {
-    if !text.contains('.') || text.contains(['e', 'E']) {
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((m, e)) => match e.parse::<i64>() {
+            Ok(e) => (m, e),
+            Err(_) => return text.to_owned(),
+        },
+        None => (unsigned, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if !(int.chars().chain(frac.chars())).all(|c| c.is_ascii_digit()) {
         return text.to_owned();
     }
-    let trimmed = text.trim_end_matches('0').trim_end_matches('.');
-    if trimmed == "-0" || trimmed.is_empty() {
-        "0".to_owned()
+    // All digits, and where the decimal point falls among them.
+    let digits = format!("{int}{frac}");
+    let point = int.len() as i64 + exponent;
+    let (whole, fraction) = if point <= 0 {
+        (
+            String::new(),
+            format!("{}{digits}", "0".repeat((-point) as usize)),
+        )
+    } else if point as usize >= digits.len() {
+        (
+            format!("{digits}{}", "0".repeat(point as usize - digits.len())),
+            String::new(),
+        )
     } else {
-        trimmed.to_owned()
+        (
+            digits[..point as usize].to_owned(),
+            digits[point as usize..].to_owned(),
+        )
+    };
+    let whole = whole.trim_start_matches('0');
+    let fraction = fraction.trim_end_matches('0');
+    let body = match (whole.is_empty(), fraction.is_empty()) {
+        (true, true) => return "0".to_owned(),
+        (true, false) => format!("0.{fraction}"),
+        (false, true) => whole.to_owned(),
+        (false, false) => format!("{whole}.{fraction}"),
+    };
+    if negative { format!("-{body}") } else { body }
+}
+
+#[test]
+fn numbers_are_compared_as_dynamodb_stores_them() {
+    for (text, canonical) in [
+        ("0.0", "0"),
+        ("-0.0", "0"),
+        ("12.50", "12.5"),
+        ("1.0E-6", "0.000001"),
+        ("1.5E3", "1500"),
+        ("2.5e1", "25"),
+        ("007", "7"),
+        ("56", "56"),
+        ("-3.25E-2", "-0.0325"),
+    ] {
+        assert_eq!(canonical_number(text), canonical, "{text}");
     }
 }
 
