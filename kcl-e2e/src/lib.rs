@@ -31,7 +31,9 @@
 //!   [`declared`] (which processor, and the checks on dead letters and the `every 50 records`
 //!   strategy), [`audit`] (the checkpoint audit sampling the lease table beside a scenario),
 //!   [`shutdown`] (a clean SIGTERM judged, stray record processors), [`chaos`] (`kill -9` of
-//!   the daemon alone, its children judged), [`reshard`] (following a split or merge).
+//!   the daemon alone, its children judged), [`reshard`] (following a split or merge),
+//!   [`exits`] (the exit recorder of the Ctrl-C scenario: how each record processor ended),
+//!   [`tool`] (`kcl put` and `kcl daemon` driving the daemon).
 //!
 //! Every process the harness starts is its own process group's leader, stopped by PID and
 //! killed with its group when dropped, also when a test panics (logs' ends are printed then).
@@ -56,6 +58,7 @@ pub mod daemon;
 pub mod declared;
 pub mod emulators;
 mod error;
+pub mod exits;
 pub mod leases;
 pub mod ledger;
 pub mod meter;
@@ -73,6 +76,7 @@ pub mod signal;
 pub mod sink;
 pub mod stream;
 pub mod taint;
+pub mod tool;
 pub mod worker;
 
 pub use daemon::Daemon;

@@ -1,10 +1,10 @@
 """Driver of the end-to-end suite (run through scripts/e2e.sh, with the cache's Python).
 
-    main.py [N ...]            run scenarios N (default: all of 5, 5d, 8, 9, 10); 5 runs twice:
+    main.py [N ...]            run scenarios N (default: all of 5, 5d, 8, 10); 5 runs twice:
                                with examples/file_sink, then as 5d with examples/declared_sink
                                (declared.py); `5d` alone runs only that pass. Scenarios 1-4, 1d,
-                               2d, 4d, 6 and 7 run on the Rust harness (kcl-e2e/tests/daemon.rs,
-                               `bash scripts/e2e.sh rust`)
+                               2d, 4d, 6, 7 and 9 run on the Rust harness
+                               (kcl-e2e/tests/daemon.rs, daemon_more.rs: `bash scripts/e2e.sh rust`)
     main.py demo [EXE ARGS]    the "run it for real" demo (see demo.py)
 
 Prints one `PASS name detail` / `FAIL name detail` line per check, a table per scenario (records
@@ -26,7 +26,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import procs  # noqa: E402
 from chaos import scenario_5  # noqa: E402
 from context import Ctx  # noqa: E402
-from ctrlc import scenario_9  # noqa: E402
 from declared import DECLARED  # noqa: E402
 from emulators import Emulators  # noqa: E402
 from report import Report, note, out  # noqa: E402
@@ -35,13 +34,12 @@ from producer import scenario_10  # noqa: E402
 from settings import Settings  # noqa: E402
 from tool import scenario_8  # noqa: E402
 
-# In running order. Scenarios 1-4, 1d, 2d, 4d, 6 and 7 moved to the Rust harness
-# (kcl-e2e/tests/daemon.rs).
+# In running order. Scenarios 1-4, 1d, 2d, 4d, 6, 7 and 9 moved to the Rust harness
+# (kcl-e2e/tests/daemon.rs, daemon_more.rs).
 SCENARIOS = {
     "5": ("chaos: kill -9 children and daemon", scenario_5),
     "5d": ("declared_sink: chaos", lambda ctx: scenario_5(ctx, DECLARED)),
     "8": ("kcl tool drives it: kcl put + kcl daemon", scenario_8),
-    "9": ("Ctrl-C: SIGINT to the process group", scenario_9),
     "10": ("producer + KPL aggregation, split mid-run", scenario_10),
 }
 def selection(args):
