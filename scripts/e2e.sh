@@ -6,9 +6,9 @@
 #
 #   bash scripts/e2e.sh                  install what is missing, build examples/file_sink,
 #                                        examples/declared_sink and kcl-cli, run the Python
-#                                        suite's scenarios 5, 5d, 8 and 10, stop everything; last
+#                                        suite's scenarios 5, 5d and 10, stop everything; last
 #                                        line "N passed, N failed"
-#   bash scripts/e2e.sh 5 8              only these scenarios (5 runs 5 and 5d; 5d runs only 5d),
+#   bash scripts/e2e.sh 5 10             only these scenarios (5 runs 5 and 5d; 5d runs only 5d),
 #                                        after the same installs and builds.
 #   bash scripts/e2e.sh demo [EXE ARGS]  one-command "run it for real": a local 2-shard stream, ~20
 #                                        text records, the real daemon running EXE (default: the
@@ -30,13 +30,13 @@
 # Scenarios on the Rust harness (kcl-e2e/tests/daemon.rs and daemon_more.rs, the same checks they
 # had here): 1 records across 2 shards + checkpoints, 2 SIGTERM while records flow, 3 restart
 # resumes (1-3 one test), 1d 2d the same with declared_sink, 4 and 4d SplitShard and MergeShards
-# while running, 6 two workers + failover, 7 KPL-aggregated records, 9 Ctrl-C: SIGINT to the
+# while running, 6 two workers + failover, 7 KPL-aggregated records, 8 the kcl tool drives it:
+# `kcl put` puts 50 words and `kcl daemon` runs the daemon (SIGTERM to `kcl` is forwarded),
+# 9 Ctrl-C: SIGINT to the
 # process group of the daemon and its children (checkpoint_on_shutdown, which checkpoints only on
 # shutdownRequested: the checkpoints show the children served the shutdown); tests/native.rs:
 # the native engine.
-# Scenarios of the Python suite: 5 chaos (kill -9 of children and daemon), 8 the kcl tool drives
-# it: `kcl put` puts 50 words and `kcl daemon` runs the daemon (SIGTERM to `kcl` is forwarded),
-# 10 the SDK's producer with KPL aggregation:
+# Scenarios of the Python suite: 5 chaos (kill -9 of children and daemon), 10 the SDK's producer with KPL aggregation:
 # two `kcl produce --aggregate --ledger` put records (over 8 keys: aggregates; over 1,000 keys:
 # records alone) while shard 0 is split; every record they reported delivered reaches file_sink
 # once, with the shard, sequence and sub-sequence number reported, and the open shards' leases end
@@ -198,14 +198,14 @@ case "${1:-}" in
   *)
     for arg in "$@"; do
       case "$arg" in
-        5 | 8 | 10 | 5d) ;;
+        5 | 10 | 5d) ;;
         *) say "unknown argument '$arg'"; usage >&2; exit 2 ;;
       esac
     done
     install_all
     build_examples file_sink declared_sink
     build_kcl_cli  # every scenario: `kcl properties` writes each worker's properties file and
-                   # `kcl jars verify` checks the daemon's jars; scenario 8 also runs `kcl put` and `kcl daemon`
+                   # `kcl jars verify` checks the daemon's jars
     exec "$CACHE/venv/bin/python" "$REPO/scripts/e2e/main.py" "$@"
     ;;
 esac

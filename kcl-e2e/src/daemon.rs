@@ -315,6 +315,14 @@ impl Daemon {
         })
     }
 
+    /// Waits up to `deadline` for the daemon to end by itself (e.g. after one of its children
+    /// was killed): its exit status, or `None` if it still runs (or was never started).
+    pub fn wait(&mut self, deadline: Duration) -> Option<std::process::ExitStatus> {
+        self.proc
+            .as_mut()
+            .and_then(|proc| proc.wait_timeout(deadline))
+    }
+
     /// Sends `signal` to the daemon's whole process group (the JVM and every record processor
     /// in it, as a terminal's Ctrl-C does) and waits up to `deadline` for the daemon to end.
     pub fn signal_group(&mut self, signal: Signal, deadline: Duration) -> Result<Stopped> {

@@ -1,9 +1,9 @@
 """Driver of the end-to-end suite (run through scripts/e2e.sh, with the cache's Python).
 
-    main.py [N ...]            run scenarios N (default: all of 5, 5d, 8, 10); 5 runs twice:
+    main.py [N ...]            run scenarios N (default: all of 5, 5d, 10); 5 runs twice:
                                with examples/file_sink, then as 5d with examples/declared_sink
                                (declared.py); `5d` alone runs only that pass. Scenarios 1-4, 1d,
-                               2d, 4d, 6, 7 and 9 run on the Rust harness
+                               2d, 4d, 6, 7, 8 and 9 run on the Rust harness
                                (kcl-e2e/tests/daemon.rs, daemon_more.rs: `bash scripts/e2e.sh rust`)
     main.py demo [EXE ARGS]    the "run it for real" demo (see demo.py)
 
@@ -32,14 +32,12 @@ from report import Report, note, out  # noqa: E402
 from netstat import is_loopback  # noqa: E402
 from producer import scenario_10  # noqa: E402
 from settings import Settings  # noqa: E402
-from tool import scenario_8  # noqa: E402
 
-# In running order. Scenarios 1-4, 1d, 2d, 4d, 6, 7 and 9 moved to the Rust harness
+# In running order. Scenarios 1-4, 1d, 2d, 4d, 6, 7, 8 and 9 moved to the Rust harness
 # (kcl-e2e/tests/daemon.rs, daemon_more.rs).
 SCENARIOS = {
     "5": ("chaos: kill -9 children and daemon", scenario_5),
     "5d": ("declared_sink: chaos", lambda ctx: scenario_5(ctx, DECLARED)),
-    "8": ("kcl tool drives it: kcl put + kcl daemon", scenario_8),
     "10": ("producer + KPL aggregation, split mid-run", scenario_10),
 }
 def selection(args):
