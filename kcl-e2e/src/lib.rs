@@ -66,6 +66,7 @@ pub mod native;
 pub mod poll;
 pub mod process;
 pub mod procfs;
+pub mod produced;
 pub mod producer;
 pub mod report;
 pub mod reshard;

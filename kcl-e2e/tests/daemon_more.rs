@@ -20,12 +20,14 @@ use kcl_e2e::exits::{read_exits, write_recorder};
 use kcl_e2e::leases::{checkpoint_detail, short_shard};
 use kcl_e2e::poll::{now_ms, poll};
 use kcl_e2e::procfs;
+use kcl_e2e::produced::{CheckpointSampler, Follower, Plan, produce, report_of};
 use kcl_e2e::producer::Producer;
 use kcl_e2e::scenario::{lifecycles, names, wait_handled, wait_initialized};
 use kcl_e2e::shutdown::{processes_of, sigterm_clean, strays, wait_gone};
 use kcl_e2e::sink::last_handled_by_shard;
 use kcl_e2e::tool::{KclDaemon, kcl_put};
 use kcl_e2e::{LeaseTable, Ledger, Processor, Report, Signal, Stream, Worker, WorkerSpec, tally};
+use kcl_protocol::Position;
 
 mod common;
 use common::{REQUIRES, assert_all, daemon, finish, setup};
@@ -906,4 +908,468 @@ fn chaos_kill_9_children_and_daemon() {
 #[ignore = "needs the e2e cache (bash scripts/e2e.sh install), java, node, the built declared_sink and kcl; takes ~2-3 minutes"]
 fn declared_sink_chaos_kill_9_children_and_daemon() {
     assert_all(&[scenario_5(Flavor::Declared)]);
+}
+
+/// Scenario 10: the dense producer (aggregates of about 5 records per key and 100 ms linger).
+const DENSE: Plan = Plan {
+    name: "dense",
+    rate: 400,
+    keys: 8,
+    duration: 24,
+    size: 48,
+};
+/// Scenario 10: the sparse producer (each record alone under its key); it ends first, so that
+/// each shard's last record is most likely an aggregate's.
+const SPARSE: Plan = Plan {
+    name: "sparse",
+    rate: 20,
+    keys: 1000,
+    duration: 18,
+    size: 48,
+};
+/// Scenario 10: records in the ledgers before the split.
+const SPLIT_AFTER: usize = 2000;
+/// Scenario 10: the shard split mid-run.
+const PARENT: &str = "shardId-000000000000";
+
+/// `…123456/7`: the end of a position.
+fn tail(position: &Position) -> String {
+    let text = position.sequence_number().as_str();
+    format!(
+        "...{}/{}",
+        &text[text.len().saturating_sub(6)..],
+        position.sub_sequence_number()
+    )
+}
+
+/// The Python suite's scenario 10 (formerly scripts/e2e/producer.py): the SDK's producer, with
+/// KPL aggregation, into the real daemon; a split mid-run. Two `kcl produce --aggregate
+/// --ledger FILE` put generated records into a 2-shard stream while the daemon runs file_sink
+/// (dense: 400 records/s over 8 keys, aggregates of about 5; sparse: 20 records/s over 1,000
+/// keys, each alone); shard 0 is split in half while they produce. Judged on the ledgers and the
+/// sink: every record reported delivered is in the sink once, with the shard, sequence number,
+/// sub-sequence number and partition key reported; none reported never stored shows up;
+/// records in the parent and both children; the open shards' leases end at the last reported
+/// (sequence, sub-sequence) number, the parent's at `SHARD_END` after its last record; no
+/// checkpoint sample passes an unwritten record; a clean SIGTERM.
+#[test]
+#[ignore = "needs the e2e cache (bash scripts/e2e.sh install), java, node, the built file_sink and kcl; takes ~1.5 minutes"]
+fn producer_kpl_aggregation_split_mid_run() {
+    let mut report = Report::begin("10", "producer + KPL aggregation, split mid-run");
+    let (settings, emulators) = setup(&mut report);
+    let (stream_name, app) = names(&settings, "10");
+    let stream = Stream::create(&emulators, &stream_name, 2).unwrap_or_else(|e| panic!("{e}"));
+    // A shorter grace, as in scenario 4: after a reshard a SIGTERM'd worker waits it out.
+    let mut worker = daemon(
+        &settings,
+        &emulators,
+        Flavor::FileSink,
+        "s10",
+        1,
+        (&stream_name, &app),
+        &[("shutdownGraceMillis", "10000")],
+    );
+    let out = worker.sink();
+    let started = now_ms();
+    worker.start().unwrap_or_else(|e| panic!("{e}"));
+    // The application's leases must exist before the split (a new application on a resharded
+    // kinesis-local stream fails its first shard sync, see tests/daemon.rs, scenario 4).
+    let both: BTreeSet<String> = [PARENT, "shardId-000000000001"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let inits = wait_initialized(&out, &both, started, Duration::from_secs(150));
+    report.check(
+        "s10-worker-initialized",
+        inits.len() == 2,
+        format!("{} of 2 shards initialized", inits.len()),
+    );
+
+    let table = LeaseTable::new(&emulators, &app);
+    let sampler = CheckpointSampler::start(&table);
+    let mut runs: Vec<_> = [DENSE, SPARSE]
+        .into_iter()
+        .map(|plan| {
+            produce(&settings, &emulators, &stream_name, worker.folder(), plan)
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    let paths: Vec<std::path::PathBuf> = runs.iter().map(|(_, p, _)| p.clone()).collect();
+    let follower = Follower::start(&paths);
+    let ledger = follower.ledger();
+    let audit = CheckpointAudit::start(&table, &ledger, &[&out]);
+
+    // --- SplitShard while they produce ---
+    let window = Duration::from_secs(DENSE.duration);
+    poll(
+        window,
+        Duration::from_millis(100),
+        || ledger.len() >= SPLIT_AFTER && ledger.shards().contains(PARENT),
+        |&done| done,
+    );
+    let before = ledger.len();
+    let split_ms = now_ms();
+    stream
+        .split_in_half(PARENT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let kids = stream.children_of(PARENT).unwrap_or_default();
+    poll(
+        window,
+        Duration::from_millis(100),
+        || {
+            let shards = ledger.shards();
+            kids.iter().all(|k| shards.contains(k))
+        },
+        |&done| done,
+    );
+    let producing = runs.iter_mut().all(|(proc, _, _)| proc.running());
+    report.check(
+        "s10-split-while-producing",
+        kids.len() == 2 && producing,
+        format!(
+            "split {} -> {} after {before} records ({:.1}s after the daemon started); both kcl \
+             produce still running: {producing}",
+            short_shard(PARENT),
+            kids.iter()
+                .map(|k| short_shard(k))
+                .collect::<Vec<_>>()
+                .join(", "),
+            split_ms.saturating_sub(started) as f64 / 1000.0
+        ),
+    );
+    let mut codes = Vec::new();
+    for (proc, _, _) in &mut runs {
+        let mut status = proc.wait_timeout(window + Duration::from_secs(60));
+        if status.is_none() {
+            status = Some(proc.stop(Signal::Term, Duration::from_secs(25)));
+        }
+        codes.push(status.and_then(|s| s.code()));
+    }
+    let logs: Vec<std::path::PathBuf> = runs.iter().map(|(_, _, l)| l.clone()).collect();
+    let reports: Vec<BTreeMap<String, String>> = logs.iter().map(|l| report_of(l)).collect();
+    let produced = follower.stop().unwrap_or_else(|e| panic!("{e}"));
+    let snapshot = ledger.snapshot();
+    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
+    for line in produced.undelivered.values() {
+        *by_status
+            .entry(line["status"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
+    }
+    let alone = snapshot.len() - produced.in_aggregate.len();
+    let delivered_sum: i64 = reports
+        .iter()
+        .map(|r| {
+            r.get("delivered")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(-1)
+        })
+        .sum();
+    let produce_ok = report.check(
+        "s10-kcl-produce-delivered-everything",
+        codes == [Some(0), Some(0)]
+            && delivered_sum == snapshot.len() as i64
+            && produced.undelivered.is_empty()
+            && produced.bad_lines.is_empty()
+            && !produced.in_aggregate.is_empty()
+            && alone > 0,
+        format!(
+            "{} ledgers: {} delivered ({} in aggregates, {alone} alone), undelivered {:?}{}",
+            [DENSE, SPARSE]
+                .iter()
+                .zip(&codes)
+                .zip(&reports)
+                .map(|((plan, code), r)| format!(
+                    "{}: exit={} accepted={} delivered={} aggregated={};",
+                    plan.name,
+                    code.map_or("none".to_owned(), |c| c.to_string()),
+                    r.get("accepted").map_or("?", String::as_str),
+                    r.get("delivered").map_or("?", String::as_str),
+                    r.get("aggregated").map_or("?", String::as_str)
+                ))
+                .collect::<Vec<_>>()
+                .join(" "),
+            snapshot.len(),
+            produced.in_aggregate.len(),
+            by_status,
+            if produced.bad_lines.is_empty() {
+                String::new()
+            } else {
+                format!(", {} unreadable lines", produced.bad_lines.len())
+            }
+        ),
+    );
+    if !produce_ok {
+        for log in &logs {
+            eprintln!("--- {}", log.display());
+            eprintln!("{}", std::fs::read_to_string(log).unwrap_or_default());
+        }
+    }
+
+    // --- Data: every delivered record once, where the producer said ---
+    let result = wait_handled(&ledger, &[&out], Duration::from_secs(90), false);
+    let deliveries = out.deliveries().0;
+    let mut seen: BTreeMap<&str, Vec<&kcl_e2e::sink::Delivery>> = BTreeMap::new();
+    for d in &deliveries {
+        seen.entry(d.payload.as_str()).or_default().push(d);
+    }
+    // Each record seen at the place reported; seen elsewhere too only if the producer said it
+    // may be stored twice (a retry after an unknown outcome stores it again elsewhere).
+    let mut wrong = Vec::new();
+    for (payload, put) in &snapshot {
+        let places: Vec<(&str, &Position, &str)> = seen
+            .get(payload.as_str())
+            .map(|ds| {
+                ds.iter()
+                    .map(|d| (d.shard.as_str(), &d.position, d.partition_key.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let reported = (
+            put.shard.as_str(),
+            &put.position,
+            put.partition_key.as_str(),
+        );
+        let elsewhere: Vec<_> = places.iter().filter(|p| **p != reported).collect();
+        if !places.is_empty()
+            && (!places.contains(&reported)
+                || (!elsewhere.is_empty() && !produced.maybe_duplicated.contains(payload)))
+        {
+            let (shard, position, _) = elsewhere[0];
+            wrong.push(format!(
+                "{payload}: reported {}/{}, seen {}/{}",
+                short_shard(&put.shard),
+                tail(&put.position),
+                short_shard(shard),
+                tail(position)
+            ));
+        }
+    }
+    let subs_seen = produced
+        .in_aggregate
+        .iter()
+        .filter(|p| {
+            seen.get(p.as_str())
+                .is_some_and(|ds| ds.iter().any(|d| d.position.sub_sequence_number() > 0))
+        })
+        .count();
+    let mut detail = format!(
+        "{} delivered records: {} in aggregates ({subs_seen} seen with a sub-sequence number > \
+         0), {alone} alone (null in the ledger, 0 for the KCL); each seen with the shard, \
+         sequence number, sub-sequence number and partition key the producer reported",
+        snapshot.len(),
+        produced.in_aggregate.len()
+    );
+    if result.lost > 0 {
+        detail.push_str(&format!(
+            "; lost {}, e.g. {:?}",
+            result.lost, result.missing_sample
+        ));
+    }
+    if !wrong.is_empty() {
+        detail.push_str(&format!(
+            "; {} wrong, e.g. {:?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(3)]
+        ));
+    }
+    report.check(
+        "s10-each-record-where-the-producer-said",
+        wrong.is_empty() && result.lost == 0 && !produced.in_aggregate.is_empty(),
+        detail,
+    );
+    // Seen but not reported delivered: allowed only for records that may be stored (in doubt,
+    // or failed after a call with an unknown outcome); never for an unsent one or a stranger.
+    let may_be_stored: BTreeSet<&str> = produced
+        .undelivered
+        .iter()
+        .filter(|(_, line)| {
+            line["status"].as_str() == Some("in_doubt")
+                || line["maybe_stored"].as_bool() == Some(true)
+        })
+        .map(|(p, _)| p.as_str())
+        .collect();
+    let strangers: Vec<&str> = seen
+        .keys()
+        .copied()
+        .filter(|p| !snapshot.contains_key(*p) && !may_be_stored.contains(p))
+        .collect();
+    report.check(
+        "s10-undelivered-records-judged-by-status",
+        strangers.is_empty(),
+        format!(
+            "{} reported never stored (unsent, or failed without an unknown outcome), {} in \
+             doubt of which {} seen (not counted as lost); records seen that the producer did \
+             not report delivered: {}{}",
+            produced.undelivered.len() - may_be_stored.len(),
+            may_be_stored.len(),
+            may_be_stored
+                .iter()
+                .filter(|p| seen.contains_key(*p))
+                .count(),
+            strangers.len(),
+            if strangers.is_empty() {
+                String::new()
+            } else {
+                format!(" e.g. {:?}", &strangers[..strangers.len().min(3)])
+            }
+        ),
+    );
+    let extra: BTreeMap<&str, usize> = snapshot
+        .keys()
+        .filter_map(|p| {
+            let n = seen.get(p.as_str()).map_or(0, Vec::len);
+            (n > 1).then_some((p.as_str(), n - 1))
+        })
+        .collect();
+    let explained: usize = extra
+        .iter()
+        .filter(|(p, _)| produced.maybe_duplicated.contains(**p))
+        .map(|(_, n)| n)
+        .sum();
+    report.check(
+        "s10-exactly-once",
+        result.duplicated == explained,
+        format!(
+            "{}; duplicates: {}, of them {explained} of records the producer reported \
+             maybe_duplicated ({} such records){}",
+            result.line(),
+            result.duplicated,
+            produced.maybe_duplicated.len(),
+            if extra.is_empty() {
+                String::new()
+            } else {
+                format!(", e.g. {:?}", extra.keys().take(3).collect::<Vec<_>>())
+            }
+        ),
+    );
+
+    // --- The split lost nothing ---
+    let counts = ledger.per_shard();
+    let generations: Vec<String> = [PARENT.to_owned(), "shardId-000000000001".to_owned()]
+        .into_iter()
+        .chain(kids.iter().cloned())
+        .collect();
+    report.check(
+        "s10-records-in-every-shard-generation",
+        generations
+            .iter()
+            .all(|s| counts.get(s).is_some_and(|&n| n > 0))
+            && result.lost == 0,
+        format!(
+            "{}; lost={}",
+            counts
+                .iter()
+                .map(|(s, n)| format!("{}={n}", short_shard(s)))
+                .collect::<Vec<_>>()
+                .join(" "),
+            result.lost
+        ),
+    );
+
+    // --- Checkpoints: open shards at the last (seq, sub) reported; the parent SHARD_END ---
+    let last = ledger.last_by_shard();
+    let where_: BTreeMap<(&str, &Position), &str> = snapshot
+        .values()
+        .map(|p| ((p.shard.as_str(), &p.position), p.payload.as_str()))
+        .collect();
+    let aggregated_last: BTreeSet<&str> = last
+        .iter()
+        .filter(|(s, pos)| {
+            where_
+                .get(&(s.as_str(), *pos))
+                .is_some_and(|p| produced.in_aggregate.contains(*p))
+        })
+        .map(|(s, _)| s.as_str())
+        .collect();
+    let open_last: BTreeMap<String, Position> = last
+        .iter()
+        .filter(|(s, _)| s.as_str() != PARENT)
+        .map(|(s, p)| (s.clone(), p.clone()))
+        .collect();
+    let (ok, stored) = table.wait_checkpoints(&open_last, Duration::from_secs(30));
+    // Which producer wrote a shard's last record is timing; the check is that the checkpoint
+    // is the last record reported, (seq, sub), whichever it is; the line says which.
+    report.check(
+        "s10-checkpoint-is-last-reported-sub-sequence-number",
+        ok && open_last.len() == 3,
+        open_last
+            .iter()
+            .map(|(s, pos)| {
+                let kind = if aggregated_last.contains(s.as_str()) {
+                    " (aggregate)"
+                } else {
+                    " (alone)"
+                };
+                let same = stored.get(s).and_then(|c| c.position()).as_ref() == Some(pos);
+                format!(
+                    "{}: {}{kind}{}",
+                    short_shard(s),
+                    tail(pos),
+                    if same {
+                        String::new()
+                    } else {
+                        format!(" != stored {:?}", stored.get(s).map(ToString::to_string))
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    let parent_cp = table
+        .checkpoints()
+        .ok()
+        .and_then(|c| c.get(PARENT).map(|c| c.sequence_number().to_owned()));
+    let parent_last = deliveries
+        .iter()
+        .filter(|d| d.shard == PARENT)
+        .map(|d| d.position.clone())
+        .max();
+    let caught = sampler.stop().remove(PARENT);
+    let ledger_last = last.get(PARENT);
+    report.check(
+        "s10-parent-SHARD_END-after-its-last-record",
+        parent_cp.as_deref() == Some("SHARD_END") && parent_last.as_ref() == ledger_last,
+        format!(
+            "{}: checkpoint {}; last record written {}{} {}{}",
+            short_shard(PARENT),
+            parent_cp.as_deref().unwrap_or("missing"),
+            parent_last.as_ref().map_or("none".to_owned(), tail),
+            if aggregated_last.contains(PARENT) {
+                " (aggregate)"
+            } else {
+                ""
+            },
+            if parent_last.as_ref() == ledger_last {
+                "= the ledger's last".to_owned()
+            } else {
+                format!(
+                    "!= the ledger's last {}",
+                    ledger_last.map_or("none".to_owned(), tail)
+                )
+            },
+            caught.as_ref().map_or(String::new(), |c| format!(
+                "; last numeric checkpoint sampled before SHARD_END {}{}",
+                tail(c),
+                if Some(c) == ledger_last {
+                    " (= the last record)"
+                } else {
+                    ""
+                }
+            ))
+        ),
+    );
+    sigterm_clean(&mut report, "s10-clean-exit", &mut worker, 3);
+    audit
+        .stop()
+        .check(&mut report, "s10-checkpoints-never-pass-unwritten-records");
+    if report.failing() {
+        emulators.print_logs(20);
+    }
+    let remark = format!(
+        "{} of {} in aggregates; split {} mid-run",
+        produced.in_aggregate.len(),
+        snapshot.len(),
+        short_shard(PARENT)
+    );
+    assert_all(&[finish(report, &[&worker], result, &remark)]);
 }
