@@ -1,13 +1,14 @@
-//! More MultiLangDaemon scenarios moved from the Python suite to the Rust harness, with the
-//! same checks and check names: 9 (Ctrl-C: SIGINT to the daemon's process group) and 8 (the
-//! `kcl` tool drives it: `kcl put` and `kcl daemon`).
+//! The MultiLangDaemon scenarios moved last from the Python suite to the Rust harness, with the
+//! same checks and check names: 9 (Ctrl-C: SIGINT to the daemon's process group), 8 (the `kcl`
+//! tool drives it: `kcl put` and `kcl daemon`), 5 and 5d (chaos: `kill -9` of children and of
+//! the daemon) and 10 (the SDK's producer with KPL aggregation, a split mid-run).
 //! `#[ignore]`d: they need the installed cache, java and node and the built processors and
 //! tool; CI runs them (scripts/e2e.sh rust, one test at a time), and a missing prerequisite
 //! fails them with what to run:
 //!
 //! ```text
 //! bash scripts/e2e.sh install && cargo build -p kcl-cli
-//! cargo build --example file_sink --example checkpoint_on_shutdown
+//! cargo build --example file_sink --example declared_sink --example checkpoint_on_shutdown
 //! cargo test -p kcl-e2e --test daemon_more -- --ignored --nocapture --test-threads=1
 //! ```
 
