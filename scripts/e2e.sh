@@ -4,12 +4,9 @@
 # jars from the PyPI wheel kclpy-ext. Everything is installed from the registries into a cache
 # folder on first use; later runs install nothing.
 #
-#   bash scripts/e2e.sh                  install what is missing, build examples/file_sink,
-#                                        examples/declared_sink and examples/checkpoint_on_shutdown
-#                                        and kcl-cli, run the Python suite's scenarios 5, 5d, 8, 9
-#                                        and 10, stop everything; last line "N passed, N failed"
-#   bash scripts/e2e.sh 5 9              only these scenarios (5 runs 5 and 5d; 5d runs only 5d),
-#                                        after the same installs and builds.
+#   bash scripts/e2e.sh                  prints that every scenario of the former Python suite
+#                                        moved to the Rust harness (`rust` below) and exits 0;
+#                                        it installs and runs nothing (CI runs `rust` after it).
 #   bash scripts/e2e.sh demo [EXE ARGS]  one-command "run it for real": a local 2-shard stream, ~20
 #                                        text records, the real daemon running EXE (default: the
 #                                        word_count example) as its child, then SIGTERM and the final
@@ -18,6 +15,7 @@
 #   bash scripts/e2e.sh install          install only
 #   bash scripts/e2e.sh rust [FILTER]    the Rust harness (crate kcl-e2e): after the same installs,
 #                                        build examples/file_sink, examples/declared_sink,
+#                                        examples/checkpoint_on_shutdown,
 #                                        examples/native_file_sink (feature native) and kcl-cli,
 #                                        then run its #[ignore]d scenarios one at a time, `cargo
 #                                        test -p kcl-e2e -- --ignored --test-threads=1` (on free
@@ -26,24 +24,18 @@
 #                                        picks tests by name: `rust split_and_merge`, `rust
 #                                        native` (the native engine's).
 #
-# Scenarios on the Rust harness (kcl-e2e/tests/daemon.rs, the same checks they had here): 1 records
-# across 2 shards + checkpoints, 2 SIGTERM while records flow, 3 restart resumes (1-3 one test),
-# 1d 2d the same with declared_sink, 4 and 4d SplitShard and MergeShards while running, 6 two
-# workers + failover, 7 KPL-aggregated records; tests/native.rs: the native engine.
-# Scenarios of the Python suite: 5 chaos (kill -9 of children and daemon), 8 the kcl tool drives
-# it: `kcl put` puts 50 words and `kcl daemon` runs the daemon (SIGTERM to `kcl` is forwarded),
-# 9 Ctrl-C: SIGINT to the process group of the daemon and its children (checkpoint_on_shutdown,
-# which checkpoints only on shutdownRequested: the checkpoints show the children served the
-# shutdown), 10 the SDK's producer with KPL aggregation:
-# two `kcl produce --aggregate --ledger` put records (over 8 keys: aggregates; over 1,000 keys:
-# records alone) while shard 0 is split; every record they reported delivered reaches file_sink
-# once, with the shard, sequence and sub-sequence number reported, and the open shards' leases end
-# at the last reported (sequence, sub-sequence) number, the parent's at SHARD_END.
-# 5d: 5 with declared_sink (the SDK's declared API: per-record handler, every-50 strategy, skip
-# policy with an on_failure dead-letter file, default shutdown/shard-end hooks) and poison/flaky
-# records: no checkpoint ever passes a record missing from the sink and dead letters.
-# Every scenario (and the demo) uses the kcl tool (crate kcl-cli, built here whatever the selection):
-# `kcl properties` writes each worker's kcl.properties and `kcl jars verify` checks the daemon's jars.
+# Every MultiLangDaemon scenario runs on the Rust harness, with the checks it had in the Python
+# suite (kcl-e2e/tests/daemon.rs): 1 records across 2 shards + checkpoints, 2 SIGTERM while
+# records flow, 3 restart resumes (1-3 one test), 1d 2d the same with declared_sink, 4 and 4d
+# SplitShard and MergeShards while running, 6 two workers + failover, 7 KPL-aggregated records;
+# (kcl-e2e/tests/daemon_more.rs): 5 and 5d chaos (kill -9 of children and daemon; 5d with
+# declared_sink and poison/flaky records), 8 the kcl tool drives it (`kcl put` puts 50 words,
+# `kcl daemon` runs the daemon, SIGTERM to `kcl` is forwarded), 9 Ctrl-C: SIGINT to the process
+# group of the daemon and its children (checkpoint_on_shutdown, which checkpoints only on
+# shutdownRequested), 10 the SDK's producer with KPL aggregation (two `kcl produce --aggregate
+# --ledger`) while shard 0 is split; tests/native.rs, migration.rs, parity.rs: the native engine.
+# The harness and the demo use the kcl tool (crate kcl-cli): `kcl properties` writes each
+# worker's kcl.properties and `kcl jars verify` checks the daemon's jars.
 #
 # Environment: KCL_E2E_CACHE (default <repo>/.e2e-cache), KCL_E2E_KINESIS_PORT (14568, plain HTTP
 # and h2c), KCL_E2E_KINESIS_TLS_PORT (14567), KCL_E2E_DYNAMODB_PORT (14569), KCL_E2E_SEED (chaos
@@ -180,7 +172,7 @@ case "${1:-}" in
   rust)
     shift
     install_all
-    build_examples file_sink declared_sink  # the daemon's children (tests/daemon.rs)
+    build_examples file_sink declared_sink checkpoint_on_shutdown  # the daemon's children (tests/daemon*.rs)
     build_native_examples native_file_sink  # the native engine's worker (tests/native.rs)
     build_kcl_cli  # `kcl properties` writes the worker's properties, `kcl jars verify` checks the jars
     say "cargo test -p kcl-e2e -- --ignored (KCL_E2E_CACHE=$CACHE)"
@@ -194,16 +186,20 @@ case "${1:-}" in
     exec "$CACHE/venv/bin/python" "$REPO/scripts/e2e/main.py" "$@"
     ;;
   *)
-    for arg in "$@"; do
-      case "$arg" in
-        5 | 8 | 9 | 10 | 5d) ;;
-        *) say "unknown argument '$arg'"; usage >&2; exit 2 ;;
-      esac
+    if [ $# -gt 0 ]; then
+      say "unknown argument '$1': the Python suite's scenarios all moved to the Rust harness"
+      usage >&2
+      exit 2
+    fi
+    echo "every end-to-end scenario moved to the Rust harness (crate kcl-e2e): run bash scripts/e2e.sh rust"
+    exit 0
+    ;;
+esac
     done
     install_all
-    build_examples file_sink declared_sink checkpoint_on_shutdown
+    build_examples file_sink declared_sink
     build_kcl_cli  # every scenario: `kcl properties` writes each worker's properties file and
-                   # `kcl jars verify` checks the daemon's jars; scenario 8 also runs `kcl put` and `kcl daemon`
+                   # `kcl jars verify` checks the daemon's jars
     exec "$CACHE/venv/bin/python" "$REPO/scripts/e2e/main.py" "$@"
     ;;
 esac

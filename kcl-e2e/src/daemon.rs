@@ -315,6 +315,40 @@ impl Daemon {
         })
     }
 
+    /// Waits up to `deadline` for the daemon to end by itself (e.g. after one of its children
+    /// was killed): its exit status, or `None` if it still runs (or was never started).
+    pub fn wait(&mut self, deadline: Duration) -> Option<std::process::ExitStatus> {
+        self.proc
+            .as_mut()
+            .and_then(|proc| proc.wait_timeout(deadline))
+    }
+
+    /// Sends `signal` to the daemon's whole process group (the JVM and every record processor
+    /// in it, as a terminal's Ctrl-C does) and waits up to `deadline` for the daemon to end.
+    pub fn signal_group(&mut self, signal: Signal, deadline: Duration) -> Result<Stopped> {
+        let proc = self
+            .proc
+            .as_mut()
+            .ok_or_else(|| Error::msg(format!("{} was never started", self.spec.worker_id)))?;
+        let children = if proc.running() {
+            procfs::children_of(proc.pid())
+        } else {
+            Vec::new()
+        };
+        let t0 = Instant::now();
+        if proc.running() {
+            crate::signal::send_to_group(proc.pid(), signal)
+                .map_err(|e| Error::io(format!("{signal:?} to the group of {}", proc.name()), e))?;
+        }
+        let status = proc.wait_timeout(deadline);
+        Ok(Stopped {
+            code: status.and_then(|s| s.code()),
+            ended: status.is_some(),
+            took: t0.elapsed(),
+            children,
+        })
+    }
+
     /// SIGKILL to the daemon and its process group (children included); the PIDs of the
     /// children it had just before.
     pub fn kill(&mut self) -> Vec<u32> {

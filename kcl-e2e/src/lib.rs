@@ -3,7 +3,7 @@
 //! either engine against them, and reconcile what the record processors wrote with the ledger
 //! (put, handled, duplicates, lost per scenario) and with the lease table.
 //!
-//! It is the Rust home of the Python suite (`scripts/e2e.sh`, `scripts/e2e/*.py`), from the same
+//! It is the Rust home of the former Python suite (`scripts/e2e.sh`, `scripts/e2e/*.py`), from the same
 //! installed cache (`KCL_E2E_CACHE`, else `<repo>/.e2e-cache`; `bash scripts/e2e.sh install`
 //! fills it) with the same commands, environment, properties and sink format; its emulators use
 //! free ports, so it can run beside the Python suite.
@@ -31,20 +31,23 @@
 //!   [`declared`] (which processor, and the checks on dead letters and the `every 50 records`
 //!   strategy), [`audit`] (the checkpoint audit sampling the lease table beside a scenario),
 //!   [`shutdown`] (a clean SIGTERM judged, stray record processors), [`chaos`] (`kill -9` of
-//!   the daemon alone, its children judged), [`reshard`] (following a split or merge).
+//!   the daemon alone, its children judged), [`reshard`] (following a split or merge),
+//!   [`exits`] (the exit recorder of the Ctrl-C scenario: how each record processor ended),
+//!   [`tool`] (`kcl put` and `kcl daemon` driving the daemon), [`produced`] (`kcl produce
+//!   --aggregate --ledger` in the background, its ledgers followed).
 //!
 //! Every process the harness starts is its own process group's leader, stopped by PID and
 //! killed with its group when dropped, also when a test panics (logs' ends are printed then).
 //!
-//! The scenarios (`tests/`) need the cache, `java` and `node` on `PATH`, and
-//! `cargo build -p kcl-cli && cargo build --example file_sink --example declared_sink` done,
-//! and for the native scenarios `cargo build --example native_file_sink --features native`
+//! The scenarios (`tests/`) need the cache, `java` and `node` on `PATH`, and `cargo build -p
+//! kcl-cli && cargo build --example file_sink --example declared_sink --example
+//! checkpoint_on_shutdown` done, and for the native scenarios `cargo build --example native_file_sink --features native`
 //! (scripts/e2e.sh does all of it, and runs them one at a time); a missing prerequisite fails
 //! them with what to run:
 //!
 //! ```text
 //! bash scripts/e2e.sh install && cargo build -p kcl-cli
-//! cargo build --example file_sink --example declared_sink
+//! cargo build --example file_sink --example declared_sink --example checkpoint_on_shutdown
 //! cargo build --example native_file_sink --features native
 //! cargo test -p kcl-e2e -- --ignored --nocapture --test-threads=1
 //! ```
@@ -56,6 +59,7 @@ pub mod daemon;
 pub mod declared;
 pub mod emulators;
 mod error;
+pub mod exits;
 pub mod leases;
 pub mod ledger;
 pub mod meter;
@@ -63,6 +67,7 @@ pub mod native;
 pub mod poll;
 pub mod process;
 pub mod procfs;
+pub mod produced;
 pub mod producer;
 pub mod report;
 pub mod reshard;
@@ -73,6 +78,7 @@ pub mod signal;
 pub mod sink;
 pub mod stream;
 pub mod taint;
+pub mod tool;
 pub mod worker;
 
 pub use daemon::Daemon;

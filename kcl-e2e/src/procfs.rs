@@ -33,6 +33,35 @@ pub fn alive(pid: u32) -> bool {
     matches!(stat(pid), Some((state, _, _)) if state != 'Z')
 }
 
+/// The process group of `pid`, if it runs.
+pub fn group_of(pid: u32) -> Option<u32> {
+    stat(pid).map(|(_, _, group)| group)
+}
+
+/// What `pid` does with signal number `signal`, from `/proc/PID/status`: `"ignored"`,
+/// `"caught"` (a handler), `"blocked"` (in its main thread's mask) or `"default"`; `None` if it
+/// is gone.
+pub fn signal_disposition(pid: u32, signal: i32) -> Option<&'static str> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let mask = |key: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|value| u64::from_str_radix(value.trim(), 16).ok())
+            .unwrap_or(0)
+    };
+    let bit = 1u64 << (signal - 1);
+    for (key, name) in [
+        ("SigIgn:", "ignored"),
+        ("SigCgt:", "caught"),
+        ("SigBlk:", "blocked"),
+    ] {
+        if mask(key) & bit != 0 {
+            return Some(name);
+        }
+    }
+    Some("default")
+}
+
 /// The live direct children of `pid`, sorted.
 pub fn children_of(pid: u32) -> Vec<u32> {
     let mut kids: Vec<u32> = all_pids()

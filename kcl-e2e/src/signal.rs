@@ -32,17 +32,23 @@ impl Signal {
     }
 }
 
+/// Sends `signal` to every process of the group whose leader is `leader` (what a terminal's
+/// Ctrl-C does with SIGINT to its foreground group).
+pub fn send_to_group(leader: u32, signal: Signal) -> std::io::Result<()> {
+    kill(leader, signal, true)
+}
+
 /// Sends `signal` to `pid` (to its process group for [`Signal::KillGroup`]).
 pub fn send(pid: u32, signal: Signal) -> std::io::Result<()> {
+    kill(pid, signal, signal == Signal::KillGroup)
+}
+
+fn kill(pid: u32, signal: Signal, group: bool) -> std::io::Result<()> {
     let pid = libc::pid_t::try_from(pid).map_err(std::io::Error::other)?;
     if pid <= 0 {
         return Err(std::io::Error::other("not a process id"));
     }
-    let target = if signal == Signal::KillGroup {
-        -pid
-    } else {
-        pid
-    };
+    let target = if group { -pid } else { pid };
     // SAFETY: kill(2) takes plain integers and touches no memory of this process; `target` is a
     // positive PID or the negated PID of a group leader this crate started, never 0 or -1.
     let result = unsafe { libc::kill(target, signal.number()) };

@@ -24,84 +24,18 @@ use kcl_e2e::scenario::{lifecycles, names, wait_handled, wait_initialized};
 use kcl_e2e::shutdown::{sigterm_clean, strays, wait_gone};
 use kcl_e2e::sink::last_handled_by_shard;
 use kcl_e2e::{
-    Emulators, LeaseTable, Ledger, Report, Row, Settings, Signal, Stream, Worker, WorkerSpec,
-    taint, tally,
+    Emulators, LeaseTable, Ledger, Report, Row, Settings, Signal, Stream, Worker, taint, tally,
 };
 use kcl_protocol::Position;
 
-const REQUIRES: &str = "needs the e2e cache (bash scripts/e2e.sh install), java and node, and \
-                        `cargo build -p kcl-cli && cargo build --example file_sink --example \
-                        declared_sink`; run with --ignored";
+mod common;
+use common::{assert_all, daemon, finish, setup};
 
 /// How many records scenario 1 puts (as the Python suite did).
 const FIRST_BATCH: u64 = 1000;
 /// Scenario 3: records put while the worker is stopped, and after its restart.
 const WHILE_STOPPED: u64 = 200;
 const AFTER_RESTART: u64 = 100;
-
-/// The settings and emulators of one test, with the loopback check as the first scenario's
-/// first check (`setup-emulators-on-loopback-only`).
-fn setup(report: &mut Report) -> (Settings, Emulators) {
-    let settings = Settings::from_env().unwrap_or_else(|e| panic!("{e} ({REQUIRES})"));
-    println!(
-        "kcl end-to-end harness (Rust): run folder {}",
-        settings.run_dir.display()
-    );
-    let emulators = Emulators::start(&settings).unwrap_or_else(|e| panic!("{e}"));
-    match emulators.loopback_only() {
-        Ok(detail) => report.check("setup-emulators-on-loopback-only", true, detail),
-        Err(error) => report.check("setup-emulators-on-loopback-only", false, error.message()),
-    };
-    (settings, emulators)
-}
-
-/// A daemon worker `<prefix>-worker-<n>` of `app` in `<prefix>/<worker id>`.
-fn daemon(
-    settings: &Settings,
-    emulators: &Emulators,
-    flavor: Flavor,
-    prefix: &str,
-    n: u32,
-    (stream, app): (&str, &str),
-    extra: &[(&str, &str)],
-) -> Worker {
-    let worker_id = format!("{prefix}-worker-{n}");
-    let spec = WorkerSpec {
-        application: app.to_owned(),
-        stream: stream.to_owned(),
-        folder: format!("{prefix}/{worker_id}").into(),
-        worker_id,
-        processor: flavor
-            .processor(settings)
-            .unwrap_or_else(|e| panic!("{e} ({REQUIRES})")),
-        extra_properties: extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-    };
-    Worker::daemon(settings, emulators, spec).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Ends a scenario: the logs' ends on a failure, then the row.
-fn finish(report: Report, workers: &[&Worker], tally: kcl_e2e::Tally, remark: &str) -> Row {
-    if report.failing() {
-        for worker in workers {
-            worker.print_log_tail(40);
-        }
-    }
-    report.finish(tally, remark)
-}
-
-/// Every row's checks passed (the test fails naming the failed checks otherwise).
-fn assert_all(rows: &[Row]) {
-    println!("\n{}", Row::header());
-    for row in rows {
-        println!("{}", row.line());
-    }
-    for row in rows {
-        row.assert_passed();
-    }
-}
 
 /// What scenario 1 hands over to 2 and 3: one application and its running worker.
 struct Application {

@@ -1,10 +1,8 @@
 """Driver of the end-to-end suite (run through scripts/e2e.sh, with the cache's Python).
 
-    main.py [N ...]            run scenarios N (default: all of 5, 5d, 8, 9, 10); 5 runs twice:
-                               with examples/file_sink, then as 5d with examples/declared_sink
-                               (declared.py); `5d` alone runs only that pass. Scenarios 1-4, 1d,
-                               2d, 4d, 6 and 7 run on the Rust harness (kcl-e2e/tests/daemon.rs,
-                               `bash scripts/e2e.sh rust`)
+    main.py [N ...]            run scenarios N: none is left here, every one moved to the Rust
+                               harness (kcl-e2e/tests/daemon.rs, daemon_more.rs: `bash
+                               scripts/e2e.sh rust`); without arguments it says so and exits 0
     main.py demo [EXE ARGS]    the "run it for real" demo (see demo.py)
 
 Prints one `PASS name detail` / `FAIL name detail` line per check, a table per scenario (records
@@ -24,26 +22,15 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import procs  # noqa: E402
-from chaos import scenario_5  # noqa: E402
 from context import Ctx  # noqa: E402
-from ctrlc import scenario_9  # noqa: E402
-from declared import DECLARED  # noqa: E402
 from emulators import Emulators  # noqa: E402
 from report import Report, note, out  # noqa: E402
 from netstat import is_loopback  # noqa: E402
-from producer import scenario_10  # noqa: E402
 from settings import Settings  # noqa: E402
-from tool import scenario_8  # noqa: E402
 
-# In running order. Scenarios 1-4, 1d, 2d, 4d, 6 and 7 moved to the Rust harness
-# (kcl-e2e/tests/daemon.rs).
-SCENARIOS = {
-    "5": ("chaos: kill -9 children and daemon", scenario_5),
-    "5d": ("declared_sink: chaos", lambda ctx: scenario_5(ctx, DECLARED)),
-    "8": ("kcl tool drives it: kcl put + kcl daemon", scenario_8),
-    "9": ("Ctrl-C: SIGINT to the process group", scenario_9),
-    "10": ("producer + KPL aggregation, split mid-run", scenario_10),
-}
+# In running order: none left. Every scenario moved to the Rust harness (kcl-e2e/tests/daemon.rs,
+# daemon_more.rs).
+SCENARIOS = {}
 def selection(args):
     """Scenario ids in running order: `N` selects N and its declared pass Nd (if any), `Nd` only
     that pass."""
@@ -163,6 +150,9 @@ def main(argv):
     if bad:
         print(__doc__, file=sys.stderr)
         return 2
+    if not SCENARIOS:
+        print("every end-to-end scenario moved to the Rust harness: bash scripts/e2e.sh rust")
+        return 0
     return run_suite(argv)
 
 

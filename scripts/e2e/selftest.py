@@ -221,55 +221,5 @@ class PropertiesFile(unittest.TestCase):
             self.assertIn(key if key != "executableName" else "./missing", str(failed.exception))
 
 
-try:
-    import producer  # noqa: E402 - needs botocore (through stream.py)
-except ImportError:
-    producer = None
-
-
-@unittest.skipIf(producer is None, "botocore is not installed (the suite's venv has it)")
-class ProducerLedger(unittest.TestCase):
-    LINES = [
-        '{"status":"delivered","record":0,"partition_key":"key-0","data":"a","shard_id":"shardId-000000000000",'
-        '"sequence_number":"4960","sub_sequence_number":0,"attempts":1,"maybe_duplicated":false}',
-        '{"status":"delivered","record":1,"partition_key":"key-0","data":"b","shard_id":"shardId-000000000000",'
-        '"sequence_number":"4960","sub_sequence_number":1,"attempts":1,"maybe_duplicated":false}',
-        '{"status":"delivered","line":3,"partition_key":"key-1","data":"c","shard_id":"shardId-000000000001",'
-        '"sequence_number":"4961","sub_sequence_number":null,"attempts":2,"maybe_duplicated":true}',
-        '{"status":"unsent","record":2,"partition_key":"key-2","data":"d","reason":"not sent","attempts":0,'
-        '"maybe_stored":false}',
-    ]
-
-    def setUp(self):
-        self.folder = tempfile.mkdtemp(prefix="kcl-e2e-selftest-")
-
-    def tearDown(self):
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-    def test_lines_are_read_whole_as_the_ledgers_grow(self):
-        first, second = (os.path.join(self.folder, name) for name in ("one.jsonl", "two.jsonl"))
-        ledger = producer.FileLedger([first, second])
-        self.assertEqual(ledger.snapshot(), {}, "no file yet")
-        text = "\n".join(self.LINES[:3]) + "\n" + self.LINES[3]
-        with open(first, "w") as f:
-            f.write(text[:-10])  # the third line whole, the fourth torn
-        with open(second, "w") as f:
-            f.write('{"status":"delivered","record":0,"partition_key":"k","data":"e","shard_id":"shardId-000000000001",'
-                    '"sequence_number":"4962","sub_sequence_number":null,"attempts":1,"maybe_duplicated":false}\n')
-        snapshot = ledger.snapshot()
-        self.assertEqual(sorted(snapshot), ["a", "b", "c", "e"])
-        self.assertEqual((snapshot["b"].seq, snapshot["b"].sub), (4960, 1))
-        self.assertEqual(snapshot["c"].sub, 0, "sent alone: the KCL gives it sub-sequence number 0")
-        self.assertEqual(ledger.in_aggregate, {"a", "b"})
-        self.assertEqual(ledger.maybe_duplicated, {"c"})
-        self.assertEqual(ledger.undelivered, {})
-        with open(first, "a") as f:
-            f.write(text[-10:] + "\nnot json\n")
-        ledger.snapshot()
-        self.assertEqual(ledger.undelivered["d"]["status"], "unsent")
-        self.assertEqual(ledger.bad_lines, ["not json"])
-        self.assertEqual(ledger.last_by_shard(), {"shardId-000000000000": (4960, 1), "shardId-000000000001": (4962, 0)})
-
-
 if __name__ == "__main__":
     unittest.main(verbosity=2)
