@@ -1,4 +1,4 @@
-//! A Java-free engine for `kcl` record processors, on the Java KCL 3.x lease table (under way).
+//! A Java-free engine for `kcl` record processors, on the Java KCL 3.x lease table.
 //!
 //! The engine runs the same [`kcl_core::RecordProcessor`] code as the MultiLangDaemon child
 //! runtime, reading Kinesis itself and keeping leases compatible with Java workers. This crate
