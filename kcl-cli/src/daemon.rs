@@ -1,9 +1,11 @@
 //! `kcl daemon`: check the properties, the jars and Java, build the classpath ([`classpath`])
 //! and the command line of the real MultiLangDaemon, then run it under `kcl` ([`supervise`]) or
-//! print it. Every failure of `kcl` itself exits with [`Error::LAUNCHER_EXIT_CODE`].
+//! print it. Every failure of `kcl` itself exits with [`Error::LAUNCHER_EXIT_CODE`]. With
+//! `--native` it is the daemon itself, without Java ([`native_engine`]).
 
 mod args;
 pub(crate) mod classpath;
+mod native_engine;
 // The parent-death signal (`prctl(2)`, `getppid(2)`) and `kill(2)` to forward signals.
 #[allow(unsafe_code)]
 pub(crate) mod supervise;
@@ -127,6 +129,9 @@ pub(crate) fn command_line(
 /// Runs `kcl daemon`; the exit code is the daemon's, or [`Error::LAUNCHER_EXIT_CODE`] if `kcl`
 /// refused to start it (or could not).
 pub(crate) fn command(args: DaemonArgs) -> Result<ExitCode> {
+    if args.native {
+        return native_engine::run(&args.properties);
+    }
     let words = prepare(&args).map_err(Error::launcher)?;
     if args.print_command {
         let quoted: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();

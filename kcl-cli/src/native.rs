@@ -161,25 +161,7 @@ fn check_command(path: &Path) -> Result<()> {
 
 /// Reads `path` as the native engine does, and builds the program's command line.
 fn check(path: &Path) -> Result<Checked> {
-    if !path.is_file() {
-        return Err(Error::usage_hint(
-            format!("{}: no such file", path.display()),
-            "write one with `kcl properties --stream ... --application ... --executable ... --retrieval-mode polling -o FILE`",
-        ));
-    }
-    let properties = Properties::load(path).map_err(|e| Error::failed(e.to_string()))?;
-    let (config, mut warnings) = NativeConfig::from_properties(&properties).map_err(|e| {
-        Error::failed_hint(
-            format!(
-                "{}: the native engine cannot run with this file: {e}",
-                path.display()
-            ),
-            format!(
-                "fix it (kcl native --check --properties {})",
-                path.display()
-            ),
-        )
-    })?;
+    let (properties, config, mut warnings) = load(path, "kcl native --check")?;
     // kcl-native notes that the engine itself starts no child; `kcl native` does start
     // executableName (once, with `native FILE`), and says so in its own words.
     warnings.retain(|w| w.key.as_deref() != Some("executableName"));
@@ -189,13 +171,7 @@ fn check(path: &Path) -> Result<Checked> {
         .map_err(|e| Error::file("resolve", path, e))?;
     let command = properties
         .get("executableName")
-        .map(|value| {
-            value
-                .split(' ')
-                .filter(|w| !w.is_empty())
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
+        .and_then(kcl_properties::command_words)
         .filter(|words| !words.is_empty())
         .map(|mut words| {
             words.push("native".into());
@@ -209,8 +185,30 @@ fn check(path: &Path) -> Result<Checked> {
     })
 }
 
+/// The properties file at `path`, the native engine's configuration from it and its findings;
+/// `checker` is the command that lists them.
+pub(crate) fn load(path: &Path, checker: &str) -> Result<(Properties, NativeConfig, Vec<Warning>)> {
+    if !path.is_file() {
+        return Err(Error::usage_hint(
+            format!("{}: no such file", path.display()),
+            "write one with `kcl properties --stream ... --application ... --executable ... --retrieval-mode polling -o FILE`",
+        ));
+    }
+    let properties = Properties::load(path).map_err(|e| Error::failed(e.to_string()))?;
+    let (config, warnings) = NativeConfig::from_properties(&properties).map_err(|e| {
+        Error::failed_hint(
+            format!(
+                "{}: the native engine cannot run with this file: {e}",
+                path.display()
+            ),
+            format!("fix it ({checker} --properties {})", path.display()),
+        )
+    })?;
+    Ok((properties, config, warnings))
+}
+
 /// Why `program` could not be started from here, if it could not.
-fn program_problem(program: &str) -> Option<String> {
+pub(crate) fn program_problem(program: &str) -> Option<String> {
     if program.contains('/') {
         let found = Path::new(program).is_file();
         (!found).then(|| {

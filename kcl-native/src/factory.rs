@@ -28,8 +28,11 @@
 
 use std::collections::BTreeSet;
 
+use kcl_core::engine::{Event, Handled, ShardEngine};
 use kcl_core::{RecordProcessor, Runtime};
 use kcl_protocol::ExtendedSequenceNumber;
+
+use crate::coordinator::LeaseDriver;
 
 /// What the engine knows of a shard when it builds its processor.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,4 +106,62 @@ where
     B: Fn(&ShardInfo) -> P + Send + Sync + 'static,
 {
     move |shard: &ShardInfo| Runtime::new(build(shard))
+}
+
+/// What handles one lease's events on the shard's own thread, one at a time, storing
+/// checkpoints through the lease's [`LeaseDriver`]: the user's processor in a
+/// [`ShardEngine`], or a MultiLangDaemon child process
+/// ([`ChildShard`](crate::multilang::ChildShard)).
+///
+/// ```
+/// use kcl_core::engine::{Event, Handled};
+/// use kcl_native::{ShardHandler, coordinator::LeaseDriver};
+///
+/// /// Handles every event by doing nothing (and so never checkpoints).
+/// struct Idle;
+/// impl ShardHandler for Idle {
+///     fn handle(&mut self, _event: Event, _driver: &mut LeaseDriver) -> Handled {
+///         Handled::Done
+///     }
+/// }
+/// ```
+pub trait ShardHandler {
+    /// Handles `event` (telling `driver` first, with [`LeaseDriver::sending`], so that its
+    /// judge knows what was delivered); [`Handled::Exit`] ends the worker's run.
+    fn handle(&mut self, event: Event, driver: &mut LeaseDriver) -> Handled;
+}
+
+impl<P: RecordProcessor> ShardHandler for ShardEngine<P> {
+    fn handle(&mut self, event: Event, driver: &mut LeaseDriver) -> Handled {
+        driver.deliver(self, event)
+    }
+}
+
+/// Builds the [`ShardHandler`] of each lease the worker starts processing, on the shard's own
+/// thread. Every [`ShardFactory`] is one (its processor in a [`ShardEngine`]);
+/// [`ChildProcesses`](crate::multilang::ChildProcesses) is the other kind: a MultiLangDaemon
+/// child process per lease.
+///
+/// ```
+/// use kcl_native::{ShardHandlers, ShardInfo, processors};
+/// use kcl_protocol::ExtendedSequenceNumber;
+///
+/// fn handlers_of(factory: impl ShardHandlers) -> impl ShardHandlers { factory }
+/// let factory = handlers_of(processors(|_: &ShardInfo| kcl_core::from_fn(|_, _| Ok(()))));
+/// let _handler = factory.handler(&ShardInfo::new("shardId-1", ExtendedSequenceNumber::trim_horizon()));
+/// ```
+pub trait ShardHandlers: Send + Sync + 'static {
+    /// The handler built.
+    type Handler: ShardHandler;
+
+    /// The handler of `shard`.
+    fn handler(&self, shard: &ShardInfo) -> Self::Handler;
+}
+
+impl<F: ShardFactory> ShardHandlers for F {
+    type Handler = ShardEngine<F::Processor>;
+
+    fn handler(&self, shard: &ShardInfo) -> Self::Handler {
+        self.runtime(shard).shard_engine()
+    }
 }

@@ -12,7 +12,8 @@
 //!   (the processor on its own OS thread; parent blocking, shard end with the child leases,
 //!   lease lost, graceful handoff), the graceful stop ([`Stopper`]) and [`RunError`].
 //! - [`factory`]: [`ShardFactory`], how each shard's processor and its `Runtime` settings are
-//!   built ([`ShardInfo`], [`processors`]).
+//!   built ([`ShardInfo`], [`processors`]); [`ShardHandlers`], what every shard worker runs
+//!   (a factory's processors, or [`multilang`]'s child processes).
 //! - [`config`]: [`NativeConfig`](config::NativeConfig), from the MultiLangDaemon's own
 //!   properties file (read as the daemon reads it, through `kcl-properties`) or a builder, with
 //!   the Java KCL 3.1.3 defaults.
@@ -31,6 +32,9 @@
 //!   lease taker, picked from the table's client version — handing each held lease to its shard
 //!   worker as a [`LeaseHandle`], with a blocking [`LeaseDriver`] that judges and writes
 //!   checkpoints.
+//! - [`multilang`]: a Java-free MultiLangDaemon: [`ChildProcesses`](multilang::ChildProcesses)
+//!   runs the daemon's `executableName` per lease and speaks its protocol, so children in any
+//!   language run on this engine unchanged.
 //! - [`testing`]: [`MemoryKinesis`](testing::MemoryKinesis), the read side of the project's
 //!   fake Kinesis, with expiring iterators and injectable faults.
 //! - [`sdk`] (feature `aws`, on by default): the AWS SDK's client as a [`KinesisReader`].
@@ -70,6 +74,7 @@ pub mod factory;
 pub mod fetcher;
 pub mod kinesis;
 pub mod metrics;
+pub mod multilang;
 pub mod run;
 #[cfg(feature = "aws")]
 pub mod sdk;
@@ -80,7 +85,7 @@ pub mod testing;
 
 pub use backoff::Backoff;
 pub use coordinator::{Coordinator, CoordinatorConfig, LeaseDriver, LeaseEvent, LeaseHandle};
-pub use factory::{ShardFactory, ShardInfo, processors};
+pub use factory::{ShardFactory, ShardHandler, ShardHandlers, ShardInfo, processors};
 pub use fetcher::{
     ConfigError, FetchError, Fetched, FetchedBatch, FetcherConfig, FetcherStats, ShardFetcher,
 };

@@ -33,7 +33,7 @@ use kcl_lease::LeaseStore;
 use kcl_properties::Properties;
 
 use crate::config::{Level, NativeConfig};
-use crate::factory::ShardFactory;
+use crate::factory::ShardHandlers;
 use crate::kinesis::KinesisReader;
 use crate::supervisor::{RunError, Supervisor};
 
@@ -76,7 +76,7 @@ pub async fn run_with<S, K, F>(
 where
     S: LeaseStore + Send + Sync + 'static,
     K: KinesisReader + Clone,
-    F: ShardFactory,
+    F: ShardHandlers,
 {
     let supervisor = Supervisor::new(store, reader, config, factory);
     supervisor.stopper().on_signals();
@@ -88,7 +88,7 @@ where
 /// runtime, or use [`run_blocking`]. Logs go to stderr through `tracing`
 /// ([`kcl_core::init_logging`] is installed unless the program has a subscriber).
 #[cfg(feature = "aws")]
-pub async fn run<F: ShardFactory>(config: NativeConfig, factory: F) -> Result<(), RunError> {
+pub async fn run<F: ShardHandlers>(config: NativeConfig, factory: F) -> Result<(), RunError> {
     run_with_metrics(config, factory, crate::metrics::NoMetrics).await
 }
 
@@ -113,7 +113,7 @@ pub async fn run_with_metrics<F, M>(
     metrics: M,
 ) -> Result<(), RunError>
 where
-    F: ShardFactory,
+    F: ShardHandlers,
     M: crate::metrics::MetricsSink,
 {
     kcl_core::init_logging();
@@ -125,7 +125,7 @@ where
 
 /// [`run`] on a multi-thread tokio runtime of its own; returns when the worker stopped.
 #[cfg(feature = "aws")]
-pub fn run_blocking<F: ShardFactory>(config: NativeConfig, factory: F) -> Result<(), RunError> {
+pub fn run_blocking<F: ShardHandlers>(config: NativeConfig, factory: F) -> Result<(), RunError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("kcl-native")

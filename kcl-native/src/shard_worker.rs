@@ -51,7 +51,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::coordinator::{LeaseHandle, LeaseStatus};
-use crate::factory::{ShardFactory, ShardInfo};
+use crate::factory::{ShardHandlers, ShardInfo};
 use crate::fetcher::{FetchError, Fetched, FetcherConfig, ShardFetcher};
 use crate::kinesis::KinesisReader;
 
@@ -137,7 +137,7 @@ impl<S, K, F> ShardContext<S, K, F>
 where
     S: LeaseStore + Send + Sync + 'static,
     K: KinesisReader + Clone,
-    F: ShardFactory,
+    F: ShardHandlers,
 {
     /// Runs the shard worker of `handle` to its end.
     pub(crate) async fn run(

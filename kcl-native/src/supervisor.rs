@@ -88,7 +88,7 @@ use crate::config::NativeConfig;
 use crate::coordinator::{
     Coordinator, CoordinatorConfig, LeaseEvent, LeaseHandle, Role, ShardSync, StartOptions,
 };
-use crate::factory::ShardFactory;
+use crate::factory::ShardHandlers;
 use crate::kinesis::KinesisReader;
 use crate::metrics::{Metrics, MetricsSink, NoMetrics};
 use crate::shard_worker::{Outcome, ProcessorThread, ShardContext, ShardSettings};
@@ -159,7 +159,7 @@ impl<S, K, F> Supervisor<S, K, F>
 where
     S: LeaseStore + Send + Sync + 'static,
     K: KinesisReader + Clone,
-    F: ShardFactory,
+    F: ShardHandlers,
 {
     /// A worker of `config`'s application and stream, its leases in `store`, reading through
     /// `reader`, each shard's processor built by `factory`.
@@ -319,7 +319,7 @@ impl<S, K, F> Running<S, K, F>
 where
     S: LeaseStore + Send + Sync + 'static,
     K: KinesisReader + Clone,
-    F: ShardFactory,
+    F: ShardHandlers,
 {
     /// Starts a shard worker per acquired lease until a stop or a failure (returned).
     async fn supervise(

@@ -15,6 +15,8 @@
 //!   ([`retrieval()`]).
 //! - [`endpoint`]: where an endpoint URL goes (its host, whether it is this machine's
 //!   loopback, plain HTTP to another host).
+//! - [`executable`]: `executableName` split into a command as the daemon splits it
+//!   ([`command_words`]).
 //! - [`Properties`]: a parsed file with typed lookups ([`Properties::int`],
 //!   [`Properties::boolean`], [`Properties::choice`], ...) and the keys the daemon does not know
 //!   ([`Properties::unknown`]).
@@ -43,12 +45,14 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod endpoint;
+pub mod executable;
 pub mod format;
 pub mod keys;
 mod properties;
 pub mod retrieval;
 pub mod value;
 
+pub use executable::command_words;
 pub use format::{Entry, escape_value, is_plain_key, parse};
 pub use keys::{Group, KEYS, Key, Kind, lookup, suggestion, unknown_key_message};
 pub use properties::{LoadError, Properties, ValueError};

@@ -12,11 +12,19 @@ Examples:
   kcl jars fetch && kcl daemon --properties app.properties
   kcl daemon --properties app.properties --jars venv/lib/python3.11/site-packages/amazon_kclpy/jars
   kcl daemon --properties app.properties --print-command
+  kcl daemon --native --properties app.properties
+
+--native runs the MultiLangDaemon without Java: the same properties file, one child per lease
+(executableName, in any language: amazon_kclpy, aws-kcl, kcl), the same lease table (a Java
+daemon resumes where it stopped, and the reverse). SIGINT or SIGTERM stops it gracefully
+(shutdownRequested to every child, then the leases released); a second signal stops at once.
+It exits 1 when a child fails (exits, or answers with a wrong status), as the Java daemon does.
 
 Exit codes:
   125    kcl did not start the daemon (bad properties, unverified jars, no usable Java, ...)
   2      the command line is wrong (an unknown flag, a missing value)
-  other  the daemon's own exit code (128 + N if signal N ended it)";
+  other  the daemon's own exit code (128 + N if signal N ended it); with --native: 0 after a
+         graceful stop, 1 when the run failed (a child failed, the tables or stream unusable)";
 
 /// `kcl daemon`.
 #[derive(Debug, Args)]
@@ -25,6 +33,11 @@ pub(crate) struct DaemonArgs {
     /// The daemon's properties file.
     #[arg(long, short, value_name = "FILE")]
     pub properties: PathBuf,
+
+    /// Run the daemon without Java, on kcl's native engine (same file, same children, same
+    /// lease table).
+    #[arg(long, conflicts_with_all = ["jars", "java", "log_configuration", "classpath", "java_opt", "print_command", "no_verify"])]
+    pub native: bool,
 
     /// Jar list and folder (`--jars` is the folder).
     #[command(flatten)]

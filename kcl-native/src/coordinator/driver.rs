@@ -130,20 +130,41 @@ impl LeaseDriver {
 
 impl Driver for LeaseDriver {
     fn checkpoint(&mut self, position: Option<Position>) -> Result<(), DaemonError> {
-        let before = self.judge.clone();
-        let (sequence, sub) = match &position {
-            Some(position) => (
+        match &position {
+            Some(position) => self.checkpoint_request(
                 Some(position.sequence_number().as_str()),
                 Some(i64::try_from(position.sub_sequence_number()).unwrap_or(i64::MAX)),
             ),
-            None => (None, None),
-        };
-        match self.judge.checkpoint(sequence, sub)? {
+            None => self.checkpoint_request(None, None),
+        }
+    }
+}
+
+impl LeaseDriver {
+    /// A checkpoint request as a MultiLangDaemon child sends it (`sequenceNumber`,
+    /// `subSequenceNumber`, either may be null): judged like the daemon (a negative
+    /// sub-sequence number, a value out of range or no checkpointer in this action are
+    /// refused), and what is accepted written to the lease. `Ok` is the daemon's reply without
+    /// an error.
+    ///
+    /// ```no_run
+    /// # fn doc(driver: &mut kcl_native::LeaseDriver) {
+    /// use kcl_protocol::DaemonError;
+    /// assert_eq!(driver.checkpoint_request(Some("7"), Some(-1)), Err(DaemonError::IllegalArgument));
+    /// # }
+    /// ```
+    pub fn checkpoint_request(
+        &mut self,
+        sequence: Option<&str>,
+        sub_sequence: Option<i64>,
+    ) -> Result<(), DaemonError> {
+        let before = self.judge.clone();
+        match self.judge.checkpoint(sequence, sub_sequence)? {
             CheckpointOutcome::Unchanged => Ok(()),
             CheckpointOutcome::Stored(value) => {
                 let written = self.runtime.block_on(self.handle.checkpoint(value));
                 if written.is_err() {
-                    // Not stored: the engine's retry must be judged as new.
+                    // Not stored: a retry must be judged as new.
                     self.judge = before;
                 }
                 written

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use super::{Outcome, ProcessorThread, ShardContext, deliver, end_of_lease, stopping};
 use crate::coordinator::LeaseHandle;
-use crate::factory::ShardFactory;
+use crate::factory::ShardHandlers;
 use crate::kinesis::{self, KinesisReader};
 
 /// How a pause between two tries of a shard-end step ended.
@@ -30,7 +30,7 @@ impl<S, K, F> ShardContext<S, K, F>
 where
     S: LeaseStore + Send + Sync + 'static,
     K: KinesisReader + Clone,
-    F: ShardFactory,
+    F: ShardHandlers,
 {
     /// Creates the child leases, then delivers `shardEnded` until `SHARD_END` is
     /// checkpointed.

@@ -1,7 +1,7 @@
-//! The shard's own OS thread: it builds the processor with the factory, owns the
-//! [`ShardEngine`] and the blocking [`LeaseDriver`], and handles one event at a time for the
-//! async side. The user's code never runs on a runtime thread, and the processor never moves
-//! between threads.
+//! The shard's own OS thread: it builds the shard's handler (the processor's
+//! [`ShardEngine`](kcl_core::engine::ShardEngine), or a child process) with the factory, owns it
+//! and the blocking [`LeaseDriver`], and handles one event at a time for the async side. The
+//! user's code never runs on a runtime thread, and the processor never moves between threads.
 
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
@@ -12,7 +12,7 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::coordinator::{LeaseDriver, LeaseHandle};
-use crate::factory::{ShardFactory, ShardInfo};
+use crate::factory::{ShardHandler, ShardHandlers, ShardInfo};
 
 /// The answer to one event: how the engine handled it, and the lease's checkpoint after it (as
 /// judged and written).
@@ -33,7 +33,7 @@ pub(crate) struct ProcessorThread {
 impl ProcessorThread {
     /// Starts the thread of `handle`'s shard: the processor is built there by `factory`, its
     /// checkpoints written on `runtime`.
-    pub(crate) fn spawn<F: ShardFactory>(
+    pub(crate) fn spawn<F: ShardHandlers>(
         factory: Arc<F>,
         info: ShardInfo,
         handle: LeaseHandle,
@@ -44,10 +44,10 @@ impl ProcessorThread {
         std::thread::Builder::new()
             .name(format!("kcl-{}", info.shard_id))
             .spawn(move || {
-                let mut engine = factory.runtime(&info).shard_engine();
+                let mut handler = factory.handler(&info);
                 let mut driver = LeaseDriver::new(handle, runtime);
                 while let Ok(event) = inbox.recv() {
-                    let handled = driver.deliver(&mut engine, event);
+                    let handled = handler.handle(event, &mut driver);
                     let reply = Reply {
                         handled,
                         checkpoint: driver.last_checkpoint().clone(),
