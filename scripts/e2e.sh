@@ -94,10 +94,10 @@ install_node() {
     apt_install nodejs npm
   fi
   local dir="$CACHE/node"
-  if cmp -s "$NODE_PROJECT/package-lock.json" "$dir/package-lock.json" && [ -d "$dir/node_modules/kinesis-local" ]; then
+  if cmp -s "$NODE_PROJECT/package-lock.json" "$dir/package-lock.json" && [ -d "$dir/node_modules/kinesis-local" ] && [ -d "$dir/node_modules/aws-kcl" ]; then
     return 0
   fi
-  say "npm ci (kinesis-local, $NODE_PROJECT/package-lock.json) into $dir"
+  say "npm ci (kinesis-local, aws-kcl; $NODE_PROJECT/package-lock.json) into $dir"
   rm -rf "$dir"
   mkdir -p "$dir"
   cp "$NODE_PROJECT/package.json" "$NODE_PROJECT/package-lock.json" "$dir/"

@@ -174,6 +174,8 @@ pub fn classpath(settings: &Settings) -> Result<(String, String)> {
 #[derive(Debug)]
 pub struct Daemon {
     spec: WorkerSpec,
+    /// `kcl daemon --native` (the kcl tool's path) instead of the Java daemon.
+    native: Option<PathBuf>,
     folder: PathBuf,
     properties: BTreeMap<String, String>,
     java: String,
@@ -193,6 +195,7 @@ impl Daemon {
         let (classpath, _) = classpath(settings)?;
         Ok(Daemon {
             spec,
+            native: None,
             folder,
             properties,
             java: settings.java.clone(),
@@ -202,6 +205,34 @@ impl Daemon {
             proc: None,
             starts: 0,
         })
+    }
+
+    /// The same worker on `kcl daemon --native` (the MultiLangDaemon without Java: the same
+    /// folder, properties file and children), run as `kcl daemon --native --properties
+    /// <folder>/kcl.properties` in its folder; its log is `<folder>/daemon-<n>.log` too.
+    pub fn new_native(
+        settings: &Settings,
+        emulators: &Emulators,
+        spec: WorkerSpec,
+    ) -> Result<Daemon> {
+        let (folder, properties) = prepare_folder(settings, emulators, &spec)?;
+        Ok(Daemon {
+            spec,
+            native: Some(settings.kcl()?),
+            folder,
+            properties,
+            java: settings.java.clone(),
+            java_opts: Vec::new(),
+            classpath: String::new(),
+            env: settings.process_env(),
+            proc: None,
+            starts: 0,
+        })
+    }
+
+    /// Whether it runs `kcl daemon --native` rather than the Java daemon.
+    pub fn is_native(&self) -> bool {
+        self.native.is_some()
     }
 
     /// What it was made from.
@@ -245,6 +276,19 @@ impl Daemon {
             )));
         }
         self.starts += 1;
+        if let Some(kcl) = &self.native {
+            let mut command = Command::new(kcl);
+            command
+                .args(["daemon", "--native", "--properties"])
+                .arg(self.folder.join("kcl.properties"))
+                .current_dir(&self.folder)
+                .env_clear()
+                .envs(self.env.iter().map(|(k, v)| (k, v)));
+            let log = self.folder.join(format!("daemon-{}.log", self.starts));
+            let name = format!("native-daemon-{}-{}", self.spec.worker_id, self.starts);
+            self.proc = Some(Proc::spawn(&name, &mut command, &log)?);
+            return Ok(());
+        }
         let mut java = Command::new(&self.java);
         java.args(&self.java_opts)
             .arg("-cp")
@@ -355,6 +399,12 @@ impl Daemon {
         let children = self.children();
         if let Some(proc) = self.proc.as_mut() {
             proc.kill();
+        }
+        if self.native.is_some() {
+            // `kcl daemon --native` starts each child in a process group of its own.
+            for &child in &children {
+                let _ = crate::signal::send(child, Signal::Kill);
+            }
         }
         children
     }

@@ -117,6 +117,21 @@ impl Settings {
         self.cache.join("node/node_modules/kinesis-local")
     }
 
+    /// `node` on `PATH` (the emulator's runtime, and the aws-kcl children's).
+    pub fn node(&self) -> Result<PathBuf> {
+        std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+            .map(|dir| dir.join("node"))
+            .find(|candidate| candidate.is_file())
+            .ok_or_else(|| {
+                Error::missing(
+                    "node is not on PATH",
+                    "install node (scripts/e2e.sh installs it)",
+                )
+            })
+    }
+
     /// moto_server in the cache's Python environment.
     pub fn moto_server(&self) -> PathBuf {
         self.cache.join("venv/bin/moto_server")

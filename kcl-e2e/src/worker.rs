@@ -33,6 +33,66 @@ impl Processor {
             args: vec!["out".to_owned()],
         })
     }
+
+    /// scripts/e2e/node/kcl_sink.js on `node`: a child written with aws-kcl (the daemon's Node
+    /// client, installed in the cache), writing file_sink's sink into `out/`. Its worker needs
+    /// [`Processor::NODE_PATH`] in its environment ([`Processor::env`]).
+    pub fn node_sink(settings: &Settings) -> Result<Processor> {
+        Ok(Processor {
+            binary: settings.node()?,
+            args: vec![
+                settings
+                    .repo
+                    .join("scripts/e2e/node/kcl_sink.js")
+                    .display()
+                    .to_string(),
+                "out".to_owned(),
+            ],
+        })
+    }
+
+    /// amazon_kclpy's own sample processor (`sample_kclpy_app.py` of the kclpy-ext wheel in
+    /// the cache) on the cache's Python; it writes no sink (it logs each record to stderr and
+    /// checkpoints every 30 s and at shutdown). Its worker needs `PYTHONPATH`
+    /// ([`Processor::env`]): the `child` symlink to the interpreter is outside the venv.
+    pub fn kclpy_sample(settings: &Settings) -> Result<Processor> {
+        let python = settings.cache.join("venv/bin/python");
+        let sample = settings.cache.join("venv/bin/sample_kclpy_app.py");
+        for path in [&python, &sample] {
+            if !path.exists() {
+                return Err(crate::error::Error::missing(
+                    format!("{} is missing", path.display()),
+                    "run `bash scripts/e2e.sh install`",
+                ));
+            }
+        }
+        Ok(Processor {
+            binary: python,
+            args: vec![sample.display().to_string()],
+        })
+    }
+
+    /// The environment the processors of [`Processor::node_sink`] and
+    /// [`Processor::kclpy_sample`] need (where their client library is).
+    pub fn env(settings: &Settings) -> Result<Vec<(String, String)>> {
+        let site = settings.jars()?;
+        let site_packages = site
+            .parent()
+            .and_then(Path::parent)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        Ok(vec![
+            (
+                "NODE_PATH".to_owned(),
+                settings
+                    .cache
+                    .join("node/node_modules")
+                    .display()
+                    .to_string(),
+            ),
+            ("PYTHONPATH".to_owned(), site_packages),
+        ])
+    }
 }
 
 /// What a worker is, whichever engine runs it.
@@ -78,6 +138,18 @@ impl Worker {
     /// A MultiLangDaemon worker (prepared, not started).
     pub fn daemon(settings: &Settings, emulators: &Emulators, spec: WorkerSpec) -> Result<Worker> {
         Ok(Worker::Daemon(Box::new(Daemon::new(
+            settings, emulators, spec,
+        )?)))
+    }
+
+    /// A `kcl daemon --native` worker (prepared, not started): the MultiLangDaemon without
+    /// Java, running `spec.processor` as its child per lease, like [`Worker::daemon`].
+    pub fn native_daemon(
+        settings: &Settings,
+        emulators: &Emulators,
+        spec: WorkerSpec,
+    ) -> Result<Worker> {
+        Ok(Worker::Daemon(Box::new(Daemon::new_native(
             settings, emulators, spec,
         )?)))
     }
