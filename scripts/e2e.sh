@@ -33,7 +33,10 @@
 # `kcl daemon` runs the daemon, SIGTERM to `kcl` is forwarded), 9 Ctrl-C: SIGINT to the process
 # group of the daemon and its children (checkpoint_on_shutdown, which checkpoints only on
 # shutdownRequested), 10 the SDK's producer with KPL aggregation (two `kcl produce --aggregate
-# --ledger`) while shard 0 is split; tests/native.rs, migration.rs, parity.rs: the native engine.
+# --ledger`) while shard 0 is split; tests/native.rs, migration.rs, parity.rs: the native engine;
+# tests/daemon_native.rs: `kcl daemon --native` with children in Rust, Node (aws-kcl, installed
+# from npm with the emulator) and Python (amazon_kclpy's sample), and the Java daemon resuming
+# its lease table and the reverse (`rust native_daemon`).
 # The harness and the demo use the kcl tool (crate kcl-cli): `kcl properties` writes each
 # worker's kcl.properties and `kcl jars verify` checks the daemon's jars.
 #
