@@ -5,16 +5,19 @@
 # process), each as its own application reading from TRIM_HORIZON. Measured for each (by the harness's
 # binary kcl-e2e/src/bin/bench_native.rs): summed PSS and RSS of the process tree (peak, steady), start to
 # first record handled, CPU per record, records/s; the ledger must show lost 0 for both, else it fails.
+# Then the same stream again under the daemon and under `kcl daemon --native` (the MultiLangDaemon
+# without Java), both with eight amazon_kclpy children (scripts/e2e/kclpy_sink.py, one per shard):
+# the second section of BENCHMARKS.md (issue 16).
 #
 #   bash scripts/bench_native.sh           40,000 records (KCL_BENCH_NATIVE_RECORDS), release builds of
 #                                          both processors; writes the native section of BENCHMARKS.md
 #                                          (scripts/bench_native.py); raw JSON lines in
 #                                          $CARGO_TARGET_DIR/bench/native.jsonl. KCL_BENCH_NATIVE_NOTE:
 #                                          a sentence to end the section with (e.g. the machine was busy).
-#                                          About 7 minutes, 5 of them kinesis-local taking the puts.
+#                                          About 9 minutes, 5 of them kinesis-local taking the puts.
 #   bash scripts/bench_native.sh --smoke   400 records, debug builds (those scripts/e2e.sh rust builds):
-#                                          both engines handle every record, lost 0; no timing check;
-#                                          writes nothing (CI; about 1.5 minutes, 40 s of it the run)
+#                                          every engine handles every record, lost 0; no timing check;
+#                                          writes nothing (CI; about 2 minutes, 70 s of it the runs)
 #
 # Installs nothing beyond `bash scripts/e2e.sh install` (the emulators and the KCL jars, in
 # KCL_E2E_CACHE). Release for the full run: the daemon's child and the native engine are then built as a
@@ -38,16 +41,20 @@ bash "$REPO/scripts/e2e.sh" install
 export KCL_E2E_CACHE=${KCL_E2E_CACHE:-$REPO/.e2e-cache}
 flag=""
 [ "$PROFILE" = release ] && flag=--release
-echo "[bench] cargo build ($PROFILE: examples/file_sink, examples/native_file_sink; debug: kcl-cli, bench_native)" >&2
+echo "[bench] cargo build ($PROFILE: examples/file_sink, examples/native_file_sink, kcl-cli; debug: kcl-cli, bench_native)" >&2
 cargo build --quiet -p kcl-cli
 cargo build --quiet -p kcl-e2e --bin bench_native
 cargo build --quiet $flag --example file_sink
 cargo build --quiet $flag --example native_file_sink --features native
+# `kcl daemon --native` runs from the kcl tool of the same profile as the processors.
+[ "$PROFILE" = release ] && cargo build --quiet --release -p kcl-cli
 
 results=$OUT/native.jsonl
 [ "$mode" = --smoke ] && results=$OUT/native-smoke.jsonl  # the full run's results are kept
 started=$(date +%s)
-KCL_E2E_PROFILE=$PROFILE "$TARGET/debug/bench_native" --records "$RECORDS" --shards 8 > "$results"
+# Then the same amazon_kclpy children under the Java daemon and under `kcl daemon --native`.
+KCL_E2E_PROFILE=$PROFILE "$TARGET/debug/bench_native" --records "$RECORDS" --shards 8 \
+  --engines daemon,native,daemon:kclpy,native-daemon:kclpy > "$results"
 echo "[bench] bench_native took $(( $(date +%s) - started )) s" >&2
 if [ "$mode" = --smoke ]; then
   python3 "$REPO/scripts/bench_native.py" --check "$results"

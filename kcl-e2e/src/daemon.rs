@@ -218,7 +218,7 @@ impl Daemon {
         let (folder, properties) = prepare_folder(settings, emulators, &spec)?;
         Ok(Daemon {
             spec,
-            native: Some(settings.kcl()?),
+            native: Some(settings.kcl_engine()?),
             folder,
             properties,
             java: settings.java.clone(),

@@ -168,6 +168,15 @@ impl Settings {
         self.built(self.target.join("debug/kcl"), "cargo build -p kcl-cli")
     }
 
+    /// The kcl tool of the examples' profile, as `kcl daemon --native` runs a worker (the
+    /// release build when `KCL_E2E_PROFILE=release`, the benchmark's).
+    pub fn kcl_engine(&self) -> Result<PathBuf> {
+        self.built(
+            self.target.join(&self.profile).join("kcl"),
+            &format!("cargo build{} -p kcl-cli", self.release_flag()),
+        )
+    }
+
     /// A built example of [`Settings::profile`] (`cargo build [--release] --example NAME`;
     /// scripts/e2e.sh builds the sinks).
     pub fn example(&self, name: &str) -> Result<PathBuf> {

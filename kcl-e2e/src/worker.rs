@@ -72,8 +72,25 @@ impl Processor {
         })
     }
 
-    /// The environment the processors of [`Processor::node_sink`] and
-    /// [`Processor::kclpy_sample`] need (where their client library is).
+    /// scripts/e2e/kclpy_sink.py on the cache's Python: a child written with amazon_kclpy,
+    /// writing file_sink's sink into `out/`. Its worker needs `PYTHONPATH` ([`Processor::env`]).
+    pub fn kclpy_sink(settings: &Settings) -> Result<Processor> {
+        let sample = Processor::kclpy_sample(settings)?;
+        Ok(Processor {
+            binary: sample.binary,
+            args: vec![
+                settings
+                    .repo
+                    .join("scripts/e2e/kclpy_sink.py")
+                    .display()
+                    .to_string(),
+                "out".to_owned(),
+            ],
+        })
+    }
+
+    /// The environment the processors of [`Processor::node_sink`],
+    /// [`Processor::kclpy_sample`] and [`Processor::kclpy_sink`] need (where their client library is).
     pub fn env(settings: &Settings) -> Result<Vec<(String, String)>> {
         let site = settings.jars()?;
         let site_packages = site

@@ -19,11 +19,18 @@
 //!   ledger: lost 0);
 //! - the ledger: put, handled, duplicated, lost. Lost must be 0 for both, else it exits 1.
 //!
+//! An engine may name its children: `daemon:kclpy` and `native-daemon:kclpy` run
+//! scripts/e2e/kclpy_sink.py (written with amazon_kclpy) instead of file_sink (`:rust`, the
+//! default, or `--child`'s); `native-daemon` is `kcl daemon --native` (the MultiLangDaemon
+//! without Java, the same children, one per shard). The native engine's in-process processor
+//! (`native`) exists only in Rust. All engines read the one stream, put once.
+//!
 //! Prints one JSON line per engine on stdout (scripts/bench_native.py writes the BENCHMARKS.md
 //! section from them) and its progress on stderr.
 //!
 //! ```text
-//! bench_native [--records N] [--shards S] [--set KEY=VALUE]... [--engines daemon,native]
+//! bench_native [--records N] [--shards S] [--set KEY=VALUE]...
+//!              [--engines daemon,native,native-daemon:kclpy,...] [--child rust|kclpy]
 //!              [--deadline SECONDS]
 //! ```
 //!
@@ -47,6 +54,7 @@ struct Options {
     shards: i32,
     extra: Vec<(String, String)>,
     engines: Vec<String>,
+    child: String,
     deadline: Duration,
 }
 
@@ -63,6 +71,7 @@ fn parse_args() -> Result<Options, String> {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
         engines: vec!["daemon".to_owned(), "native".to_owned()],
+        child: "rust".to_owned(),
         deadline: Duration::from_secs(600),
     };
     let mut args = std::env::args().skip(1);
@@ -85,12 +94,22 @@ fn parse_args() -> Result<Options, String> {
             }
             "--engines" => {
                 options.engines = value()?.split(',').map(str::to_owned).collect();
-                if options
-                    .engines
-                    .iter()
-                    .any(|e| e != "daemon" && e != "native")
-                {
-                    return Err("--engines: daemon, native or both".to_owned());
+                let known = |e: &String| {
+                    let (engine, child) = e.split_once(':').unwrap_or((e, "rust"));
+                    ["daemon", "native", "native-daemon"].contains(&engine)
+                        && ["rust", "kclpy"].contains(&child)
+                };
+                if !options.engines.iter().all(known) {
+                    return Err(
+                        "--engines: daemon, native, native-daemon, each optionally :rust or :kclpy (comma-separated)"
+                            .to_owned(),
+                    );
+                }
+            }
+            "--child" => {
+                options.child = value()?;
+                if options.child != "rust" && options.child != "kclpy" {
+                    return Err("--child: rust or kclpy".to_owned());
                 }
             }
             "--deadline" => {
@@ -99,6 +118,15 @@ fn parse_args() -> Result<Options, String> {
             }
             other => return Err(format!("unknown argument {other}")),
         }
+    }
+    // `--child` is the default child of the engines named without one.
+    for engine in &mut options.engines {
+        if !engine.contains(':') {
+            *engine = format!("{engine}:{}", options.child);
+        }
+    }
+    if options.engines.iter().any(|e| e == "native:kclpy") {
+        return Err("native:kclpy: the native engine's in-process processor is Rust (native-daemon runs kclpy children)".to_owned());
     }
     if options.records == 0 || options.shards < 1 {
         return Err("--records and --shards must be at least 1".to_owned());
@@ -161,6 +189,7 @@ impl LineCounter {
 /// One engine's run, as a JSON line's fields.
 struct Measured {
     engine: String,
+    child: String,
     processes: u64,
     first_initialize_ms: Option<u64>,
     first_record_ms: u64,
@@ -206,28 +235,38 @@ fn json_string(text: &str) -> String {
 }
 
 fn run_engine(
-    engine: &str,
+    spec_text: &str,
     settings: &Settings,
     emulators: &Emulators,
     stream: &Stream,
     ledger: &Ledger,
     options: &Options,
 ) -> Result<Measured, String> {
-    let processor = Processor::file_sink(settings).map_err(|e| e.to_string())?;
+    let (engine, child) = spec_text.split_once(':').unwrap_or((spec_text, "rust"));
+    let processor = match child {
+        "kclpy" => Processor::kclpy_sink(settings),
+        _ => Processor::file_sink(settings),
+    }
+    .map_err(|e| e.to_string())?;
     let (_, base_app) = names(settings, "bench");
+    let name = format!("{engine}-{child}");
     let spec = WorkerSpec {
-        application: format!("{base_app}-{engine}"),
+        application: format!("{base_app}-{name}"),
         stream: stream.name().to_owned(),
-        worker_id: format!("bench-{engine}-1"),
-        folder: format!("bench/{engine}").into(),
+        worker_id: format!("bench-{name}-1"),
+        folder: format!("bench/{name}").into(),
         processor,
         extra_properties: options.extra.clone(),
     };
     let mut worker = match engine {
         "daemon" => Worker::daemon(settings, emulators, spec),
+        "native-daemon" => Worker::native_daemon(settings, emulators, spec),
         _ => Worker::native(settings, emulators, spec),
     }
     .map_err(|e| e.to_string())?;
+    for (key, value) in Processor::env(settings).map_err(|e| e.to_string())? {
+        worker.set_env(&key, &value);
+    }
     let sink = worker.sink();
     let mut counter = LineCounter::new(sink.clone());
     let load_before = loadavg();
@@ -303,6 +342,7 @@ fn run_engine(
     let pss = |s: &Sample| s.pss_kib;
     Ok(Measured {
         engine: engine.to_owned(),
+        child: child.to_owned(),
         processes: peak(&samples, |s| s.processes as u64),
         first_initialize_ms: first_initialize_ms.map(|ms| ms - started),
         first_record_ms: first_ms - started,
@@ -335,7 +375,7 @@ fn json_line(m: &Measured, options: &Options, settings: &Settings) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     format!(
-        "{{\"engine\":{},\"records\":{},\"shards\":{},\"processes\":{},\
+        "{{\"engine\":{},\"child\":{},\"records\":{},\"shards\":{},\"processes\":{},\
          \"first_initialize_s\":{},\"first_record_s\":{:.3},\"last_record_s\":{:.3},\
          \"records_per_s\":{:.1},\"cpu_to_last_s\":{:.2},\"cpu_first_to_last_s\":{:.2},\
          \"cpu_us_per_record\":{:.1},\"cpu_us_per_record_flowing\":{:.1},\
@@ -344,6 +384,7 @@ fn json_line(m: &Measured, options: &Options, settings: &Settings) -> String {
          \"sigterm_to_exit_s\":{:.2},\"exit_code\":{},\"load_before\":{},\"load_after\":{},\
          \"profile\":{},\"java_opts\":{},\"properties\":{}}}",
         json_string(&m.engine),
+        json_string(&m.child),
         options.records,
         options.shards,
         m.processes,
