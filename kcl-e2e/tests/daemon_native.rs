@@ -24,6 +24,8 @@
 //! cargo test -p kcl-e2e --test daemon_native -- --ignored --nocapture
 //! ```
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -31,8 +33,7 @@ use kcl_e2e::leases::{checkpoint_detail, short_shard};
 use kcl_e2e::poll::{now_ms, poll};
 use kcl_e2e::scenario::{names, wait_initialized};
 use kcl_e2e::{
-    Emulators, LeaseTable, Ledger, Processor, Report, Settings, Signal, Sink, Stream, Worker,
-    WorkerSpec, tally,
+    LeaseTable, Ledger, Processor, Report, Signal, Sink, Stream, Worker, WorkerSpec, tally,
 };
 
 const REQUIRES: &str = "needs the e2e cache (bash scripts/e2e.sh install), java and node, and \
@@ -41,20 +42,6 @@ const REQUIRES: &str = "needs the e2e cache (bash scripts/e2e.sh install), java 
 
 /// The stream's shards.
 const SHARDS: i32 = 4;
-
-fn setup(report: &mut Report) -> (Settings, Emulators) {
-    let settings = Settings::from_env().unwrap_or_else(|e| panic!("{e} ({REQUIRES})"));
-    println!(
-        "kcl end-to-end harness (Rust), kcl daemon --native: run folder {}",
-        settings.run_dir.display()
-    );
-    let emulators = Emulators::start(&settings).unwrap_or_else(|e| panic!("{e}"));
-    match emulators.loopback_only() {
-        Ok(detail) => report.check("setup-emulators-on-loopback-only", true, detail),
-        Err(error) => report.check("setup-emulators-on-loopback-only", false, error.message()),
-    };
-    (settings, emulators)
-}
 
 fn spec(app: &str, stream: &str, worker_id: &str, processor: Processor) -> WorkerSpec {
     WorkerSpec {
@@ -150,7 +137,7 @@ fn native_daemon_runs_children_in_any_language() {
         "dn1",
         "kcl daemon --native: file_sink, aws-kcl and amazon_kclpy children",
     );
-    let (settings, emulators) = setup(&mut report);
+    let (settings, emulators) = common::setup(&mut report);
     let (stream_name, app) = names(&settings, "dn1");
     let stream = Stream::create(&emulators, &stream_name, SHARDS).unwrap_or_else(|e| panic!("{e}"));
     let ledger = Ledger::new();
@@ -286,7 +273,7 @@ fn native_daemon_runs_children_in_any_language() {
 #[ignore = "needs the e2e cache (bash scripts/e2e.sh install), java, node, the built file_sink and kcl"]
 fn native_daemon_and_java_daemon_resume_each_other() {
     let mut report = Report::begin("dn2", "Java daemon → kcl daemon --native → Java daemon");
-    let (settings, emulators) = setup(&mut report);
+    let (settings, emulators) = common::setup(&mut report);
     let (stream_name, app) = names(&settings, "dn2");
     let stream = Stream::create(&emulators, &stream_name, SHARDS).unwrap_or_else(|e| panic!("{e}"));
     let ledger = Ledger::new();
