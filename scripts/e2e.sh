@@ -22,7 +22,9 @@
 #                                        127.0.0.1 ports of its own: it can run beside the Python
 #                                        suite; logs in $KCL_E2E_CACHE/rust-runs/<id>/). FILTER
 #                                        picks tests by name: `rust split_and_merge`, `rust
-#                                        native` (the native engine's).
+#                                        native` (the native engine's); `rust --skip full_` is
+#                                        CI's reduced set (without the scenarios named full_*,
+#                                        the slowest); `rust` alone runs the full set.
 #
 # Every MultiLangDaemon scenario runs on the Rust harness, with the checks it had in the Python
 # suite (kcl-e2e/tests/daemon.rs): 1 records across 2 shards + checkpoints, 2 SIGTERM while
@@ -36,7 +38,9 @@
 # --ledger`) while shard 0 is split; tests/native.rs, migration.rs, parity.rs: the native engine;
 # tests/daemon_native.rs: `kcl daemon --native` with children in Rust, Node (aws-kcl, installed
 # from npm with the emulator) and Python (amazon_kclpy's sample), and the Java daemon resuming
-# its lease table and the reverse (`rust native_daemon`).
+# its lease table and the reverse (`rust native_daemon`); mixed_taker.rs: a native 2.x taker beside
+# the daemon in its 2.x-compatible mode (C13); mixed_leader.rs: a native leader serving a Java
+# follower, then leader failover both ways (C11, `full_`: about 8 minutes).
 # The harness and the demo use the kcl tool (crate kcl-cli): `kcl properties` writes each
 # worker's kcl.properties and `kcl jars verify` checks the daemon's jars.
 #
