@@ -296,7 +296,8 @@ impl World {
         }
     }
 
-    /// Puts one record a payload into `shard` (binary payloads: `[0xff, 0, i, ...text]`).
+    /// Puts one record a payload into `shard` (binary payloads: `[0xff, 0, i, ...text]`, the
+    /// partition key from the text's first 20 characters).
     async fn put(&self, shard: &str, texts: impl IntoIterator<Item = String>) {
         let hash = self
             .kinesis
@@ -313,7 +314,8 @@ impl World {
             .map(|(i, text)| {
                 let mut data = vec![0xff, 0, i as u8];
                 data.extend_from_slice(text.as_bytes());
-                Record::new(format!("key-{text}-é"), data).explicit_hash_key(hash.clone())
+                let key: String = text.chars().take(20).collect();
+                Record::new(format!("key-{key}-é"), data).explicit_hash_key(hash.clone())
             })
             .collect();
         self.kinesis
@@ -1161,4 +1163,43 @@ proptest! {
             .unwrap();
         runtime.block_on(checkpoint_replies_case(case, plan));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_that_stops_reading_its_stdin_is_killed_at_the_timeout() {
+    let world = World::new("not-reading", 1);
+    // Batches of 4 records of 30 000 bytes: a processRecords line of about 160 KB, more than
+    // a pipe holds.
+    world
+        .put(
+            SHARD0,
+            (0..12).map(|i| format!("{i}{}", "x".repeat(30_000))),
+        )
+        .await;
+    world.assign_open_shards(|_| E::trim_horizon()).await;
+    // The first batch answered, the child hangs without reading the next.
+    let plan = json!({"processRecords#1": [["status", "processRecords"], ["sleep", 60]]});
+    let children = world
+        .scratch
+        .children(plan)
+        .with_timeout(Some(Duration::from_secs(1)));
+    let (_stopper, run) = world.start(children, 4);
+    eventually("the first batch answered", || {
+        world
+            .scratch
+            .sessions()
+            .first()
+            .is_some_and(|s| s.idle() && !s.records().is_empty())
+    })
+    .await;
+    let answered = Instant::now();
+    let reason = processor_exit(ended(run).await, SHARD0);
+    assert!(reason.contains("timeoutInSeconds"), "{reason}");
+    assert!(
+        answered.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        answered.elapsed()
+    );
+    let session = world.scratch.session(SHARD0);
+    eventually("the child killed", || gone(session.pid)).await;
 }
