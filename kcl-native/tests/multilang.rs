@@ -716,6 +716,8 @@ async fn a_program_that_does_not_exist_ends_the_run() {
     assert_eq!(world.checkpoint(SHARD0), E::trim_horizon());
 }
 
+/// A stop: the child of shard 1 exits on `shutdownRequested`; the run still ends as the stop
+/// asked (see the `multilang` module documentation).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_that_exits_on_shutdown_requested_at_a_stop() {
     let world = World::new("failed-shutdown", 2);
@@ -734,8 +736,10 @@ async fn a_child_that_exits_on_shutdown_requested_at_a_stop() {
     })
     .await;
     stopper.stop();
+    // The stop's result: Ok. The failed shutdownRequested is logged; the leaseLost after it
+    // fails (the child is gone) and is logged too, but a stop ends the run anyway (the Java
+    // daemon is then in its shutdown hook: its System.exit(1) cannot change the exit status).
     let result = ended(run).await;
-    eprintln!("the run returned {result:?}");
     let failed = world.scratch.session(SHARD1);
     assert_eq!(
         failed.actions(),
@@ -745,7 +749,41 @@ async fn a_child_that_exits_on_shutdown_requested_at_a_stop() {
     for shard in [SHARD0, SHARD1] {
         assert_eq!(world.lease(shard).lease_owner, None, "{shard}: evicted");
     }
-    result.expect("what the run returns");
+    result.expect("a stop ends Ok");
+}
+
+/// A graceful handoff (no stop): the child exits on `shutdownRequested` (logged), then the
+/// `leaseLost` that follows fails, and the run ends with a `ProcessorExit` (the daemon exits 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_that_exits_on_shutdown_requested_at_a_handoff_fails_lease_lost() {
+    let world = World::new("failed-handoff", 1);
+    world.put(SHARD0, (0..5).map(|i| format!("a{i}"))).await;
+    world.assign_open_shards(|_| E::trim_horizon()).await;
+    let plan = json!({
+        "processRecords": [["checkpoint", [null, null]]],
+        "shutdownRequested": [["exit", 0]],
+    });
+    let (_stopper, run) = world.start(world.scratch.children(plan), 100);
+    let last = world.sequences(SHARD0)[4].clone();
+    eventually("the checkpoint", || {
+        world.checkpoint(SHARD0) == E::new(last.clone(), 0)
+    })
+    .await;
+    let handoff = ops::initiate_graceful_handoff(&world.lease(SHARD0), "java-worker").unwrap();
+    world.store.update(Table::Lease, &handoff).await.unwrap();
+    let reason = processor_exit(ended(run).await, SHARD0);
+    assert!(reason.contains("leaseLost"), "{reason}");
+    let failed = world.scratch.session(SHARD0);
+    assert_eq!(
+        failed.actions(),
+        ["initialize", "processRecords", "shutdownRequested"]
+    );
+    eventually("the child reaped", || gone(failed.pid)).await;
+    assert_eq!(
+        world.checkpoint(SHARD0),
+        E::new(last, 0),
+        "the checkpoint kept"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
