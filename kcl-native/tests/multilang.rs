@@ -38,8 +38,9 @@ const SHARD1: &str = "shardId-000000000001";
 /// written to stdout goes to `LOGDIR/<pid>.log` (`[time, kind, text]`, kind `in`, `out`, `raw`
 /// (a `raw` step), `eof` (stdin closed), `exit`).
 /// Steps: `["checkpoint", [seq, sub]]` (a request, then its reply is read), `["raw", text]`
-/// (a line written to stdout as is), `["stderr", text]`, `["status", action]`, `["sleep", s]`,
-/// `["exit", code]`.
+/// (a line written to stdout as is), `["stderr", text]`, `["status", action]`,
+/// `["status_ending", terminator]` (the status for the action, ended by `terminator` instead
+/// of `\n`), `["sleep", s]`, `["exit", code]`.
 const CHILD: &str = r#"
 import json, os, sys, time
 plan = json.load(open(sys.argv[1]))
@@ -73,6 +74,9 @@ while True:
             sys.stderr.write(arg + "\n"); sys.stderr.flush()
         elif kind == "status":
             send(json.dumps({"action": "status", "responseFor": arg})); answered = True
+        elif kind == "status_ending":
+            sys.stdout.write(json.dumps({"action": "status", "responseFor": action}) + arg)
+            sys.stdout.flush(); note("out", "status ended by %r" % arg); answered = True
         elif kind == "sleep":
             time.sleep(arg)
         elif kind == "exit":
@@ -624,8 +628,10 @@ async fn junk_on_stdout_and_anything_on_stderr_leave_the_protocol_alone() {
     let plan = json!({
         "initialize": junk,
         "processRecords": with_checkpoint,
-        "shutdownRequested": junk,
-        "leaseLost": junk,
+        // Java's readLine ends a line at "\r\n" and at a lone "\r" too (at once: the child
+        // then waits for the next action).
+        "shutdownRequested": junk.as_array().unwrap().iter().cloned().chain([json!(["status_ending", "\r"])]).collect::<Vec<_>>(),
+        "leaseLost": junk.as_array().unwrap().iter().cloned().chain([json!(["status_ending", "\r\n"])]).collect::<Vec<_>>(),
     });
     let (stopper, run) = world.start(world.scratch.children(plan), 100);
     let last = world.sequences(SHARD0).last().unwrap().clone();
@@ -1240,4 +1246,95 @@ async fn a_child_that_stops_reading_its_stdin_is_killed_at_the_timeout() {
     );
     let session = world.scratch.session(SHARD0);
     eventually("the child killed", || gone(session.pid)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_that_does_not_exit_when_its_stdin_closes_is_killed_after_the_exit_wait() {
+    let world = World::new("no-exit", 1);
+    world.put(SHARD0, (0..5).map(|i| format!("a{i}"))).await;
+    world.assign_open_shards(|_| E::trim_horizon()).await;
+    // After its leaseLost status the child sleeps instead of reading its stdin to the end.
+    let plan = json!({"leaseLost": [["status", "leaseLost"], ["sleep", 60]]});
+    let children = world
+        .scratch
+        .children(plan)
+        .exit_wait(Duration::from_millis(1500));
+    let (stopper, run) = world.start(children, 100);
+    eventually("the batch answered", || {
+        world
+            .scratch
+            .sessions()
+            .first()
+            .is_some_and(|s| s.idle() && !s.records().is_empty())
+    })
+    .await;
+    let stopped = Instant::now();
+    stopper.stop();
+    ended(run).await.expect("a graceful stop");
+    let session = world.scratch.session(SHARD0);
+    eventually("the child killed", || gone(session.pid)).await;
+    let took = stopped.elapsed();
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_secs(6),
+        "killed after the exit wait: {took:?}"
+    );
+    assert!(!session.saw_eof(), "it never read its stdin's end");
+    assert_eq!(
+        session.actions().last().map(String::as_str),
+        Some("leaseLost")
+    );
+}
+
+/// protocol.md 2.3: a child that does not checkpoint at `shardEnded` leaves the shard
+/// unfinished: its checkpoint stays, the children's leases never start a process (the Java
+/// daemon's retry only logs "already shutdown"); the stop still ends the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_end_without_a_checkpoint_never_starts_the_children() {
+    let world = World::new("no-shard-end", 1);
+    world.put(SHARD0, (0..5).map(|i| format!("p{i}"))).await;
+    world.assign_open_shards(|_| E::trim_horizon()).await;
+    let plan = json!({"processRecords": [["checkpoint", [null, null]]], "shardEnded": []});
+    let (stopper, run) = world.start(world.scratch.children(plan), 100);
+    let last = E::new(world.sequences(SHARD0)[4].clone(), 0);
+    eventually("the parent's checkpoint", || {
+        world.checkpoint(SHARD0) == last
+    })
+    .await;
+    let children = world.kinesis.fake().split(SHARD0);
+    eventually("both child leases", || {
+        children
+            .iter()
+            .all(|child| world.store.item(Table::Lease, child).is_some())
+    })
+    .await;
+    for child in &children {
+        world.assign(child, ME).await;
+    }
+    eventually("shardEnded answered", || {
+        world.scratch.session(SHARD0).saw_eof()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stopper.stop();
+    ended(run).await.expect("a graceful stop");
+    assert_eq!(world.checkpoint(SHARD0), last, "no SHARD_END");
+    let parent = world.scratch.session(SHARD0);
+    assert_eq!(
+        parent.actions().last().map(String::as_str),
+        Some("shardEnded")
+    );
+    let at_shard_end: Vec<&Entry> = parent
+        .entries
+        .iter()
+        .skip_while(|e| e.action().as_deref() != Some("shardEnded"))
+        .filter(|e| e.kind == "out" && e.text.contains("checkpoint"))
+        .collect();
+    assert!(at_shard_end.is_empty(), "{at_shard_end:?}");
+    for child in &children {
+        assert!(
+            world.scratch.sessions_of(child).is_empty(),
+            "{child} started"
+        );
+        assert_eq!(world.checkpoint(child), E::trim_horizon());
+    }
 }
