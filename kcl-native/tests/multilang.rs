@@ -1338,3 +1338,83 @@ async fn a_shard_end_without_a_checkpoint_never_starts_the_children() {
         assert_eq!(world.checkpoint(child), E::trim_horizon());
     }
 }
+
+/// A lease table whose checkpoint writes take `delay` (a slow or throttled DynamoDB).
+struct SlowCheckpoints {
+    inner: Arc<MemoryStore>,
+    delay: Duration,
+}
+
+impl LeaseStore for SlowCheckpoints {
+    async fn get(
+        &self,
+        table: Table,
+        key: &str,
+        consistent: bool,
+    ) -> Result<Option<kcl_lease::Item>, kcl_lease::StoreError> {
+        self.inner.get(table, key, consistent).await
+    }
+
+    async fn scan(&self, table: Table) -> Result<Vec<kcl_lease::Item>, kcl_lease::StoreError> {
+        self.inner.scan(table).await
+    }
+
+    async fn query_owner(&self, owner: &str) -> Result<Vec<String>, kcl_lease::StoreError> {
+        self.inner.query_owner(owner).await
+    }
+
+    async fn update(
+        &self,
+        table: Table,
+        write: &kcl_lease::ops::Write,
+    ) -> Result<kcl_lease::Item, kcl_lease::UpdateError> {
+        if table == Table::Lease && write.update.touched().contains(&"checkpoint") {
+            tokio::time::sleep(self.delay).await;
+        }
+        self.inner.update(table, write).await
+    }
+
+    async fn delete(
+        &self,
+        table: Table,
+        delete: &kcl_lease::ops::Delete,
+    ) -> Result<Option<kcl_lease::Item>, kcl_lease::UpdateError> {
+        self.inner.delete(table, delete).await
+    }
+}
+
+/// The daemon restarts the timer when it starts reading the next message, after the
+/// checkpoint was written and answered: a slow checkpoint write is not the child's silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_checkpoint_write_does_not_count_against_the_timeout() {
+    let world = World::new("slow-checkpoint", 1);
+    world.put(SHARD0, (0..5).map(|i| format!("a{i}"))).await;
+    world.assign_open_shards(|_| E::trim_horizon()).await;
+    let store = Arc::new(SlowCheckpoints {
+        inner: world.store.clone(),
+        delay: Duration::from_millis(1500),
+    });
+    let plan = json!({"processRecords": [["checkpoint", [null, null]]]});
+    let children = world
+        .scratch
+        .children(plan)
+        .with_timeout(Some(Duration::from_secs(1)));
+    let supervisor = Supervisor::new(store, world.kinesis.clone(), config(100), children);
+    let stopper = supervisor.stopper();
+    let run = tokio::spawn(supervisor.run());
+    let last = E::new(world.sequences(SHARD0)[4].clone(), 0);
+    eventually("the checkpoint", || world.checkpoint(SHARD0) == last).await;
+    eventually("the batch answered", || {
+        assert!(!run.is_finished(), "the run ended");
+        world.scratch.session(SHARD0).idle()
+    })
+    .await;
+    stopper.stop();
+    ended(run).await.expect("not killed: a graceful stop");
+    let session = world.scratch.session(SHARD0);
+    assert_eq!(
+        session.checkpoints()[0].1,
+        reply(Value::Null, Value::Null, Value::Null)
+    );
+    assert!(session.saw_eof());
+}
