@@ -1418,3 +1418,106 @@ async fn a_slow_checkpoint_write_does_not_count_against_the_timeout() {
     );
     assert!(session.saw_eof());
 }
+
+/// KPL aggregates: each user record arrives with the Kinesis record's sequence number and its
+/// own sub-sequence number; a checkpoint inside the aggregate is stored with it, and a restart
+/// from there begins in the middle of the aggregate (protocol.md 2.6), `initialize` carrying
+/// the sub-sequence number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregate_is_delivered_by_sub_record_and_resumed_in_its_middle() {
+    let world = World::new("aggregate", 1);
+    world.put(SHARD0, ["before".to_owned()]).await;
+    let mut builder = kcl_kpl::AggregateBuilder::default();
+    for i in 0..4 {
+        builder
+            .push(&format!("user-{i}"), None, format!("sub-{i}").as_bytes())
+            .unwrap();
+    }
+    let aggregate = builder.finish().unwrap();
+    world
+        .kinesis
+        .fake()
+        .put_records(
+            &StreamRef::name(STREAM),
+            &[Record::new(aggregate.partition_key, aggregate.data)],
+        )
+        .await
+        .unwrap();
+    world.put(SHARD0, ["after".to_owned()]).await;
+    world.assign_open_shards(|_| E::trim_horizon()).await;
+    let sequences = world.sequences(SHARD0);
+    let (before, aggregated, after) = (&sequences[0], &sequences[1], &sequences[2]);
+    let wire = |r: &Value| {
+        (
+            r["sequenceNumber"].as_str().unwrap().to_owned(),
+            r["subSequenceNumber"].as_u64().unwrap(),
+            r["partitionKey"].as_str().unwrap().to_owned(),
+            base64::engine::general_purpose::STANDARD
+                .decode(r["data"].as_str().unwrap())
+                .unwrap(),
+        )
+    };
+
+    let plan = json!({"processRecords#1": [["checkpoint", [aggregated, 2]]]});
+    let (stopper, run) = world.start(world.scratch.children(plan.clone()), 100);
+    eventually("the batch answered", || {
+        world
+            .scratch
+            .sessions()
+            .first()
+            .is_some_and(|s| s.idle() && !s.records().is_empty())
+    })
+    .await;
+    stopper.stop();
+    ended(run).await.expect("a graceful stop");
+    let first = world.scratch.session(SHARD0);
+    let mut expected = vec![(
+        before.clone(),
+        0,
+        "key-before-é".to_owned(),
+        b"\xff\x00\x00before".to_vec(),
+    )];
+    for i in 0..4 {
+        expected.push((
+            aggregated.clone(),
+            i,
+            format!("user-{i}"),
+            format!("sub-{i}").into_bytes(),
+        ));
+    }
+    expected.push((
+        after.clone(),
+        0,
+        "key-after-é".to_owned(),
+        b"\xff\x00\x00after".to_vec(),
+    ));
+    let received: Vec<_> = first.records().iter().map(wire).collect();
+    assert_eq!(received, expected);
+    assert_eq!(
+        first.checkpoints()[0].1,
+        reply(json!(aggregated), json!(2), Value::Null)
+    );
+    assert_eq!(world.checkpoint(SHARD0), E::new(aggregated.clone(), 2));
+
+    // A second worker run, from the checkpoint inside the aggregate.
+    world.assign(SHARD0, ME).await;
+    let (stopper, run) = world.start(world.scratch.children(json!({})), 100);
+    eventually("the second child's batch answered", || {
+        let all = world.scratch.sessions_of(SHARD0);
+        all.len() == 2 && all[1].idle() && !all[1].records().is_empty()
+    })
+    .await;
+    stopper.stop();
+    ended(run).await.expect("a graceful stop");
+    let second = world.scratch.sessions_of(SHARD0).remove(1);
+    assert_eq!(
+        second.received("initialize")[0],
+        json!({"action": "initialize", "shardId": SHARD0, "sequenceNumber": aggregated, "subSequenceNumber": 2})
+    );
+    let received: Vec<_> = second.records().iter().map(wire).collect();
+    assert_eq!(
+        received,
+        expected[4..],
+        "from the aggregate's sub-record 3 on"
+    );
+}
