@@ -1339,10 +1339,12 @@ async fn a_shard_end_without_a_checkpoint_never_starts_the_children() {
     }
 }
 
-/// A lease table whose checkpoint writes take `delay` (a slow or throttled DynamoDB).
+/// A lease table whose checkpoint writes take `delay` (a slow DynamoDB) and fail with
+/// `failures` first, one each.
 struct SlowCheckpoints {
     inner: Arc<MemoryStore>,
     delay: Duration,
+    failures: std::sync::Mutex<Vec<kcl_lease::StoreError>>,
 }
 
 impl LeaseStore for SlowCheckpoints {
@@ -1370,6 +1372,13 @@ impl LeaseStore for SlowCheckpoints {
     ) -> Result<kcl_lease::Item, kcl_lease::UpdateError> {
         if table == Table::Lease && write.update.touched().contains(&"checkpoint") {
             tokio::time::sleep(self.delay).await;
+            let failure = {
+                let mut failures = self.failures.lock().unwrap();
+                (!failures.is_empty()).then(|| failures.remove(0))
+            };
+            if let Some(error) = failure {
+                return Err(kcl_lease::UpdateError::Store(error));
+            }
         }
         self.inner.update(table, write).await
     }
@@ -1393,6 +1402,7 @@ async fn a_slow_checkpoint_write_does_not_count_against_the_timeout() {
     let store = Arc::new(SlowCheckpoints {
         inner: world.store.clone(),
         delay: Duration::from_millis(1500),
+        failures: Default::default(),
     });
     let plan = json!({"processRecords": [["checkpoint", [null, null]]]});
     let children = world
@@ -1519,5 +1529,125 @@ async fn an_aggregate_is_delivered_by_sub_record_and_resumed_in_its_middle() {
         received,
         expected[4..],
         "from the aggregate's sub-record 3 on"
+    );
+}
+
+/// A failed checkpoint write is answered with the Java exception's name and judged again when
+/// the child retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_checkpoint_writes_are_answered_with_their_exception() {
+    let world = World::new("store-failures", 1);
+    world.put(SHARD0, (0..5).map(|i| format!("a{i}"))).await;
+    world.assign_open_shards(|_| E::trim_horizon()).await;
+    let store = Arc::new(SlowCheckpoints {
+        inner: world.store.clone(),
+        delay: Duration::ZERO,
+        failures: std::sync::Mutex::new(vec![
+            kcl_lease::StoreError::Throttled("slow down".into()),
+            kcl_lease::StoreError::Unavailable("503".into()),
+        ]),
+    });
+    let attempt = json!(["checkpoint", [null, null]]);
+    let plan = json!({"processRecords#1": [attempt.clone(), attempt.clone(), attempt]});
+    let children = world.scratch.children(plan);
+    let supervisor = Supervisor::new(store, world.kinesis.clone(), config(100), children);
+    let stopper = supervisor.stopper();
+    let run = tokio::spawn(supervisor.run());
+    eventually("the batch answered", || {
+        world
+            .scratch
+            .sessions()
+            .first()
+            .is_some_and(|s| s.idle() && !s.records().is_empty())
+    })
+    .await;
+    stopper.stop();
+    ended(run).await.expect("a graceful stop");
+    let replies: Vec<Value> = world
+        .scratch
+        .session(SHARD0)
+        .checkpoints()
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(
+        replies,
+        [
+            reply(Value::Null, Value::Null, json!("ThrottlingException")),
+            reply(
+                Value::Null,
+                Value::Null,
+                json!("KinesisClientLibDependencyException")
+            ),
+            reply(Value::Null, Value::Null, Value::Null),
+        ]
+    );
+    assert_eq!(
+        world.checkpoint_history(SHARD0),
+        [
+            E::trim_horizon(),
+            E::new(world.sequences(SHARD0)[4].clone(), 0)
+        ]
+    );
+}
+
+/// A lease taken by another worker while the child works: its checkpoint gets
+/// `ShutdownException` and nothing is written; then `leaseLost`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_after_the_lease_was_taken_gets_shutdown_exception() {
+    let world = World::new("taken", 1);
+    world.put(SHARD0, (0..5).map(|i| format!("a{i}"))).await;
+    world.assign_open_shards(|_| E::trim_horizon()).await;
+    let plan = json!({
+        "processRecords#1": [["sleep", 1.0], ["checkpoint", [null, null]]],
+        "leaseLost": [["checkpoint", [null, null]]],
+    });
+    let (stopper, run) = world.start(world.scratch.children(plan), 100);
+    eventually("the batch received", || {
+        world
+            .scratch
+            .sessions()
+            .first()
+            .is_some_and(|s| !s.records().is_empty())
+    })
+    .await;
+    world.assign(SHARD0, "java-worker").await;
+    let taken_at = world.store.write_count();
+    eventually("leaseLost", || {
+        world
+            .scratch
+            .session(SHARD0)
+            .actions()
+            .last()
+            .map(String::as_str)
+            == Some("leaseLost")
+    })
+    .await;
+    stopper.stop();
+    ended(run).await.expect("a graceful stop");
+    let session = world.scratch.session(SHARD0);
+    let replies: Vec<Value> = session.checkpoints().into_iter().map(|(_, r)| r).collect();
+    assert_eq!(
+        replies,
+        [
+            reply(Value::Null, Value::Null, json!("ShutdownException")),
+            reply(Value::Null, Value::Null, json!("InvalidStateException")),
+        ]
+    );
+    assert_eq!(
+        session.actions(),
+        ["initialize", "processRecords", "leaseLost"]
+    );
+    assert!(session.saw_eof());
+    let late: Vec<_> = world.store.writes()[taken_at..]
+        .iter()
+        .filter(|w| w.key == SHARD0 && w.landed())
+        .cloned()
+        .collect();
+    assert!(late.is_empty(), "{late:?}");
+    assert_eq!(world.checkpoint(SHARD0), E::trim_horizon());
+    assert_eq!(
+        world.lease(SHARD0).lease_owner.as_deref(),
+        Some("java-worker")
     );
 }
