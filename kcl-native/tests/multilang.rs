@@ -1651,3 +1651,42 @@ async fn a_checkpoint_after_the_lease_was_taken_gets_shutdown_exception() {
         Some("java-worker")
     );
 }
+
+/// A status for another action answering `shutdownRequested` fails only that action (logged, as
+/// the daemon does): at a graceful handoff the transfer and `leaseLost` follow, and the worker
+/// goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_status_for_shutdown_requested_is_only_logged() {
+    let world = World::new("wrong-shutdown-status", 1);
+    world.put(SHARD0, (0..5).map(|i| format!("a{i}"))).await;
+    world.assign_open_shards(|_| E::trim_horizon()).await;
+    let plan = json!({
+        "processRecords": [["checkpoint", [null, null]]],
+        "shutdownRequested": [["status", "processRecords"]],
+    });
+    let (stopper, run) = world.start(world.scratch.children(plan), 100);
+    let last = E::new(world.sequences(SHARD0)[4].clone(), 0);
+    eventually("the checkpoint", || world.checkpoint(SHARD0) == last).await;
+    let handoff = ops::initiate_graceful_handoff(&world.lease(SHARD0), "java-worker").unwrap();
+    world.store.update(Table::Lease, &handoff).await.unwrap();
+    eventually("the child closed", || {
+        world.scratch.session(SHARD0).saw_eof()
+    })
+    .await;
+    assert!(!run.is_finished(), "the worker goes on");
+    let session = world.scratch.session(SHARD0);
+    assert_eq!(
+        session.actions(),
+        [
+            "initialize",
+            "processRecords",
+            "shutdownRequested",
+            "leaseLost"
+        ]
+    );
+    let lease = world.lease(SHARD0);
+    assert_eq!(lease.lease_owner.as_deref(), Some("java-worker"));
+    assert_eq!(lease.checkpoint_owner, None, "transferred");
+    stopper.stop();
+    ended(run).await.expect("a graceful stop");
+}
