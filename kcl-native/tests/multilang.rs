@@ -4,8 +4,8 @@
 //! a JSON plan and writes down every line it reads and writes.
 //!
 //! Judged: what the children received (their logs), the checkpoints in the lease table, and the
-//! run's result; against the rules of `/work/shared/protocol.md` sections 2 and 3 (the Java KCL
-//! 3.1.3 MultiLangDaemon).
+//! run's result; against the rules of `docs/protocol.md` sections 2 and 3 (the Java KCL 3.1.3
+//! MultiLangDaemon).
 
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
@@ -1024,7 +1024,7 @@ fn compare(a: &Pos, b: &Pos) -> Ordering {
     numeric(&a.0, &b.0).then(a.1.cmp(&b.1))
 }
 
-/// An independent model of the daemon's checkpointer (protocol.md 2.3), written from the rule
+/// An independent model of the daemon's checkpointer (docs/protocol.md 2.4), written from the rule
 /// text rather than from `kcl_protocol::Lease`.
 #[derive(Default)]
 struct Model {
@@ -1285,7 +1285,7 @@ async fn a_child_that_does_not_exit_when_its_stdin_closes_is_killed_after_the_ex
     );
 }
 
-/// protocol.md 2.3: a child that does not checkpoint at `shardEnded` leaves the shard
+/// docs/protocol.md 2.4: a child that does not checkpoint at `shardEnded` leaves the shard
 /// unfinished: its checkpoint stays, the children's leases never start a process (the Java
 /// daemon's retry only logs "already shutdown"); the stop still ends the run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1431,7 +1431,7 @@ async fn a_slow_checkpoint_write_does_not_count_against_the_timeout() {
 
 /// KPL aggregates: each user record arrives with the Kinesis record's sequence number and its
 /// own sub-sequence number; a checkpoint inside the aggregate is stored with it, and a restart
-/// from there begins in the middle of the aggregate (protocol.md 2.6), `initialize` carrying
+/// from there begins in the middle of the aggregate (docs/protocol.md 2.7), `initialize` carrying
 /// the sub-sequence number.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aggregate_is_delivered_by_sub_record_and_resumed_in_its_middle() {
