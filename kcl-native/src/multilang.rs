@@ -28,8 +28,14 @@
 //! [`Handled::Exit`]: the run ends with [`RunError::ProcessorExit`](crate::RunError) naming
 //! the shard and the cause, after the other shards got `shutdownRequested` and every lease was
 //! released (the Java daemon leaves them to expire). A failed `shutdownRequested` is only
-//! logged, as the daemon does. With `timeoutInSeconds`, a child that writes no message for
-//! that long is killed and the run ends the same way (the Java daemon halts at once).
+//! logged, as the daemon does; the `leaseLost` that follows then finds the child gone and
+//! fails: after a graceful lease handoff that ends the run with `ProcessorExit` as above; at a
+//! stop ([`Stopper`](crate::Stopper), SIGINT/SIGTERM) it is logged and the run ends as the stop
+//! does (`Ok`, every lease released): the Java daemon is then in its shutdown hook, where its
+//! `System.exit(1)` cannot change the exit status either. With `timeoutInSeconds`, a child
+//! that writes no message for that long is killed and the run ends the same way (the Java
+//! daemon halts at once), even one that stopped reading its stdin (lines are written to it on
+//! a thread of their own, as the daemon's writer does).
 //!
 //! ```no_run
 //! use kcl_native::multilang::ChildProcesses;

@@ -3,19 +3,23 @@
 //! requests are answered at once and the first status ends the wait; the status must name the
 //! action; lines the daemon cannot parse are skipped (they do not reset `timeoutInSeconds`);
 //! valid messages of another kind are read and ignored; stderr is drained all along, line by
-//! line, to the log.
+//! line, to the log. Lines go to the child's stdin on a writer thread, as the daemon's
+//! `MessageWriter` writes them: a child that stops reading its stdin blocks that thread, not
+//! the wait for its status, so `timeoutInSeconds` still ends it.
 
 use std::io::{BufReader, Write};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use kcl_protocol::daemon::{CheckpointRequest, ChildLine, LineReader, parse_child_line};
 
-/// Lines read from the child's stdout by its reader thread.
+/// Lines read from the child's stdout by its reader thread, and the writer thread's failures.
 enum Read {
     Line(Vec<u8>),
     End(Option<String>),
+    /// Writing to the child's stdin failed (the reason); the writer thread has ended.
+    WriteFailed(String),
 }
 
 /// Why an action failed.
@@ -40,8 +44,12 @@ impl Failure {
 pub(crate) struct ChildProcess {
     shard: String,
     child: Child,
-    stdin: Option<ChildStdin>,
+    /// To the writer thread: what is written (for the error) and the framed line. Dropped to
+    /// close the child's stdin (after the lines queued before).
+    writer: Option<Sender<(String, Vec<u8>)>>,
     lines: Receiver<Read>,
+    /// The reader thread reported the end of the child's stdout.
+    stdout_ended: bool,
     stderr_done: Receiver<()>,
     timeout: Option<Duration>,
     skipped: u64,
@@ -77,12 +85,26 @@ impl ChildProcess {
             builder.process_group(0);
         }
         let mut child = builder.spawn()?;
-        let stdin = child.stdin.take();
+        let mut stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
         let pid = child.id();
 
         let (lines_tx, lines) = mpsc::channel();
+        let (writer, queued) = mpsc::channel::<(String, Vec<u8>)>();
+        let failures = lines_tx.clone();
+        std::thread::Builder::new()
+            .name(format!("kcl-{shard}-stdin"))
+            .spawn(move || {
+                for (what, framed) in queued {
+                    if let Err(error) = stdin.write_all(&framed).and_then(|()| stdin.flush()) {
+                        let _ = failures.send(Read::WriteFailed(format!(
+                            "writing {what} to the child's stdin failed ({error}): the child is gone"
+                        )));
+                        return;
+                    }
+                }
+            })?;
         std::thread::Builder::new()
             .name(format!("kcl-{shard}-stdout"))
             .spawn(move || {
@@ -114,8 +136,9 @@ impl ChildProcess {
         Ok(ChildProcess {
             shard: shard.to_owned(),
             child,
-            stdin,
+            writer: Some(writer),
             lines,
+            stdout_ended: false,
             stderr_done,
             timeout,
             skipped: 0,
@@ -135,23 +158,22 @@ impl ChildProcess {
         self.await_status(action, checkpoint)
     }
 
+    /// Queues `line` for the writer thread (a failed write is read as [`Read::WriteFailed`]).
     fn send(&mut self, line: &str, what: &str) -> Result<(), Failure> {
-        let Some(stdin) = self.stdin.as_mut() else {
-            return Err(Failure::Exit(format!(
-                "cannot send {what}: the child's stdin is closed"
-            )));
-        };
         let mut framed = Vec::with_capacity(line.len() + 1);
         framed.extend_from_slice(line.as_bytes());
         framed.push(b'\n');
-        stdin
-            .write_all(&framed)
-            .and_then(|()| stdin.flush())
-            .map_err(|error| {
-                Failure::Exit(format!(
-                    "writing {what} to the child's stdin failed ({error}): the child is gone"
-                ))
-            })
+        let queued = self
+            .writer
+            .as_ref()
+            .is_some_and(|writer| writer.send((what.to_owned(), framed)).is_ok());
+        if queued {
+            Ok(())
+        } else {
+            Err(Failure::Exit(format!(
+                "cannot send {what}: the child's stdin is closed"
+            )))
+        }
     }
 
     fn await_status(
@@ -162,6 +184,11 @@ impl ChildProcess {
         let started = Instant::now();
         let mut last_message = Instant::now();
         let mut next_notice = FIRST_NOTICE;
+        if self.stdout_ended {
+            return Err(Failure::Exit(format!(
+                "the child's stdout ended before {action} was sent"
+            )));
+        }
         loop {
             let wait = match self.timeout {
                 Some(timeout) => timeout.saturating_sub(last_message.elapsed()),
@@ -169,7 +196,13 @@ impl ChildProcess {
             };
             let line = match self.lines.recv_timeout(wait) {
                 Ok(Read::Line(line)) => line,
+                Ok(Read::WriteFailed(why)) => {
+                    return Err(Failure::Exit(format!(
+                        "{why} while {action} was outstanding"
+                    )));
+                }
                 Ok(Read::End(error)) => {
+                    self.stdout_ended = true;
                     let why = match error {
                         Some(error) => format!("reading the child's stdout failed ({error})"),
                         None => "the child closed its stdout (it exited?)".to_owned(),
@@ -225,10 +258,12 @@ impl ChildProcess {
                     tracing::info!(shard = %self.shard, "the child wrote a {other} message: read and ignored");
                 }
                 ChildLine::Checkpoint(request) => {
-                    last_message = Instant::now();
                     let error = checkpoint(&request);
                     let reply = request.reply_json(error.as_deref());
                     self.send(&reply, "a checkpoint reply")?;
+                    // The daemon's timer runs while it reads the next message: the time the
+                    // checkpoint took to judge and write is not the child's.
+                    last_message = Instant::now();
                 }
                 ChildLine::Status { response_for } => {
                     if response_for.as_deref() == Some(action) {
@@ -250,14 +285,21 @@ impl ChildProcess {
     /// the log, its exit awaited for `wait` (the Java daemon waits without end; a child still
     /// running then is killed), and logged.
     pub(crate) fn finish(mut self, wait: Duration) -> Option<ExitStatus> {
-        drop(self.stdin.take());
+        drop(self.writer.take());
         let deadline = Instant::now() + wait;
-        while let Ok(Read::Line(line)) = self
-            .lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            if !matches!(parse_child_line(&line), ChildLine::Blank) {
-                tracing::info!(shard = %self.shard, line = %shorten(&line), "drained a line of the child's stdout after its end");
+        let mut drained = self.stdout_ended;
+        while !drained {
+            match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(Read::Line(line)) => {
+                    if !matches!(parse_child_line(&line), ChildLine::Blank) {
+                        tracing::info!(shard = %self.shard, line = %shorten(&line), "drained a line of the child's stdout after its end");
+                    }
+                }
+                Ok(Read::WriteFailed(_)) => {}
+                Ok(Read::End(_)) | Err(_) => drained = true,
             }
         }
         let status = loop {
