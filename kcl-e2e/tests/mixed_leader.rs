@@ -58,7 +58,11 @@ fn leader(state: &LeaseTable) -> Option<String> {
         .coordinator_item("Leader")
         .ok()
         .flatten()
-        .and_then(|item| item.get("ownerName").and_then(|v| v.as_s()).map(str::to_owned))
+        .and_then(|item| {
+            item.get("ownerName")
+                .and_then(|v| v.as_s())
+                .map(str::to_owned)
+        })
 }
 
 /// Waits until `wanted` holds of the (leader, lease counts); what was seen last and when.

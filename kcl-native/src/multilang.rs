@@ -287,8 +287,7 @@ impl ChildShard {
             Err(error) => {
                 self.state = State::Closed;
                 Err(Handled::Exit(format!(
-                    "shard {}: cannot start the child {:?}: {error} (the MultiLangDaemon exits here)",
-                    self.shard_id,
+                    "cannot start the child {:?}: {error} (the MultiLangDaemon exits here)",
                     command.join(" ")
                 )))
             }
@@ -305,11 +304,7 @@ impl ChildShard {
     /// An action failed: the child is closed (killed on a timeout) and the worker ends, as the
     /// Java daemon exits.
     fn fail(&mut self, action: &str, failure: Failure) -> Handled {
-        let reason = format!(
-            "shard {}: {} (the MultiLangDaemon exits here)",
-            self.shard_id,
-            failure.reason()
-        );
+        let reason = format!("{} (the MultiLangDaemon exits here)", failure.reason());
         tracing::error!(shard = %self.shard_id, action, "{reason}");
         if let State::Running(slot) = std::mem::replace(&mut self.state, State::Closed) {
             match failure {

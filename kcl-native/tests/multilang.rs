@@ -420,15 +420,17 @@ async fn ended(run: JoinHandle<Result<(), RunError>>) -> Result<(), RunError> {
 
 /// A `ProcessorExit` naming `shard`: its reason.
 fn processor_exit(result: Result<(), RunError>, shard: &str) -> String {
+    let said = result.as_ref().err().map(ToString::to_string);
     match result {
         Err(RunError::ProcessorExit {
             shard: failed,
             reason,
         }) => {
             assert_eq!(failed, shard, "{reason}");
+            let said = said.unwrap_or_default();
             assert!(
-                reason.contains(shard),
-                "the reason names the shard: {reason}"
+                said.contains(shard) && said.contains(&reason),
+                "the error names the shard and the reason: {said}"
             );
             reason
         }

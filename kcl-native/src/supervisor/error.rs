@@ -26,9 +26,10 @@ pub enum RunError {
     /// The lease coordinator did not start (an invalid setting, a role not implemented yet).
     #[error("the lease coordinator did not start: {0}")]
     Start(#[from] StartError),
-    /// A processor's failure policy `exit` fired: its lease was evicted, the other shards were
-    /// shut down gracefully, and the run ends, as a MultiLangDaemon child would exit.
-    #[error("shard {shard}: the failure policy `exit` ended the worker: {reason}")]
+    /// A processor's failure policy `exit` fired, or a MultiLangDaemon child failed
+    /// ([`multilang`](crate::multilang)): its lease was evicted, the other shards were shut down
+    /// gracefully, and the run ends, as a MultiLangDaemon child (or the daemon) would exit.
+    #[error("shard {shard}: the worker ends: {reason}")]
     ProcessorExit {
         /// The shard.
         shard: String,
