@@ -179,7 +179,7 @@ case "${1:-}" in
   rust)
     shift
     install_all
-    build_examples file_sink declared_sink checkpoint_on_shutdown  # the daemon's children (tests/daemon*.rs)
+    build_examples file_sink declared_sink checkpoint_on_shutdown word_count  # the daemon's children (tests/daemon*.rs)
     build_native_examples native_file_sink  # the native engine's worker (tests/native.rs)
     build_kcl_cli  # `kcl properties` writes the worker's properties, `kcl jars verify` checks the jars
     say "cargo test -p kcl-e2e -- --ignored (KCL_E2E_CACHE=$CACHE)"

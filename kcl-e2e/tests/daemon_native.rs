@@ -4,10 +4,11 @@
 //! - **dn1** (`native_daemon_runs_children_in_any_language`): three applications read one
 //!   4-shard stream, each under its own `kcl daemon --native`: examples/file_sink (this SDK),
 //!   scripts/e2e/node/kcl_sink.js (written with aws-kcl, the daemon's Node client; it writes
-//!   file_sink's sink format) and amazon_kclpy's own sample processor (`sample_kclpy_app.py`,
-//!   unchanged). The two sinks are judged by the ledger (lost 0), the sample by its checkpoints
-//!   (it writes no sink: after SIGTERM each lease's checkpoint is its shard's last record, which
-//!   it checkpoints only after handling every record before it). Each child is a process of its
+//!   file_sink's sink format), amazon_kclpy's own sample processor (`sample_kclpy_app.py`,
+//!   unchanged) and the README's examples/word_count. The two sinks are judged by the ledger
+//!   (lost 0), the sample and word_count by their checkpoints (they write no sink: each lease's
+//!   checkpoint reaches its shard's last record, which they checkpoint only after handling every
+//!   record before it, and stays there after SIGTERM). Each child is a process of its
 //!   own (one PID per shard); SIGTERM: `shutdownRequested` to every child, exit 0 within the
 //!   grace, every lease released, no child left running.
 //! - **dn2** (`native_daemon_and_java_daemon_resume_each_other`): one application, file_sink
@@ -129,13 +130,19 @@ fn stop_and_check(
     }
 }
 
+/// Whether the child of `kind` writes file_sink's sink (the others are judged by their
+/// checkpoints).
+fn writes_sink(kind: &str) -> bool {
+    kind == "rust" || kind == "node"
+}
+
 /// dn1: see the module documentation.
 #[test]
 #[ignore = "needs the e2e cache (bash scripts/e2e.sh install), java, node, the built file_sink and kcl"]
 fn native_daemon_runs_children_in_any_language() {
     let mut report = Report::begin(
         "dn1",
-        "kcl daemon --native: file_sink, aws-kcl and amazon_kclpy children",
+        "kcl daemon --native: file_sink, aws-kcl, amazon_kclpy and word_count children",
     );
     let (settings, emulators) = common::setup(&mut report);
     let (stream_name, app) = names(&settings, "dn1");
@@ -158,6 +165,15 @@ fn native_daemon_runs_children_in_any_language() {
         (
             "kclpy",
             Processor::kclpy_sample(&settings).unwrap_or_else(|e| panic!("{e} ({REQUIRES})")),
+        ),
+        (
+            "word_count",
+            Processor {
+                binary: settings
+                    .example("word_count")
+                    .unwrap_or_else(|e| panic!("{e} ({REQUIRES})")),
+                args: Vec::new(),
+            },
         ),
     ];
     let mut workers = Vec::new();
@@ -184,7 +200,7 @@ fn native_daemon_runs_children_in_any_language() {
 
     let started = now_ms();
     for (kind, worker, _) in &workers {
-        if *kind == "kclpy" {
+        if !writes_sink(kind) {
             continue;
         }
         let sink = worker.sink();
@@ -233,7 +249,7 @@ fn native_daemon_runs_children_in_any_language() {
             );
         }
         let sink = worker.sink();
-        let sink = (*kind != "kclpy").then_some(&sink);
+        let sink = writes_sink(kind).then_some(&sink);
         stop_and_check(
             &mut report,
             &format!("dn1-{kind}"),
@@ -242,11 +258,11 @@ fn native_daemon_runs_children_in_any_language() {
             sink,
             &shards,
         );
-        if *kind == "kclpy" {
-            // The sample checkpoints the largest record it handled at shutdownRequested.
+        if !writes_sink(kind) {
+            // Both checkpoint what they handled at shutdownRequested.
             let (at_last, seen) = table.wait_checkpoints(&expected, Duration::from_secs(5));
             report.check(
-                "dn1-kclpy-sample-checkpointed-every-shard-at-its-last-record",
+                &format!("dn1-{kind}-checkpoints-every-shard-at-its-last-record-after-sigterm"),
                 at_last,
                 checkpoint_detail(&expected, &seen),
             );
@@ -254,7 +270,7 @@ fn native_daemon_runs_children_in_any_language() {
     }
     let sinks: Vec<Sink> = workers
         .iter()
-        .filter(|(kind, _, _)| *kind != "kclpy")
+        .filter(|(kind, _, _)| writes_sink(kind))
         .map(|(_, w, _)| w.sink())
         .collect();
     let result = tally(&ledger, &[&sinks[0]], false);
@@ -264,7 +280,7 @@ fn native_daemon_runs_children_in_any_language() {
         }
     }
     report
-        .finish(result, "three children kinds under kcl daemon --native")
+        .finish(result, "four kinds of children under kcl daemon --native")
         .assert_passed();
 }
 
