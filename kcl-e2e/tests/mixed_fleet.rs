@@ -4,16 +4,16 @@
 //! leads (holds the `Leader` lock: a KCL 3.x leader assigns every lease); the native worker
 //! joins as a follower. Each test has its own emulators and application:
 //!
-//! - **C6** (`mixed_fleet_c6_sigstop_fencing`): once the native worker holds leases it is
+//! - **C6** (`mixed_fleet_c6_sigstop_fencing`, `workerMetricsReporterFreqInMillis = 2000` so
+//!   that the leader sees a frozen worker inactive): once the native worker holds leases it is
 //!   frozen with SIGSTOP for 15 s (five failover times, `failoverTimeMillis = 3000`); the Java
 //!   leader sees its leases expire and the daemon takes them; then SIGCONT. The native worker
-//!   must deliver `leaseLost` for each of them (its sink shows it), and none of its writes may
-//!   land after Java took a lease: the lease table, sampled every 100–250 ms from the SIGSTOP
-//!   on, never shows a lease's counter going down, nor the checkpoint of a lease Java holds
-//!   going back (a late native checkpoint would put it back at the native's position), nor a
-//!   taken lease owned by the native worker again without a new `initialize` of it; Java's
-//!   `initialize` of each taken shard resumes exactly at the checkpoint the native worker had
-//!   stored when it was frozen.
+//!   must deliver `leaseLost` for each of them first (its sink shows it), and none of its
+//!   writes may land after Java took a lease: the lease table, sampled every 100–250 ms from
+//!   the SIGSTOP on, never shows a lease's counter or checkpoint going back (every holder
+//!   resumes at the stored checkpoint and checkpoints forward: a late checkpoint of the frozen
+//!   worker would put it back at its old position); Java's `initialize` of each taken shard
+//!   resumes exactly at the checkpoint the native worker had stored when it was frozen.
 //! - **C7 + C8** (`mixed_fleet_c7_c8_follower_and_handoffs`): the native worker joins a
 //!   running daemon; it must receive leases by graceful handoff (the leader's
 //!   `initiateGracefulLeaseHandoff`: `checkpointOwner` = the daemon while `leaseOwner` = the
@@ -72,6 +72,14 @@ const PUT_EVERY: Duration = Duration::from_millis(400);
 /// How long C6 keeps the native worker frozen: five failover times (3 s each).
 const FROZEN: Duration = Duration::from_secs(15);
 
+/// C6's `workerMetricsReporterFreqInMillis` (default 30 000): a worker counts as active for
+/// the leader while its WorkerMetricStats row is younger than two report periods. With the
+/// default a Java 3.1.3 leader gives the expired leases of a frozen worker back to that very
+/// worker (its row still looks fresh for up to 60 s; seen here: the lease stayed with the
+/// frozen worker for the whole 15 s, its counter moved by the leader's assignments); with
+/// 2 s the frozen worker is inactive after 4 s and the daemon takes its leases.
+const METRICS_EVERY: (&str, &str) = ("workerMetricsReporterFreqInMillis", "2000");
+
 /// The tests of this file run one at a time (each starts a JVM, a native engine and the
 /// emulators).
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -114,7 +122,9 @@ struct Mixed {
 }
 
 impl Mixed {
-    fn set_up(tag: &str, title: &str) -> Mixed {
+    /// The emulators, the stream and both workers (not started), `extra` in both properties
+    /// files.
+    fn set_up(tag: &str, title: &str, extra: &[(&str, &str)]) -> Mixed {
         let settings = Settings::from_env().unwrap_or_else(|e| panic!("{e} ({REQUIRES})"));
         println!(
             "kcl end-to-end harness (Rust), mixed fleet: run folder {}",
@@ -137,7 +147,10 @@ impl Mixed {
             worker_id: id.to_owned(),
             folder: format!("{tag}/{id}").into(),
             processor: processor.clone(),
-            extra_properties: Vec::new(),
+            extra_properties: extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         let java = Worker::daemon(&settings, &emulators, spec(&format!("{tag}-java")))
             .unwrap_or_else(|e| panic!("{e} ({REQUIRES})"));
@@ -712,7 +725,11 @@ fn short_list(shards: &BTreeSet<String>) -> String {
 fn mixed_fleet_c6_sigstop_fencing() {
     let _serial = one_at_a_time();
     let tag = "x6";
-    let mut m = Mixed::set_up(tag, "mixed: SIGSTOP of the native worker (C6 fencing)");
+    let mut m = Mixed::set_up(
+        tag,
+        "mixed: SIGSTOP of the native worker (C6 fencing)",
+        &[(METRICS_EVERY.0, METRICS_EVERY.1)],
+    );
     let producer = m.producer(tag);
     m.daemon_then_native(tag);
     let (java, native) = (m.java_id(), m.native_id());
@@ -971,6 +988,7 @@ fn mixed_fleet_c7_c8_follower_and_handoffs() {
     let mut m = Mixed::set_up(
         tag,
         "mixed: native follower of a Java leader, handoffs (C7, C8)",
+        &[],
     );
     let producer = m.producer(tag);
     let joined = now_ms();
@@ -1116,6 +1134,7 @@ fn mixed_fleet_kill_native_then_daemon() {
     let mut m = Mixed::set_up(
         tag,
         "mixed: kill -9 of the native worker, then of the daemon",
+        &[],
     );
     let producer = m.producer(tag);
     m.daemon_then_native(tag);
