@@ -43,7 +43,8 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use kcl_e2e::leases::{Violation, checkpoint_detail, short_shard};
@@ -52,6 +53,7 @@ use kcl_e2e::producer::Producer;
 use kcl_e2e::scenario::names;
 use kcl_e2e::signal::send;
 use kcl_e2e::sink::Event;
+use kcl_e2e::stream::Entry;
 use kcl_e2e::{
     Emulators, LeaseTable, Ledger, Processor, Report, Settings, Signal, Sink, Stream, Tally,
     Worker, WorkerSpec, tally,
@@ -710,6 +712,69 @@ impl Mixed {
     }
 }
 
+/// Puts large records (2 KB each) into chosen shards only, until stopped: a worker holding
+/// those shards then carries most of the application's throughput, which the leader's
+/// variance balancing moves to the other worker by graceful handoff (small, even traffic
+/// lets a 2 + 2 split settle with no handoff at all).
+struct HeavyProducer {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Result<u64, String>>,
+}
+
+impl HeavyProducer {
+    fn start(stream: &Stream, ledger: &Ledger, prefix: &str, shards: &BTreeSet<String>) -> Self {
+        let ranges: Vec<(u128, u128)> = stream
+            .open_shards()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_values()
+            .filter(|s| shards.contains(&s.id))
+            .map(|s| s.hash_range)
+            .collect();
+        // Partition keys whose hash key falls into one of the chosen shards.
+        let keys: Vec<String> = (0u64..100_000)
+            .map(|i| format!("heavy-{i}"))
+            .filter(|k| {
+                let h = kcl_kpl::hash_key(k);
+                ranges.iter().any(|&(lo, hi)| lo <= h && h <= hi)
+            })
+            .take(16)
+            .collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (stream, ledger, prefix, flag) = (
+            stream.clone(),
+            ledger.clone(),
+            prefix.to_owned(),
+            stop.clone(),
+        );
+        let padding = "x".repeat(2048);
+        let thread = std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !flag.load(Ordering::SeqCst) && !keys.is_empty() {
+                let entries: Vec<Entry> = keys
+                    .iter()
+                    .map(|key| {
+                        n += 1;
+                        Entry::plain(format!("{prefix}-{n:06}-{padding}"), key.clone())
+                    })
+                    .collect();
+                stream
+                    .put_entries(&entries, &ledger)
+                    .map_err(|e| e.to_string())?;
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            Ok(n)
+        });
+        HeavyProducer { stop, thread }
+    }
+
+    fn stop(self) -> Result<u64, String> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err("the heavy producer panicked".to_owned()))
+    }
+}
+
 fn short_list(shards: &BTreeSet<String>) -> String {
     shards
         .iter()
@@ -1018,10 +1083,21 @@ fn mixed_fleet_c7_c8_follower_and_handoffs() {
         ),
     );
 
-    // 60 s of balancing with records flowing.
+    // 60 s of balancing with records flowing, most of them (large) into the native
+    // worker's shards: the leader moves some of them back to the daemon.
+    let heavy = HeavyProducer::start(&m.stream, &m.ledger, &format!("{tag}h"), &first_owned);
     m.wait(Duration::from_secs(60), Duration::from_millis(500), |_| {
         false
     });
+    let put = heavy.stop();
+    m.report.check(
+        &format!("{tag}-heavy-producer-put-into-the-native-shards"),
+        put.as_ref().is_ok_and(|&n| n > 0),
+        format!(
+            "{put:?} records of 2 KB into [{}]",
+            short_list(&first_owned)
+        ),
+    );
     let transfers = m.transfers();
     let described: Vec<String> = transfers
         .iter()
@@ -1205,6 +1281,151 @@ fn mixed_fleet_kill_native_then_daemon() {
     let result = m.finish(tag, producer, None);
     m.report.note(format!(
         "duplicates: {} (each killed worker's batches after its last checkpoint)",
+        result.duplicated
+    ));
+    if m.report.failing() {
+        m.print_logs();
+    }
+    let Mixed { report, .. } = m;
+    report.finish(result, "").assert_passed();
+}
+
+/// The native worker's `gracefulLeaseHandoffTimeoutMillis` (Java's default, which the
+/// properties of these tests keep).
+const HANDOFF_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// C8's forced transfer: the native worker's processor blocks 40 s in `shutdownRequested`
+/// (file_sink's `KCL_SINK_SHUTDOWN_DELAY_MS`), longer than the 30 s handoff timeout. When
+/// the Java leader hands one of its leases to the daemon, the transfer must still happen, 30 s
+/// after the handoff began (the lease table shows the daemon's ownership then, not before,
+/// not after the hook returned), and the checkpoint the processor writes when its hook
+/// returns, 10 s after the transfer, must be refused (its `shutdownCheckpoint refused` event;
+/// the lease's checkpoint never goes back). Ledger: lost 0, duplicates reported. The native
+/// worker ends with kill -9 (a SIGTERM would block in the same slow hook). Takes about 3
+/// minutes.
+#[test]
+#[ignore = "needs the e2e cache (bash scripts/e2e.sh install), java, node, the built file_sink, native_file_sink and kcl"]
+fn mixed_fleet_c8_forced_transfer_after_handoff_timeout() {
+    let _serial = one_at_a_time();
+    let tag = "x8";
+    let mut m = Mixed::set_up(
+        tag,
+        "mixed: a native processor slower than the handoff timeout (C8 forced transfer)",
+        &[(METRICS_EVERY.0, METRICS_EVERY.1)],
+    );
+    let slow = HANDOFF_TIMEOUT + Duration::from_secs(10);
+    m.native
+        .set_env("KCL_SINK_SHUTDOWN_DELAY_MS", &slow.as_millis().to_string());
+    let producer = m.producer(tag);
+    m.daemon_then_native(tag);
+    let (java, native, pid) = (m.java_id(), m.native_id(), m.native_pid());
+
+    // The leader's balancing hands a lease of the native worker to the daemon (most of the
+    // traffic goes into the native worker's shards).
+    let heavy = HeavyProducer::start(
+        &m.stream,
+        &m.ledger,
+        &format!("{tag}h"),
+        &m.settled_owned_by(&native),
+    );
+    let slow_event = |m: &Mixed| {
+        m.sinks[1]
+            .events()
+            .into_iter()
+            .find(|e| e.pid == pid && e.what.starts_with("shutdownRequested slow"))
+    };
+    let (ok, _) = m.wait(Duration::from_secs(120), Duration::from_millis(250), |m| {
+        slow_event(m).is_some()
+    });
+    let Some(begun) = slow_event(&m).filter(|_| ok) else {
+        m.report.check(
+            &format!("{tag}-leader-hands-a-native-lease-to-the-daemon"),
+            false,
+            format!("no shutdownRequested in 120 s: {}", m.load()),
+        );
+        m.print_logs();
+        panic!("no handoff from the native worker");
+    };
+    let shard = begun.shard.clone();
+    // The transfer: the lease the daemon's with no handoff pending.
+    let (ok, _) = m.wait(Duration::from_secs(60), Duration::from_millis(250), |m| {
+        m.settled_owned_by(&java).contains(&shard)
+    });
+    let transferred = m
+        .samples
+        .iter()
+        .find(|s| {
+            s.ms >= begun.ms
+                && s.leases.get(&shard).is_some_and(|l| {
+                    l.owner.as_deref() == Some(java.as_str()) && l.checkpoint_owner.is_none()
+                })
+        })
+        .map(|s| s.ms);
+    let after = transferred.map(|t| t.saturating_sub(begun.ms));
+    let in_window = after.is_some_and(|a| {
+        a + 500 >= HANDOFF_TIMEOUT.as_millis() as u64 && a < slow.as_millis() as u64
+    });
+    m.report.check(
+        &format!("{tag}-transfer-forced-after-the-handoff-timeout"),
+        ok && in_window,
+        format!(
+            "{}: shutdownRequested at {}, the daemon's (no handoff pending) {after:?} ms later \
+             (timeout {} ms, hook {} ms)",
+            short_shard(&shard),
+            begun.ms,
+            HANDOFF_TIMEOUT.as_millis(),
+            slow.as_millis()
+        ),
+    );
+
+    // The hook returns 10 s after the transfer: its checkpoint must be refused.
+    let outcome = |m: &Mixed| {
+        m.sinks[1]
+            .events()
+            .into_iter()
+            .find(|e| {
+                e.pid == pid
+                    && e.shard == shard
+                    && e.ms >= begun.ms
+                    && e.kind() == "shutdownCheckpoint"
+            })
+            .map(|e| e.what)
+    };
+    let (ok, _) = m.wait(
+        slow + Duration::from_secs(20),
+        Duration::from_millis(500),
+        |m| outcome(m).is_some(),
+    );
+    let what = outcome(&m);
+    m.report.check(
+        &format!("{tag}-late-checkpoint-of-the-slow-hook-refused"),
+        ok && what
+            .as_deref()
+            .is_some_and(|w| w.starts_with("shutdownCheckpoint refused")),
+        format!("{}: {what:?}", short_shard(&shard)),
+    );
+    let lost_after: Vec<String> = m.sinks[1]
+        .events()
+        .into_iter()
+        .filter(|e| e.pid == pid && e.shard == shard && e.ms >= begun.ms)
+        .map(|e| e.what)
+        .collect();
+    m.report.note(format!(
+        "the native worker's events of {shard} since: {lost_after:?}"
+    ));
+
+    let put = heavy.stop();
+    m.report.check(
+        &format!("{tag}-heavy-producer-put-into-the-native-shards"),
+        put.as_ref().is_ok_and(|&n| n > 0),
+        format!("{put:?} records of 2 KB"),
+    );
+    // kill -9 of the native worker (a SIGTERM would wait in the slow hook of each shard).
+    m.native.kill();
+    m.killed_at.insert(pid, now_ms());
+    let result = m.finish(tag, producer, None);
+    m.report.note(format!(
+        "duplicates: {} (the killed native worker's batches after its last checkpoint)",
         result.duplicated
     ));
     if m.report.failing() {
