@@ -33,7 +33,10 @@
 # `kcl daemon` runs the daemon, SIGTERM to `kcl` is forwarded), 9 Ctrl-C: SIGINT to the process
 # group of the daemon and its children (checkpoint_on_shutdown, which checkpoints only on
 # shutdownRequested), 10 the SDK's producer with KPL aggregation (two `kcl produce --aggregate
-# --ledger`) while shard 0 is split; tests/native.rs, migration.rs, parity.rs: the native engine.
+# --ledger`) while shard 0 is split; tests/native.rs, migration.rs, parity.rs: the native engine;
+# tests/mixed_fleet.rs (`rust mixed_fleet`): a mixed fleet, the native engine beside the daemon on
+# one application (C6 SIGSTOP fencing, C7 follower of a Java leader, C8 handoffs both ways and the
+# forced transfer after the handoff timeout, kill -9 of each).
 # The harness and the demo use the kcl tool (crate kcl-cli): `kcl properties` writes each
 # worker's kcl.properties and `kcl jars verify` checks the daemon's jars.
 #
