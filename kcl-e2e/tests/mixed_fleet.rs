@@ -23,7 +23,12 @@
 //!   java → native and native → java, seen in the lease table; before every transfer the
 //!   losing side's `shutdownRequested` of the shard ran (its sink's event precedes the gaining
 //!   side's `initialize`), so, file_sink checkpointing on `shutdownRequested`, a record is
-//!   handled twice only on a shard whose lease was lost without a handoff.
+//!   handled twice only on a shard whose lease was lost without a handoff. Large records
+//!   into one of the native worker's two leases make the leader hand a lease back to the
+//!   daemon (with small even traffic a 2 + 2 split may settle with no handoff back).
+//! - **C8 forced transfer** (`mixed_fleet_c8_forced_transfer_after_handoff_timeout`): the
+//!   native worker's processor blocks 40 s in `shutdownRequested`; the transfer to the daemon
+//!   still happens after the 30 s handoff timeout, and the hook's late checkpoint is refused.
 //! - **kill -9** (`mixed_fleet_kill_native_then_daemon`): kill -9 of the native worker (the
 //!   daemon takes its leases after they expire), it restarts and gets leases again, then kill
 //!   -9 of the daemon (the native worker steals the `Leader` lock after the lock client's
