@@ -13,6 +13,11 @@
 //! checkpoint, so the stored checkpoint lies N records before the
 //! last one handled, e.g. inside a KPL aggregate: the next worker must resume right after it.
 //!
+//! `KCL_SINK_SHUTDOWN_DELAY_MS=N` (end-to-end handoff-timeout scenario): `shutdownRequested`
+//! writes the event `shutdownRequested slow Nms` first, then waits N ms, then checkpoints at
+//! the last record handled and writes `shutdownCheckpoint stored` or `shutdownCheckpoint
+//! refused <error>` (a graceful handoff forced through meanwhile must refuse it).
+//!
 //! The other sinks of the end-to-end suite (`declared_sink`, `checkpoint_on_shutdown`) include
 //! this file (`#[path = "file_sink.rs"] mod file_sink;`) for its writers: [`write_record`],
 //! [`write_event`], [`append`], so all of them write the same format.
@@ -63,6 +68,17 @@ pub fn checkpoint_lag() -> usize {
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// `KCL_SINK_SHUTDOWN_DELAY_MS` (0 when unset or not a number): how long `shutdownRequested`
+/// waits before its checkpoint.
+pub fn shutdown_delay() -> std::time::Duration {
+    std::time::Duration::from_millis(
+        std::env::var("KCL_SINK_SHUTDOWN_DELAY_MS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0),
+    )
 }
 
 /// The runtime of a sink writing under `dir`: every batch checkpointed (by the processor and by
@@ -167,6 +183,19 @@ impl RecordProcessor for FileSink {
     }
 
     fn shutdown_requested(&mut self, checkpointer: &mut Checkpointer<'_>) -> Result<()> {
+        let delay = shutdown_delay();
+        if !delay.is_zero() {
+            // Slow on purpose (end-to-end handoff-timeout scenario): the event first, then the
+            // wait, then the checkpoint, whose outcome is an event of its own (refused once the
+            // lease was transferred meanwhile).
+            self.event(&format!("shutdownRequested slow {}ms", delay.as_millis()))?;
+            std::thread::sleep(delay);
+            let outcome = match checkpointer.checkpoint_handled() {
+                Ok(()) => "stored".to_owned(),
+                Err(error) => format!("refused {error}").replace(['\t', '\n'], " "),
+            };
+            return self.event(&format!("shutdownCheckpoint {outcome}"));
+        }
         if self.lag == 0 {
             checkpointer.checkpoint_handled()?;
         }

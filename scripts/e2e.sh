@@ -36,11 +36,16 @@
 # group of the daemon and its children (checkpoint_on_shutdown, which checkpoints only on
 # shutdownRequested), 10 the SDK's producer with KPL aggregation (two `kcl produce --aggregate
 # --ledger`) while shard 0 is split; tests/native.rs, migration.rs, parity.rs: the native engine;
-# tests/daemon_native.rs: `kcl daemon --native` with children in Rust, Node (aws-kcl, installed
-# from npm with the emulator) and Python (amazon_kclpy's sample), and the Java daemon resuming
-# its lease table and the reverse (`rust native_daemon`); mixed_taker.rs: a native 2.x taker beside
-# the daemon in its 2.x-compatible mode (C13); mixed_leader.rs: a native leader serving a Java
-# follower, then leader failover both ways (C11, `full_`: about 8 minutes).
+# tests/daemon_native.rs: `kcl daemon --native` with children in Rust (file_sink, word_count),
+# Node (aws-kcl, installed from npm with the emulator) and Python (amazon_kclpy's sample), and the
+# Java daemon resuming its lease table and the reverse (`rust native_daemon`); the mixed fleets,
+# native workers beside the daemon on one application: mixed_fleet.rs (C6 SIGSTOP fencing, C7
+# follower of a Java leader, C8 handoffs both ways and the forced transfer after the handoff
+# timeout, kill -9 of each), mixed_taker.rs (C13: a native 2.x taker beside the daemon in its
+# 2.x-compatible mode), mixed_leader.rs (C11: a native leader serving a Java follower, then
+# leader failover both ways), mixed_chaos.rs (one daemon and two native workers for 5 minutes,
+# a split and kill -9 of each kind), mixed_cleanup.rs (C17: finished parents cleaned up, nothing
+# else deleted); the `full_` ones take 6 to 8 minutes each.
 # The harness and the demo use the kcl tool (crate kcl-cli): `kcl properties` writes each
 # worker's kcl.properties and `kcl jars verify` checks the daemon's jars.
 #
@@ -200,13 +205,5 @@ case "${1:-}" in
     fi
     echo "every end-to-end scenario moved to the Rust harness (crate kcl-e2e): run bash scripts/e2e.sh rust"
     exit 0
-    ;;
-esac
-    done
-    install_all
-    build_examples file_sink declared_sink
-    build_kcl_cli  # every scenario: `kcl properties` writes each worker's properties file and
-                   # `kcl jars verify` checks the daemon's jars
-    exec "$CACHE/venv/bin/python" "$REPO/scripts/e2e/main.py" "$@"
     ;;
 esac

@@ -13,6 +13,10 @@ pub enum Signal {
     Kill,
     /// SIGKILL to the process group whose leader has this PID.
     KillGroup,
+    /// SIGSTOP: the process freezes (a long GC pause, a VM stall) without knowing it.
+    Stop,
+    /// SIGCONT: a stopped process runs again.
+    Cont,
 }
 
 impl Signal {
@@ -22,6 +26,8 @@ impl Signal {
             Signal::Term => libc::SIGTERM,
             Signal::Int => libc::SIGINT,
             Signal::Kill | Signal::KillGroup => libc::SIGKILL,
+            Signal::Stop => libc::SIGSTOP,
+            Signal::Cont => libc::SIGCONT,
         }
     }
 
