@@ -2,7 +2,8 @@
 //! the AWS SDK come in with the feature `producer`, the native engine (and the AWS SDK) with the
 //! feature `native`, never without them.
 //!
-//! Read from `cargo tree` on this workspace's lock file, offline.
+//! Read from `cargo tree` on this workspace's lock file (`--locked`: cargo may fetch the manifests of
+//! crates only other platforms compile, e.g. wasm-bindgen's, which no host build downloads).
 
 use std::process::Command;
 
@@ -18,7 +19,7 @@ fn normal_dependencies(extra: &[&str]) -> Vec<String> {
             "normal",
             "--prefix",
             "none",
-            "--offline",
+            "--locked",
         ])
         .args(["--target", "all"])
         .args(extra)
