@@ -12,14 +12,7 @@ fn normal_dependencies(extra: &[&str]) -> Vec<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let output = Command::new(cargo)
         .args([
-            "tree",
-            "-p",
-            "kcl",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-            "--locked",
+            "tree", "-p", "kcl", "-e", "normal", "--prefix", "none", "--locked",
         ])
         .args(["--target", "all"])
         .args(extra)
