@@ -17,6 +17,11 @@ if ! cargo deny --version 2>/dev/null | grep -q "$DENY_VERSION"; then
   cargo install --locked --quiet cargo-deny --version "$DENY_VERSION"
 fi
 
+# cargo-deny reads `cargo metadata` of every platform, which needs the manifests of crates that
+# only other platforms compile (winapi-util, ...): no host build downloads them, and with
+# --offline (for its advisory database) it cannot either. Fetch them first (crates.io, locked).
+cargo fetch --locked --quiet
+
 echo "== cargo deny check licenses bans sources"
 cargo deny --offline --log-level warn check licenses bans sources
 
