@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The child benchmark, side by side in one run: examples/byte_count (ours), amazon_kclpy 3.2.0,
-# aws-kcl (npm), a plain serde_json child, and `cat` (the pipe's ceiling), on three workloads,
-# driven by the compiled daemon stand-in kcl-bench. Results: BENCHMARKS.md (written by
-# scripts/bench_report.py from the raw JSON lines kept in target/bench/results.jsonl).
+# aws-kcl (npm), a typed serde_json child with borrowed strings (what a competent engineer writes
+# in an hour), the naive serde_json::Value child, and `cat` (the pipe's ceiling), on three
+# workloads. Each child runs twice per run: through a pipe driven by the compiled daemon stand-in
+# kcl-bench, and on the workload's recorded session read from a file (no pipe, no driver: CPU
+# per record that does not depend on the host's scheduling; the session is written once per
+# workload). Results: BENCHMARKS.md (written by scripts/bench_report.py from the raw JSON lines
+# kept in target/bench/results.jsonl).
 #
 #   bash scripts/bench.sh           full run (5 runs per child and workload), writes BENCHMARKS.md
 #   bash scripts/bench.sh --smoke   tiny workloads, 1 run: checks every child handles every batch
@@ -37,7 +41,7 @@ if ! cmp -s "$REPO/kcl-bench/children/node/package-lock.json" "$CACHE/node/packa
   (cd "$CACHE/node" && npm ci --silent --no-audit --no-fund >&2)
 fi
 
-echo "[bench] cargo build --release (kcl-bench, naive-child, examples/byte_count)" >&2
+echo "[bench] cargo build --release (kcl-bench, serde-child, naive-child, examples/byte_count)" >&2
 cargo build --release --quiet -p kcl-bench --bins
 cargo build --release --quiet -p kcl --example byte_count
 
@@ -46,9 +50,10 @@ declare -A CHILD=(
   [kcl]="$REPO/target/release/examples/byte_count"
   [amazon_kclpy]="env PYTHONPATH=$CACHE/amazon_kclpy-$KCLPY_VERSION python3 $REPO/kcl-bench/children/kclpy_counter.py"
   [aws-kcl]="env NODE_PATH=$CACHE/node/node_modules node $REPO/kcl-bench/children/awskcl_counter.js"
-  [serde_json]="$REPO/target/release/naive-child"
+  [serde]="$REPO/target/release/serde-child"
+  [naive]="$REPO/target/release/naive-child"
 )
-ORDER=(kcl amazon_kclpy aws-kcl serde_json cat)
+ORDER=(kcl amazon_kclpy aws-kcl serde naive cat)
 
 if [ "$mode" = "--smoke" ]; then
   WORKLOADS=("5 100 200" "2 1000 1024" "2 1 1048576")
@@ -63,19 +68,28 @@ results=$OUT/results.jsonl
 for workload in "${WORKLOADS[@]}"; do
   read -r batches records payload <<<"$workload"
   echo "[bench] workload: $batches batches x $records records x $payload bytes" >&2
+  shape=(--batches "$batches" --records "$records" --payload "$payload")
+  session=$OUT/session-$batches-$records-$payload.jsonl
+  "$DRIVER" "${shape[@]}" --write-session "$session"
   # Interleaved runs, child after child, so a noisy moment hits all children alike.
   for run in $(seq 1 "$RUNS"); do
     for child in "${ORDER[@]}"; do
       if [ "$child" = cat ]; then
-        line=$("$DRIVER" --batches "$batches" --records "$records" --payload "$payload" --pipe)
+        line=$("$DRIVER" "${shape[@]}" --pipe)
       else
         # shellcheck disable=SC2086 # the child's command line is split on purpose
-        line=$("$DRIVER" --batches "$batches" --records "$records" --payload "$payload" -- ${CHILD[$child]})
+        line=$("$DRIVER" "${shape[@]}" -- ${CHILD[$child]})
       fi
-      echo "{\"child\":\"$child\",\"pair\":$run,${line#\{}" >> "$results"
+      echo "{\"child\":\"$child\",\"pair\":$run,\"mode\":\"pipe\",${line#\{}" >> "$results"
+      if [ "$child" != cat ]; then
+        # shellcheck disable=SC2086
+        line=$("$DRIVER" "${shape[@]}" --from-file "$session" -- ${CHILD[$child]})
+        echo "{\"child\":\"$child\",\"pair\":$run,${line#\{}" >> "$results"
+      fi
       echo "[bench]   $child run $run ok" >&2
     done
   done
+  rm -f "$session" "$session.empty"
 done
 
 if [ "$mode" = "--smoke" ]; then

@@ -23,6 +23,10 @@ pub struct Measurement {
     pub peak_rss_kib: Option<u64>,
     pub cpu: Option<Duration>,
     pub checkpoints: u64,
+    /// The child's context switches (voluntary and involuntary) up to the last status.
+    pub child_switches: Option<u64>,
+    /// What the driver itself used from the first batch to the last status.
+    pub driver: Option<proc_stats::SelfUsage>,
 }
 
 pub struct Running {
@@ -135,6 +139,7 @@ pub fn run(command: &[String], batches: &[BatchLine]) -> io::Result<Measurement>
     child.await_status(Action::Initialize, &mut checkpoints)?;
     let startup = spawned.elapsed();
 
+    let driver_before = proc_stats::self_usage();
     let started = Instant::now();
     let mut protocol_bytes = 0u64;
     let mut records = 0u64;
@@ -155,7 +160,9 @@ pub fn run(command: &[String], batches: &[BatchLine]) -> io::Result<Measurement>
         }
     }
     let elapsed = started.elapsed();
+    let driver = proc_stats::self_usage().map(|after| after.since(driver_before));
     let pid = child.pid();
+    let child_switches = proc_stats::context_switches(pid);
     let peak_rss_kib = proc_stats::peak_rss_kib(pid);
     if std::env::var_os("KCL_BENCH_SMAPS").is_some() {
         eprintln!(
@@ -184,6 +191,8 @@ pub fn run(command: &[String], batches: &[BatchLine]) -> io::Result<Measurement>
         peak_rss_kib,
         cpu,
         checkpoints: checkpoints.len() as u64,
+        child_switches,
+        driver,
     })
 }
 
@@ -231,5 +240,7 @@ pub fn run_pipe(batches: &[BatchLine]) -> io::Result<Measurement> {
         peak_rss_kib: None,
         cpu: None,
         checkpoints: 0,
+        child_switches: None,
+        driver: None,
     })
 }

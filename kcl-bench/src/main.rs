@@ -3,6 +3,8 @@
 //! ```text
 //! kcl-bench --batches 200 --records 1000 --payload 200 --runs 5 -- CHILD [ARGS...]
 //! kcl-bench --batches 200 --records 1000 --payload 200 --pipe      # `cat`: the pipe's ceiling
+//! kcl-bench --batches 200 --records 1000 --payload 200 --write-session FILE   # record once
+//! kcl-bench --batches 200 --records 1000 --payload 200 --from-file FILE -- CHILD [ARGS...]
 //! kcl-bench --batches 2000 --records 1000 --payload 20 --soak-error-percent 2 \
 //!     --kill-every 3000 --steady-batches 1000 --sink-file OUT/records-shardId-000000000000.tsv \
 //!     -- CHILD  # soak (see soak.rs)
@@ -14,11 +16,17 @@
 //! MB/s of protocol written, child peak RSS (VmHWM, read before EOF), start-up to the first
 //! status, child CPU per record. It fails if the child did not checkpoint at the last record of
 //! every batch or answered a wrong status.
+//!
+//! `--from-file` runs the child on a recorded session instead (see `session.rs`): no pipe and no
+//! driver, so its CPU per record does not depend on the host's scheduling.
 
 mod child;
 // `sysconf(3)` for the clock tick and page size.
 #[allow(unsafe_code)]
 mod proc_stats;
+// `wait4(2)` for a child's CPU and peak memory.
+#[allow(unsafe_code)]
+mod session;
 mod soak;
 mod workload;
 
@@ -37,6 +45,10 @@ struct Args {
     steady_batches: Option<usize>,
     retry_attempts: u32,
     sink_file: Option<std::path::PathBuf>,
+    /// Write the workload's recorded session here and exit.
+    write_session: Option<std::path::PathBuf>,
+    /// Run the child on this recorded session instead of through a pipe.
+    from_file: Option<std::path::PathBuf>,
     command: Vec<String>,
 }
 
@@ -55,6 +67,7 @@ fn parse_args() -> Result<Args, String> {
     let (mut soak, mut seed) = (None, 1u64);
     let (mut kill_every, mut steady_batches, mut sink_file) = (0u64, None, None);
     let mut retry_attempts = SDK_RETRY_ATTEMPTS;
+    let (mut write_session, mut from_file) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = |name: &str| -> Result<usize, String> {
@@ -76,11 +89,17 @@ fn parse_args() -> Result<Args, String> {
             "--sink-file" => {
                 sink_file = Some(args.next().ok_or("--sink-file needs a path")?.into());
             }
+            "--write-session" => {
+                write_session = Some(args.next().ok_or("--write-session needs a path")?.into());
+            }
+            "--from-file" => {
+                from_file = Some(args.next().ok_or("--from-file needs a path")?.into());
+            }
             "--" => command.extend(args.by_ref()),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    if !pipe && command.is_empty() {
+    if !pipe && write_session.is_none() && command.is_empty() {
         return Err("give the child after `--`, or --pipe".into());
     }
     Ok(Args {
@@ -93,6 +112,8 @@ fn parse_args() -> Result<Args, String> {
         steady_batches,
         retry_attempts,
         sink_file,
+        write_session,
+        from_file,
         command,
     })
 }
@@ -137,6 +158,21 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(path) = &args.write_session {
+        return match session::write(path, args.workload) {
+            Ok(bytes) => {
+                eprintln!("kcl-bench: wrote {bytes} bytes to {}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("kcl-bench: writing {}: {error}", path.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(path) = &args.from_file {
+        return from_file(&args, path);
+    }
     let batches = workload::batch_lines(args.workload);
     for run in 0..args.runs {
         let result = if args.pipe {
@@ -166,6 +202,48 @@ fn main() -> ExitCode {
             "peak_rss_kib": m.peak_rss_kib,
             "startup_ms": m.startup.as_secs_f64() * 1e3,
             "cpu_ns_per_record": m.cpu.map(|c| c.as_nanos() as f64 / m.records as f64),
+            "child_context_switches": m.child_switches,
+            "driver_cpu_ns_per_record": m.driver.map(|d| d.cpu.as_nanos() as f64 / m.records as f64),
+            "driver_context_switches": m.driver.map(|d| d.switches),
+        });
+        println!("{report}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// `--from-file`: the child on a recorded session, `--runs` times; one JSON object per run.
+fn from_file(args: &Args, path: &std::path::Path) -> ExitCode {
+    if args.command.is_empty() {
+        eprintln!("kcl-bench: give the child after `--`");
+        return ExitCode::from(2);
+    }
+    let records = (args.workload.batches * args.workload.records) as u64;
+    for run in 0..args.runs {
+        let m = match session::run(&args.command, path, args.workload) {
+            Ok(m) => m,
+            Err(error) => {
+                eprintln!("kcl-bench: run {run} from {}: {error}", path.display());
+                return ExitCode::FAILURE;
+            }
+        };
+        // The fixed cost (start-up, an interpreter) measured on the empty session is taken out.
+        let net = m.full.cpu.saturating_sub(m.empty.cpu);
+        let report = serde_json::json!({
+            "mode": "file",
+            "run": run,
+            "batches": args.workload.batches,
+            "records_per_batch": args.workload.records,
+            "payload_bytes": args.workload.payload_bytes,
+            "records": records,
+            "checkpoints": m.checkpoints,
+            "session_bytes": std::fs::metadata(path).map(|meta| meta.len()).unwrap_or(0),
+            "seconds": m.full.wall.as_secs_f64(),
+            "cpu_ns_per_record": net.as_nanos() as f64 / records.max(1) as f64,
+            "cpu_ms": m.full.cpu.as_secs_f64() * 1e3,
+            "cpu_fixed_ms": m.empty.cpu.as_secs_f64() * 1e3,
+            "peak_rss_kib": m.full.max_rss_kib,
+            "peak_rss_fixed_kib": m.empty.max_rss_kib,
+            "child_context_switches": m.full.voluntary_switches + m.full.involuntary_switches,
         });
         println!("{report}");
     }

@@ -16,8 +16,63 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// User + system CPU time of a live process.
+/// Context switches of a live process so far: voluntary (it waited, e.g. on a pipe) plus
+/// involuntary (preempted).
+pub fn context_switches(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let count = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    Some(count("voluntary_ctxt_switches:")? + count("nonvoluntary_ctxt_switches:")?)
+}
+
+/// CPU and context switches of this process (the driver), from `getrusage`.
+#[derive(Debug, Clone, Copy)]
+pub struct SelfUsage {
+    pub cpu: Duration,
+    pub switches: u64,
+}
+
+impl SelfUsage {
+    /// What was used between `before` (if known) and `self`.
+    pub fn since(self, before: Option<SelfUsage>) -> SelfUsage {
+        match before {
+            Some(before) => SelfUsage {
+                cpu: self.cpu.saturating_sub(before.cpu),
+                switches: self.switches.saturating_sub(before.switches),
+            },
+            None => self,
+        }
+    }
+}
+
+/// This process's usage so far.
+pub fn self_usage() -> Option<SelfUsage> {
+    // SAFETY: an all-zero `rusage` is valid; `getrusage` writes it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pointer is to a live local.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return None;
+    }
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    Some(SelfUsage {
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        switches: (usage.ru_nvcsw + usage.ru_nivcsw) as u64,
+    })
+}
+
+/// User + system CPU time of a live process: the scheduler's nanosecond count
+/// (`/proc/PID/schedstat`), or clock ticks (`/proc/PID/stat`, 10 ms) where that is missing.
 pub fn cpu_time(pid: u32) -> Option<Duration> {
+    if let Some(nanos) = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+    {
+        return Some(Duration::from_nanos(nanos));
+    }
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which is in parentheses and may hold spaces).
     let rest = &stat[stat.rfind(')')? + 2..];

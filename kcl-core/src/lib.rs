@@ -39,6 +39,10 @@ mod failure;
 mod guard;
 pub mod handler;
 mod logging;
+// `fcntl(F_SETPIPE_SZ)` on the daemon's pipe.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+mod pipe_size;
 mod processor;
 // Partition keys read from the batch buffer, validated as UTF-8 when the batch is built.
 #[allow(unsafe_code)]

@@ -204,8 +204,10 @@ impl<P: RecordProcessor> Runtime<P> {
         );
         #[cfg(unix)]
         {
+            use std::os::fd::AsFd;
             use std::os::fd::AsRawFd;
             let channel = crate::stdio::take()?;
+            crate::pipe_size::apply(channel.input.as_fd());
             crate::signals::watch_input(channel.input.as_raw_fd());
             // Reads of at least the transport's chunk go straight to the pipe: no BufReader.
             let output = io::BufWriter::with_capacity(4096, channel.output);
