@@ -30,6 +30,8 @@ pub struct Sample {
     /// CPU time (user + system) of the tree since it started, as described in the module
     /// documentation.
     pub cpu: Duration,
+    /// CPU time of the root process alone (the engine: the JVM, or the native process).
+    pub root_cpu: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -121,6 +123,7 @@ fn take(root: u32, state: &Mutex<State>) -> Sample {
         rss_kib: readings.iter().map(|(_, u)| u.rss_kib).sum(),
         pss_kib: readings.iter().map(|(_, u)| u.pss_kib).sum(),
         cpu: state.cpu_by_pid.values().sum(),
+        root_cpu: state.cpu_by_pid.get(&root).copied().unwrap_or_default(),
     };
     state.samples.push(sample);
     sample
@@ -180,6 +183,7 @@ mod tests {
         let samples = meter.finish();
         assert!(last.processes >= 3, "{last:?}");
         assert!(last.cpu >= Duration::from_millis(300), "{last:?}");
+        assert!(last.root_cpu <= last.cpu, "{last:?}");
         assert!(last.rss_kib > 0 && last.pss_kib > 0 && last.pss_kib <= last.rss_kib);
         assert!(samples.len() >= 2);
         assert!(

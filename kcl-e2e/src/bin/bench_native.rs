@@ -196,6 +196,9 @@ struct Measured {
     last_record_ms: u64,
     cpu_to_last: Duration,
     cpu_first_to_last: Duration,
+    /// The engine process alone (the JVM, or the native process), without its children.
+    engine_cpu_to_last: Duration,
+    engine_cpu_first_to_last: Duration,
     rss_peak: u64,
     rss_steady: u64,
     pss_peak: u64,
@@ -349,6 +352,8 @@ fn run_engine(
         last_record_ms: last_ms - started,
         cpu_to_last: last_sample.cpu,
         cpu_first_to_last: last_sample.cpu.saturating_sub(first_sample.cpu),
+        engine_cpu_to_last: last_sample.root_cpu,
+        engine_cpu_first_to_last: last_sample.root_cpu.saturating_sub(first_sample.root_cpu),
         rss_peak: peak(&samples, rss),
         rss_steady: median_between(&samples, first_ms, last_ms, rss),
         pss_peak: peak(&samples, pss),
@@ -379,6 +384,7 @@ fn json_line(m: &Measured, options: &Options, settings: &Settings) -> String {
          \"first_initialize_s\":{},\"first_record_s\":{:.3},\"last_record_s\":{:.3},\
          \"records_per_s\":{:.1},\"cpu_to_last_s\":{:.2},\"cpu_first_to_last_s\":{:.2},\
          \"cpu_us_per_record\":{:.1},\"cpu_us_per_record_flowing\":{:.1},\
+         \"engine_cpu_to_last_s\":{:.3},\"engine_cpu_first_to_last_s\":{:.3},\
          \"rss_peak_kib\":{},\"rss_steady_kib\":{},\"pss_peak_kib\":{},\"pss_steady_kib\":{},\
          \"samples\":{},\"put\":{},\"handled\":{},\"duplicated\":{},\"lost\":{},\
          \"sigterm_to_exit_s\":{:.2},\"exit_code\":{},\"load_before\":{},\"load_after\":{},\
@@ -398,6 +404,8 @@ fn json_line(m: &Measured, options: &Options, settings: &Settings) -> String {
         m.cpu_first_to_last.as_secs_f64(),
         per_record_us(m.cpu_to_last),
         per_record_us(m.cpu_first_to_last),
+        m.engine_cpu_to_last.as_secs_f64(),
+        m.engine_cpu_first_to_last.as_secs_f64(),
         m.rss_peak,
         m.rss_steady,
         m.pss_peak,
