@@ -584,6 +584,7 @@ mod tests {
             "--1",
             "-a",
             "99999999999999999999999",
+            "1:2",
             "null",
             r#""12""#,
             "true",
@@ -616,6 +617,9 @@ mod tests {
             r#""aGk""#,
             r#""aGk\u003d""#,
             r#""aG\/k""#,
+            // Two escapes (an even number of backslashes), two control bytes.
+            r#""\/\/\/\/""#,
+            "\"aG\t\tk\"",
             "\"aG\tk\"",
             r#""aGk=aGk=""#,
             r#""aGl=""#,
@@ -665,7 +669,13 @@ mod tests {
                 Err(difference) => differences.push(difference),
             }
         }
-        // Invalid UTF-8 in a key and in a payload.
+        // Invalid UTF-8 in a key and in a payload, and a key of nothing but bytes above 0x7f.
+        let only_high = LINE.replace("pk-1", "\u{1}").into_bytes();
+        let at = only_high.iter().position(|&b| b == 1).unwrap();
+        let only_high = [&only_high[..at], b"\xff\xfe", &only_high[at + 1..]].concat();
+        if let Err(difference) = differential::check(&only_high) {
+            differences.push(difference);
+        }
         for bytes in [&b"pk\xff"[..], b"aG\xffk"] {
             let mut line = LINE.as_bytes().to_vec();
             let at = line.windows(2).position(|w| w == &bytes[..2]).unwrap();
@@ -693,6 +703,9 @@ mod tests {
                 r#""millisBehindLatest":5,"x":1}"#,
             ),
             LINE.replace(r#""sequenceNumber":"4959"#, r#""sequenceNumber":"x959"#),
+            // The bytes on either side of the digits.
+            LINE.replace(r#""sequenceNumber":"4959"#, r#""sequenceNumber":"49:9"#),
+            LINE.replace(r#""sequenceNumber":"4959"#, r#""sequenceNumber":"49/9"#),
             LINE.replace(
                 "{\"action\":\"processRecords\",",
                 "{ \"action\":\"processRecords\",",
