@@ -201,6 +201,10 @@ fn prepare(args: &DaemonArgs) -> Result<Vec<String>> {
         ));
     }
     let cp = classpath::build(&manifest, &dir, &args.classpath)?;
+    let log_configuration = match &args.log_configuration {
+        Some(log) => Some(log.clone()),
+        None => shipped_log_configuration(&dir),
+    };
     let java = java_executable(args.java.as_deref());
     let major = check_java(&java)?;
     if !args.print_command {
@@ -217,13 +221,75 @@ fn prepare(args: &DaemonArgs) -> Result<Vec<String>> {
         &args.java_opt,
         &cp,
         &properties,
-        args.log_configuration.as_deref(),
+        log_configuration.as_deref(),
     ))
+}
+
+/// The logback configuration `kcl daemon` ships (see the file's comment: the daemon's own, without
+/// the ERROR-level copy of every stderr line of a child).
+pub(crate) const SHIPPED_LOGBACK: &str = include_str!("daemon/logback.xml");
+
+/// Where the shipped configuration is written: next to the jars it configures.
+pub(crate) const SHIPPED_LOGBACK_FILE: &str = "kcl-logback.xml";
+
+/// Writes the shipped logback configuration into the jar folder (unless it is there already) and
+/// returns its path; where the folder is not writable, says so and returns `None` (the daemon then
+/// uses its bundled configuration).
+fn shipped_log_configuration(jars: &Path) -> Option<PathBuf> {
+    let path = jars
+        .canonicalize()
+        .unwrap_or_else(|_| jars.to_path_buf())
+        .join(SHIPPED_LOGBACK_FILE);
+    if std::fs::read(&path).ok().as_deref() == Some(SHIPPED_LOGBACK.as_bytes()) {
+        return Some(path);
+    }
+    // Written aside and renamed into place, so that a daemon starting at the same moment reads the
+    // whole file, old or new, never half of it.
+    let aside = path.with_extension(format!("xml.{}", std::process::id()));
+    let written = std::fs::write(&aside, SHIPPED_LOGBACK)
+        .and_then(|()| std::fs::rename(&aside, &path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&aside);
+        });
+    match written {
+        Ok(()) => Some(path),
+        Err(error) => {
+            eprintln!(
+                "kcl daemon: warning: cannot write {} ({error}): the daemon's bundled logback configuration is used, which logs every stderr line of a child at ERROR; pass --log-configuration FILE",
+                path.display()
+            );
+            None
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// XML forbids `--` inside a comment, and logback refuses the whole file (the daemon then
+    /// exits at start): the shipped configuration's comments must not hold one.
+    #[test]
+    fn the_shipped_logback_configuration_is_well_formed_where_logback_is_strict() {
+        let mut rest = SHIPPED_LOGBACK;
+        let mut comments = 0;
+        while let Some(start) = rest.find("<!--") {
+            let end = rest[start + 4..].find("-->").expect("a closed comment") + start + 4;
+            assert!(
+                !rest[start + 4..end].contains("--"),
+                "`--` in a comment: {}",
+                &rest[start..end + 3]
+            );
+            rest = &rest[end + 3..];
+            comments += 1;
+        }
+        assert!(comments > 0);
+        assert!(SHIPPED_LOGBACK.trim_start().starts_with("<?xml"));
+        assert!(SHIPPED_LOGBACK.trim_end().ends_with("</configuration>"));
+        assert!(SHIPPED_LOGBACK.contains(
+            r#"<logger name="software.amazon.kinesis.multilang.DrainChildSTDERRTask" level="OFF"/>"#
+        ));
+    }
 
     #[test]
     fn java_versions() {

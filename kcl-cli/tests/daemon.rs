@@ -45,6 +45,45 @@ fn print_command_shows_the_classpath_main_class_and_arguments() {
     );
 }
 
+/// Without `--log-configuration`, the daemon gets the configuration kcl ships, written next to
+/// the jars: the daemon's own, with the ERROR-level copy of every child stderr line turned off.
+#[test]
+fn without_a_log_configuration_the_shipped_one_is_written_next_to_the_jars() {
+    let setup = setup("daemon-shipped-log");
+    let jars = setup.jars.canonicalize().unwrap();
+    let shipped = jars.join("kcl-logback.xml");
+    for _ in 0..2 {
+        let output = daemon(&setup).arg("--print-command").output().unwrap();
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{stderr}");
+        assert!(
+            stdout
+                .trim()
+                .ends_with(&format!("--log-configuration {}", shipped.display())),
+            "{stdout}"
+        );
+        let xml = std::fs::read_to_string(&shipped).unwrap();
+        assert!(
+            xml.contains(
+                r#"<logger name="software.amazon.kinesis.multilang.DrainChildSTDERRTask" level="OFF"/>"#
+            ),
+            "{xml}"
+        );
+        assert!(xml.contains(r#"<root level="INFO">"#), "{xml}");
+    }
+    // Where it cannot be written, the daemon's bundled configuration is used, and kcl says so.
+    std::fs::remove_file(&shipped).unwrap();
+    std::fs::create_dir(&shipped).unwrap();
+    let output = daemon(&setup).arg("--print-command").output().unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the daemon's bundled logback configuration is used"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("--log-configuration"), "{stdout}");
+}
+
 #[test]
 fn runs_java_forwards_sigterm_and_returns_its_exit_code() {
     let setup = setup("daemon-run");
@@ -184,7 +223,13 @@ fn print_command_with_the_real_jars_and_java() {
         [
             "software.amazon.kinesis.multilang.MultiLangDaemon",
             "--properties-file",
-            properties.canonicalize().unwrap().to_str().unwrap()
+            properties.canonicalize().unwrap().to_str().unwrap(),
+            "--log-configuration",
+            jars.canonicalize()
+                .unwrap()
+                .join("kcl-logback.xml")
+                .to_str()
+                .unwrap()
         ]
     );
 }
@@ -220,11 +265,12 @@ fn the_properties_folder_is_not_on_the_classpath_and_the_file_is_passed_canonica
     let jars = setup.jars.canonicalize().unwrap();
     let canonical = shared.join("app.properties").canonicalize().unwrap();
     let expected = format!(
-        "{} -cp {}/alpha-1.0.jar:{}/beta-1.0.jar software.amazon.kinesis.multilang.MultiLangDaemon --properties-file {}",
+        "{} -cp {}/alpha-1.0.jar:{}/beta-1.0.jar software.amazon.kinesis.multilang.MultiLangDaemon --properties-file {} --log-configuration {}/kcl-logback.xml",
         setup.java.display(),
         jars.display(),
         jars.display(),
-        canonical.display()
+        canonical.display(),
+        jars.display()
     );
     // A relative path in a subfolder, a bare name (its folder is `.`), and a path through `..`.
     assert_eq!(print("shared/app.properties", &setup.dir), expected);

@@ -483,6 +483,22 @@ fn kcl_tool_drives_it_put_and_daemon() {
             let _ = kcl_e2e::signal::send(*pid, Signal::Kill); // never leave them running
         }
     }
+    // 5. The logback configuration kcl ships: the daemon's own pattern without the MDC column
+    //    its bundled one prints as `[NONE]`, and no ERROR-level copy of a child's stderr lines
+    //    (the daemon still echoes them raw to its stderr, which this log also holds).
+    let log = std::fs::read_to_string(worker.folder().join("kcl-daemon-1.log")).unwrap_or_default();
+    let daemon_lines = log.lines().filter(|l| l.contains(" INFO  ")).count();
+    report.check(
+        "s8-child-stderr-not-relogged-at-error",
+        daemon_lines > 0
+            && !log.contains(" [NONE] - ")
+            && !log.contains("Received error line from subprocess"),
+        format!(
+            "{daemon_lines} INFO lines of the daemon; bundled pattern seen: {}; child lines relogged at ERROR: {}",
+            log.contains(" [NONE] - "),
+            log.matches("Received error line from subprocess").count()
+        ),
+    );
     worker.kill(); // nothing left unless a check above failed
     if report.failing() {
         worker.print_log_tail(40);

@@ -51,7 +51,9 @@ pub(crate) struct DaemonArgs {
     #[arg(long, value_name = "PATH")]
     pub java: Option<PathBuf>,
 
-    /// A logback configuration file replacing the daemon's bundled one.
+    /// A logback configuration file for the daemon [default: the one kcl ships, written to the
+    /// jar folder as kcl-logback.xml: the daemon's own, without the ERROR-level copy of every
+    /// stderr line of a child].
     #[arg(long, value_name = "FILE")]
     pub log_configuration: Option<PathBuf>,
 
