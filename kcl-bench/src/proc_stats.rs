@@ -47,6 +47,11 @@ impl SelfUsage {
     }
 }
 
+/// A `timeval` of `getrusage`/`wait4` as a duration.
+pub fn duration(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+}
+
 /// This process's usage so far.
 pub fn self_usage() -> Option<SelfUsage> {
     // SAFETY: an all-zero `rusage` is valid; `getrusage` writes it.
@@ -55,11 +60,8 @@ pub fn self_usage() -> Option<SelfUsage> {
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
         return None;
     }
-    let time = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
     Some(SelfUsage {
-        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        cpu: duration(usage.ru_utime) + duration(usage.ru_stime),
         switches: (usage.ru_nvcsw + usage.ru_nivcsw) as u64,
     })
 }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use kcl_protocol::daemon::{CheckpointRequest, ChildLine, parse_child_line};
 
+use crate::proc_stats;
 use crate::workload::{Workload, batch_line, initialize_line, sequence};
 
 const LEASE_LOST: &[u8] = b"{\"action\":\"leaseLost\"}\n";
@@ -117,11 +118,8 @@ fn run_once(command: &[String], input: &Path, output: &Path) -> io::Result<Usage
             input.display()
         )));
     }
-    let time = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
     Ok(Usage {
-        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        cpu: proc_stats::duration(usage.ru_utime) + proc_stats::duration(usage.ru_stime),
         max_rss_kib: usage.ru_maxrss as u64,
         wall,
         voluntary_switches: usage.ru_nvcsw as u64,
