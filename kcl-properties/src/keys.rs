@@ -9,6 +9,8 @@
 //! applied by commons-beanutils; `multilang/MultiLangDaemonConfig.java` reads `executableName`,
 //! `processingLanguage` and `maxActiveThreads` itself.
 
+use crate::removed::Replacement;
+
 /// How the daemon reads a key's value: the Java type of its field, which decides which values
 /// apply (see [`read`](crate::read) for the exact rules).
 ///
@@ -260,16 +262,35 @@ pub fn suggestion(name: &str) -> Option<&'static str> {
 }
 
 /// What to say about a key the daemon does not know: it ignores it silently, and "did you mean"
-/// a known key that looks like it. The `kcl properties --check` warning and the native engine's
-/// use these words.
+/// a known key that looks like it; for a KCL 1.x key that KCL 3.x dropped
+/// ([`removed_key`](crate::removed_key)), its 3.x replacement instead. The `kcl properties
+/// --check` warning and the native engine's use these words.
 ///
 /// ```
 /// assert_eq!(
 ///     kcl_properties::unknown_key_message("StreamName"),
 ///     "unknown key \"StreamName\": the daemon ignores it silently (keys are case-sensitive); did you mean streamName?"
 /// );
+/// assert_eq!(
+///     kcl_properties::unknown_key_message("skipShardSyncAtStartupIfLeasesExist"),
+///     "unknown key \"skipShardSyncAtStartupIfLeasesExist\": a KCL 1.x key that KCL 3.x no longer reads, so the daemon ignores it silently; use skipShardSyncAtWorkerInitializationIfLeasesExist instead"
+/// );
 /// ```
 pub fn unknown_key_message(name: &str) -> String {
+    if let Some(removed) = crate::removed::removed_key(name) {
+        let instead = match removed.replacement {
+            Replacement::Key(key) => format!("use {key} instead"),
+            Replacement::Nothing(why) => format!("no key replaces it ({why})"),
+        };
+        let also = if removed.ignored_by_1x {
+            " (the KCL 1.x daemon could not read it either)"
+        } else {
+            ""
+        };
+        return format!(
+            "unknown key {name:?}: a KCL 1.x key that KCL 3.x no longer reads, so the daemon ignores it silently{also}; {instead}"
+        );
+    }
     let hint = match suggestion(name) {
         Some(known) => format!("; did you mean {known}?"),
         None => String::new(),

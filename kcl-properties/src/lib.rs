@@ -49,6 +49,7 @@ pub mod executable;
 pub mod format;
 pub mod keys;
 mod properties;
+pub mod removed;
 pub mod retrieval;
 pub mod value;
 
@@ -56,5 +57,9 @@ pub use executable::command_words;
 pub use format::{Entry, escape_value, is_plain_key, parse};
 pub use keys::{Group, KEYS, Key, Kind, lookup, suggestion, unknown_key_message};
 pub use properties::{LoadError, Properties, ValueError};
+pub use removed::{
+    REMOVED_KEYS, RemovedKey, Replacement, SDK_V1_PROVIDERS, SdkV1Provider, removed_key,
+    sdk_v1_provider,
+};
 pub use retrieval::{Retrieval, RetrievalChoice, retrieval};
 pub use value::{Ignored, Reading, Value, read};

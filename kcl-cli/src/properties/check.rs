@@ -86,7 +86,18 @@ pub(crate) fn check(entries: &[Entry], base: &Path) -> Vec<Finding> {
             continue;
         };
         values.insert(known.name, (entry.value.as_str(), entry.line));
+        if known.kind == Kind::Credentials && entry.key != known.name {
+            found.add(
+                Level::Note,
+                line,
+                format!(
+                    "{} is the KCL 1.x/2.x spelling of {}: the daemon matches the credentials keys whatever their case, so it still works; KCL 3.x files write {}",
+                    entry.key, known.name, known.name
+                ),
+            );
+        }
         check_value(&mut found, known, &entry.value, line);
+        check_kcl3_change(&mut found, known, &entry.value, line);
     }
     check_whole(&mut found, &values, base);
     found
@@ -156,11 +167,102 @@ fn check_value(found: &mut Findings, key: &Key, value: &str, line: Option<usize>
         Kind::Credentials if trimmed.is_empty() => {
             found.add(Level::Error, line, format!("{name} is empty"));
         }
+        Kind::Credentials => check_credentials(found, name, value, line),
         Kind::NoEffect => found.add(
             Level::Note,
             line,
             format!("{name} is read but has no effect in KCL 3.x"),
         ),
+        _ => {}
+    }
+}
+
+/// The SDK v1 providers in a credentials value (KCL 1.x/2.x names): KCL 3.x resolves only SDK v2
+/// classes and leaves the others out of the chain (`AwsCredentialsProviderPropertyValueDecoder`);
+/// with none left the chain is empty, the daemon starts, and its first AWS call fails.
+fn check_credentials(found: &mut Findings, name: &str, value: &str, line: Option<usize>) {
+    // The daemon's grammar: providers separated by `,`, each `Class|arg|...`.
+    let classes: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|element| !element.is_empty())
+        .map(|element| element.split('|').next().unwrap_or(element).trim())
+        .collect();
+    let v1: Vec<(&str, &str)> = classes
+        .iter()
+        .filter_map(|class| kcl_properties::sdk_v1_provider(class).map(|v2| (*class, v2)))
+        .collect();
+    if v1.is_empty() {
+        return;
+    }
+    let named = v1
+        .iter()
+        .map(|(class, v2)| format!("{class} (use {v2})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if v1.len() == classes.len() {
+        found.add(
+            Level::Error,
+            line,
+            format!(
+                "{name} names AWS SDK v1 credentials providers, which KCL 3.x no longer reads: {named}; the daemon builds an empty provider chain, starts, and its first AWS call fails"
+            ),
+        );
+    } else {
+        found.add(
+            Level::Warning,
+            line,
+            format!(
+                "{name} names AWS SDK v1 credentials providers, which KCL 3.x leaves out of the chain: {named}"
+            ),
+        );
+    }
+}
+
+/// The least `idleTimeBetweenReadsInMillis` since KCL 3.0.0
+/// (`PollingConfig.MIN_IDLE_MILLIS_BETWEEN_READS`): a smaller value becomes 200.
+const MIN_IDLE_MILLIS: i64 = 200;
+
+/// Keys KCL 3.x reads only in the 2.x-compatible phase of a migration (KCL
+/// docs/kcl-configurations.md, "Discontinued configuration properties in KCL 3.x").
+const ONLY_2X_COMPATIBLE: &[&str] = &["maxLeasesToStealAtOneTime", "enablePriorityLeaseAssignment"];
+
+/// What KCL 3.x does differently with a key that KCL 1.x/2.x read too, or with a 3.x migration
+/// setting.
+fn check_kcl3_change(found: &mut Findings, key: &Key, value: &str, line: Option<usize>) {
+    let name = key.name;
+    if ONLY_2X_COMPATIBLE.contains(&name) {
+        found.add(
+            Level::Note,
+            line,
+            format!(
+                "{name} is ignored in KCL 3.x mode, which assigns leases by each worker's load (reBalanceThresholdPercentage, dampeningPercentage); it is read only in the 2.x-compatible phase of a migration from KCL 2.x (clientVersionConfig = CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X), so keep it until that is over"
+            ),
+        );
+    }
+    let applied = kcl_properties::read(key, value)
+        .ok()
+        .and_then(Reading::applied);
+    match (name, applied) {
+        ("idleTimeBetweenReadsInMillis", Some(Value::Int(millis))) if millis < MIN_IDLE_MILLIS => {
+            found.add(
+                Level::Warning,
+                line,
+                format!(
+                    "idleTimeBetweenReadsInMillis = {millis} is below the KCL 3.x least, {MIN_IDLE_MILLIS} ms: the daemon waits {MIN_IDLE_MILLIS} ms between GetRecords calls (KCL 1.x took any value)"
+                ),
+            );
+        }
+        (
+            "clientVersionConfig",
+            Some(Value::Choice("CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X")),
+        ) => {
+            found.add(
+                Level::Note,
+                line,
+                "clientVersionConfig = CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X: the workers start in KCL 2.x-compatible mode and switch themselves to 3.x mode at least 10 minutes after every worker runs KCL 3.x; this is for a rolling upgrade from KCL 2.x (follow AWS's \"Migrate from KCL 2.x to KCL 3.x\", docs/migration.md), and can go once the switch is done",
+            );
+        }
         _ => {}
     }
 }
@@ -260,7 +362,7 @@ fn check_whole(found: &mut Findings, values: &BTreeMap<&'static str, (&str, usiz
         found.add(
             Level::Note,
             None,
-            "no workerId: each start gets a random one, and a restarted KCL 3 worker may hand leases back and forth with its dead self until that expires; set a stable workerId per host",
+            "no workerId: each start gets a random one, and a restarted KCL 3 worker may hand leases back and forth with its dead self until that expires; each start also adds a row to the <applicationName>-WorkerMetricStats table, kept until staleWorkerMetricsEntryCleanupDuration (1 day) removes it; set a stable workerId per host (its host name, or the pod name)",
         );
     }
     if get("regionName").is_none() {
@@ -298,7 +400,7 @@ fn check_retrieval(
         found.add(
             Level::Warning,
             line("retrievalMode"),
-            "without retrievalMode (or with DEFAULT) and no polling key, the daemon uses enhanced fan-out (SubscribeToShard over HTTP/2, extra cost, not served by most emulators); set retrievalMode = POLLING to poll",
+            "without retrievalMode (or with DEFAULT) and no polling key, the daemon uses enhanced fan-out (SubscribeToShard over HTTP/2, extra cost, not served by most emulators), where KCL 1.x polled: it needs the IAM actions kinesis:RegisterStreamConsumer, kinesis:DescribeStreamConsumer and kinesis:SubscribeToShard, and costs per consumer-shard hour and per GB; set retrievalMode = POLLING to poll",
         );
     }
     if fanout && !polling_keys.is_empty() {
@@ -456,5 +558,226 @@ mod tests {
         )
         .join("\n");
         assert!(leading.contains("starts with a space"), "{leading}");
+    }
+
+    /// The four keys every file needs, so that a test's own key is on line 5.
+    const BASE: &str = "executableName = sh\napplicationName = a\nstreamName = s\nAwsCredentialsProvider = DefaultCredentialsProvider\n";
+
+    /// The findings for `text`, which replaces or follows [`BASE`].
+    fn findings(text: &str) -> Vec<Finding> {
+        check(&parse(text.as_bytes()), Path::new("/"))
+    }
+
+    /// The one finding whose message holds `words`.
+    fn finding(found: &[Finding], words: &str) -> Finding {
+        let matching: Vec<&Finding> = found.iter().filter(|f| f.message.contains(words)).collect();
+        assert_eq!(matching.len(), 1, "{words:?} in {found:#?}");
+        matching[0].clone()
+    }
+
+    fn none_says(found: &[Finding], words: &str) {
+        assert!(
+            found.iter().all(|f| !f.message.contains(words)),
+            "{words:?} in {found:#?}"
+        );
+    }
+
+    #[test]
+    fn sdk_v1_credentials_providers_name_their_v2_replacement() {
+        let text = "executableName = sh\napplicationName = a\nstreamName = s\n\
+                    AwsCredentialsProvider = DefaultAWSCredentialsProviderChain\n\
+                    AwsCredentialsProviderDynamoDB = com.amazonaws.auth.STSAssumeRoleSessionCredentialsProvider|arn:aws:iam::1:role/r|s\n\
+                    AwsCredentialsProviderCloudWatch = ClasspathPropertiesFileCredentialsProvider\n";
+        let found = findings(text);
+        let kinesis = finding(&found, "AwsCredentialsProvider names AWS SDK v1");
+        assert_eq!((kinesis.level, kinesis.line), (Level::Error, Some(4)));
+        assert!(
+            kinesis
+                .message
+                .contains("DefaultAWSCredentialsProviderChain (use DefaultCredentialsProvider)"),
+            "{kinesis}"
+        );
+        assert!(
+            kinesis.message.contains("empty provider chain"),
+            "{kinesis}"
+        );
+        let dynamodb = finding(&found, "AwsCredentialsProviderDynamoDB names");
+        assert_eq!((dynamodb.level, dynamodb.line), (Level::Error, Some(5)));
+        assert!(
+            dynamodb
+                .message
+                .contains("(use KclStsAssumeRoleCredentialsProvider|<roleArn>|<sessionName>)"),
+            "{dynamodb}"
+        );
+        let cloudwatch = finding(&found, "AwsCredentialsProviderCloudWatch names");
+        assert_eq!((cloudwatch.level, cloudwatch.line), (Level::Error, Some(6)));
+        assert!(
+            cloudwatch
+                .message
+                .contains("ProfileCredentialsProvider|<profile>"),
+            "{cloudwatch}"
+        );
+
+        // A chain that still holds a v2 provider works, without the v1 one.
+        let mixed = findings(&format!(
+            "{BASE}AwsCredentialsProviderDynamoDB = SystemPropertiesCredentialsProvider, EnvironmentVariableCredentialsProvider\n"
+        ));
+        let warning = finding(&mixed, "leaves out of the chain");
+        assert_eq!((warning.level, warning.line), (Level::Warning, Some(5)));
+        assert!(
+            warning
+                .message
+                .contains("(use SystemPropertyCredentialsProvider)"),
+            "{warning}"
+        );
+        // v2 names, including the ones SDK v1 had too, are fine.
+        let v2 = findings(&format!(
+            "{BASE}AwsCredentialsProviderDynamoDB = InstanceProfileCredentialsProvider, ProfileCredentialsProvider|p\n\
+             AwsCredentialsProviderCloudWatch = KclStsAssumeRoleCredentialsProvider|arn|s|endpointRegion=us-east-1\n"
+        ));
+        none_says(&v2, "SDK v1");
+    }
+
+    #[test]
+    fn the_old_credentials_key_spelling_is_a_note() {
+        let found = findings(
+            "executableName = sh\napplicationName = a\nstreamName = s\nAWSCredentialsProvider = DefaultCredentialsProvider\n",
+        );
+        let note = finding(&found, "KCL 1.x/2.x spelling");
+        assert_eq!((note.level, note.line), (Level::Note, Some(4)));
+        assert!(
+            note.message.starts_with(
+                "AWSCredentialsProvider is the KCL 1.x/2.x spelling of AwsCredentialsProvider"
+            ),
+            "{note}"
+        );
+        none_says(&found, "AwsCredentialsProvider is missing");
+        none_says(&findings(BASE), "spelling");
+    }
+
+    #[test]
+    fn removed_kcl_1x_keys_name_their_replacement() {
+        for (line, replacement) in [
+            (
+                "skipShardSyncAtStartupIfLeasesExist = true",
+                "use skipShardSyncAtWorkerInitializationIfLeasesExist instead",
+            ),
+            (
+                "timestampAtInitialPositionInStream = 1700000000",
+                "use initialPositionInStreamExtended instead",
+            ),
+            (
+                "idleMillisBetweenCalls = 1500",
+                "use idleTimeBetweenReadsInMillis instead",
+            ),
+            (
+                "maxRecordsCount = 5000",
+                "no key replaces it (KCL 3.x always prefetches",
+            ),
+            ("userAgent = mine", "no key replaces it"),
+            (
+                "billingMode = PAY_PER_REQUEST",
+                "(the KCL 1.x daemon could not read it either); no key replaces it",
+            ),
+        ] {
+            let found = findings(&format!("{BASE}{line}\n"));
+            let key = line.split(' ').next().unwrap();
+            let removed = finding(&found, &format!("unknown key {key:?}"));
+            assert_eq!(
+                (removed.level, removed.line),
+                (Level::Warning, Some(5)),
+                "{line}"
+            );
+            assert!(
+                removed
+                    .message
+                    .contains("a KCL 1.x key that KCL 3.x no longer reads"),
+                "{removed}"
+            );
+            assert!(removed.message.contains(replacement), "{line}: {removed}");
+            // The replacement, not a look-alike: maxRecordsCount is not maxRecords.
+            assert!(!removed.message.contains("did you mean"), "{removed}");
+        }
+    }
+
+    #[test]
+    fn fan_out_by_default_names_its_iam_actions_and_cost() {
+        let found = findings(BASE);
+        let fanout = finding(&found, "enhanced fan-out");
+        assert_eq!(fanout.level, Level::Warning);
+        for words in [
+            "where KCL 1.x polled",
+            "kinesis:RegisterStreamConsumer",
+            "kinesis:DescribeStreamConsumer",
+            "kinesis:SubscribeToShard",
+            "per consumer-shard hour",
+            "set retrievalMode = POLLING",
+        ] {
+            assert!(fanout.message.contains(words), "{words:?}: {fanout}");
+        }
+        none_says(
+            &findings(&format!("{BASE}retrievalMode = POLLING\n")),
+            "enhanced fan-out",
+        );
+        none_says(
+            &findings(&format!("{BASE}maxRecords = 500\n")),
+            "enhanced fan-out",
+        );
+    }
+
+    #[test]
+    fn a_missing_worker_id_names_the_worker_metrics_rows() {
+        let note = finding(&findings(BASE), "no workerId");
+        assert_eq!((note.level, note.line), (Level::Note, None));
+        for words in ["WorkerMetricStats", "1 day", "host name, or the pod name"] {
+            assert!(note.message.contains(words), "{words:?}: {note}");
+        }
+        none_says(
+            &findings(&format!("{BASE}workerId = host-1\n")),
+            "no workerId",
+        );
+    }
+
+    #[test]
+    fn kcl_3x_behaviour_changes_are_reported_on_their_line() {
+        let found = findings(&format!(
+            "{BASE}maxLeasesToStealAtOneTime = 2\nenablePriorityLeaseAssignment = true\n\
+             idleTimeBetweenReadsInMillis = 100\nclientVersionConfig = CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X\n"
+        ));
+        let steal = finding(
+            &found,
+            "maxLeasesToStealAtOneTime is ignored in KCL 3.x mode",
+        );
+        assert_eq!((steal.level, steal.line), (Level::Note, Some(5)));
+        assert!(steal.message.contains("2.x-compatible phase"), "{steal}");
+        let priority = finding(
+            &found,
+            "enablePriorityLeaseAssignment is ignored in KCL 3.x mode",
+        );
+        assert_eq!((priority.level, priority.line), (Level::Note, Some(6)));
+        let idle = finding(&found, "below the KCL 3.x least");
+        assert_eq!((idle.level, idle.line), (Level::Warning, Some(7)));
+        assert!(idle.message.contains("waits 200 ms"), "{idle}");
+        let migration = finding(
+            &found,
+            "CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X: the workers start in KCL 2.x-compatible mode",
+        );
+        assert_eq!((migration.level, migration.line), (Level::Note, Some(8)));
+        assert!(
+            migration
+                .message
+                .contains("Migrate from KCL 2.x to KCL 3.x"),
+            "{migration}"
+        );
+        assert!(
+            migration.message.contains("at least 10 minutes"),
+            "{migration}"
+        );
+
+        let quiet = findings(&format!(
+            "{BASE}idleTimeBetweenReadsInMillis = 200\nclientVersionConfig = CLIENT_VERSION_CONFIG_3X\n"
+        ));
+        none_says(&quiet, "below the KCL 3.x least");
+        none_says(&quiet, "clientVersionConfig");
     }
 }
