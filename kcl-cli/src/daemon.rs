@@ -1,7 +1,9 @@
 //! `kcl daemon`: check the properties, the jars and Java, build the classpath ([`classpath`])
 //! and the command line of the real MultiLangDaemon, then run it under `kcl` ([`supervise`]) or
 //! print it. Every failure of `kcl` itself exits with [`Error::LAUNCHER_EXIT_CODE`]. With
-//! `--native` it is the daemon itself, without Java ([`native_engine`]).
+//! `--native` it is the daemon itself, without Java ([`native_engine`]). Both check the
+//! credentials first ([`check_credentials`]): a JVM takes 40 s to start and fails late on bad
+//! ones.
 
 mod args;
 pub(crate) mod classpath;
@@ -12,6 +14,8 @@ pub(crate) mod supervise;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
+
+use kcl_native::run::credentials::CredentialsCheck;
 
 pub(crate) use args::DaemonArgs;
 
@@ -130,7 +134,7 @@ pub(crate) fn command_line(
 /// refused to start it (or could not).
 pub(crate) fn command(args: DaemonArgs) -> Result<ExitCode> {
     if args.native {
-        return native_engine::run(&args.properties);
+        return native_engine::run(&args.properties, !args.no_credentials_check);
     }
     let words = prepare(&args).map_err(Error::launcher)?;
     if args.print_command {
@@ -164,6 +168,13 @@ fn prepare(args: &DaemonArgs) -> Result<Vec<String>> {
                 args.properties.display()
             ),
         ));
+    }
+    // Before the jars and Java: a JVM that would fail 40 s later on credentials is not started,
+    // and the check needs neither.
+    if !args.print_command && !args.no_credentials_check {
+        let properties = kcl_properties::Properties::load(&args.properties)
+            .map_err(|e| Error::file("read", &args.properties, e.source))?;
+        check_credentials(&CredentialsCheck::java_daemon(&properties), "kcl daemon")?;
     }
     // The daemon looks `--properties-file` up as a classpath resource first; a canonical
     // absolute path is found by no classpath entry, so the daemon reads exactly this file.
@@ -223,6 +234,39 @@ fn prepare(args: &DaemonArgs) -> Result<Vec<String>> {
         &properties,
         log_configuration.as_deref(),
     ))
+}
+
+/// Runs the credentials check and prints one line per service to stderr (`WHO: credentials for
+/// Kinesis: environment variables (AKIA…, does not expire)`), then each note once; fails when
+/// Kinesis or DynamoDB has none, with what was tried and how to fix it.
+pub(crate) fn check_credentials(check: &CredentialsCheck, who: &str) -> Result<()> {
+    let report = check.run_blocking().map_err(|error| {
+        Error::failed_hint(
+            error.to_string(),
+            format!(
+                "{}; or pass --no-credentials-check to start without this check (a JVM with its own, e.g. -Daws.accessKeyId through --java-opt)",
+                error.hint()
+            ),
+        )
+    })?;
+    let mut notes: Vec<&str> = Vec::new();
+    for line in report.services() {
+        let warning = if line.is_warning() { "warning: " } else { "" };
+        eprintln!(
+            "{who}: {warning}credentials for {}: {}",
+            line.service(),
+            line.outcome()
+        );
+        for note in line.notes() {
+            if !notes.contains(&note.as_str()) {
+                notes.push(note);
+            }
+        }
+    }
+    for note in notes {
+        eprintln!("{who}: note: {note}");
+    }
+    Ok(())
 }
 
 /// The logback configuration `kcl daemon` ships (see the file's comment: the daemon's own, without

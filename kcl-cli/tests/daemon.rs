@@ -321,6 +321,9 @@ fn a_class_planted_next_to_the_properties_does_not_run() {
         .arg(&manifest)
         .arg("--jars")
         .arg(&jars)
+        // The credentials check before start finds these.
+        .env("AWS_ACCESS_KEY_ID", "AKIDKCLTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "kcl-test")
         .current_dir(&setup.dir)
         .stdin(Stdio::null())
         .output()

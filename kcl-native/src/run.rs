@@ -25,6 +25,8 @@
 
 #[cfg(feature = "aws")]
 mod clients;
+#[cfg(feature = "aws")]
+pub mod credentials;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -20,8 +20,18 @@ daemon resumes where it stopped, and the reverse). SIGINT or SIGTERM stops it gr
 (shutdownRequested to every child, then the leases released); a second signal stops at once.
 It exits 1 when a child fails (exits, or answers with a wrong status), as the Java daemon does.
 
+Before it starts anything, kcl finds the credentials of Kinesis, DynamoDB and CloudWatch as the
+AWS SDK would (AwsCredentialsProvider*, read with the daemon's grammar; the SDK's chain:
+environment variables, profile, web identity token file, ECS/container endpoint, EC2 instance
+metadata) and prints one line per service, e.g.
+  kcl daemon: credentials for Kinesis: environment variables (AKIA…, does not expire)
+An endpoint on this machine gets dummy credentials (nothing is looked up). None found for
+Kinesis or DynamoDB: exit 125, with what was tried, within seconds (at most 10 s).
+--no-credentials-check skips the check; --print-command does not run it.
+
 Exit codes:
-  125    kcl did not start the daemon (bad properties, unverified jars, no usable Java, ...)
+  125    kcl did not start the daemon (bad properties, no credentials, unverified jars, no usable
+         Java, ...)
   2      the command line is wrong (an unknown flag, a missing value)
   other  the daemon's own exit code (128 + N if signal N ended it); with --native: 0 after a
          graceful stop, 1 when the run failed (a child failed, the tables or stream unusable)";
@@ -65,9 +75,16 @@ pub(crate) struct DaemonArgs {
     #[arg(long, value_name = "OPTION", allow_hyphen_values = true)]
     pub java_opt: Vec<String>,
 
-    /// Print the command (shell-quoted) instead of running it.
+    /// Print the command (shell-quoted) instead of running it. No credentials are needed: the
+    /// credentials check is skipped.
     #[arg(long)]
     pub print_command: bool,
+
+    /// Do not check the credentials before starting (for a JVM that has its own, e.g. system
+    /// properties through --java-opt, or a machine that cannot reach the sources). With
+    /// --native the engine still needs credentials, and fails at start without them.
+    #[arg(long)]
+    pub no_credentials_check: bool,
 
     /// Only check that the jars are present, not their SHA-256.
     #[arg(long)]

@@ -8,14 +8,18 @@ use std::process::ExitCode;
 
 use kcl_native::config::Level;
 use kcl_native::multilang::ChildProcesses;
+use kcl_native::run::credentials::CredentialsCheck;
 
 use crate::error::{Error, Result};
 
 /// Runs the native daemon on `path` until SIGINT or SIGTERM (exit 0 after a graceful stop),
 /// or until it fails (exit 1: a child failed as the Java daemon exits 1, or the tables or the
 /// stream could not be used). A file the engine cannot use exits with
-/// [`Error::LAUNCHER_EXIT_CODE`] before anything starts.
-pub(crate) fn run(path: &Path) -> Result<ExitCode> {
+/// [`Error::LAUNCHER_EXIT_CODE`] before anything starts, and so do missing credentials (unless
+/// `check_credentials` is false; the engine then finds them at start, or fails). The engine
+/// signs with the source the check reported (the same check runs in the engine, see
+/// `kcl_native::run::credentials`).
+pub(crate) fn run(path: &Path, check_credentials: bool) -> Result<ExitCode> {
     let (properties, config, warnings) =
         crate::native::load(path, "kcl native --check").map_err(Error::launcher)?;
     let children = ChildProcesses::from_properties(&properties).map_err(|error| {
@@ -34,6 +38,10 @@ pub(crate) fn run(path: &Path) -> Result<ExitCode> {
         .filter(|w| w.level == Level::Warning && w.key.as_deref() != Some("executableName"))
     {
         eprintln!("{source}: {warning}");
+    }
+    if check_credentials {
+        super::check_credentials(&CredentialsCheck::native(&config), "kcl daemon --native")
+            .map_err(Error::launcher)?;
     }
     eprintln!(
         "kcl daemon --native: application {}, stream {}, worker {}; one child per lease: {}",
