@@ -45,7 +45,10 @@
 # 2.x-compatible mode), mixed_leader.rs (C11: a native leader serving a Java follower, then
 # leader failover both ways), mixed_chaos.rs (one daemon and two native workers for 5 minutes,
 # a split and kill -9 of each kind), mixed_cleanup.rs (C17: finished parents cleaned up, nothing
-# else deleted); the `full_` ones take 6 to 8 minutes each.
+# else deleted); tests/iam.rs (issue 18's IAM proof: the emulators record every request, the
+# real daemon's and `kcl daemon --native`'s are checked against `kcl iam-policy` for each worker's
+# file, and the daemon's jars against the table the policy is built from: `rust iam_policy`);
+# the `full_` ones take 6 to 8 minutes each.
 # The harness and the demo use the kcl tool (crate kcl-cli): `kcl properties` writes each
 # worker's kcl.properties and `kcl jars verify` checks the daemon's jars.
 #

@@ -1,11 +1,12 @@
 //! The command line (clap derive): the subcommands. Each subcommand's flags, help text and
 //! examples live in its own module (`run/args.rs`, `properties/args.rs`, `jars/args.rs`,
-//! `daemon/args.rs`, `native.rs`, `put.rs`, `produce.rs`; the Kinesis flags `put` and `produce`
+//! `daemon/args.rs`, `iam/args.rs`, `native.rs`, `put.rs`, `produce.rs`; the Kinesis flags `put` and `produce`
 //! share in `kinesis.rs`).
 
 use clap::{Parser, Subcommand};
 
 use crate::daemon::DaemonArgs;
+use crate::iam::IamPolicyArgs;
 use crate::jars::JarsArgs;
 use crate::native::NativeArgs;
 use crate::produce::ProduceArgs;
@@ -39,6 +40,8 @@ pub(crate) enum Command {
     Jars(JarsArgs),
     /// Check Java and the jars, then run the real MultiLangDaemon (or print its command).
     Daemon(DaemonArgs),
+    /// Print the least-privilege IAM policy of an application from its properties file.
+    IamPolicy(IamPolicyArgs),
     /// Check a properties file for the native (Java-free) engine, then run the application's
     /// binary (executableName) with `native FILE`, forwarding SIGINT and SIGTERM.
     Native(NativeArgs),

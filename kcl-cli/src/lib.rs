@@ -4,6 +4,7 @@
 //! * `kcl properties` writes or checks a daemon properties file (`properties`);
 //! * `kcl jars` fetches and verifies the daemon's pinned jars ([`jars`]);
 //! * `kcl daemon` checks Java and the jars and starts the real daemon (`daemon`);
+//! * `kcl iam-policy` prints an application's least-privilege IAM policy ([`iam`]);
 //! * `kcl native` checks a properties file for the native engine and runs the application's
 //!   binary on it (`native`);
 //! * `kcl put` puts words into a stream (`put`);
@@ -26,6 +27,7 @@ mod daemon;
 mod error;
 mod fsutil;
 mod host;
+pub mod iam;
 pub mod jars;
 mod kinesis;
 mod native;
@@ -48,6 +50,7 @@ pub fn main() -> ExitCode {
         cli::Command::Properties(args) => properties::command(args).map(|()| ExitCode::SUCCESS),
         cli::Command::Jars(args) => jars::command(args).map(|()| ExitCode::SUCCESS),
         cli::Command::Daemon(args) => daemon::command(args),
+        cli::Command::IamPolicy(args) => iam::command(args).map(|()| ExitCode::SUCCESS),
         cli::Command::Native(args) => native::command(args),
         cli::Command::Put(args) => put::command(args).map(|()| ExitCode::SUCCESS),
         cli::Command::Produce(args) => produce::command(args).map(|()| ExitCode::SUCCESS),

@@ -90,6 +90,23 @@ impl Emulators {
     /// Starts both from the cache of `settings` on free ports, and waits until each answers.
     /// Their logs go to `<run>/logs/`.
     pub fn start(settings: &Settings) -> Result<Emulators> {
+        Self::start_with(settings, false)
+    }
+
+    /// [`Emulators::start`], with every request recorded (`recording = true`): kinesis-local
+    /// logs at TRACE (a line with each request's headers, `Logging input headers`) and
+    /// moto_server writes each request (headers and body) as a JSON line to
+    /// [`Emulators::dynamodb_recording`]. See [`crate::iam`].
+    pub fn start_recording(settings: &Settings) -> Result<Emulators> {
+        Self::start_with(settings, true)
+    }
+
+    /// The file moto_server records requests to under [`Emulators::start_recording`].
+    pub fn dynamodb_recording(settings: &Settings) -> PathBuf {
+        settings.run_dir.join("logs").join("moto_recording.jsonl")
+    }
+
+    fn start_with(settings: &Settings, recording: bool) -> Result<Emulators> {
         let t0 = Instant::now();
         let ports = Ports::free()?;
         let runtime = Arc::new(
@@ -114,7 +131,11 @@ impl Emulators {
             .env("KINESIS_MOCK_CERT_PATH", package.join("server.json"))
             .env(
                 "LOG_LEVEL",
-                std::env::var("KCL_E2E_KINESIS_LOG_LEVEL").unwrap_or_else(|_| "WARN".to_owned()),
+                if recording {
+                    "TRACE".to_owned()
+                } else {
+                    std::env::var("KCL_E2E_KINESIS_LOG_LEVEL").unwrap_or_else(|_| "WARN".to_owned())
+                },
             )
             .env("SHOULD_PERSIST_DATA", "false");
         let kinesis = Proc::spawn("kinesis-local", &mut node, &logs.join("kinesis-local.log"))
@@ -129,6 +150,10 @@ impl Emulators {
             .current_dir(&settings.run_dir)
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)));
+        if recording {
+            moto.env("MOTO_ENABLE_RECORDING", "True")
+                .env("MOTO_RECORDER_FILEPATH", Self::dynamodb_recording(settings));
+        }
         let dynamodb = Proc::spawn("moto_server", &mut moto, &logs.join("moto_server.log"))?;
         let mut emulators = Emulators {
             kinesis,

@@ -34,7 +34,8 @@
 //!   the daemon alone, its children judged), [`reshard`] (following a split or merge),
 //!   [`exits`] (the exit recorder of the Ctrl-C scenario: how each record processor ended),
 //!   [`tool`] (`kcl put` and `kcl daemon` driving the daemon), [`produced`] (`kcl produce
-//!   --aggregate --ledger` in the background, its ledgers followed).
+//!   --aggregate --ledger` in the background, its ledgers followed), [`iam`] (the requests the
+//!   emulators recorded, by engine, against `kcl iam-policy`).
 //!
 //! Every process the harness starts is its own process group's leader, stopped by PID and
 //! killed with its group when dropped, also when a test panics (logs' ends are printed then).
@@ -60,6 +61,7 @@ pub mod declared;
 pub mod emulators;
 mod error;
 pub mod exits;
+pub mod iam;
 pub mod leases;
 pub mod ledger;
 pub mod meter;
