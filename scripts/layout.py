@@ -20,7 +20,8 @@ FOLDERS = [
     ("examples/", "processors built and run by the tests and the end-to-end suite"),
     ("fuzz/", "cargo-fuzz targets (`scripts/fuzz.sh`)"),
     ("scripts/", "test, CI, benchmark, soak, fuzz, mutation, audit and end-to-end drivers"),
-    ("docs/", "reference documents the code cites"),
+    ("docs/", "reference documents the code cites, the deployment guide and the migration notes"),
+    ("deploy/", "deployment files of docs/deploy.md (systemd, ECS, Kubernetes), each checked by kcl-cli/tests/deploy_files.rs"),
 ]
 
 

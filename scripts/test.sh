@@ -9,6 +9,11 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+# kcl-cli/tests/deploy_files.rs checks deploy/systemd/kcl-app.service with systemd-analyze.
+if ! command -v systemd-analyze >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd
+fi
 
 log=$(mktemp)
 trap 'rm -f "$log"; [ -n "$phase_name" ] && echo "   ($phase_name: $((SECONDS - phase_start)) s; $SECONDS s in all)"' EXIT

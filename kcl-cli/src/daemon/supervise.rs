@@ -8,7 +8,11 @@
 //! * SIGTSTP (Ctrl-Z) stops the JVM's process group, then `kcl`; SIGCONT (`fg`, `bg`) continues
 //!   it;
 //! * on Linux the JVM gets SIGTERM when `kcl` dies, even by SIGKILL (`PR_SET_PDEATHSIG`); other
-//!   systems have no such signal, so there a `kill -9` of `kcl` leaves the JVM running.
+//!   systems have no such signal, so there a `kill -9` of `kcl` leaves the JVM running;
+//! * as PID 1 (a container without an init) `kcl` reaps every process reparented to it (the
+//!   orphans of the daemon's tree), so none stays a zombie: it waits for any child until the
+//!   JVM itself ends. The kernel delivers to PID 1 only the signals it has a handler for, and
+//!   `kcl` has one for each signal it forwards.
 //!
 //! Between `wait()` and closing the forwarder a signal could reach a new process that reused
 //! the JVM's pid; that window is a few instructions long and is left as it is.
@@ -32,6 +36,13 @@ pub(crate) fn run(words: &[String]) -> Result<ExitCode> {
         .map_err(|e| Error::io(format!("cannot start {}", words[0]), e).launcher())?;
     #[cfg(unix)]
     let forwarder = unix::forward(signals, child.id());
+    #[cfg(unix)]
+    let status = if std::process::id() == 1 {
+        unix::wait_reaping(child.id())
+    } else {
+        child.wait()
+    };
+    #[cfg(not(unix))]
     let status = child.wait();
     #[cfg(unix)]
     forwarder.close();
@@ -112,6 +123,26 @@ mod unix {
             }
         });
         handle
+    }
+
+    /// Waits for any child until `pid` ends, reaping the others (orphans reparented to PID 1);
+    /// `pid`'s status.
+    pub(super) fn wait_reaping(pid: u32) -> std::io::Result<std::process::ExitStatus> {
+        use std::os::unix::process::ExitStatusExt;
+        loop {
+            let mut status: libc::c_int = 0;
+            // SAFETY: waitpid(2) for any child, with a valid pointer to an int.
+            let ended = unsafe { libc::waitpid(-1, &mut status, 0) };
+            if ended == pid as libc::pid_t {
+                return Ok(std::process::ExitStatus::from_raw(status));
+            }
+            if ended == -1 {
+                let error = std::io::Error::last_os_error();
+                if error.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
     }
 
     /// kill(2); a negative `pid` means its process group.
