@@ -124,7 +124,11 @@ where
             Ok(Ok(Checkpoint::Later)) => {}
             Ok(Ok(Checkpoint::Now)) => {
                 if let Err(error) = checkpointer.checkpoint_at(record) {
-                    tracing::warn!("checkpoint at {position} asked by the handler failed: {error}");
+                    tracing::warn!(
+                        sequence_number = %position.sequence_number(),
+                        sub_sequence_number = position.sub_sequence_number(),
+                        "checkpoint at {position} asked by the handler failed: {error}"
+                    );
                 }
             }
             Ok(Err(error)) => return Err(error.at_record(position.clone())),

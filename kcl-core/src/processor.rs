@@ -90,6 +90,8 @@ pub trait RecordProcessor {
     fn on_failure(&mut self, failure: &Failure<'_>) -> Result<()> {
         for record in failure.records {
             tracing::error!(
+                sequence_number = %record.sequence_number(),
+                sub_sequence_number = record.sub_sequence_number(),
                 "skipping record {} (partition key {:?}) after {} attempts: {}",
                 record.position(),
                 record.partition_key(),

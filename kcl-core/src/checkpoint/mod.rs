@@ -172,6 +172,8 @@ impl<'a> Checkpointer<'a> {
     ) -> Result<(), CheckpointError> {
         if sub_sequence_number.is_some_and(|n| i64::try_from(n).is_err()) {
             tracing::warn!(
+                sequence_number = %sequence_number,
+                sub_sequence_number,
                 "refusing to checkpoint at {sequence_number}/{}: the daemon reads sub-sequence numbers as a Java long (at most {})",
                 sub_sequence_number.unwrap_or(0),
                 i64::MAX
@@ -433,6 +435,8 @@ impl<'a> Checkpointer<'a> {
             }
             let wait = self.retry.backoff(attempt);
             tracing::warn!(
+                sequence_number = sequence_number.map(tracing::field::display),
+                sub_sequence_number,
                 "checkpoint attempt {attempt}/{attempts} failed ({error}); retrying in {wait:?}"
             );
             std::thread::sleep(wait);

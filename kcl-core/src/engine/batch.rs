@@ -176,6 +176,8 @@ impl<P: RecordProcessor> Engine<P> {
             if attempt < retries.max_attempts {
                 let wait = retries.backoff(attempt);
                 tracing::warn!(
+                    sequence_number = %first_unhandled.sequence_number(),
+                    sub_sequence_number = first_unhandled.sub_sequence_number(),
                     "batch ({range}) attempt {attempt}/{} failed: handler {}; retrying from record {first_unhandled} in {wait:?}",
                     retries.max_attempts,
                     failed.cause,

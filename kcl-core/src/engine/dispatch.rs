@@ -77,6 +77,11 @@ impl<P: RecordProcessor> Engine<P> {
             ParsedLine::Blank | ParsedLine::Junk { .. } => return Ok(()),
             ParsedLine::Message(DaemonMessage::CheckpointReply(reply)) => {
                 tracing::warn!(
+                    sequence_number = reply
+                        .sequence_number
+                        .as_deref()
+                        .map(tracing::field::display),
+                    sub_sequence_number = reply.sub_sequence_number,
                     "ignoring a checkpoint reply that answers no request (sequenceNumber {:?}, error {:?})",
                     reply.sequence_number,
                     reply.error
@@ -350,18 +355,24 @@ impl<P: RecordProcessor> Engine<P> {
             Checkpointer::new(transport, progress, &self.retry, Phase::ProcessRecords);
         if let Err(error) = checkpointer.checkpoint_position(&handled) {
             tracing::warn!(
+                sequence_number = %handled.sequence_number(),
+                sub_sequence_number = handled.sub_sequence_number(),
                 "checkpoint at {handled} failed: {error}; the next one covers these records"
             );
         }
     }
 
     pub(crate) fn fail_batch(&mut self, first: Option<Position>, range: &str, cause: &str) {
-        if first.is_none() {
+        let Some(first) = first else {
             tracing::error!("empty batch: {cause}; no record is affected");
             return;
-        }
-        let stall = self.progress.stall(first);
+        };
+        let (sequence_number, sub_sequence_number) =
+            (first.sequence_number().clone(), first.sub_sequence_number());
+        let stall = self.progress.stall(Some(first));
         tracing::error!(
+            sequence_number = %sequence_number,
+            sub_sequence_number,
             "batch ({range}) failed: {cause}. The shard stalls: {stall}; later batches are refused until the worker restarts from the last checkpoint"
         );
     }
@@ -382,9 +393,17 @@ impl<P: RecordProcessor> Engine<P> {
         if !std::mem::take(&mut self.progress.requested) || self.progress.lease_lost {
             return;
         }
+        // What `checkpoint_handled` asks for (the last delivered record when all are handled).
+        let target = self.progress.handled.clone();
         let mut checkpointer = Checkpointer::new(transport, &mut self.progress, &self.retry, phase);
         if let Err(error) = checkpointer.checkpoint_handled() {
-            tracing::warn!("the checkpoint the hook asked for failed: {error}");
+            tracing::warn!(
+                sequence_number = target
+                    .as_ref()
+                    .map(|p| tracing::field::display(p.sequence_number())),
+                sub_sequence_number = target.as_ref().map(Position::sub_sequence_number),
+                "the checkpoint the hook asked for failed: {error}"
+            );
         }
     }
 
