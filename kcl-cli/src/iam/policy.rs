@@ -332,7 +332,8 @@ pub fn policy(app: &Application, engine: Engine, options: &Options) -> Document 
             effect: "Allow",
             actions: actions.remove(&(service, target)).unwrap_or_default(),
             resources: app.resources(target),
-            // KCL publishes under the application's name.
+            // KCL publishes under the application's name: ConfigsBuilder.namespace() falls back
+            // to applicationName, and the multilang daemon sets no other (javap, KCL 3.1.3 jars).
             condition: (target == Target::Metrics)
                 .then(|| json!({ "StringEquals": { "cloudwatch:namespace": app.name } })),
         })
