@@ -12,6 +12,12 @@
   ConfigMap (whose app.properties must equal deploy/app.properties byte for byte);
 - every stop timeout >= shutdownGraceMillis of deploy/app.properties + MARGIN_SECONDS.
 
+    python3 scripts/deploy_check.py --iam POLICY.json...
+
+- each IAM policy (as `kcl iam-policy` prints it) has no finding of parliament, the IAM policy
+  linter with AWS's actions, resource types and condition keys bundled: unknown actions,
+  resources that no action of the statement takes, malformed ARNs or conditions.
+
 Prints one line per file checked; exits 1 with every problem listed otherwise.
 The packages come from scripts/deploy_check/requirements.txt (pinned by hash).
 """
@@ -145,7 +151,27 @@ def check_kubernetes(folder, grace, properties):
         print(f"ok: {path}: terminationGracePeriodSeconds {grace_period} s, KCL_WORKER_ID from metadata.name; {config_path}: app.properties = deploy/app.properties")
 
 
+def check_iam(paths):
+    # Imported here: only this mode needs it.
+    from parliament import analyze_policy_string
+
+    for path in paths:
+        policy = analyze_policy_string(pathlib.Path(path).read_text())
+        for finding in policy.findings:
+            problem(path, f"parliament {finding.issue}: {finding.title} {finding.detail} at {finding.location}")
+        if not policy.findings:
+            statements = len(json.loads(pathlib.Path(path).read_text())["Statement"])
+            print(f"ok: {path}: {statements} statements, no parliament finding")
+
+
 def main():
+    if sys.argv[1:2] == ["--iam"]:
+        check_iam(sys.argv[2:])
+        if problems:
+            for line in problems:
+                print(f"problem: {line}", file=sys.stderr)
+            sys.exit(1)
+        return
     deploy = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "deploy")
     properties = (deploy / "app.properties").read_text()
     grace = shutdown_grace_seconds(properties)

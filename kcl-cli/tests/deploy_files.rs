@@ -364,8 +364,14 @@ fn every_stop_timeout_covers_shutdown_grace_millis() {
 }
 
 /// A Python with scripts/deploy_check/requirements.txt installed (hashes required):
-/// $KCL_TEST_DEPLOY_CHECK_PYTHON, or a venv in the test cache.
+/// $KCL_TEST_DEPLOY_CHECK_PYTHON, or a venv in the test cache, made once per test binary (the
+/// tests that use it run in parallel).
 fn python_with_deploy_check() -> Result<PathBuf, String> {
+    static PYTHON: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(make_python_with_deploy_check).clone()
+}
+
+fn make_python_with_deploy_check() -> Result<PathBuf, String> {
     if let Some(python) = std::env::var_os("KCL_TEST_DEPLOY_CHECK_PYTHON") {
         return Ok(PathBuf::from(python));
     }
@@ -476,6 +482,94 @@ fn ecs_and_kubernetes_files_pass_their_schemas() {
     ] {
         assert!(stderr.contains(expected), "{expected}: {stderr}");
     }
+}
+
+/// The IAM policies `kcl iam-policy` prints for deploy/app.properties and variants of it
+/// (fan-out, the producer with a KMS key, an assume-role provider with point-in-time recovery
+/// and custom table names) pass parliament, the IAM policy linter on PyPI (its bundled AWS
+/// data: actions, the resource types each takes, ARN formats); and a policy with a wrong
+/// resource fails it.
+#[test]
+#[ignore = "needs python3 and PyPI (parliament; or KCL_TEST_DEPLOY_CHECK_PYTHON): scripts/test.sh runs it when CI or KCL_REQUIRE_PREREQUISITES is set"]
+fn iam_policies_of_the_deployment_pass_parliament() {
+    let python = python_with_deploy_check()
+        .unwrap_or_else(|why| missing("parliament (scripts/deploy_check/requirements.txt)", &why));
+    let dir = temp_dir("deploy-iam");
+    let base = read(&workspace().join("deploy/app.properties"));
+    let fan_out: String = base
+        .lines()
+        .filter(|line| !line.starts_with("retrievalMode"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let assume_role = format!(
+        "{base}\nAwsCredentialsProviderDynamoDB = KclStsAssumeRoleCredentialsProvider|arn:aws:iam::123456789012:role/kcl-leases|kcl\n\
+         leaseTablePitrEnabled = true\ncoordinatorStatePointInTimeRecoveryEnabled = true\n\
+         workerMetricsPointInTimeRecoveryEnabled = true\ntableName = my-leases\n"
+    );
+    let kms = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let cases: [(&str, &str, &[&str]); 4] = [
+        ("as-is", &base, &[]),
+        ("fan-out", &fan_out, &[]),
+        ("producer", &base, &["--producer", "--kms-key", kms]),
+        ("assume-role", &assume_role, &["--engine", "java"]),
+    ];
+    let mut policies = Vec::new();
+    for (name, properties, flags) in cases {
+        let file = dir.join(format!("{name}.properties"));
+        std::fs::write(&file, properties).unwrap();
+        let policy = dir.join(format!("{name}.json"));
+        let output = kcl()
+            .args(["iam-policy", "--account", "123456789012", "--properties"])
+            .arg(&file)
+            .args(flags)
+            .arg("--output")
+            .arg(&policy)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{name}: {}", text(&output).1);
+        policies.push(policy);
+    }
+    let fan_out_policy = read(&policies[1]);
+    assert!(
+        fan_out_policy.contains("kinesis:SubscribeToShard"),
+        "{fan_out_policy}"
+    );
+    assert!(read(&policies[2]).contains("kms:GenerateDataKey"));
+    assert!(read(&policies[3]).contains("sts:AssumeRole"));
+    let check = workspace().join("scripts/deploy_check.py");
+    let output = Command::new(&python)
+        .arg(&check)
+        .arg("--iam")
+        .args(&policies)
+        .stdin(Stdio::null())
+        .output()
+        .expect("scripts/deploy_check.py runs");
+    let (stdout, stderr) = text(&output);
+    println!("{stdout}{stderr}");
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok: ")).count(),
+        4,
+        "{stdout}"
+    );
+
+    // The linter can fail: GetRecords on a table is a resource no Kinesis action takes.
+    let wrong = dir.join("wrong.json");
+    std::fs::write(
+        &wrong,
+        r#"{"Version":"2012-10-17","Statement":[{"Sid":"Wrong","Effect":"Allow","Action":["kinesis:GetRecords"],"Resource":["arn:aws:dynamodb:eu-west-1:123456789012:table/my-app"]}]}"#,
+    )
+    .unwrap();
+    let output = Command::new(&python)
+        .arg(&check)
+        .arg("--iam")
+        .arg(&wrong)
+        .stdin(Stdio::null())
+        .output()
+        .expect("scripts/deploy_check.py runs");
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("RESOURCE_MISMATCH"), "{stderr}");
 }
 
 fn copy_tree(from: &Path, to: &Path) {
