@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{cache_dir, kcl, missing, python3, temp_dir, text, workspace};
+use common::{cache_dir, fresh_venv, kcl, missing, python3, temp_dir, text, workspace};
 use daemon_support::{setup, wait_until};
 
 /// Seconds a stop timeout must leave past `shutdownGraceMillis`: the JVM's exit and the
@@ -385,34 +385,7 @@ fn make_python_with_deploy_check() -> Result<PathBuf, String> {
     if std::fs::read(&stamp).ok() == std::fs::read(&requirements).ok() && python.exists() {
         return Ok(python);
     }
-    let _ = std::fs::remove_dir_all(&venv);
-    let status = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .map_err(|e| format!("python3 -m venv did not run: {e}"))?;
-    if !status.success() {
-        return Err("python3 -m venv failed".into());
-    }
-    let status = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--require-hashes",
-            "--no-deps",
-            "-r",
-        ])
-        .arg(&requirements)
-        .status()
-        .map_err(|e| format!("pip did not run: {e}"))?;
-    if !status.success() {
-        return Err(format!(
-            "pip install -r {} failed (is PyPI reachable?)",
-            requirements.display()
-        ));
-    }
+    let python = fresh_venv(&venv, &requirements)?;
     std::fs::copy(&requirements, &stamp).unwrap();
     Ok(python)
 }

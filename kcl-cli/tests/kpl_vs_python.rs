@@ -22,7 +22,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use common::{Rng, cache_dir, fixture, missing, python3, text};
+use common::{Rng, cache_dir, fixture, fresh_venv, missing, python3, text};
 use kcl_kpl::{AggregateBuilder, ExplicitHashKey, UserRecord, decode};
 use serde_json::{Value, json};
 
@@ -52,34 +52,7 @@ fn python_with_aws_kinesis_agg() -> Result<PathBuf, String> {
     if imports(&python) {
         return Ok(python);
     }
-    let _ = std::fs::remove_dir_all(&venv);
-    let status = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .map_err(|e| format!("python3 -m venv did not run: {e}"))?;
-    if !status.success() {
-        return Err("python3 -m venv failed".into());
-    }
-    let status = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--require-hashes",
-            "--no-deps",
-            "-r",
-        ])
-        .arg(fixture(REQUIREMENTS))
-        .status()
-        .map_err(|e| format!("pip did not run: {e}"))?;
-    if !status.success() {
-        return Err(format!(
-            "pip install -r {} failed (is PyPI reachable?)",
-            fixture(REQUIREMENTS).display()
-        ));
-    }
+    let python = fresh_venv(&venv, &fixture(REQUIREMENTS))?;
     if imports(&python) {
         Ok(python)
     } else {

@@ -27,15 +27,15 @@
 
 mod common;
 
+use common::spec;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use kcl_e2e::leases::{checkpoint_detail, short_shard};
 use kcl_e2e::poll::{now_ms, poll};
 use kcl_e2e::scenario::{names, wait_initialized};
-use kcl_e2e::{
-    LeaseTable, Ledger, Processor, Report, Signal, Sink, Stream, Worker, WorkerSpec, tally,
-};
+use kcl_e2e::{LeaseTable, Ledger, Processor, Report, Signal, Sink, Stream, Worker, tally};
 
 const REQUIRES: &str = "needs the e2e cache (bash scripts/e2e.sh install), java and node, and \
                         `cargo build -p kcl-cli && cargo build --example file_sink`; run with \
@@ -43,17 +43,6 @@ const REQUIRES: &str = "needs the e2e cache (bash scripts/e2e.sh install), java 
 
 /// The stream's shards.
 const SHARDS: i32 = 4;
-
-fn spec(app: &str, stream: &str, worker_id: &str, processor: Processor) -> WorkerSpec {
-    WorkerSpec {
-        application: app.to_owned(),
-        stream: stream.to_owned(),
-        worker_id: worker_id.to_owned(),
-        folder: worker_id.into(),
-        processor,
-        extra_properties: Vec::new(),
-    }
-}
 
 /// SIGTERM, then the checks every graceful stop must pass: `shutdownRequested` before the
 /// exit (when the child writes a sink), no child left; `kcl daemon --native` exits 0 within

@@ -20,6 +20,8 @@
 
 mod common;
 
+use common::spec;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::Duration;
@@ -29,7 +31,7 @@ use kcl_e2e::iam::{
 };
 use kcl_e2e::scenario::{names, wait_handled};
 use kcl_e2e::settings::REGION;
-use kcl_e2e::{Emulators, Ledger, Processor, Report, Settings, Signal, Stream, Worker, WorkerSpec};
+use kcl_e2e::{Emulators, Ledger, Processor, Report, Settings, Signal, Stream, Worker};
 
 const REQUIRES: &str = "needs the e2e cache (bash scripts/e2e.sh install), java and node, and \
                         `cargo build -p kcl-cli && cargo build --example file_sink`; run with \
@@ -189,17 +191,6 @@ fn jars_against_table(report: &mut Report, settings: &Settings) {
         wrong.is_empty(),
         format!("{wrong:?}"),
     );
-}
-
-fn spec(app: &str, stream: &str, worker_id: &str, processor: Processor) -> WorkerSpec {
-    WorkerSpec {
-        application: app.to_owned(),
-        stream: stream.to_owned(),
-        worker_id: worker_id.to_owned(),
-        folder: worker_id.into(),
-        processor,
-        extra_properties: Vec::new(),
-    }
 }
 
 /// iam1: see the module documentation.

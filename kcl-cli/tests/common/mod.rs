@@ -103,6 +103,41 @@ pub fn python3() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Makes `venv` anew (removing what was there) and installs `requirements` into it with
+/// `--require-hashes --no-deps` (every package pinned by hash in the file); its python.
+pub fn fresh_venv(venv: &Path, requirements: &Path) -> Result<PathBuf, String> {
+    let python = venv.join("bin/python");
+    let _ = std::fs::remove_dir_all(venv);
+    let status = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(venv)
+        .status()
+        .map_err(|e| format!("python3 -m venv did not run: {e}"))?;
+    if !status.success() {
+        return Err("python3 -m venv failed".into());
+    }
+    let status = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--require-hashes",
+            "--no-deps",
+            "-r",
+        ])
+        .arg(requirements)
+        .status()
+        .map_err(|e| format!("pip did not run: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "pip install -r {} failed (is PyPI reachable?)",
+            requirements.display()
+        ));
+    }
+    Ok(python)
+}
+
 /// One HTTP request as the test server saw it.
 #[derive(Clone, Debug)]
 pub struct Request {

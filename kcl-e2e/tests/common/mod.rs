@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test file uses its own part of it
 
 use kcl_e2e::declared::Flavor;
-use kcl_e2e::{Emulators, Report, Row, Settings, Worker, WorkerSpec};
+use kcl_e2e::{Emulators, Processor, Report, Row, Settings, Worker, WorkerSpec};
 
 /// What a scenario needs, said when one is missing.
 pub const REQUIRES: &str = "needs the e2e cache (bash scripts/e2e.sh install), java and node, and \
@@ -24,6 +24,19 @@ pub fn setup(report: &mut Report) -> (Settings, Emulators) {
         Err(error) => report.check("setup-emulators-on-loopback-only", false, error.message()),
     };
     (settings, emulators)
+}
+
+/// A worker of `app` reading `stream`, in the folder named after its id, with no extra
+/// properties.
+pub fn spec(app: &str, stream: &str, worker_id: &str, processor: Processor) -> WorkerSpec {
+    WorkerSpec {
+        application: app.to_owned(),
+        stream: stream.to_owned(),
+        worker_id: worker_id.to_owned(),
+        folder: worker_id.into(),
+        processor,
+        extra_properties: Vec::new(),
+    }
 }
 
 /// A daemon worker `<prefix>-worker-<n>` of `app` in `<prefix>/<worker id>`.
